@@ -1,0 +1,123 @@
+"""The in-memory store: a real store for embedding and for fast tests of the engine alone.
+
+It keeps the same promises as the SQL store: a commit is applied whole or not at all, versions
+are checked, a command id is recorded once. It is not durable and serves one process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from xieshang.errors import ConcurrencyConflict
+from xieshang.ports import Query
+from datetime import datetime
+
+from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Instances, history, outbox and definitions in dictionaries, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instances: dict[str, Instance] = {}
+        self._history: dict[str, list[HistoryEntry]] = {}
+        self._commands: dict[str, HistoryEntry] = {}
+        self._outbox: list[EventRecord] = []
+        self._definitions: dict[str, str] = {}
+        self._timers: list[TimerRecord] = []
+
+    def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
+        found = self._instances.get(instance_id)
+        return found.copy() if found is not None else None
+
+    def apply(self, commit: Commit) -> None:
+        with self._lock:
+            for new in commit.inserts:
+                if new.id in self._instances:
+                    raise ConcurrencyConflict(new.id, None, self._instances[new.id].version)
+            for new, expected in commit.updates:
+                current = self._instances.get(new.id)
+                if current is None or current.version != expected:
+                    raise ConcurrencyConflict(new.id, expected, current.version if current else None)
+            for entry in commit.history:
+                if entry.command_id is not None and entry.command_id in self._commands:
+                    existing = self._commands[entry.command_id]
+                    raise ConcurrencyConflict(existing.instance_id, None, existing.seq)
+            for new in commit.inserts:
+                self._instances[new.id] = new.copy()
+            for new, _ in commit.updates:
+                self._instances[new.id] = new.copy()
+            for entry in commit.history:
+                self._history.setdefault(entry.instance_id, []).append(entry)
+                if entry.command_id is not None:
+                    self._commands[entry.command_id] = entry
+            self._outbox.extend(commit.events)
+            if commit.clear_timers:
+                gone = set(commit.clear_timers)
+                self._timers = [t for t in self._timers if t.instance_id not in gone]
+            self._timers.extend(commit.timers)
+
+    def history(self, instance_id: str) -> list[HistoryEntry]:
+        return list(self._history.get(instance_id, ()))
+
+    def find_command(self, command_id: str) -> HistoryEntry | None:
+        return self._commands.get(command_id)
+
+    def actors_of(self, instance_id: str, triggers: frozenset[str]) -> set[str]:
+        return {
+            str(e.actor["id"]) for e in self._history.get(instance_id, ()) if e.trigger in triggers
+        }
+
+    def query(self, query: Query) -> list[Instance]:
+        rows = sorted(self._instances.values(), key=lambda i: (iso(i.created_at), i.id))
+        out: list[Instance] = []
+        for i in rows:
+            if query.after is not None and (iso(i.created_at), i.id) <= query.after:
+                continue
+            if not _matches(i, query):
+                continue
+            out.append(i.copy())
+            if len(out) >= query.limit:
+                break
+        return out
+
+    def instance_ids(self) -> Iterator[str]:
+        return iter(list(self._instances))
+
+    def outbox(self, instance_id: str | None = None) -> list[EventRecord]:
+        return [e for e in self._outbox if instance_id is None or e.instance_id == instance_id]
+
+    def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        with self._lock:
+            due = sorted((t for t in self._timers if t.due_at <= now), key=lambda t: t.due_at)
+        return due[:limit]
+
+    def delete_timer(self, timer: TimerRecord) -> None:
+        with self._lock:
+            if timer in self._timers:
+                self._timers.remove(timer)
+
+    def save_definition(self, content_hash: str, workflow: str, version: int, body: str) -> None:
+        self._definitions.setdefault(content_hash, body)
+
+    def load_definition(self, content_hash: str) -> str | None:
+        return self._definitions.get(content_hash)
+
+
+def _matches(i: Instance, q: Query) -> bool:
+    checks = (
+        (q.workflow, i.workflow),
+        (q.state, i.state),
+        (q.org, i.org),
+        (q.overdue, i.overdue),
+        (q.final, i.final),
+        (q.unit, i.unit),
+        (q.parent_id, i.parent_id),
+    )
+    if any(want is not None and want != have for want, have in checks):
+        return False
+    return q.field is None or i.data.get(q.field) == q.value

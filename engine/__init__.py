@@ -1,0 +1,61 @@
+"""xieshang (协商): a workflow engine for the consultation work of a political consultative conference.
+
+The supported surface is what ``__all__`` lists; every other module is internal.
+
+>>> from xieshang import Actor, Engine
+"""
+
+from .calendar import Duration, parse_duration
+from .compiler import CompiledWorkflow
+from .definition import Definition
+from .errors import (
+    CalendarError,
+    CommandRefused,
+    ConcurrencyConflict,
+    DefinitionError,
+    Forbidden,
+    InvalidPayload,
+    NotFound,
+    Problem,
+    TransitionNotAllowed,
+    UnknownTrigger,
+    XieshangError,
+)
+from .loading import load_definition
+from .ports import Clock, FixedClock, Query, Store, SystemClock
+from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
+from .registry import Registry
+from .runtime import Availability, Engine, Page
+
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "Availability",
+    "CalendarError",
+    "Clock",
+    "CommandRefused",
+    "CompiledWorkflow",
+    "ConcurrencyConflict",
+    "Definition",
+    "DefinitionError",
+    "Duration",
+    "Engine",
+    "EventRecord",
+    "FixedClock",
+    "Forbidden",
+    "HistoryEntry",
+    "Instance",
+    "InvalidPayload",
+    "NotFound",
+    "Page",
+    "Problem",
+    "Query",
+    "Registry",
+    "Store",
+    "SystemClock",
+    "TransitionNotAllowed",
+    "UnknownTrigger",
+    "XieshangError",
+    "load_definition",
+    "parse_duration",
+]

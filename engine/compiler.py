@@ -1,0 +1,125 @@
+"""The compiler: a checked definition becomes one shared pytransitions machine.
+
+This is the only module that imports ``transitions``. The machine has no models of its own and
+``auto_transitions=False``; each of our transitions is one machine event (``t0``, ``t1`` ...), so
+the machine checks the source state and moves a small slotted object that the runtime loads
+from the store. Callers see our types and our errors, never ``MachineError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter
+from transitions import Machine, MachineError
+
+from .definition import Definition, FieldSpec, TransitionSpec
+from .errors import TransitionNotAllowed
+from .expressions import Compiled
+
+__all__ = ["CompiledTransition", "CompiledWorkflow", "Cursor"]
+
+
+class Cursor:
+    """What the shared machine moves: only a state."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+@dataclass(slots=True, eq=False)
+class CompiledTransition:
+    index: int
+    spec: TransitionSpec
+    sources: frozenset[str]
+    roles: frozenset[str]
+    guard: Compiled | None
+    sets: tuple[tuple[str, Compiled], ...]
+    payload: TypeAdapter[Any] | None
+    spawn_for_each: Compiled | None = None
+    spawn_data: tuple[tuple[str, Compiled], ...] = ()
+    spawn_bind: Compiled | None = None
+    needs: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    uses_functions: bool = False
+
+    @property
+    def trigger(self) -> str:
+        return self.spec.trigger
+
+    @property
+    def target(self) -> str:
+        return self.spec.to
+
+    @property
+    def event(self) -> str:
+        return f"t{self.index}"
+
+
+@dataclass(eq=False)
+class CompiledWorkflow:
+    """A definition ready to run: its machine, its validators, its compiled expressions."""
+
+    definition: Definition
+    params: dict[str, Any]
+    transitions: list[CompiledTransition]
+    data_adapter: TypeAdapter[Any]
+    field_adapters: dict[str, TypeAdapter[Any]]
+    functions: dict[str, Any]
+    source: str = ""
+    by_trigger: dict[str, list[CompiledTransition]] = field(default_factory=dict)
+    by_state: dict[str, list[CompiledTransition]] = field(default_factory=dict)
+    _machine: Any = None
+    final_states: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        d = self.definition
+        self.final_states = d.final_states
+        machine = Machine(
+            model=None,
+            states=list(d.states),
+            initial=None,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for t in self.transitions:
+            machine.add_transition(t.event, list(t.sources), t.target)
+            self.by_trigger.setdefault(t.trigger, []).append(t)
+            for s in t.sources:
+                self.by_state.setdefault(s, []).append(t)
+        self._machine = machine
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+    @property
+    def hash(self) -> str:
+        return self.definition.content_hash
+
+    @property
+    def data_fields(self) -> dict[str, FieldSpec]:
+        return self.definition.data
+
+    def move(self, cursor: Cursor, transition: CompiledTransition) -> None:
+        """Move ``cursor`` along ``transition`` through the shared machine."""
+        try:
+            moved = self._machine.events[transition.event].trigger(cursor)
+        except MachineError as e:
+            allowed = sorted({t.trigger for t in self.by_state.get(cursor.state, ())})
+            raise TransitionNotAllowed(
+                f"{transition.trigger!r} cannot fire from state {cursor.state!r}",
+                trigger=transition.trigger,
+                state=cursor.state,
+                allowed=allowed,
+            ) from e
+        if not moved:  # pragma: no cover - the machine has no conditions of its own
+            raise TransitionNotAllowed(
+                f"{transition.trigger!r} did not move from {cursor.state!r}",
+                trigger=transition.trigger,
+                state=cursor.state,
+                allowed=[],
+            )

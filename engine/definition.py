@@ -1,0 +1,239 @@
+"""The workflow definition: the typed, frozen model that a workflow YAML file is read into.
+
+A definition is data. This module only describes its shape (pydantic v2, ``extra="forbid"``);
+the static checks that need the whole graph live in :mod:`xieshang.checks`, expressions in
+:mod:`xieshang.expressions`, and the pipeline from text to a compiled machine in
+:mod:`xieshang.loading`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Definition",
+    "FieldSpec",
+    "JoinSpec",
+    "Label",
+    "ParamSpec",
+    "SpawnSpec",
+    "StartSpec",
+    "StateSpec",
+    "TimerSpec",
+    "TransitionSpec",
+]
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+Ident = Annotated[str, Field(pattern=IDENT, max_length=64)]
+FieldType = Literal["string", "text", "int", "number", "bool", "enum", "date", "datetime", "list", "object"]
+ParamType = Literal["int", "number", "string", "bool", "duration"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Label(_Model):
+    """A text shown to people: Chinese first, English optional."""
+
+    zh: str = Field(min_length=1, max_length=500)
+    en: str | None = Field(default=None, max_length=500)
+
+
+def _label_from_str(value: Any) -> Any:
+    return {"zh": value} if isinstance(value, str) else value
+
+
+class FieldSpec(_Model):
+    """A typed field of instance data or of a transition's payload."""
+
+    type: FieldType
+    required: bool = False
+    label: Label | None = None
+    values: tuple[str, ...] | None = Field(default=None, description="allowed values of an enum")
+    items: FieldType | None = Field(default=None, description="type of the elements of a list")
+    item_values: tuple[str, ...] | None = Field(
+        default=None, description="allowed values when the elements of a list are enums"
+    )
+    max_length: int | None = Field(default=None, ge=1)
+    min_length: int | None = Field(default=None, ge=0)
+    minimum: float | None = None
+    maximum: float | None = None
+    default: Any = None
+    public: bool = Field(default=False, description="included in the data of emitted events")
+
+    _norm_label = field_validator("label", mode="before")(_label_from_str)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum field needs 'values'")
+        if self.type != "enum" and self.values is not None:
+            raise ValueError(f"'values' is only for enum fields, not {self.type}")
+        if self.type != "list" and (self.items is not None or self.item_values is not None):
+            raise ValueError(f"'items' is only for list fields, not {self.type}")
+        if self.items == "enum" and not self.item_values:
+            raise ValueError("a list of enums needs 'item_values'")
+        return self
+
+
+class ParamSpec(_Model):
+    """A number that differs from place to place, with its default (overridable per deployment)."""
+
+    type: ParamType
+    default: Any
+    label: Label | None = None
+    description: str | None = None
+
+    _norm_label = field_validator("label", mode="before")(_label_from_str)
+
+
+class DeadlineSpec(_Model):
+    """How long an instance may stay in a state before it is overdue."""
+
+    after: str = Field(description="a duration ('3 months', '5 working days') or 'params.NAME'")
+    roll: Literal["none", "next_workday"] = "none"
+    remind_before: str | None = Field(
+        default=None, description="emit a reminder this long before the deadline"
+    )
+
+
+class StateSpec(_Model):
+    """A state of the workflow."""
+
+    label: Label
+    initial: bool = False
+    final: bool = False
+    description: str | None = None
+    deadline: DeadlineSpec | None = None
+
+    _norm_label = field_validator("label", mode="before")(_label_from_str)
+
+
+class SpawnSpec(_Model):
+    """Start one child instance per element of a list, in the same transaction as the step."""
+
+    workflow: Ident
+    for_each: str = Field(description="CEL expression giving the list, e.g. payload.units")
+    data: dict[str, str] = Field(
+        default_factory=dict, description="child data: field -> CEL over `item` and the parent"
+    )
+    bind: str | None = Field(
+        default=None, description="CEL expression giving the unit the child is bound to"
+    )
+
+
+class JoinSpec(_Model):
+    """Fire this transition automatically once the children satisfy a condition."""
+
+    when: Literal["all_final", "all_in", "count"] = "all_final"
+    states: tuple[str, ...] = ()
+    count: int | None = Field(default=None, ge=1)
+
+
+class TransitionSpec(_Model):
+    """A step: ``trigger`` moves an instance from one of ``from`` to ``to``."""
+
+    trigger: Ident
+    from_: tuple[str, ...] = Field(alias="from", min_length=1)
+    to: str
+    label: Label | None = None
+    roles: tuple[str, ...] = Field(default=(), description="roles that may fire it; 'system' for timers")
+    payload: dict[str, FieldSpec] = Field(default_factory=dict)
+    guard: str | None = Field(default=None, description="CEL expression that must be true")
+    guard_message: Label | None = None
+    set: dict[str, str] = Field(default_factory=dict, description="data field -> CEL expression")
+    reason_required: bool = False
+    visibility: Literal["public", "internal"] = "public"
+    not_by: tuple[str, ...] = Field(
+        default=(), description="triggers whose actor may not fire this one (separation of duties)"
+    )
+    emits: tuple[str, ...] = Field(default=(), description="event names, e.g. proposal.assigned")
+    spawn: SpawnSpec | None = None
+    join: JoinSpec | None = None
+
+    _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+
+class TimerSpec(_Model):
+    """In state ``in``, after a duration, fire ``fire`` as the system actor."""
+
+    in_: str = Field(alias="in")
+    after: str = Field(description="a duration ('3 months', '5 working days') or 'params.NAME'")
+    fire: str
+    roll: Literal["none", "next_workday"] = "none"
+
+
+class StartSpec(_Model):
+    """Who may start an instance, and what its start announces."""
+
+    roles: tuple[str, ...] = Field(default=(), description="roles that may start; empty: any")
+    emits: tuple[str, ...] = ()
+
+
+class Definition(_Model):
+    """One workflow type, as a process owner writes it in YAML."""
+
+    id: Ident
+    version: int = Field(ge=1)
+    title: Label
+    description: str | None = None
+    calendar: Literal["cn_official", "weekdays"] = "cn_official"
+    roles: dict[str, Label] = Field(default_factory=dict)
+    start: StartSpec = Field(default_factory=StartSpec)
+    data: dict[str, FieldSpec] = Field(default_factory=dict)
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    states: dict[str, StateSpec]
+    transitions: tuple[TransitionSpec, ...] = ()
+    timers: tuple[TimerSpec, ...] = ()
+
+    _norm_label = field_validator("title", mode="before")(_label_from_str)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _role_labels(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _label_from_str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("roles", "data", "params", "states")
+    @classmethod
+    def _ident_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not re.match(IDENT, k)]
+        if bad:
+            raise ValueError(f"names must be lower_snake_case identifiers, not {bad}")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition as plain JSON data, with the YAML spellings (``from``, ``in``)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON form: what running instances pin."""
+        canonical = json.dumps(
+            self.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def initial_state(self) -> str:
+        return next(name for name, s in self.states.items() if s.initial)
+
+    @property
+    def final_states(self) -> frozenset[str]:
+        return frozenset(name for name, s in self.states.items() if s.final)
+
+    def triggers(self) -> list[str]:
+        return list(dict.fromkeys(t.trigger for t in self.transitions))

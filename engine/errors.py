@@ -1,0 +1,206 @@
+"""The errors xieshang raises: one root, each error keeping the offending values.
+
+The tree::
+
+    XieshangError
+    ├── DefinitionError          a workflow file (or set of files) is invalid; .problems lists all
+    ├── CalendarError            a date outside the years the calendar data covers, a bad duration
+    ├── NotFound                 no such instance / workflow / definition hash
+    ├── CommandRefused           a command was refused; nothing was changed or emitted
+    │   ├── UnknownTrigger       the definition has no such trigger
+    │   ├── TransitionNotAllowed the trigger exists, but not from this state, or its guard is false
+    │   ├── Forbidden            the actor has no allowed role, or separation of duties forbids it
+    │   └── InvalidPayload       the payload (or start data) does not match its schema
+    └── ConcurrencyConflict      another command changed the instance first (expected version)
+
+Every error carries a stable ``code`` and renders to a dict (``to_dict``) so that the CLI and the
+HTTP API show the same facts: what was refused and what would have been allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CalendarError",
+    "CommandRefused",
+    "ConcurrencyConflict",
+    "DefinitionError",
+    "Forbidden",
+    "InvalidPayload",
+    "NotFound",
+    "Problem",
+    "TransitionNotAllowed",
+    "UnknownTrigger",
+    "XieshangError",
+]
+
+
+class XieshangError(Exception):
+    """Root of every error the public API raises."""
+
+    code = "xieshang-error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found in a workflow file, with its stable code and its place in the file."""
+
+    code: str  # e.g. "XS101"
+    name: str  # e.g. "unknown-state"
+    message: str
+    path: str = ""  # e.g. "transitions[3].to"
+    file: str = ""
+    line: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __str__(self) -> str:
+        where = self.file or "<definition>"
+        if self.line is not None:
+            where += f":{self.line}"
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}: {self.code} {path}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+            "path": self.path,
+            "file": self.file,
+            "line": self.line,
+        }
+
+
+class DefinitionError(XieshangError):
+    """A workflow definition is invalid. ``problems`` lists every problem found, in file order."""
+
+    code = "definition-invalid"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.path, p.code))
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in workflow definition"
+        body = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{head}:\n{body}", problems=[p.to_dict() for p in self.problems])
+
+
+class CalendarError(XieshangError):
+    """A date the calendar cannot answer for, or a duration it cannot read."""
+
+    code = "calendar-error"
+
+
+class NotFound(XieshangError):
+    """No such instance, workflow or definition."""
+
+    code = "not-found"
+
+    def __init__(self, kind: str, key: str, *, allowed: list[str] | None = None) -> None:
+        msg = f"no {kind} {key!r}"
+        if allowed is not None:
+            shown = ", ".join(allowed[:20]) + (" ..." if len(allowed) > 20 else "")
+            msg += f"; known: {shown or 'none'}"
+        details: dict[str, Any] = {"kind": kind, "key": key}
+        if allowed is not None:
+            details["allowed"] = allowed
+        super().__init__(msg, **details)
+        self.kind = kind
+        self.key = key
+
+
+class CommandRefused(XieshangError):
+    """A command was refused. Nothing was written and nothing was emitted."""
+
+    code = "command-refused"
+
+
+class UnknownTrigger(CommandRefused):
+    """The instance's definition has no such trigger."""
+
+    code = "unknown-trigger"
+
+    def __init__(self, workflow: str, trigger: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"workflow {workflow!r} has no trigger {trigger!r}; its triggers: {', '.join(allowed)}",
+            workflow=workflow,
+            trigger=trigger,
+            allowed=allowed,
+        )
+        self.trigger = trigger
+        self.allowed = allowed
+
+
+class TransitionNotAllowed(CommandRefused):
+    """The trigger exists, but not from the current state, or its guard refused it."""
+
+    code = "transition-not-allowed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        trigger: str,
+        state: str,
+        allowed: list[str],
+        guard: str | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(
+            message, trigger=trigger, state=state, allowed=allowed, guard=guard, **details
+        )
+        self.trigger = trigger
+        self.state = state
+        self.allowed = allowed
+        self.guard = guard
+
+
+class Forbidden(CommandRefused):
+    """The actor may not fire this trigger: no allowed role, wrong unit, or separation of duties."""
+
+    code = "forbidden"
+
+    def __init__(
+        self, message: str, *, trigger: str, actor: str, allowed: list[str], **details: Any
+    ) -> None:
+        super().__init__(message, trigger=trigger, actor=actor, allowed=allowed, **details)
+        self.trigger = trigger
+        self.actor = actor
+        self.allowed = allowed
+
+
+class InvalidPayload(CommandRefused):
+    """The payload or start data does not match its schema; ``errors`` lists every field error."""
+
+    code = "invalid-payload"
+
+    def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
+        lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+        super().__init__(f"invalid {what}: {lines}", what=what, errors=errors)
+        self.errors = errors
+
+
+class ConcurrencyConflict(XieshangError):
+    """Another command changed the instance first; re-read it and try again."""
+
+    code = "concurrency-conflict"
+
+    def __init__(self, instance_id: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f"instance {instance_id!r} is at version {actual}, not the expected {expected}",
+            instance_id=instance_id,
+            expected=expected,
+            actual=actual,
+        )
+        self.instance_id = instance_id
+        self.expected = expected
+        self.actual = actual

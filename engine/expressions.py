@@ -1,0 +1,227 @@
+"""Guards and effects: CEL expressions, compiled once at load time, with the domain's date functions.
+
+An expression may read only the names of its place (``data``, ``payload``, ``actor``,
+``instance``, ``params``, ``now``, and ``item`` / ``children`` where those exist); an unknown
+name, field, parameter or function is found when the definition loads, not when it runs.
+Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import cel
+
+from .calendar import (
+    CHINA_TZ,
+    Calendar,
+    add_months,
+    add_workdays,
+    get_calendar,
+    parse_duration,
+    workdays_between,
+)
+from .errors import CalendarError
+
+__all__ = [
+    "ACTOR_FIELDS",
+    "BUILTIN_FUNCTIONS",
+    "INSTANCE_FIELDS",
+    "Compiled",
+    "ExpressionError",
+    "compile_expression",
+    "date_functions",
+    "merge_needs",
+    "references",
+]
+
+ACTOR_FIELDS = frozenset({"id", "roles", "org", "unit"})
+INSTANCE_FIELDS = frozenset(
+    {"id", "workflow", "state", "version", "org", "created_at", "parent_id", "unit", "entered_at"}
+)
+DOMAIN_FUNCTIONS = frozenset(
+    {"add_workdays", "add_months", "workdays_between", "date", "due_date", "days_between"}
+)
+BUILTIN_FUNCTIONS = frozenset(
+    {
+        "size", "int", "uint", "double", "string", "bytes", "bool", "timestamp", "duration",
+        "contains", "startsWith", "endsWith", "matches", "dyn", "type", "has",
+        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
+        "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+        "lowerAscii", "upperAscii", "trim", "split", "join", "replace", "indexOf",
+    }
+) | DOMAIN_FUNCTIONS
+
+_MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_STRING = re.compile(r"'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", re.S)
+_MEMBER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)(?!\s*\()")
+
+
+class ExpressionError(Exception):
+    """Internal: one problem with one expression; the loader turns it into a Problem."""
+
+    def __init__(self, code: str, name: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.name = name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled CEL program, the source it came from, and what it reads.
+
+    ``needs`` maps each variable the expression reads to the members it reads, or to None when
+    it uses the variable whole; the runtime passes CEL only these, since converting values into
+    CEL costs microseconds each.
+    """
+
+    source: str
+    program: Any
+    needs: dict[str, frozenset[str] | None]
+
+    def run(self, context: Any) -> Any:
+        return self.program.execute(context)
+
+
+def references(source: str) -> list[tuple[str, str]]:
+    """The ``name.member`` pairs an expression reads, ignoring string literals."""
+    stripped = _STRING.sub("''", source)
+    return [(m.group(1), m.group(2)) for m in _MEMBER.finditer(stripped)]
+
+
+def compile_expression(
+    source: str,
+    *,
+    names: Iterable[str],
+    members: Mapping[str, Iterable[str] | None],
+) -> Compiled:
+    """Compile ``source`` and check every name, member and function it uses.
+
+    Args:
+        source: the CEL text.
+        names: the variables this place may read.
+        members: for a variable, the members it has (None: any member, e.g. ``item``).
+
+    Raises:
+        ExpressionError: bad syntax (XS120), unknown variable (XS121), function (XS122),
+            or member such as an undeclared data field (XS123).
+    """
+    try:
+        program = cel.compile(source)
+    except (ValueError, RuntimeError) as e:
+        first = str(e).splitlines()[0]
+        raise ExpressionError("XS120", "bad-expression", f"{first}") from e
+    allowed = set(names)
+    bound = set(_MACRO_VAR.findall(_STRING.sub("''", source)))
+    unknown = [v for v in program.variables() if v not in allowed and v not in bound]
+    if unknown:
+        raise ExpressionError(
+            "XS121",
+            "unknown-name",
+            f"unknown name {unknown[0]!r} in {source!r}; names allowed here: "
+            + ", ".join(sorted(allowed)),
+        )
+    for fn in program.functions():
+        if fn[0] in "_@!-" or fn in BUILTIN_FUNCTIONS:
+            continue
+        raise ExpressionError(
+            "XS122",
+            "unknown-function",
+            f"unknown function {fn!r} in {source!r}; domain functions: "
+            + ", ".join(sorted(DOMAIN_FUNCTIONS)),
+        )
+    for var, member in references(source):
+        if var in bound or var not in members:
+            continue
+        known = members[var]
+        if known is not None and member not in known:
+            raise ExpressionError(
+                "XS123",
+                "unknown-member",
+                f"{var}.{member} is not declared in {source!r}; {var} has: "
+                + (", ".join(sorted(known)) or "nothing"),
+            )
+    return Compiled(source, program, _needs(source, [v for v in program.variables() if v not in bound]))
+
+
+def _needs(source: str, variables: list[str]) -> dict[str, frozenset[str] | None]:
+    stripped = _STRING.sub("''", source)
+    needs: dict[str, frozenset[str] | None] = {}
+    for var in variables:
+        uses = len(re.findall(rf"(?<![\w.]){re.escape(var)}\b", stripped))
+        members = [m for v, m in references(source) if v == var]
+        needs[var] = frozenset(members) if members and len(members) == uses else None
+    return needs
+
+
+def merge_needs(*compiled: Compiled | None) -> dict[str, frozenset[str] | None]:
+    """The union of what several expressions read."""
+    out: dict[str, frozenset[str] | None] = {}
+    for c in compiled:
+        if c is None:
+            continue
+        for var, members in c.needs.items():
+            if members is None or (var in out and out[var] is None):
+                out[var] = None
+            else:
+                out[var] = (out.get(var) or frozenset()) | members
+    return out
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(CHINA_TZ).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError as e:
+            raise CalendarError(f"{value!r} is not a date (YYYY-MM-DD)") from e
+    raise CalendarError(f"{value!r} is not a date")
+
+
+def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
+    """The domain's date functions for CEL, bound to one calendar. Dates are ISO strings."""
+    cal = get_calendar(calendar) if isinstance(calendar, str) else calendar
+
+    def add_workdays_(day: Any, n: int) -> str:
+        return add_workdays(cal, _as_date(day), int(n)).isoformat()
+
+    def add_months_(day: Any, n: int) -> str:
+        return add_months(_as_date(day), int(n)).isoformat()
+
+    def workdays_between_(a: Any, b: Any) -> int:
+        return workdays_between(cal, _as_date(a), _as_date(b))
+
+    def days_between(a: Any, b: Any) -> int:
+        return (_as_date(b) - _as_date(a)).days
+
+    def date_(value: Any) -> str:
+        return _as_date(value).isoformat()
+
+    def due_date(start: Any, duration: str) -> str:
+        d = parse_duration(str(duration))
+        day = _as_date(start)
+        if d.unit == "working_days":
+            return add_workdays(cal, day, d.amount).isoformat()
+        if d.unit == "months":
+            return add_months(day, d.amount).isoformat()
+        days = {"days": 1, "weeks": 7}.get(d.unit)
+        if days is None:
+            raise CalendarError(f"due_date needs a day-based duration, not {str(d)!r}")
+        return date.fromordinal(day.toordinal() + days * d.amount).isoformat()
+
+    return {
+        "add_workdays": add_workdays_,
+        "add_months": add_months_,
+        "workdays_between": workdays_between_,
+        "days_between": days_between,
+        "date": date_,
+        "due_date": due_date,
+    }

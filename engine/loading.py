@@ -1,0 +1,446 @@
+"""Loading a workflow: text -> safe YAML -> definition model -> static checks -> compiled workflow.
+
+Each stage's problems carry the file, the line and the path in the file; all problems of all
+stages that could run are collected before :class:`DefinitionError` is raised.
+
+Problem codes (stable; editors and CI pipelines may act on them):
+
+===== ====================== ==========================================================
+XS001 yaml-syntax            not valid YAML, or empty
+XS002 too-large              over the size or nesting limit
+XS003 duplicate-key          the same key twice in one mapping
+XS010 schema                 a value of the wrong type, a missing or an unknown key
+XS101 unknown-state          a transition, timer or join names a state that does not exist
+XS102 duplicate-transition   the same trigger, source and target twice with the same guard
+XS103 initial-state          not exactly one initial state
+XS104 unreachable-state      no path from the initial state
+XS105 trap-state             a non-final state with no way out
+XS106 no-path-to-final       no final state can be reached from it
+XS107 final-has-exit         a transition leaves a final state
+XS110 unknown-role           a transition names a role the workflow does not declare
+XS111 unknown-field          ``set`` writes a data field that is not declared
+XS112 unknown-param          ``params.NAME`` that is not declared
+XS113 unknown-trigger        a timer or ``not_by`` names a trigger that does not exist
+XS114 payload-collision      one trigger declares the same payload field with two types
+XS115 bad-duration           a duration that cannot be read
+XS116 bad-default            a default that does not fit its type
+XS117 duplicate-id           two files define the same workflow id and version
+XS118 unknown-workflow       a spawn names a workflow that is not loaded
+XS120 bad-expression         CEL that does not parse
+XS121 unknown-name           CEL reads a name that is not available there
+XS122 unknown-function       CEL calls a function that does not exist
+XS123 unknown-member         CEL reads a field, parameter or attribute that is not declared
+===== ====================== ==========================================================
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from .calendar import parse_duration
+from .compiler import CompiledTransition, CompiledWorkflow
+from .definition import Definition, FieldSpec, ParamSpec, TransitionSpec
+from .errors import CalendarError, DefinitionError, Problem
+from .expressions import (
+    ACTOR_FIELDS,
+    DOMAIN_FUNCTIONS,
+    INSTANCE_FIELDS,
+    Compiled,
+    ExpressionError,
+    compile_expression,
+    date_functions,
+    merge_needs,
+)
+from .graph import no_path_to_final, successors, trap_states, unreachable
+from .schema_types import record_adapter, value_adapter
+from .yamlsafe import Located, Path, read_yaml
+
+__all__ = ["compile_definition", "load_definition", "parse_definition"]
+
+SYSTEM_ROLE = "system"
+SCHEMA_CODE = "XS010"
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def parse_definition(text: str | bytes, file: str = "") -> tuple[Definition | None, Located | None, list[Problem]]:
+    """Stages 1 and 2: safe YAML, then the pydantic model. Returns the problems of both."""
+    located, problems = read_yaml(text, file)
+    if located is None:
+        return None, None, problems
+    if not isinstance(located.data, dict):
+        problems.append(located.problem(SCHEMA_CODE, "schema", "a workflow file is a mapping", ()))
+        return None, located, problems
+    try:
+        definition = Definition.model_validate(located.data)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            path = _yaml_path(err["loc"])
+            problems.append(located.problem(SCHEMA_CODE, "schema", _schema_message(err), path))
+        return None, located, problems
+    return definition, located, problems
+
+
+def _yaml_path(loc: tuple[Any, ...]) -> Path:
+    out: list[str | int] = []
+    for part in loc:
+        if part == "from_":
+            part = "from"
+        elif part == "in_":
+            part = "in"
+        if isinstance(part, str) and ("[" in part or part in {"function-after", "function-before"}):
+            continue  # pydantic's names for union members and validators are not places in the file
+        out.append(part)
+    return tuple(out)
+
+
+def _schema_message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    got = repr(err.get("input"))
+    if len(got) > 60:
+        got = got[:57] + "..."
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{msg} (got {got})"
+
+
+def load_definition(
+    text: str | bytes,
+    file: str = "",
+    *,
+    params: Mapping[str, Any] | None = None,
+    known_workflows: Iterable[str] | None = None,
+) -> CompiledWorkflow:
+    """Read, check and compile one workflow file.
+
+    Args:
+        text: the YAML text.
+        file: the file name shown in problems.
+        params: deployment overrides of the definition's params (name -> value).
+        known_workflows: the workflow ids a spawn may name; None skips that check.
+
+    Returns:
+        The compiled workflow, cached by the caller under (id, version, content hash).
+
+    Raises:
+        DefinitionError: with every problem found, each with its file, line and path.
+    """
+    definition, located, problems = parse_definition(text, file)
+    if definition is None or located is None:
+        raise DefinitionError(problems)
+    return compile_definition(
+        definition, located=located, params=params, known_workflows=known_workflows,
+        problems=problems, source=str(text if isinstance(text, str) else text.decode()),
+    )
+
+
+def compile_definition(
+    definition: Definition,
+    *,
+    located: Located | None = None,
+    params: Mapping[str, Any] | None = None,
+    known_workflows: Iterable[str] | None = None,
+    problems: list[Problem] | None = None,
+    source: str = "",
+) -> CompiledWorkflow:
+    """Stages 3 and 4: static checks, then compilation. Raises DefinitionError with all problems."""
+    located = located or Located(None, {}, "")
+    checker = _Checker(definition, located, params or {}, known_workflows)
+    checker.run()
+    found = [*(problems or []), *checker.problems]
+    if found:
+        raise DefinitionError(found)
+    if checker.effective is not definition:
+        definition = checker.effective
+    return CompiledWorkflow(
+        definition=definition,
+        params=checker.param_values,
+        transitions=checker.compiled,
+        data_adapter=record_adapter(f"{definition.id}_data", definition.data),
+        field_adapters={k: value_adapter(v) for k, v in definition.data.items()},
+        functions=checker.functions,
+        source=source,
+    )
+
+
+class _Checker:
+    """Runs every static check of one definition, collecting problems."""
+
+    def __init__(
+        self,
+        definition: Definition,
+        located: Located,
+        overrides: Mapping[str, Any],
+        known_workflows: Iterable[str] | None,
+    ) -> None:
+        self.d = definition
+        self.loc = located
+        self.overrides = overrides
+        self.known_workflows = None if known_workflows is None else set(known_workflows)
+        self.problems: list[Problem] = []
+        self.compiled: list[CompiledTransition] = []
+        self.param_values: dict[str, Any] = {}
+        self.effective = definition
+        self.functions = date_functions(definition.calendar)
+
+    def add(self, code: str, name: str, message: str, path: Path) -> None:
+        self.problems.append(self.loc.problem(code, name, message, path))
+
+    def run(self) -> None:
+        self.check_params()
+        self.check_fields(self.d.data, ("data",))
+        self.check_states()
+        self.check_transitions()
+        self.check_timers()
+        if not self.problems:
+            self.check_graph()
+
+    # -- params and fields -------------------------------------------------------------------
+
+    def check_params(self) -> None:
+        unknown = sorted(set(self.overrides) - set(self.d.params))
+        for name in unknown:
+            self.add("XS112", "unknown-param", f"override of unknown param {name!r}"
+                     + _suggest(name, self.d.params), ("params",))
+        new_params: dict[str, ParamSpec] = {}
+        for name, spec in self.d.params.items():
+            value = self.overrides.get(name, spec.default)
+            problem = _param_problem(spec, value)
+            if problem:
+                where = "override" if name in self.overrides else "default"
+                self.add("XS116", "bad-default", f"{where} {value!r}: {problem}",
+                         ("params", name, "default"))
+            self.param_values[name] = value
+            if name in self.overrides:
+                new_params[name] = spec.model_copy(update={"default": value})
+        if new_params and not self.problems:
+            self.effective = self.d.model_copy(
+                update={"params": {**self.d.params, **new_params}}
+            )
+
+    def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
+        for name, spec in fields.items():
+            if spec.default is None:
+                continue
+            try:
+                value_adapter(spec).validate_python(spec.default)
+            except ValidationError as e:
+                msg = e.errors(include_url=False)[0]["msg"]
+                self.add("XS116", "bad-default", f"default {spec.default!r}: {msg}",
+                         (*path, name, "default"))
+
+    def check_duration(self, text: str, path: Path) -> None:
+        if text.startswith("params."):
+            name = text.removeprefix("params.")
+            if name not in self.d.params:
+                self.add("XS112", "unknown-param", f"unknown param {name!r}"
+                         + _suggest(name, self.d.params), path)
+            elif self.d.params[name].type != "duration":
+                self.add("XS115", "bad-duration",
+                         f"param {name!r} is a {self.d.params[name].type}, not a duration", path)
+            return
+        try:
+            parse_duration(text)
+        except CalendarError as e:
+            self.add("XS115", "bad-duration", e.message, path)
+
+    # -- states, transitions, timers ---------------------------------------------------------
+
+    def state_ref(self, name: str, path: Path) -> bool:
+        if name in self.d.states:
+            return True
+        self.add("XS101", "unknown-state", f"unknown state {name!r}" + _suggest(name, self.d.states),
+                 path)
+        return False
+
+    def check_states(self) -> None:
+        initials = [n for n, s in self.d.states.items() if s.initial]
+        if len(initials) != 1:
+            what = "no initial state" if not initials else f"{len(initials)} initial states {initials}"
+            self.add("XS103", "initial-state", f"exactly one state must be initial; found {what}",
+                     ("states",))
+        for name, s in self.d.states.items():
+            if s.initial and s.final:
+                self.add("XS103", "initial-state", "the initial state cannot be final",
+                         ("states", name, "final"))
+            if s.deadline is not None:
+                self.check_duration(s.deadline.after, ("states", name, "deadline", "after"))
+                if s.deadline.remind_before is not None:
+                    self.check_duration(s.deadline.remind_before,
+                                        ("states", name, "deadline", "remind_before"))
+
+    def check_transitions(self) -> None:
+        triggers = set(self.d.triggers())
+        roles = set(self.d.roles) | {SYSTEM_ROLE}
+        for j, role in enumerate(self.d.start.roles):
+            if role not in roles:
+                self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles),
+                         ("start", "roles", j))
+        seen: dict[tuple[str, str, str, str | None], int] = {}
+        payload_types: dict[tuple[str, str], tuple[str, int]] = {}
+        for i, t in enumerate(self.d.transitions):
+            path: Path = ("transitions", i)
+            for j, source in enumerate(t.from_):
+                if self.state_ref(source, (*path, "from", j) if len(t.from_) > 1 else (*path, "from")):
+                    if self.d.states[source].final:
+                        self.add("XS107", "final-has-exit",
+                                 f"state {source!r} is final; no transition may leave it",
+                                 (*path, "from"))
+                key = (t.trigger, source, t.to, t.guard)
+                if key in seen:
+                    self.add("XS102", "duplicate-transition",
+                             f"same trigger, source, target and guard as transitions[{seen[key]}]",
+                             path)
+                seen.setdefault(key, i)
+            self.state_ref(t.to, (*path, "to"))
+            if not t.roles and t.join is None:
+                self.add("XS110", "unknown-role",
+                         "a transition needs roles (use [system] for automatic steps)", (*path, "roles"))
+            for j, role in enumerate(t.roles):
+                if role not in roles:
+                    self.add("XS110", "unknown-role", f"unknown role {role!r}"
+                             + _suggest(role, roles), (*path, "roles", j))
+            for j, other in enumerate(t.not_by):
+                if other not in triggers:
+                    self.add("XS113", "unknown-trigger", f"unknown trigger {other!r}"
+                             + _suggest(other, triggers), (*path, "not_by", j))
+            for name, spec in t.payload.items():
+                prev = payload_types.get((t.trigger, name))
+                if prev is not None and prev[0] != spec.type:
+                    self.add("XS114", "payload-collision",
+                             f"payload field {name!r} of {t.trigger!r} is {spec.type} here "
+                             f"but {prev[0]} in transitions[{prev[1]}]", (*path, "payload", name))
+                payload_types.setdefault((t.trigger, name), (spec.type, i))
+            self.check_fields(t.payload, (*path, "payload"))
+            self.compiled.append(self.compile_transition(i, t))
+
+    def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
+        names = ["data", "payload", "actor", "instance", "params", "now", *extra]
+        members: dict[str, Any] = {
+            "data": set(self.d.data),
+            "payload": set(t.payload),
+            "actor": ACTOR_FIELDS,
+            "instance": INSTANCE_FIELDS,
+            "params": set(self.d.params),
+        }
+        return names, members
+
+    def expr(self, source: str, path: Path, names: list[str], members: dict[str, Any]) -> Compiled | None:
+        try:
+            return compile_expression(source, names=names, members=members)
+        except ExpressionError as e:
+            self.add(e.code, e.name, e.message, path)
+            return None
+
+    def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
+        path: Path = ("transitions", i)
+        names, members = self.names(t, "children")
+        guard = self.expr(t.guard, (*path, "guard"), names, members) if t.guard else None
+        sets = []
+        for name, source in t.set.items():
+            if name not in self.d.data:
+                self.add("XS111", "unknown-field", f"set writes undeclared field {name!r}"
+                         + _suggest(name, self.d.data), (*path, "set", name))
+            compiled = self.expr(source, (*path, "set", name), names, members)
+            if compiled is not None:
+                sets.append((name, compiled))
+        spawn_for_each = spawn_bind = None
+        spawn_data: list[tuple[str, Compiled]] = []
+        if t.spawn is not None:
+            sp = t.spawn
+            if self.known_workflows is not None and sp.workflow not in self.known_workflows:
+                self.add("XS118", "unknown-workflow", f"spawn names unknown workflow {sp.workflow!r}"
+                         + _suggest(sp.workflow, self.known_workflows), (*path, "spawn", "workflow"))
+            spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
+            item_names, item_members = self.names(t, "item", "index")
+            item_members["item"] = None
+            for name, source in sp.data.items():
+                compiled = self.expr(source, (*path, "spawn", "data", name), item_names, item_members)
+                if compiled is not None:
+                    spawn_data.append((name, compiled))
+            if sp.bind:
+                spawn_bind = self.expr(sp.bind, (*path, "spawn", "bind"), item_names, item_members)
+        payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
+        exprs = [guard, *(c for _, c in sets)]
+        return CompiledTransition(
+            needs=merge_needs(*exprs),
+            uses_functions=any(
+                c is not None and bool(set(c.program.functions()) & DOMAIN_FUNCTIONS) for c in exprs
+            ),
+            index=i,
+            spec=t,
+            sources=frozenset(t.from_),
+            roles=frozenset(t.roles) | ({SYSTEM_ROLE} if t.join is not None else frozenset()),
+            guard=guard,
+            sets=tuple(sets),
+            payload=payload,
+            spawn_for_each=spawn_for_each,
+            spawn_data=tuple(spawn_data),
+            spawn_bind=spawn_bind,
+        )
+
+    def check_timers(self) -> None:
+        triggers = set(self.d.triggers())
+        for i, timer in enumerate(self.d.timers):
+            path: Path = ("timers", i)
+            self.state_ref(timer.in_, (*path, "in"))
+            self.check_duration(timer.after, (*path, "after"))
+            if timer.fire not in triggers:
+                self.add("XS113", "unknown-trigger", f"timer fires unknown trigger {timer.fire!r}"
+                         + _suggest(timer.fire, triggers), (*path, "fire"))
+            elif timer.in_ in self.d.states and not any(
+                timer.in_ in t.from_ and SYSTEM_ROLE in t.roles
+                for t in self.d.transitions if t.trigger == timer.fire
+            ):
+                self.add("XS113", "unknown-trigger",
+                         f"no transition {timer.fire!r} from {timer.in_!r} allows the system role",
+                         (*path, "fire"))
+
+    def check_graph(self) -> None:
+        states = list(self.d.states)
+        graph = successors((s, t.to) for t in self.d.transitions for s in t.from_)
+        finals = set(self.d.final_states)
+        initial = self.d.initial_state
+        for s in unreachable(states, initial, graph):
+            self.add("XS104", "unreachable-state",
+                     f"state {s!r} cannot be reached from the initial state {initial!r}", ("states", s))
+        traps = trap_states(states, finals, graph)
+        for s in traps:
+            self.add("XS105", "trap-state", f"state {s!r} is not final and has no way out",
+                     ("states", s))
+        if not finals:
+            self.add("XS106", "no-path-to-final", "the workflow has no final state", ("states",))
+            return
+        for s in no_path_to_final(states, finals, graph):
+            if s not in traps:
+                self.add("XS106", "no-path-to-final", f"no final state can be reached from {s!r}",
+                         ("states", s))
+
+
+def _param_problem(spec: ParamSpec, value: Any) -> str | None:
+    kind = spec.type
+    if kind == "duration":
+        if not isinstance(value, str):
+            return "a duration is text such as '5 working days'"
+        try:
+            parse_duration(value)
+        except CalendarError as e:
+            return e.message
+        return None
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }[kind]
+    return None if ok else f"expected a {kind}"

@@ -1,0 +1,119 @@
+"""The ports the engine talks through: small protocols that adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord
+
+__all__ = [
+    "Clock",
+    "DefinitionStore",
+    "FixedClock",
+    "HistoryStore",
+    "InstanceStore",
+    "Query",
+    "QueryStore",
+    "Store",
+    "SystemClock",
+    "TimerStore",
+]
+
+
+class Clock(Protocol):
+    """Where the engine reads time. Always timezone-aware."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that says what it is told: for tests and simulated years."""
+
+    def __init__(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self.moment = moment
+
+    def advance(self, **delta: float) -> datetime:
+        from datetime import timedelta
+
+        self.moment = self.moment + timedelta(**delta)
+        return self.moment
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A filter over instances; every criterion is optional. Ordered by creation, then id."""
+
+    workflow: str | None = None
+    state: str | None = None
+    org: str | None = None
+    overdue: bool | None = None
+    final: bool | None = None
+    unit: str | None = None
+    parent_id: str | None = None
+    field: str | None = None
+    value: Any = None
+    limit: int = 100
+    after: tuple[str, str] | None = None  # (created_at iso, id) of the last row seen
+
+
+class InstanceStore(Protocol):
+    def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
+        """The stored instance; ``fresh`` bypasses any cache."""
+
+    def apply(self, commit: Commit) -> None:
+        """Write a commit atomically. Raises ConcurrencyConflict if a version does not match."""
+
+
+class HistoryStore(Protocol):
+    def history(self, instance_id: str) -> list[HistoryEntry]: ...
+
+    def find_command(self, command_id: str) -> HistoryEntry | None: ...
+
+    def actors_of(self, instance_id: str, triggers: frozenset[str]) -> set[str]:
+        """Ids of the actors who fired any of ``triggers`` on this instance."""
+
+
+class QueryStore(Protocol):
+    def query(self, query: Query) -> list[Instance]: ...
+
+    def instance_ids(self) -> Iterator[str]: ...
+
+    def outbox(self, instance_id: str | None = None) -> list[EventRecord]: ...
+
+
+class TimerStore(Protocol):
+    def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        """Pending timers due at or before ``now``, earliest first."""
+
+    def delete_timer(self, timer: TimerRecord) -> None:
+        """Forget a timer that fired or went stale."""
+
+
+class DefinitionStore(Protocol):
+    def save_definition(self, content_hash: str, workflow: str, version: int, body: str) -> None: ...
+
+    def load_definition(self, content_hash: str) -> str | None: ...
+
+
+class Store(InstanceStore, HistoryStore, QueryStore, TimerStore, DefinitionStore, Protocol):
+    """All the store ports together: what the in-memory and the SQL stores provide."""

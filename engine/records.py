@@ -1,0 +1,252 @@
+"""The records the engine reads and writes: actors, instances, history entries, events, commits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import InvalidPayload
+
+__all__ = [
+    "SYSTEM",
+    "TimerRecord",
+    "Actor",
+    "Commit",
+    "EventRecord",
+    "HistoryEntry",
+    "Instance",
+    "canonical_json",
+    "copy_json",
+    "iso",
+]
+
+_ACTOR = re.compile(r"^(?P<id>[^:@\s]+):(?P<roles>[^@\s]+)(?:@(?P<org>[^/\s]+)(?:/(?P<unit>\S+))?)?$")
+
+
+def iso(moment: datetime) -> str:
+    """One spelling of a moment: UTC, microseconds. What hashes and SQL columns hold."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an id, the roles held, the organisation (政协) and the unit they act for."""
+
+    id: str
+    roles: frozenset[str]
+    org: str | None = None
+    unit: str | None = None
+
+    @classmethod
+    def of(cls, id: str, *roles: str, org: str | None = None, unit: str | None = None) -> Actor:
+        return cls(id, frozenset(roles), org, unit)
+
+    @classmethod
+    def parse(cls, text: str) -> Actor:
+        """``id:role[,role...][@org[/unit]]``, or a JSON object with id, roles, org, unit."""
+        text = text.strip()
+        if text.startswith("{"):
+            try:
+                return cls.from_dict(json.loads(text))
+            except (ValueError, TypeError) as e:
+                raise InvalidPayload("actor", [{"field": "actor", "error": str(e)}]) from e
+        m = _ACTOR.match(text)
+        if not m:
+            raise InvalidPayload(
+                "actor",
+                [{"field": "actor", "error": "expected id:role[,role...][@org[/unit]]",
+                  "got": repr(text)}],
+            )
+        roles = frozenset(r for r in m["roles"].split(",") if r)
+        return cls(m["id"], roles, m["org"], m["unit"])
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Actor:
+        if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+            raise TypeError("an actor object needs a string 'id'")
+        roles = value.get("roles", [])
+        if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
+            raise TypeError("'roles' must be a list of strings")
+        return cls(value["id"], frozenset(roles), value.get("org"), value.get("unit"))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "roles": sorted(self.roles)}
+        if self.org is not None:
+            out["org"] = self.org
+        if self.unit is not None:
+            out["unit"] = self.unit
+        return out
+
+
+SYSTEM = Actor("system", frozenset({"system"}))
+
+
+@dataclass(slots=True)
+class Instance:
+    """One consultation item moving through its workflow, as stored."""
+
+    id: str
+    workflow: str
+    workflow_version: int
+    definition_hash: str
+    org: str
+    state: str
+    data: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    entered_at: datetime
+    final: bool = False
+    due_at: datetime | None = None
+    overdue: bool = False
+    parent_id: str | None = None
+    unit: str | None = None
+    head_hash: str = ""
+
+    def copy(self) -> Instance:
+        return Instance(
+            self.id, self.workflow, self.workflow_version, self.definition_hash, self.org,
+            self.state, copy_json(self.data), self.version, self.created_at, self.updated_at,
+            self.entered_at, self.final, self.due_at, self.overdue, self.parent_id, self.unit,
+            self.head_hash,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+            "definition_hash": self.definition_hash,
+            "org": self.org,
+            "state": self.state,
+            "version": self.version,
+            "data": copy_json(self.data),
+            "final": self.final,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "entered_at": iso(self.entered_at),
+            "due_at": iso(self.due_at) if self.due_at else None,
+            "overdue": self.overdue,
+            "parent_id": self.parent_id,
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One row of an instance's audit history; ``hash`` chains it to the row before."""
+
+    instance_id: str
+    seq: int
+    workflow: str
+    workflow_version: int
+    definition_hash: str
+    trigger: str
+    source: str | None
+    target: str
+    actor: dict[str, Any]
+    role: str
+    reason: str | None
+    payload: dict[str, Any]
+    visibility: str
+    occurred_at: str
+    recorded_at: str
+    command_id: str | None
+    prev_hash: str
+    hash: str = ""
+    parent_id: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "seq": self.seq,
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+            "definition_hash": self.definition_hash,
+            "trigger": self.trigger,
+            "source": self.source,
+            "target": self.target,
+            "actor": self.actor,
+            "role": self.role,
+            "reason": self.reason,
+            "payload": self.payload,
+            "visibility": self.visibility,
+            "occurred_at": self.occurred_at,
+            "recorded_at": self.recorded_at,
+            "command_id": self.command_id,
+            "prev_hash": self.prev_hash,
+            "parent_id": self.parent_id,
+        }
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
+
+    def sealed(self) -> HistoryEntry:
+        return replace(self, hash=self.compute_hash())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An outbox row: one CloudEvent, written in the same transaction as its history row."""
+
+    id: str
+    instance_id: str
+    seq: int
+    type: str
+    org: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    """A pending timer: at ``due_at``, fire ``trigger`` on the instance if it is still at ``version``.
+
+    ``kind`` is ``timer`` (fires a trigger), ``deadline`` (marks the instance overdue) or
+    ``reminder`` (emits an event before a deadline). A timer whose instance has moved on is
+    stale: firing it with ``expected_version=version`` conflicts, so it can never fire twice.
+    """
+
+    instance_id: str
+    kind: str
+    trigger: str
+    due_at: datetime
+    version: int
+    org: str = ""
+
+
+@dataclass(slots=True)
+class Commit:
+    """Everything one command writes, atomically: all of it or none of it.
+
+    ``clear_timers`` names instances whose pending timers are deleted (they left the state the
+    timers belonged to) before ``timers`` are added.
+    """
+
+    inserts: list[Instance] = field(default_factory=list)
+    updates: list[tuple[Instance, int]] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    timers: list[TimerRecord] = field(default_factory=list)
+    clear_timers: list[str] = field(default_factory=list)

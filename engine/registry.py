@@ -1,0 +1,114 @@
+"""The registry: the compiled workflows an engine can run, by id and by content hash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .compiler import CompiledWorkflow
+from .definition import Definition
+from .errors import DefinitionError, NotFound, Problem
+from .loading import compile_definition, parse_definition
+from .yamlsafe import Located
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    """Compiled workflows: the newest version of each id, and every version by content hash."""
+
+    def __init__(self, workflows: Iterable[CompiledWorkflow] = ()) -> None:
+        self._latest: dict[str, CompiledWorkflow] = {}
+        self._by_hash: dict[str, CompiledWorkflow] = {}
+        for wf in workflows:
+            self.add(wf)
+
+    @classmethod
+    def from_texts(
+        cls,
+        files: Iterable[tuple[str, str | bytes]],
+        *,
+        params: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Registry:
+        """Load many workflow files at once; every problem of every file is reported together.
+
+        Args:
+            files: (file name, YAML text) pairs.
+            params: per workflow id, deployment overrides of its params.
+
+        Raises:
+            DefinitionError: listing the problems of all files, including ids defined twice
+                (naming both files) and spawns of workflows that none of the files defines.
+        """
+        problems: list[Problem] = []
+        parsed: list[tuple[Definition, Located, str]] = []
+        seen: dict[tuple[str, int], str] = {}
+        for file, text in files:
+            definition, located, found = parse_definition(text, file)
+            problems += found
+            if definition is None or located is None:
+                continue
+            key = (definition.id, definition.version)
+            if key in seen:
+                problems.append(
+                    located.problem(
+                        "XS117",
+                        "duplicate-id",
+                        f"workflow {definition.id!r} version {definition.version} is also "
+                        f"defined in {seen[key]}",
+                        ("id",),
+                    )
+                )
+                continue
+            seen[key] = file
+            parsed.append((definition, located, str(text if isinstance(text, str) else text.decode())))
+        known = {d.id for d, _, _ in parsed}
+        compiled: list[CompiledWorkflow] = []
+        for definition, located, source in parsed:
+            try:
+                compiled.append(
+                    compile_definition(
+                        definition,
+                        located=located,
+                        params=(params or {}).get(definition.id),
+                        known_workflows=known,
+                        source=source,
+                    )
+                )
+            except DefinitionError as e:
+                problems += e.problems
+        if problems:
+            raise DefinitionError(problems)
+        return cls(compiled)
+
+    def add(self, wf: CompiledWorkflow) -> None:
+        self._by_hash[wf.hash] = wf
+        current = self._latest.get(wf.id)
+        if current is None or current.definition.version <= wf.definition.version:
+            self._latest[wf.id] = wf
+
+    def get(self, workflow: str, version: int | None = None) -> CompiledWorkflow:
+        """The newest version of ``workflow`` (or the given version). Raises NotFound."""
+        wf = self._latest.get(workflow)
+        if wf is not None and version is not None and wf.definition.version != version:
+            wf = next(
+                (w for w in self._by_hash.values()
+                 if w.id == workflow and w.definition.version == version),
+                None,
+            )
+        if wf is None:
+            raise NotFound("workflow", workflow if version is None else f"{workflow} v{version}",
+                           allowed=self.ids())
+        return wf
+
+    def by_hash(self, content_hash: str) -> CompiledWorkflow | None:
+        return self._by_hash.get(content_hash)
+
+    def ids(self) -> list[str]:
+        return sorted(self._latest)
+
+    def __iter__(self) -> Any:
+        return iter(self._latest.values())
+
+    def __len__(self) -> int:
+        return len(self._latest)

@@ -1,0 +1,103 @@
+"""Field specs to pydantic validators: payloads and instance data are checked by pydantic."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from typing_extensions import NotRequired, Required, TypedDict
+
+from .definition import FieldSpec
+
+__all__ = ["annotation_for", "field_errors", "record_adapter", "value_adapter"]
+
+
+def _iso_date(value: str) -> str:
+    date.fromisoformat(value)
+    return value
+
+
+_Date = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_iso_date)]
+_SCALARS: dict[str, Any] = {
+    "string": StrictStr,
+    "text": StrictStr,
+    "int": StrictInt,
+    "number": StrictInt | StrictFloat,
+    "bool": StrictBool,
+    "date": _Date,
+    "datetime": AwareDatetime,
+    "object": dict[str, Any],
+}
+
+
+def _scalar(kind: str, values: tuple[str, ...] | None) -> Any:
+    if kind == "enum":
+        return Literal[values]  # type: ignore[valid-type]  # built from the definition at runtime
+    if kind == "list":
+        return list[Any]
+    return _SCALARS[kind]
+
+
+def annotation_for(spec: FieldSpec) -> Any:
+    """The pydantic annotation that validates one field."""
+    if spec.type == "list":
+        base: Any = list[_scalar(spec.items, spec.item_values)] if spec.items else list[Any]
+    else:
+        base = _scalar(spec.type, spec.values)
+    constraints: dict[str, Any] = {}
+    if spec.max_length is not None:
+        constraints["max_length"] = spec.max_length
+    if spec.min_length is not None:
+        constraints["min_length"] = spec.min_length
+    if spec.minimum is not None:
+        constraints["ge"] = spec.minimum
+    if spec.maximum is not None:
+        constraints["le"] = spec.maximum
+    return Annotated[base, Field(**constraints)] if constraints else base
+
+
+def record_adapter(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> TypeAdapter[Any]:
+    """A validator for a whole record (payload or data): unknown keys are refused.
+
+    With ``partial``, no field is required (used for updates of single fields).
+    """
+    items = {
+        key: (Required if spec.required and not partial else NotRequired)[annotation_for(spec)]
+        for key, spec in fields.items()
+    }
+    record: Any = TypedDict(name, items)  # type: ignore[operator]  # dynamic TypedDict by design
+    record.__pydantic_config__ = ConfigDict(extra="forbid")
+    return TypeAdapter(record)
+
+
+def value_adapter(spec: FieldSpec) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation_for(spec))
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Every error of a pydantic ValidationError as ``{field, error, got}``."""
+    out = []
+    for e in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"])
+        entry: dict[str, Any] = {"field": f"{prefix}{loc}" if loc else prefix.rstrip(".")}
+        if e["type"] == "extra_forbidden":
+            entry["error"] = "not a declared field"
+        elif e["type"] == "missing":
+            entry["error"] = "required"
+        else:
+            entry["error"] = e["msg"]
+            entry["got"] = repr(e.get("input"))[:80]
+        out.append(entry)
+    return out

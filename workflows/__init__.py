@@ -1,0 +1,54 @@
+"""The bundled workflow definitions and the loader that finds them and a deployment's own."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from xieshang.registry import Registry
+
+__all__ = ["BUNDLED_DIR", "bundled", "bundled_files", "load_registry", "workflow_files"]
+
+BUNDLED_DIR = Path(__file__).parent
+ENV_DIRS = "XIESHANG_WORKFLOWS"
+
+
+def bundled_files() -> list[Path]:
+    """The YAML files shipped with xieshang."""
+    return sorted(BUNDLED_DIR.glob("*.yaml"))
+
+
+def workflow_files(dirs: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    """The bundled files, then every ``*.yaml`` / ``*.yml`` in ``dirs`` and ``$XIESHANG_WORKFLOWS``."""
+    extra = [Path(d) for d in dirs]
+    extra += [Path(p) for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p]
+    files = bundled_files()
+    for d in extra:
+        if d.is_file():
+            files.append(d)
+        else:
+            files += sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    return files
+
+
+def load_registry(
+    dirs: Iterable[str | os.PathLike[str]] = (),
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Registry:
+    """A registry of the bundled workflows plus those in ``dirs`` and ``$XIESHANG_WORKFLOWS``.
+
+    Raises:
+        DefinitionError: every problem of every file; a workflow id defined in two files names
+            both files.
+    """
+    return Registry.from_texts(
+        ((str(f), f.read_text(encoding="utf-8")) for f in workflow_files(dirs)), params=params
+    )
+
+
+def bundled() -> Registry:
+    """A registry of the bundled workflows only."""
+    return Registry.from_texts((str(f), f.read_text(encoding="utf-8")) for f in bundled_files())
