@@ -1,0 +1,278 @@
+"""The runtime's rules, on the in-memory store: check order, refusals, history, events, replay."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from xieshang import (
+    Actor,
+    ConcurrencyConflict,
+    Engine,
+    FixedClock,
+    Forbidden,
+    InvalidPayload,
+    NotFound,
+    TransitionNotAllowed,
+    UnknownTrigger,
+)
+from xieshang.adapters.memory import MemoryStore
+from xieshang.workflows import bundled
+
+CN = timezone(timedelta(hours=8))
+MEMBER = Actor.of("m1", "member", org="city")
+OTHER_MEMBER = Actor.of("m2", "member", org="city")
+STAFF = Actor.of("s1", "proposal_committee", org="city")
+OFFICE = Actor.of("o1", "supervision_office", org="city")
+UNIT = Actor.of("u1", "handling_unit", org="city", unit="housing")
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(MemoryStore(), bundled(), FixedClock(datetime(2024, 9, 27, 9, tzinfo=CN)))
+
+
+def new_proposal(engine: Engine) -> str:
+    return engine.start("proposal", {"title": "老旧小区加装电梯", "first_proposer": "m1"}, MEMBER).id
+
+
+def to_filed(engine: Engine) -> str:
+    pid = new_proposal(engine)
+    engine.fire(pid, "submit", MEMBER, {"category": "society"})
+    engine.fire(pid, "start_review", STAFF)
+    engine.fire(pid, "file", STAFF, {"number": "2024-001"})
+    return pid
+
+
+def snapshot(engine: Engine, pid: str) -> tuple[object, ...]:
+    store = engine.store
+    inst = store.load(pid)
+    assert inst is not None
+    return (inst.to_dict(), len(store.history(pid)), len(store.outbox()))
+
+
+def test_start_writes_the_creation_as_the_first_history_row(engine: Engine) -> None:
+    """An instance starts in the initial state, version 1, with its creation as row 1."""
+    pid = new_proposal(engine)
+    inst = engine.get(pid)
+    rows = engine.history(pid)
+    assert (inst.state, inst.version, inst.org) == ("draft", 1, "city")
+    assert [(r.seq, r.trigger, r.source, r.target) for r in rows] == [(1, "start", None, "draft")]
+    assert rows[0].prev_hash == "" and rows[0].hash == inst.head_hash
+
+
+def test_each_accepted_command_adds_one_version_one_row_and_its_events(engine: Engine) -> None:
+    """version +1, one history row, and the generic event plus the declared ones per command."""
+    pid = new_proposal(engine)
+    before = len(engine.store.outbox(pid))
+    inst = engine.fire(pid, "submit", MEMBER, {"category": "society"})
+    events = engine.store.outbox(pid)[before:]
+    assert inst.version == 2 and len(engine.history(pid)) == 2
+    assert [e.type for e in events] == ["xieshang.instance.transitioned", "xieshang.proposal.submitted"]
+    assert all(e.body["specversion"] == "1.0" and e.body["subject"] == pid for e in events)
+    assert events[0].body["data"]["to"] == "submitted"
+
+
+def test_unknown_trigger_names_the_triggers_that_exist(engine: Engine) -> None:
+    """A trigger the definition lacks is UnknownTrigger listing the definition's triggers."""
+    pid = new_proposal(engine)
+    with pytest.raises(UnknownTrigger) as err:
+        engine.fire(pid, "forward_to_other_unit", MEMBER)
+    assert "submit" in err.value.allowed and "forward_to_other_unit" in err.value.message
+
+
+def test_trigger_from_wrong_state_names_what_can_fire_here(engine: Engine) -> None:
+    """A trigger that exists but not from this state lists the triggers of the current state."""
+    pid = new_proposal(engine)
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    assert err.value.state == "draft"
+    assert err.value.allowed == ["invite_cosigners", "submit", "withdraw"]
+
+
+def test_role_is_checked_before_payload(engine: Engine) -> None:
+    """A wrong role is Forbidden even when the payload is also wrong (check order)."""
+    pid = new_proposal(engine)
+    with pytest.raises(Forbidden) as err:
+        engine.fire(pid, "submit", STAFF, {"category": "nonsense"})
+    assert "member" in err.value.allowed
+
+
+def test_payload_errors_are_all_listed(engine: Engine) -> None:
+    """Every field error of a payload is reported at once."""
+    pid = new_proposal(engine)
+    with pytest.raises(InvalidPayload) as err:
+        engine.fire(pid, "submit", MEMBER, {"category": "nonsense", "colour": "red"})
+    fields = {e["field"] for e in err.value.errors}
+    assert fields == {"category", "colour"}
+
+
+def test_missing_required_reason_is_refused(engine: Engine) -> None:
+    """A transition that requires a reason refuses a command without one."""
+    pid = new_proposal(engine)
+    with pytest.raises(InvalidPayload) as err:
+        engine.fire(pid, "withdraw", MEMBER)
+    assert err.value.errors == [{"field": "reason", "error": "required"}]
+    assert engine.fire(pid, "withdraw", MEMBER, reason="重复提交").state == "withdrawn"
+
+
+def test_guard_refusal_names_the_rule(engine: Engine) -> None:
+    """A false guard is TransitionNotAllowed carrying the guard and its message."""
+    pid = new_proposal(engine)
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "submit", OTHER_MEMBER, {"category": "society"})
+    assert err.value.guard is not None and "first_proposer" in err.value.guard
+    assert "第一提案人" in err.value.message
+
+
+def test_separation_of_duties_forbids_filing_own_submission(engine: Engine) -> None:
+    """``not_by: [submit]``: whoever submitted may not file the same proposal."""
+    both = Actor.of("m1", "member", "proposal_committee", org="city")
+    pid = new_proposal(engine)
+    engine.fire(pid, "submit", both, {"category": "society"})
+    engine.fire(pid, "start_review", both)
+    with pytest.raises(Forbidden) as err:
+        engine.fire(pid, "file", both, {"number": "1"})
+    assert "separation of duties" in err.value.message
+    assert engine.fire(pid, "file", STAFF, {"number": "1"}).state == "filed"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "actor", "payload", "error"),
+    [
+        ("nope", MEMBER, {}, UnknownTrigger),
+        ("assign", OFFICE, {"mode": "sole", "units": ["a"]}, TransitionNotAllowed),
+        ("submit", STAFF, {"category": "society"}, Forbidden),
+        ("submit", MEMBER, {"category": 3}, InvalidPayload),
+        ("submit", OTHER_MEMBER, {"category": "society"}, TransitionNotAllowed),
+    ],
+)
+def test_refused_command_changes_nothing(
+    engine: Engine, trigger: str, actor: Actor, payload: dict[str, object], error: type
+) -> None:
+    """A refused command leaves the instance, the history and the outbox as they were."""
+    pid = new_proposal(engine)
+    before = snapshot(engine, pid)
+    with pytest.raises(error):
+        engine.fire(pid, trigger, actor, payload)
+    assert snapshot(engine, pid) == before
+
+
+def test_expected_version_mismatch_is_a_conflict(engine: Engine) -> None:
+    """A command made against an old version is refused as a ConcurrencyConflict."""
+    pid = new_proposal(engine)
+    engine.fire(pid, "submit", MEMBER, {"category": "society"}, expected_version=1)
+    with pytest.raises(ConcurrencyConflict) as err:
+        engine.fire(pid, "start_review", STAFF, expected_version=1)
+    assert (err.value.expected, err.value.actual) == (1, 2)
+
+
+def test_command_id_makes_a_retry_return_the_first_result(engine: Engine) -> None:
+    """Retrying a command with the same command id acts once and returns the same result."""
+    pid = new_proposal(engine)
+    first = engine.fire(pid, "submit", MEMBER, {"category": "society"}, command_id="c-1")
+    again = engine.fire(pid, "submit", MEMBER, {"category": "society"}, command_id="c-1")
+    assert (again.version, again.state, again.data) == (first.version, first.state, first.data)
+    assert len(engine.history(pid)) == 2
+
+
+def test_other_org_sees_not_found(engine: Engine) -> None:
+    """An actor of another org neither sees nor moves an instance: NotFound, not Forbidden."""
+    pid = new_proposal(engine)
+    stranger = Actor.of("x", "member", org="another_city")
+    with pytest.raises(NotFound):
+        engine.get(pid, stranger)
+    with pytest.raises(NotFound):
+        engine.fire(pid, "submit", stranger, {"category": "society"})
+
+
+def test_assign_modes_are_checked_by_guard(engine: Engine) -> None:
+    """Split needs two units; lead+assisting needs its lead among the units."""
+    pid = to_filed(engine)
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(pid, "assign", OFFICE, {"mode": "split", "units": ["housing"]})
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(pid, "assign", OFFICE,
+                    {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "transport"})
+    inst = engine.fire(pid, "assign", OFFICE,
+                       {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "water"})
+    assert inst.data["lead_unit"] == "water" and inst.data["reply_due"] == "2024-12-27"
+    assert inst.due_at == datetime(2024, 12, 28, tzinfo=CN)
+
+
+def test_withdrawal_after_assignment_is_refused(engine: Engine) -> None:
+    """A proposal cannot be withdrawn once it is assigned (decision 6)."""
+    pid = to_filed(engine)
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(pid, "withdraw", MEMBER, reason="不想办了")
+
+
+def test_unsatisfied_twice_goes_to_a_meeting_then_closes(engine: Engine) -> None:
+    """One re-handling round; a second 'unsatisfied' waits for a face-to-face meeting."""
+    pid = to_filed(engine)
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    engine.fire(pid, "reply", UNIT, {"reply_class": "B"})
+    assert engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"}).state == "rehandling"
+    engine.fire(pid, "reply", UNIT, {"reply_class": "B"})
+    inst = engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"})
+    assert (inst.state, inst.data["rehandle_count"]) == ("awaiting_meeting", 1)
+    inst = engine.fire(pid, "final_meeting", STAFF, {"minutes": "面商纪要"}, reason="已面商")
+    assert inst.state == "closed" and inst.final
+    types = [e.type for e in engine.store.outbox(pid)]
+    assert types.count("xieshang.instance.completed") == 1
+
+
+def test_unit_bound_actor_cannot_reply_for_another_unit(engine: Engine) -> None:
+    """The reply guard admits only actors of the assigned units."""
+    pid = to_filed(engine)
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    water = Actor.of("u9", "handling_unit", org="city", unit="water")
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(pid, "reply", water, {"reply_class": "A"})
+
+
+def test_available_explains_what_the_actor_may_not_do(engine: Engine) -> None:
+    """available() lists every trigger of the state, with the reason when it is not allowed."""
+    pid = new_proposal(engine)
+    mine = {a.trigger: a for a in engine.available(pid, MEMBER)}
+    theirs = {a.trigger: a for a in engine.available(pid, STAFF)}
+    assert mine["submit"].allowed and mine["withdraw"].allowed
+    assert not theirs["submit"].allowed and "allowed roles" in (theirs["submit"].reason or "")
+
+
+def test_replay_rebuilds_the_stored_instance(engine: Engine) -> None:
+    """Replaying the history through the pinned definition gives the stored state and data."""
+    pid = to_filed(engine)
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    stored = engine.get(pid)
+    replayed = engine.replay(pid)
+    assert (replayed.state, replayed.data, replayed.version) == (stored.state, stored.data,
+                                                                  stored.version)
+    assert engine.verify() == []
+
+
+def test_internal_step_emits_no_event(engine: Engine) -> None:
+    """A transition whose history entry is internal announces nothing."""
+    from xieshang import load_definition, Registry
+
+    wf = load_definition(
+        """
+id: tiny
+version: 1
+title: 小流程
+roles: {clerk: 办事员}
+states:
+  a: {initial: true, label: 甲}
+  b: {final: true, label: 乙}
+transitions:
+  - {trigger: go, from: a, to: b, roles: [clerk], visibility: internal}
+"""
+    )
+    eng = Engine(MemoryStore(), Registry([wf]))
+    clerk = Actor.of("c", "clerk")
+    iid = eng.start("tiny", {}, clerk).id
+    n = len(eng.store.outbox())
+    eng.fire(iid, "go", clerk)
+    assert len(eng.store.outbox()) == n and len(eng.history(iid)) == 2
