@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -201,7 +201,8 @@ class HistoryEntry:
         return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
 
     def sealed(self) -> HistoryEntry:
-        return replace(self, hash=self.compute_hash())
+        object.__setattr__(self, "hash", self.compute_hash())  # sealed once, before anyone sees it
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.body(), "hash": self.hash}
