@@ -1,0 +1,715 @@
+"""The ``xieshang`` command line: check and draw workflow files, run and audit instances.
+
+Exit codes: 0 done; 1 the engine refused or found a problem (a typed :class:`XieshangError`,
+an invalid workflow file, a broken history); 2 the command line itself is wrong (bad JSON,
+a malformed actor, a missing file, a missing graphviz binary). With ``--json`` the result, or
+``{"error": {...}}``, is written to stdout as JSON; messages for people go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Column, Table
+from rich.text import Text
+
+from xieshang.adapters.settings import Settings, build_engine, load_workflows, workflow_paths
+from xieshang.calendar import CHINA_TZ
+from xieshang.definition import Definition
+from xieshang.errors import DefinitionError, InvalidPayload, NotFound, XieshangError
+from xieshang.loading import load_definition
+from xieshang.ports import Query
+from xieshang.records import Actor, HistoryEntry, Instance
+from xieshang.registry import Registry
+from xieshang.runtime import Engine
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="xieshang",
+    help="xieshang (协商): check, draw, run and audit consultation workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+)
+audit_app = typer.Typer(help="Check that stored histories are intact.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+AsActor = Annotated[
+    str,
+    typer.Option("--as", help="The actor: id:role[,role...][@org[/unit]], or a JSON object."),
+]
+
+DOT_MISSING = (
+    "the graphviz 'dot' binary is needed for --format svg and was not found on PATH; "
+    "install graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
+    "or use --format dot or --format mermaid, which need nothing else"
+)
+
+
+class Usage(Exception):
+    """The command line is wrong (exit 2); ``option`` names the offending option, if one."""
+
+    def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = {"code": "usage", "message": message, **details}
+        if option is not None:
+            self.details["option"] = option
+
+
+@dataclass
+class _State:
+    """The global options, and the engine built from them on first use."""
+
+    db: str | None = None
+    workflows: list[Path] = field(default_factory=list)
+    clock: str | None = None
+    _settings: Settings | None = None
+    _engine: Engine | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides: dict[str, Any] = {}
+            if self.db is not None:
+                overrides["database_url"] = self.db
+            if self.clock is not None:
+                overrides["clock"] = self.clock
+            try:
+                self._settings = Settings(**overrides)
+            except ValidationError as e:
+                raise Usage("; ".join(_setting_error(err) for err in e.errors())) from None
+        return self._settings
+
+    def dirs(self) -> list[Path]:
+        for d in self.workflows:
+            if not d.exists():
+                raise Usage(f"--workflows {str(d)!r}: no such file or directory", "--workflows")
+        return self.workflows
+
+    def registry(self) -> Registry:
+        return load_workflows(self.settings(), self.dirs())
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = build_engine(self.settings(), workflows_dirs=self.dirs())
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            close = getattr(self._engine.store, "close", None)
+            if callable(close):
+                close()
+            self._engine = None
+
+
+def _setting_error(err: Any) -> str:
+    name = str(err["loc"][0]) if err["loc"] else "settings"
+    option = {"database_url": "--db", "clock": "--clock", "workflows": "--workflows"}.get(name)
+    where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (env XIESHANG_DATABASE_URL).", show_default=False),
+    ] = None,
+    workflows: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--workflows",
+            help="A directory (or file) of workflow YAML; repeatable (env XIESHANG_WORKFLOWS).",
+        ),
+    ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option("--clock", help="Simulated time, ISO with timezone (env XIESHANG_CLOCK)."),
+    ] = None,
+) -> None:
+    state = _State(db=db, workflows=list(workflows or []), clock=clock)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: typer.Context) -> _State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, _State) else _State()
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _emit_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _fail(message: str, details: dict[str, Any], code: int, as_json: bool) -> NoReturn:
+    _err().print(Text(f"error: {message}", style="red"))
+    if as_json:
+        _emit_json({"error": details})
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _reporting(as_json: bool) -> Iterator[None]:
+    """Turns our errors and bad input into a message and an exit code, never a traceback."""
+    try:
+        yield
+    except Usage as e:
+        _fail(e.message, e.details, 2, as_json)
+    except XieshangError as e:
+        _fail(e.message, e.to_dict(), 1, as_json)
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Usage(
+            f"{option} is not valid JSON: {e.msg} at column {e.colno} (got {text!r})", option
+        ) from None
+    if not isinstance(value, dict):
+        raise Usage(f"{option} must be a JSON object, got {type(value).__name__} {text!r}", option)
+    return value
+
+
+def _actor(text: str) -> Actor:
+    try:
+        return Actor.parse(text)
+    except InvalidPayload as e:
+        detail = "; ".join(str(err.get("error")) for err in e.errors)
+        raise Usage(f"--as {text!r} is not an actor: {detail}", "--as", errors=e.errors) from None
+
+
+def _moment(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _definition(engine: Engine, instance: Instance) -> Definition | None:
+    wf = engine.registry.by_hash(instance.definition_hash)
+    if wf is not None:
+        return wf.definition
+    body = engine.store.load_definition(instance.definition_hash)
+    if body is not None:
+        return Definition.model_validate(json.loads(body))
+    try:
+        return engine.registry.get(instance.workflow).definition
+    except NotFound:
+        return None
+
+
+def _state_label(d: Definition | None, state: str | None) -> str:
+    if state is None:
+        return "-"
+    spec = d.states.get(state) if d is not None else None
+    return f"{spec.label.zh} ({state})" if spec is not None else state
+
+
+def _trigger_label(d: Definition | None, trigger: str) -> str:
+    if d is not None:
+        for t in d.transitions:
+            if t.trigger == trigger and t.label is not None:
+                return f"{t.label.zh} ({trigger})"
+    return "创建 (start)" if trigger == "start" else trigger
+
+
+def _show_instance(engine: Engine, instance: Instance) -> None:
+    d = _definition(engine, instance)
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    due = _moment(instance.due_at) + (" 已逾期 (overdue)" if instance.overdue else "")
+    for key, value in (
+        ("编号 id", instance.id),
+        ("状态 state", _state_label(d, instance.state) + (" · 已结束" if instance.final else "")),
+        ("版本 version", str(instance.version)),
+        ("组织 org", instance.org or "-"),
+        ("创建 created", _moment(instance.created_at)),
+        ("更新 updated", _moment(instance.updated_at)),
+        ("期限 due", due),
+        *((("上级 parent", instance.parent_id),) if instance.parent_id else ()),
+        *((("单位 unit", instance.unit),) if instance.unit else ()),
+    ):
+        facts.add_row(key, Text(value))
+    data = Table("字段 field", "值 value", expand=False)
+    for name, value in instance.data.items():
+        spec = d.data.get(name) if d is not None else None
+        label = f"{spec.label.zh} ({name})" if spec is not None and spec.label else name
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        data.add_row(Text(label), Text(shown))
+    title = f"{d.title.zh} ({instance.workflow})" if d is not None else instance.workflow
+    out = _out()
+    out.print(Panel(facts, title=Text(title), title_align="left"))
+    if instance.data:
+        out.print(data)
+
+
+# -- workflow files ----------------------------------------------------------------------------
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+
+
+def _yaml_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise Usage(f"{str(p)!r} holds no *.yaml or *.yml file")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise Usage(f"{str(p)!r}: no such file or directory")
+    return files
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Workflow files or directories of them.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="text, or json for machines.")
+    ] = OutputFormat.text,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check workflow files together (with the bundled ones known); list every problem."""
+    as_json = as_json or output_format is OutputFormat.json
+    with _reporting(as_json):
+        targets = _yaml_files(paths)
+        mine = {f.resolve() for f in targets}
+        context = [
+            f
+            for f in workflow_paths(_state(ctx).settings(), _state(ctx).dirs())
+            if f.resolve() not in mine
+        ]
+        problems = []
+        try:
+            Registry.from_texts((str(f), f.read_bytes()) for f in [*context, *targets])
+        except DefinitionError as e:
+            problems = e.problems
+        if as_json:
+            _emit_json(
+                {
+                    "valid": not problems,
+                    "files": [str(f) for f in targets],
+                    "problems": [p.to_dict() for p in problems],
+                }
+            )
+        else:
+            out = _out()
+            bad = {p.file for p in problems}
+            for f in targets:
+                if str(f) not in bad:
+                    out.print(Text(f"✓ {f}", style="green"))
+            for p in problems:
+                out.print(Text(str(p)), markup=False)
+            if problems:
+                files = len(bad)
+                _err().print(
+                    Text(
+                        f"{len(problems)} problem{'s' * (len(problems) != 1)} in "
+                        f"{files} file{'s' * (files != 1)}",
+                        style="red",
+                    )
+                )
+        if problems:
+            raise typer.Exit(1)
+
+
+@app.command()
+def schema(as_json: JsonFlag = False) -> None:
+    """Print the JSON Schema of a workflow file (for editors)."""
+    from xieshang.diagram import schema_json
+
+    del as_json  # the output is JSON either way
+    _emit_json(schema_json())
+
+
+def _definition_of(ctx: typer.Context, target: str) -> Definition:
+    path = Path(target)
+    if path.is_file():
+        return load_definition(path.read_bytes(), str(path)).definition
+    if path.suffix in {".yaml", ".yml"} or os.sep in target:
+        raise Usage(f"{target!r}: no such file")
+    return _state(ctx).registry().get(target).definition
+
+
+def _svg(dot_text: str) -> bytes:
+    binary = shutil.which("dot")
+    if binary is None:
+        raise Usage(DOT_MISSING, "--format", missing="dot")
+    try:
+        done = subprocess.run(
+            [binary, "-Tsvg"],
+            input=dot_text.encode(),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise XieshangError(f"graphviz 'dot' failed: {e}") from None
+    if done.returncode != 0:
+        raise XieshangError(f"graphviz 'dot' failed: {done.stderr.decode(errors='replace')}")
+    return done.stdout
+
+
+@app.command()
+def diagram(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A workflow file, or the id of a loaded workflow.")],
+    diagram_format: Annotated[
+        DiagramFormat, typer.Option("--format", help="mermaid, dot, or svg (needs graphviz).")
+    ] = DiagramFormat.mermaid,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Draw a workflow as Mermaid, Graphviz dot, or SVG."""
+    from xieshang.diagram import to_dot, to_mermaid
+
+    with _reporting(as_json):
+        definition = _definition_of(ctx, target)
+        if diagram_format is DiagramFormat.mermaid:
+            body = to_mermaid(definition).encode()
+        else:
+            dot_text = to_dot(definition)
+            body = _svg(dot_text) if diagram_format is DiagramFormat.svg else dot_text.encode()
+        if output is not None:
+            try:
+                output.write_bytes(body)
+            except OSError as e:
+                raise Usage(f"-o {str(output)!r}: {e.strerror}", "-o") from None
+        if as_json:
+            result: dict[str, Any] = {"workflow": definition.id, "format": diagram_format.value}
+            if output is not None:
+                result["output"] = str(output)
+            else:
+                result["text"] = body.decode()
+            _emit_json(result)
+        elif output is None:
+            typer.echo(body.decode(), nl=not body.endswith(b"\n"))
+        else:
+            _err().print(Text(f"✓ wrote {output}", style="green"))
+
+
+# -- instances --------------------------------------------------------------------------------
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Argument(help="The workflow id, e.g. proposal.")],
+    actor: AsActor,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Instance data, a JSON object.")
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="The org (default: the actor's).")
+    ] = None,
+    command_id: Annotated[
+        str | None, typer.Option("--command-id", help="Idempotency key: a retry does nothing.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an instance of a workflow."""
+    with _reporting(as_json):
+        values = _json_object(data, "--data")
+        who = _actor(actor)
+        engine = _state(ctx).engine()
+        instance = engine.start(workflow, values, who, org=org, command_id=command_id)
+        if as_json:
+            _emit_json(instance.to_dict())
+            return
+        d = _definition(engine, instance)
+        _err().print(
+            Text(f"✓ started {instance.id} in {_state_label(d, instance.state)}", style="green")
+        )
+        _show_instance(engine, instance)
+
+
+@app.command()
+def fire(
+    ctx: typer.Context,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    trigger: Annotated[str, typer.Argument(help="The trigger, e.g. submit.")],
+    actor: AsActor,
+    payload: Annotated[
+        str | None, typer.Option("--payload", help="The payload, a JSON object.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (some steps need it).")
+    ] = None,
+    expected_version: Annotated[
+        int | None, typer.Option("--expected-version", help="Refuse unless at this version.")
+    ] = None,
+    command_id: Annotated[
+        str | None, typer.Option("--command-id", help="Idempotency key: a retry does nothing.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fire a trigger on an instance."""
+    with _reporting(as_json):
+        values = _json_object(payload, "--payload")
+        who = _actor(actor)
+        engine = _state(ctx).engine()
+        instance = engine.fire(
+            instance_id,
+            trigger,
+            who,
+            values,
+            reason=reason,
+            expected_version=expected_version,
+            command_id=command_id,
+        )
+        if as_json:
+            _emit_json(instance.to_dict())
+            return
+        d = _definition(engine, instance)
+        _err().print(
+            Text(
+                f"✓ {_trigger_label(d, trigger)} → {_state_label(d, instance.state)}", style="green"
+            )
+        )
+        _show_instance(engine, instance)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show an instance: its state, version, deadline and data."""
+    with _reporting(as_json):
+        engine = _state(ctx).engine()
+        instance = engine.get(instance_id)
+        if as_json:
+            _emit_json(instance.to_dict())
+        else:
+            _show_instance(engine, instance)
+
+
+def _history_table(engine: Engine, instance: Instance, rows: list[HistoryEntry]) -> Table:
+    d = _definition(engine, instance)
+    table = Table(
+        "#",
+        "时间 when",
+        "操作 trigger",
+        "状态 state",
+        "操作人 actor",
+        "角色 role",
+        "理由 reason",
+        title=Text(f"{instance.id} 的历史 history"),
+    )
+    for row in rows:
+        move = _state_label(d, row.target)
+        if row.source is not None and row.source != row.target:
+            move = f"{_state_label(d, row.source)} → {move}"
+        table.add_row(
+            str(row.seq),
+            _moment(row.occurred_at),
+            Text(_trigger_label(d, row.trigger)),
+            Text(move),
+            Text(str(row.actor.get("id"))),
+            Text(row.role),
+            Text(row.reason or ""),
+        )
+    return table
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """List an instance's history, oldest first (its creation is the first row)."""
+    with _reporting(as_json):
+        engine = _state(ctx).engine()
+        instance = engine.get(instance_id)
+        rows = engine.history(instance_id)
+        if as_json:
+            _emit_json([row.to_dict() for row in rows])
+        else:
+            _out().print(_history_table(engine, instance, rows))
+
+
+@app.command()
+def available(
+    ctx: typer.Context,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    actor: AsActor,
+    as_json: JsonFlag = False,
+) -> None:
+    """What an actor may do now: every trigger from the current state, and why not."""
+    with _reporting(as_json):
+        who = _actor(actor)
+        engine = _state(ctx).engine()
+        choices = engine.available(instance_id, who)
+        if as_json:
+            _emit_json([c.to_dict() for c in choices])
+            return
+        instance = engine.get(instance_id, who)
+        d = _definition(engine, instance)
+        table = Table(
+            "操作 trigger",
+            "到 to",
+            "可以 allowed",
+            "原因 why not",
+            title=Text(f"{who.id} 在 {_state_label(d, instance.state)}"),
+        )
+        for c in choices:
+            table.add_row(
+                Text(_trigger_label(d, c.trigger)),
+                Text(_state_label(d, c.target)),
+                Text("✓" if c.allowed else "✗", style="green" if c.allowed else "red"),
+                Text(c.reason or ""),
+            )
+        _out().print(table)
+
+
+def _cursor(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    created, sep, last_id = text.partition("|")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError:
+        sep = ""
+    if not sep or not last_id:
+        raise Usage(f"--cursor {text!r} is not a cursor this command printed", "--cursor")
+    return created, last_id
+
+
+@app.command("list")
+def list_instances(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help="Only in this state.")] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Only this org.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Where the previous page ended.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List instances, oldest first, one page at a time."""
+    with _reporting(as_json):
+        after = _cursor(cursor)
+        engine = _state(ctx).engine()
+        page = engine.query(
+            Query(workflow=workflow, state=state, org=org, limit=limit, after=after)
+        )
+        if as_json:
+            _emit_json(
+                {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
+            )
+            return
+        # ids are what the next command needs: never cut short
+        id_width = max((len(i.id) for i in page.items), default=2)
+        table = Table(
+            Column("编号 id", min_width=id_width),
+            "流程 workflow",
+            "状态 state",
+            "版本",
+            "组织 org",
+            "更新 updated",
+            "期限 due",
+        )
+        for i in page.items:
+            d = _definition(engine, i)
+            table.add_row(
+                Text(i.id),
+                Text(i.workflow),
+                Text(_state_label(d, i.state)),
+                str(i.version),
+                Text(i.org),
+                _moment(i.updated_at),
+                _moment(i.due_at) + (" 逾期" if i.overdue else ""),
+            )
+        out = _out()
+        out.print(table)
+        if page.next_cursor:
+            out.print(Text(f"next page: --cursor '{page.next_cursor}'"))
+
+
+@audit_app.command()
+def verify(
+    ctx: typer.Context,
+    instance_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One instance; all when omitted.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check hash chains and replays; exit 1 listing every broken instance."""
+    with _reporting(as_json):
+        engine = _state(ctx).engine()
+        if instance_id is not None:
+            if engine.store.load(instance_id) is None and not engine.store.history(instance_id):
+                raise NotFound("instance", instance_id)
+            checked = 1
+        else:
+            checked = sum(1 for _ in engine.store.instance_ids())
+        problems = engine.verify(instance_id)
+        if as_json:
+            _emit_json({"ok": not problems, "checked": checked, "problems": problems})
+        elif problems:
+            out = _out()
+            for p in problems:
+                seq = "-" if p["seq"] is None else p["seq"]
+                out.print(Text(f"{p['instance_id']} seq {seq}: {p['kind']}: {p['message']}"))
+            _err().print(
+                Text(f"{len(problems)} of {checked} instances fail verification", style="red")
+            )
+        else:
+            _out().print(
+                Text(f"✓ {checked} instance{'s' * (checked != 1)} verified", style="green")
+            )
+        if problems:
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()

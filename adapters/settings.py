@@ -1,0 +1,112 @@
+"""Deployment settings from ``XIESHANG_*`` environment variables, and the engine they build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from xieshang.ports import Clock, FixedClock, Store, SystemClock
+from xieshang.registry import Registry
+from xieshang.runtime import Engine
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "build_engine", "load_workflows", "workflow_paths"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
+
+
+class Settings(BaseSettings):
+    """Where a deployment keeps its data, which workflows it runs and what time it is.
+
+    Every field is read from the environment with the prefix ``XIESHANG_``
+    (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
+    ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``); keyword arguments win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    workflows: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description=f"directories or files of workflow YAML; {os.pathsep!r}-separated in the env",
+    )
+    clock: AwareDatetime | None = Field(
+        default=None,
+        description="a simulated clock (ISO datetime with a timezone); None: the system clock",
+    )
+    deployment: str = Field(default="default", min_length=1)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("workflows", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @field_validator("synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def make_clock(self) -> Clock:
+        """A :class:`FixedClock` at ``clock`` when set, else the system clock."""
+        return FixedClock(self.clock) if self.clock is not None else SystemClock()
+
+
+def workflow_paths(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    """The workflow files a deployment loads: bundled, ``settings.workflows``, then ``dirs``.
+
+    A file reached twice (a directory named both in the environment and on the command line) is
+    loaded once, so that it does not clash with itself.
+    """
+    from xieshang.workflows import workflow_files
+
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for f in workflow_files([*settings.workflows, *dirs]):
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = ()) -> Registry:
+    """A registry of every workflow file of :func:`workflow_paths`.
+
+    Raises:
+        DefinitionError: every problem of every file.
+    """
+    return Registry.from_texts((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
+
+
+def open_configured_store(settings: Settings) -> Store:
+    """The SQL store at ``settings.database_url``, its schema created or upgraded."""
+    from xieshang.adapters.sql.store import open_store
+
+    store: Store = open_store(settings.database_url, synchronous=settings.synchronous)
+    return store
+
+
+def build_engine(
+    settings: Settings, *, workflows_dirs: Iterable[str | os.PathLike[str]] = ()
+) -> Engine:
+    """An engine as ``settings`` describe it.
+
+    The workflows are loaded first, so that a broken workflow file opens no database.
+
+    Args:
+        settings: the deployment's settings.
+        workflows_dirs: more directories (or files) of workflow YAML, after ``settings.workflows``.
+
+    Raises:
+        DefinitionError: a workflow file is invalid (every problem listed).
+    """
+    registry = load_workflows(settings, workflows_dirs)
+    store = open_configured_store(settings)
+    return Engine(store, registry, settings.make_clock(), deployment=settings.deployment)
