@@ -42,7 +42,12 @@ class MemoryStore:
             for new, expected in commit.updates:
                 current = self._instances.get(new.id)
                 if current is None or current.version != expected:
-                    raise ConcurrencyConflict(new.id, expected, current.version if current else None)
+                    raise ConcurrencyConflict(
+                        new.id, expected, current.version if current else None
+                    )
+            for timer in commit.consume_timers:
+                if timer not in self._timers:
+                    raise ConcurrencyConflict(timer.instance_id, None, None)
             for entry in commit.history:
                 if entry.command_id is not None and entry.command_id in self._commands:
                     existing = self._commands[entry.command_id]
@@ -56,6 +61,8 @@ class MemoryStore:
                 if entry.command_id is not None:
                     self._commands[entry.command_id] = entry
             self._outbox.extend(commit.events)
+            for timer in commit.consume_timers:
+                self._timers.remove(timer)
             if commit.clear_timers:
                 gone = set(commit.clear_timers)
                 self._timers = [t for t in self._timers if t.instance_id not in gone]

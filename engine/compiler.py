@@ -44,6 +44,7 @@ class CompiledTransition:
     spawn_bind: Compiled | None = None
     needs: dict[str, frozenset[str] | None] = field(default_factory=dict)
     uses_functions: bool = False
+    message_parts: tuple[tuple[str, Compiled], ...] = ()
 
     @property
     def trigger(self) -> str:
@@ -71,6 +72,7 @@ class CompiledWorkflow:
     source: str = ""
     by_trigger: dict[str, list[CompiledTransition]] = field(default_factory=dict)
     by_state: dict[str, list[CompiledTransition]] = field(default_factory=dict)
+    deadline_at: dict[str, Compiled] = field(default_factory=dict)
     _machine: Any = None
     final_states: frozenset[str] = frozenset()
 

@@ -95,13 +95,27 @@ class ParamSpec(_Model):
 
 
 class DeadlineSpec(_Model):
-    """How long an instance may stay in a state before it is overdue."""
+    """When an instance in a state becomes overdue: ``after`` entering it, or ``at`` a date.
 
-    after: str = Field(description="a duration ('3 months', '5 working days') or 'params.NAME'")
+    ``at`` is a CEL expression giving a date (e.g. ``data.reply_due``); it is evaluated again
+    after every step, so a transition that moves the date (an approved extension) moves the
+    deadline.
+    """
+
+    after: str | None = Field(
+        default=None, description="a duration ('3 months', '5 working days') or 'params.NAME'"
+    )
+    at: str | None = Field(default=None, description="CEL expression giving the due date")
     roll: Literal["none", "next_workday"] = "none"
     remind_before: str | None = Field(
         default=None, description="emit a reminder this long before the deadline"
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DeadlineSpec:
+        if (self.after is None) == (self.at is None):
+            raise ValueError("a deadline needs exactly one of 'after' and 'at'")
+        return self
 
 
 class StateSpec(_Model):

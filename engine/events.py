@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from .compiler import CompiledWorkflow, CompiledTransition
-from .records import EventRecord, HistoryEntry, Instance
+from .compiler import CompiledTransition, CompiledWorkflow
+from .records import EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
-__all__ = ["MAX_EVENT_BYTES", "SOURCE_PREFIX", "events_for"]
+__all__ = ["MAX_EVENT_BYTES", "SOURCE_PREFIX", "events_for", "reminder_event"]
 
 SOURCE_PREFIX = "xieshang"
 MAX_EVENT_BYTES = 64 * 1024
-
-
-def _public_data(wf: CompiledWorkflow, data: dict[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k, spec in wf.definition.data.items() if spec.public and k in data}
 
 
 def events_for(
@@ -24,6 +21,7 @@ def events_for(
     transition: CompiledTransition | None,
     *,
     deployment: str = "default",
+    names: list[str] | None = None,
 ) -> list[EventRecord]:
     """The events of one history entry: a generic one, then those the definition names.
 
@@ -31,38 +29,84 @@ def events_for(
     """
     if entry.visibility != "public":
         return []
-    if transition is None:
-        names = ["instance.started", *wf.definition.start.emits]
-    else:
-        names = ["instance.transitioned", *transition.spec.emits]
-    if instance.final and transition is not None:
-        names.insert(1, "instance.completed")
-    data = {
+    if names is None:
+        if transition is None:
+            names = ["instance.started", *wf.definition.start.emits]
+        else:
+            names = ["instance.transitioned", *transition.spec.emits]
+            if instance.final:
+                names.insert(1, "instance.completed")
+    data = _event_data(wf, instance, entry.trigger, entry.source, entry.target,
+                       {"id": entry.actor["id"], "role": entry.role})
+    return [
+        _record(instance, entry.seq, f"{instance.id}-{entry.seq}-{k}", name, entry.occurred_at,
+                data, deployment)
+        for k, name in enumerate(names)
+    ]
+
+
+def reminder_event(
+    wf: CompiledWorkflow,
+    instance: Instance,
+    timer: TimerRecord,
+    now: datetime,
+    *,
+    deployment: str = "default",
+) -> list[EventRecord]:
+    """The reminder before a deadline: an event only; the instance does not change."""
+    data = _event_data(wf, instance, "remind", instance.state, instance.state,
+                       {"id": "system", "role": "system"})
+    data["due_at"] = iso(instance.due_at) if instance.due_at else None
+    event_id = f"{instance.id}-reminder-{iso(timer.due_at)}"
+    return [_record(instance, instance.version, event_id, "instance.reminder", iso(now), data,
+                    deployment)]
+
+
+def _event_data(
+    wf: CompiledWorkflow,
+    instance: Instance,
+    trigger: str,
+    source: str | None,
+    target: str,
+    actor: dict[str, Any],
+) -> dict[str, Any]:
+    public = {k: instance.data[k] for k, spec in wf.definition.data.items()
+              if spec.public and k in instance.data}
+    return {
         "workflow": instance.workflow,
         "workflow_version": instance.workflow_version,
         "org": instance.org,
-        "trigger": entry.trigger,
-        "from": entry.source,
-        "to": entry.target,
-        "actor": {"id": entry.actor["id"], "role": entry.role},
+        "trigger": trigger,
+        "from": source,
+        "to": target,
+        "actor": actor,
         "version": instance.version,
         "parent_id": instance.parent_id,
         "unit": instance.unit,
-        "data": _public_data(wf, instance.data),
+        "due_at": iso(instance.due_at) if instance.due_at else None,
+        "overdue": instance.overdue,
+        "data": public,
     }
-    out = []
-    for k, name in enumerate(names):
-        event_id = f"{instance.id}-{entry.seq}-{k}"
-        body = {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": f"/{SOURCE_PREFIX}/{deployment}/{instance.org}/{instance.workflow}",
-            "type": f"{SOURCE_PREFIX}.{name}",
-            "subject": instance.id,
-            "time": entry.occurred_at,
-            "datacontenttype": "application/json",
-            "sequence": f"{entry.seq:012d}",
-            "data": data,
-        }
-        out.append(EventRecord(event_id, instance.id, entry.seq, body["type"], instance.org, body))
-    return out
+
+
+def _record(
+    instance: Instance,
+    seq: int,
+    event_id: str,
+    name: str,
+    time: str,
+    data: dict[str, Any],
+    deployment: str,
+) -> EventRecord:
+    body = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": f"/{SOURCE_PREFIX}/{deployment}/{instance.org}/{instance.workflow}",
+        "type": f"{SOURCE_PREFIX}.{name}",
+        "subject": instance.id,
+        "time": time,
+        "datacontenttype": "application/json",
+        "sequence": f"{seq:012d}",
+        "data": data,
+    }
+    return EventRecord(event_id, instance.id, seq, str(body["type"]), instance.org, body)

@@ -36,6 +36,7 @@ XS123 unknown-member         CEL reads a field, parameter or attribute that is n
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,6 +63,7 @@ from .yamlsafe import Located, Path, read_yaml
 __all__ = ["compile_definition", "load_definition", "parse_definition"]
 
 SYSTEM_ROLE = "system"
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 SCHEMA_CODE = "XS010"
 
 
@@ -170,6 +172,7 @@ def compile_definition(
         field_adapters={k: value_adapter(v) for k, v in definition.data.items()},
         functions=checker.functions,
         source=source,
+        deadline_at=checker.deadline_at,
     )
 
 
@@ -192,6 +195,8 @@ class _Checker:
         self.param_values: dict[str, Any] = {}
         self.effective = definition
         self.functions = date_functions(definition.calendar)
+        self.deadline_at: dict[str, Compiled] = {}
+        self.messages: dict[int, list[tuple[str, Compiled]]] = {}
 
     def add(self, code: str, name: str, message: str, path: Path) -> None:
         self.problems.append(self.loc.problem(code, name, message, path))
@@ -274,7 +279,16 @@ class _Checker:
                 self.add("XS103", "initial-state", "the initial state cannot be final",
                          ("states", name, "final"))
             if s.deadline is not None:
-                self.check_duration(s.deadline.after, ("states", name, "deadline", "after"))
+                if s.deadline.after is not None:
+                    self.check_duration(s.deadline.after, ("states", name, "deadline", "after"))
+                else:
+                    names = ["data", "params", "instance", "now"]
+                    members = {"data": set(self.d.data), "params": set(self.d.params),
+                               "instance": INSTANCE_FIELDS}
+                    compiled = self.expr(str(s.deadline.at), ("states", name, "deadline", "at"),
+                                         names, members)
+                    if compiled is not None:
+                        self.deadline_at[name] = compiled
                 if s.deadline.remind_before is not None:
                     self.check_duration(s.deadline.remind_before,
                                         ("states", name, "deadline", "remind_before"))
@@ -346,6 +360,14 @@ class _Checker:
         path: Path = ("transitions", i)
         names, members = self.names(t, "children")
         guard = self.expr(t.guard, (*path, "guard"), names, members) if t.guard else None
+        message_parts: list[tuple[str, Compiled]] = []
+        if t.guard_message is not None:
+            for lang in ("zh", "en"):
+                text = getattr(t.guard_message, lang) or ""
+                for source in _PLACEHOLDER.findall(text):
+                    compiled_part = self.expr(source, (*path, "guard_message", lang), names, members)
+                    if compiled_part is not None:
+                        message_parts.append((source, compiled_part))
         sets = []
         for name, source in t.set.items():
             if name not in self.d.data:
@@ -373,6 +395,7 @@ class _Checker:
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
         exprs = [guard, *(c for _, c in sets)]
         return CompiledTransition(
+            message_parts=tuple(message_parts),
             needs=merge_needs(*exprs),
             uses_functions=any(
                 c is not None and bool(set(c.program.functions()) & DOMAIN_FUNCTIONS) for c in exprs

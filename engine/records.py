@@ -241,8 +241,10 @@ class TimerRecord:
 class Commit:
     """Everything one command writes, atomically: all of it or none of it.
 
+    ``consume_timers`` are timers this commit fires: each is deleted, and if one is no longer
+    there (another worker fired it first) the whole commit fails with ConcurrencyConflict.
     ``clear_timers`` names instances whose pending timers are deleted (they left the state the
-    timers belonged to) before ``timers`` are added.
+    timers belonged to, or its deadline moved) before ``timers`` are added.
     """
 
     inserts: list[Instance] = field(default_factory=list)
@@ -251,3 +253,4 @@ class Commit:
     events: list[EventRecord] = field(default_factory=list)
     timers: list[TimerRecord] = field(default_factory=list)
     clear_timers: list[str] = field(default_factory=list)
+    consume_timers: list[TimerRecord] = field(default_factory=list)

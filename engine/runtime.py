@@ -10,14 +10,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import cel
 from pydantic import ValidationError
 
-from .calendar import due_after, get_calendar, parse_duration
+from .calendar import (
+    CHINA_TZ,
+    Duration,
+    add_months,
+    add_workdays,
+    due_after,
+    get_calendar,
+    parse_duration,
+)
 from .compiler import CompiledTransition, CompiledWorkflow, Cursor
 from .definition import Definition
 from .errors import (
@@ -30,14 +38,16 @@ from .errors import (
     UnknownTrigger,
     XieshangError,
 )
-from .events import events_for
+from .events import events_for, reminder_event
 from .loading import compile_definition
 from .ports import Clock, Query, Store, SystemClock
 from .records import (
+    SYSTEM,
     Actor,
     Commit,
     HistoryEntry,
     Instance,
+    TimerRecord,
     canonical_json,
     copy_json,
     iso,
@@ -45,9 +55,10 @@ from .records import (
 from .registry import Registry
 from .schema_types import field_errors
 
-__all__ = ["Availability", "Engine", "Page"]
+__all__ = ["Availability", "Engine", "Page", "TickReport"]
 
 START = "start"
+OVERDUE = "overdue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +185,7 @@ class Engine:
             parent_id=parent_id,
             unit=unit,
         )
-        instance.due_at = self._due(wf, instance.state, now)
+        instance.due_at = self._due(wf, instance, now)
         entry = HistoryEntry(
             instance_id=instance.id, seq=1, workflow=wf.id,
             workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=START,
@@ -185,7 +196,8 @@ class Engine:
         ).sealed()
         instance.head_hash = entry.hash
         commit = Commit(inserts=[instance], history=[entry],
-                        events=events_for(wf, instance, entry, None, deployment=self.deployment))
+                        events=events_for(wf, instance, entry, None, deployment=self.deployment),
+                        timers=self._timers_for(wf, instance))
         self.store.apply(commit)
         return instance
 
@@ -225,7 +237,7 @@ class Engine:
                 raise ConcurrencyConflict(instance_id, expected_version, instance.version)
             wf = self._workflow_of(instance)
             commit, result = self._step(wf, instance, trigger, actor, payload or {}, reason,
-                                        command_id)
+                                        command_id, self.clock.now())
             try:
                 self.store.apply(commit)
             except ConcurrencyConflict:
@@ -244,6 +256,7 @@ class Engine:
         payload: Mapping[str, Any],
         reason: str | None,
         command_id: str | None,
+        now: datetime,
     ) -> tuple[Commit, Instance]:
         candidates = wf.by_trigger.get(trigger)
         if not candidates:
@@ -257,7 +270,6 @@ class Engine:
                 f"{', '.join(sources)}); from {instance.state!r}: {', '.join(allowed) or 'nothing'}",
                 trigger=trigger, state=instance.state, allowed=allowed,
             )
-        now = self.clock.now()
         best: _Refusal | None = None
         for t in here:
             try:
@@ -314,9 +326,7 @@ class Engine:
             except Exception as e:  # noqa: BLE001 - any CEL runtime error refuses the command
                 ok = f"error: {e}"
             if ok is not True:
-                message = (t.spec.guard_message.zh if t.spec.guard_message else None) or (
-                    f"guard is not satisfied: {t.guard.source}"
-                )
+                message = self._guard_message(wf, instance, actor, t, values, now)
                 detail = "" if ok is False else f" ({ok})"
                 raise _Refusal(5, TransitionNotAllowed(
                     f"{t.trigger!r} refused in state {instance.state!r}: {message}{detail}",
@@ -364,9 +374,14 @@ class Engine:
             instance.id, instance.workflow, instance.workflow_version, instance.definition_hash,
             instance.org, cursor.state, new_data, instance.version + 1, instance.created_at, now,
             now if moved else instance.entered_at, cursor.state in wf.final_states,
-            self._due(wf, cursor.state, now) if moved else instance.due_at,
-            False if moved else instance.overdue, instance.parent_id, instance.unit,
+            instance.due_at, False if moved else instance.overdue, instance.parent_id,
+            instance.unit,
         )
+        if moved or cursor.state in wf.deadline_at:
+            new.due_at = self._due(wf, new, new.entered_at)
+        reschedule = moved or new.due_at != instance.due_at
+        if reschedule and not moved and new.overdue and (new.due_at is None or new.due_at > now):
+            new.overdue = False  # the deadline moved past now (an approved extension)
         entry = HistoryEntry(
             instance_id=instance.id, seq=new.version, workflow=wf.id,
             workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=t.trigger,
@@ -381,6 +396,9 @@ class Engine:
             history=[entry],
             events=events_for(wf, new, entry, t, deployment=self.deployment),
         )
+        if reschedule:
+            commit.clear_timers.append(new.id)
+            commit.timers.extend(self._timers_for(wf, new))
         return commit, new
 
     # -- reads -------------------------------------------------------------------------------
@@ -452,10 +470,14 @@ class Engine:
             version=1, created_at=created, updated_at=created, entered_at=created,
             parent_id=first.parent_id, head_hash=first.hash,
         )
-        instance.due_at = self._due(wf, instance.state, created)
+        instance.due_at = self._due(wf, instance, created)
         for row in rows[1:]:
             now = datetime.fromisoformat(row.occurred_at)
             actor = Actor.from_dict(row.actor)
+            if row.trigger == OVERDUE and row.source == instance.state == row.target:
+                instance = self._overdue_step(wf, instance, now)[1]
+                instance.head_hash = row.hash
+                continue
             candidates = [
                 t for t in wf.by_trigger.get(row.trigger, ())
                 if instance.state in t.sources and t.target == row.target
@@ -633,6 +655,38 @@ class Engine:
             raise _Refusal(3, InvalidPayload(f"payload of {t.trigger!r}", field_errors(e))) from None
         return dict(t.payload.dump_python(valid, mode="json"))
 
+    def _guard_message(
+        self,
+        wf: CompiledWorkflow,
+        instance: Instance,
+        actor: Actor,
+        t: CompiledTransition,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """The guard's message, its ``{expression}`` placeholders filled in."""
+        assert t.guard is not None
+        if t.spec.guard_message is None:
+            return f"guard is not satisfied: {t.guard.source}"
+        message = t.spec.guard_message.zh
+        if t.spec.guard_message.en:
+            message += f" / {t.spec.guard_message.en}"
+        if not t.message_parts:
+            return message
+        full = {name: None for name in ("data", "payload", "actor", "instance", "params", "now")}
+        probe = CompiledTransition(
+            index=t.index, spec=t.spec, sources=t.sources, roles=t.roles, guard=None, sets=(),
+            payload=None, needs=dict(full), uses_functions=True,
+        )
+        context = self._context(wf, instance, actor, probe, payload, now)
+        for source, part in t.message_parts:
+            try:
+                value = part.run(context)
+            except Exception:  # noqa: BLE001 - an unfillable placeholder stays as written
+                continue
+            message = message.replace("{" + source + "}", str(value))
+        return message
+
     def _context(
         self,
         wf: CompiledWorkflow,
@@ -670,13 +724,148 @@ class Engine:
                 variables[name] = []
         return cel.Context(variables, wf.functions if t.uses_functions else None)
 
-    @staticmethod
-    def _due(wf: CompiledWorkflow, state: str, start: datetime) -> datetime | None:
-        spec = wf.definition.states[state].deadline
+    def _due(self, wf: CompiledWorkflow, instance: Instance, entered: datetime) -> datetime | None:
+        """The deadline of the instance's current state, or None."""
+        spec = wf.definition.states[instance.state].deadline
         if spec is None:
             return None
-        text = spec.after
+        cal = get_calendar(wf.definition.calendar)
+        roll = spec.roll == "next_workday"
+        if spec.after is not None:
+            return due_after(cal, entered, self._duration(wf, spec.after), roll=roll)
+        data = {k: instance.data.get(k) for k in wf.definition.data}
+        context = cel.Context(
+            {"data": data, "params": wf.params, "now": entered,
+             "instance": {"id": instance.id, "state": instance.state, "org": instance.org,
+                          "workflow": instance.workflow, "version": instance.version,
+                          "created_at": instance.created_at, "entered_at": entered,
+                          "parent_id": instance.parent_id, "unit": instance.unit}},
+            wf.functions,
+        )
+        try:
+            value = wf.deadline_at[instance.state].run(context)
+        except Exception:  # noqa: BLE001 - a deadline that cannot be computed yet is no deadline
+            return None
+        if value is None:
+            return None
+        day = date.fromisoformat(str(value)[:10])
+        return due_after(cal, datetime.combine(day, datetime.min.time(), CHINA_TZ),
+                         parse_duration("0 days"), roll=roll)
+
+    @staticmethod
+    def _duration(wf: CompiledWorkflow, text: str) -> Duration:
         if text.startswith("params."):
             text = str(wf.params[text.removeprefix("params.")])
-        return due_after(get_calendar(wf.definition.calendar), start, parse_duration(text),
-                         roll=spec.roll == "next_workday")
+        return parse_duration(text)
+
+    def _timers_for(self, wf: CompiledWorkflow, instance: Instance) -> list[TimerRecord]:
+        """Every pending timer of the instance's current state visit."""
+        if instance.final:
+            return []
+        cal = get_calendar(wf.definition.calendar)
+        out: list[TimerRecord] = []
+        for spec in wf.definition.timers:
+            if spec.in_ == instance.state:
+                due = due_after(cal, instance.entered_at, self._duration(wf, spec.after),
+                                roll=spec.roll == "next_workday")
+                out.append(TimerRecord(instance.id, "timer", spec.fire, due, instance.version,
+                                       instance.org))
+        deadline = wf.definition.states[instance.state].deadline
+        if instance.due_at is not None and deadline is not None and not instance.overdue:
+            out.append(TimerRecord(instance.id, "deadline", OVERDUE, instance.due_at,
+                                   instance.version, instance.org))
+            if deadline.remind_before is not None:
+                before = self._duration(wf, deadline.remind_before)
+                remind_at = _minus(cal, instance.due_at, before)
+                if remind_at > instance.entered_at:
+                    out.append(TimerRecord(instance.id, "reminder", "remind", remind_at,
+                                           instance.version, instance.org))
+        return out
+
+    # -- time --------------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None, *, limit: int = 1000) -> TickReport:
+        """Fire every timer due up to ``now`` (the clock's time by default).
+
+        A timer fires its trigger as the ``system`` actor through the normal checked and audited
+        command path; a deadline marks the instance overdue (one history row and one
+        ``xieshang.instance.overdue`` event, once); a reminder emits an event without changing
+        the instance. Safe to run from many processes at once: each timer is consumed in the
+        same transaction as its effect, so it acts exactly once.
+        """
+        now = now or self.clock.now()
+        report = TickReport()
+        for timer in self.store.due_timers(now, limit):
+            try:
+                self._run_timer(timer, now)
+                report.fired += 1
+            except ConcurrencyConflict:
+                report.conflicts += 1
+            except (CommandRefused, NotFound) as e:
+                self.store.delete_timer(timer)
+                report.stale += 1
+                report.refusals.append(f"{timer.instance_id} {timer.trigger}: {e.message}")
+        return report
+
+    def _run_timer(self, timer: TimerRecord, now: datetime) -> None:
+        instance = self._load(timer.instance_id, None, fresh=True)
+        wf = self._workflow_of(instance)
+        if timer.kind == "timer":
+            commit, _ = self._step(wf, instance, timer.trigger, SYSTEM, {}, None, None, now)
+        elif timer.kind == "deadline":
+            if instance.overdue or instance.due_at is None or instance.due_at > now:
+                raise TransitionNotAllowed(
+                    "the deadline moved or was already marked", trigger=OVERDUE,
+                    state=instance.state, allowed=[],
+                )
+            commit, _ = self._overdue_step(wf, instance, now)
+        else:
+            commit = Commit(events=reminder_event(wf, instance, timer, now,
+                                                  deployment=self.deployment))
+        commit.consume_timers.append(timer)
+        self.store.apply(commit)
+
+    def _overdue_step(
+        self, wf: CompiledWorkflow, instance: Instance, now: datetime
+    ) -> tuple[Commit, Instance]:
+        new = instance.copy()
+        new.version += 1
+        new.overdue = True
+        new.updated_at = now
+        entry = HistoryEntry(
+            instance_id=instance.id, seq=new.version, workflow=wf.id,
+            workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=OVERDUE,
+            source=instance.state, target=instance.state, actor=SYSTEM.to_dict(),
+            role="system", reason=None,
+            payload={"due_at": iso(instance.due_at) if instance.due_at else None},
+            visibility="public", occurred_at=iso(now), recorded_at=iso(datetime.now(UTC)),
+            command_id=None, prev_hash=instance.head_hash, parent_id=instance.parent_id,
+        ).sealed()
+        new.head_hash = entry.hash
+        commit = Commit(updates=[(new, instance.version)], history=[entry],
+                        events=events_for(wf, new, entry, None, deployment=self.deployment,
+                                          names=["instance.overdue"]))
+        return commit, new
+
+
+def _minus(cal: Any, moment: datetime, duration: Duration) -> datetime:
+    if duration.unit in ("hours", "minutes"):
+        return moment - timedelta(**{duration.unit: duration.amount})
+    day = moment.astimezone(CHINA_TZ).date()
+    if duration.unit == "working_days":
+        day = add_workdays(cal, day, -duration.amount)
+    elif duration.unit == "months":
+        day = add_months(day, -duration.amount)
+    else:
+        day = day - timedelta(days=duration.amount * (7 if duration.unit == "weeks" else 1))
+    return datetime.combine(day, moment.astimezone(CHINA_TZ).timetz())
+
+
+@dataclass
+class TickReport:
+    """What one tick did: timers fired, found stale, or lost to another worker."""
+
+    fired: int = 0
+    stale: int = 0
+    conflicts: int = 0
+    refusals: list[str] = field(default_factory=list)

@@ -1,0 +1,215 @@
+"""Drawing a workflow: Mermaid and Graphviz DOT text, with the Chinese labels.
+
+Both drawings are pure text, deterministic (states in file order, transitions in file order),
+and show what people read: a state's ``zh`` label, a transition's ``zh`` label (or, when it has
+none, the label of another transition with the same trigger, else the trigger itself) and the
+roles that may fire it. Rendering DOT to SVG needs the Graphviz binary and belongs to the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .definition import Definition, TransitionSpec
+
+__all__ = ["CJK_FONTS", "SCHEMA_DIALECT", "schema_json", "to_dot", "to_mermaid"]
+
+CJK_FONTS = "Noto Sans CJK SC,WenQuanYi Micro Hei,sans-serif"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_TITLE = "xieshang workflow definition"
+_SYSTEM_LABEL = "系统"
+
+# Words of Mermaid's state-diagram grammar; a state with one of these names needs another id.
+_MERMAID_KEYWORDS = frozenset(
+    {
+        "as",
+        "class",
+        "classdef",
+        "default",
+        "direction",
+        "end",
+        "hide",
+        "left",
+        "note",
+        "of",
+        "right",
+        "scale",
+        "state",
+        "style",
+        "click",
+    }
+)
+
+
+def _transition_text(definition: Definition, t: TransitionSpec) -> str:
+    label = t.label or next(
+        (o.label for o in definition.transitions if o.trigger == t.trigger and o.label), None
+    )
+    name = label.zh if label else t.trigger
+    roles = t.roles or (("system",) if t.join is not None else ())
+    shown = [
+        definition.roles[r].zh if r in definition.roles else _SYSTEM_LABEL if r == "system" else r
+        for r in roles
+    ]
+    return f"{name} [{', '.join(shown)}]" if shown else name
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+# -- Mermaid -----------------------------------------------------------------------------------
+
+
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a Mermaid label: entity codes for the characters its grammar reads."""
+    out = text.replace("#", "#35;")
+    for char, code in (
+        ('"', "#quot;"),
+        (";", "#59;"),
+        ("<", "#lt;"),
+        (">", "#gt;"),
+        ("%", "#37;"),
+        ("{", "#123;"),
+        ("}", "#125;"),
+    ):
+        out = out.replace(char, code)
+    return "<br/>".join(_lines(out))
+
+
+def _mermaid_ids(states: list[str]) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    taken = set(states)
+    for name in states:
+        node = name
+        if name in _MERMAID_KEYWORDS:
+            node = f"{name}_state"
+            while node in taken:
+                node += "_"
+            taken.add(node)
+        ids[name] = node
+    return ids
+
+
+def to_mermaid(definition: Definition) -> str:
+    """The workflow as a Mermaid ``stateDiagram-v2``.
+
+    Args:
+        definition: a definition (checked or not; unknown states in transitions are drawn).
+
+    Returns:
+        The diagram text, ending with a newline.
+    """
+    names = list(definition.states)
+    for t in definition.transitions:
+        for s in (*t.from_, t.to):
+            if s not in definition.states and s not in names:
+                names.append(s)
+    ids = _mermaid_ids(names)
+    # The front matter is YAML, where a JSON string is a valid double-quoted scalar.
+    title = json.dumps(" ".join(_lines(definition.title.zh)), ensure_ascii=False)
+    out = ["---", f"title: {title}", "---", "stateDiagram-v2"]
+    for name in names:
+        spec = definition.states.get(name)
+        label = spec.label.zh if spec else name
+        out.append(f'    state "{_mermaid_text(label)}" as {ids[name]}')
+    for name, spec in definition.states.items():
+        if spec.initial:
+            out.append(f"    [*] --> {ids[name]}")
+    for t in definition.transitions:
+        text = _mermaid_text(_transition_text(definition, t))
+        for source in t.from_:
+            out.append(f"    {ids[source]} --> {ids[t.to]}: {text}")
+    for name, spec in definition.states.items():
+        if spec.final:
+            out.append(f"    {ids[name]} --> [*]")
+    return "\n".join(out) + "\n"
+
+
+# -- Graphviz DOT ------------------------------------------------------------------------------
+
+
+def _dot_string(text: str) -> str:
+    """A DOT double-quoted string; newlines become DOT's centred line breaks."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "\\n".join(_lines(escaped)) + '"'
+
+
+def to_dot(definition: Definition) -> str:
+    """The workflow as a Graphviz ``digraph`` in UTF-8, drawn with a font that has CJK glyphs.
+
+    Args:
+        definition: a definition (checked or not).
+
+    Returns:
+        The DOT text, ending with a newline; final states are double circles.
+    """
+    font = _dot_string(CJK_FONTS)
+    out = [
+        f"digraph {_dot_string(definition.id)} {{",
+        f'    graph [charset="UTF-8", rankdir=LR, labelloc=t, fontname={font}, '
+        f"label={_dot_string(definition.title.zh)}];",
+        f"    node [shape=box, style=rounded, fontname={font}];",
+        f"    edge [fontname={font}, fontsize=10];",
+        '    "__start" [shape=point, width=0.15, label=""];',
+    ]
+    for name, spec in definition.states.items():
+        attrs = f"label={_dot_string(spec.label.zh)}"
+        if spec.final:
+            attrs += ", shape=doublecircle, style=solid"
+        out.append(f"    {_dot_string(name)} [{attrs}];")
+    for name, spec in definition.states.items():
+        if spec.initial:
+            out.append(f'    "__start" -> {_dot_string(name)};')
+    for t in definition.transitions:
+        label = _dot_string(_transition_text(definition, t))
+        for source in t.from_:
+            out.append(f"    {_dot_string(source)} -> {_dot_string(t.to)} [label={label}];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+# -- JSON Schema -------------------------------------------------------------------------------
+
+_LABEL_REF = "#/$defs/Label"
+_SHORT_LABEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 500}
+
+
+def _accepts_string(options: list[Any]) -> bool:
+    return any(isinstance(o, dict) and o.get("type") == "string" for o in options)
+
+
+def _widen(node: Any) -> Any:
+    """Let the schema accept the shorthand the loader accepts: a label written as a string."""
+    if isinstance(node, list):
+        return [_widen(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if node == {"$ref": _LABEL_REF}:
+        return {"anyOf": [node, dict(_SHORT_LABEL)]}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"$ref": _LABEL_REF} in options:
+        widened = [o if o == {"$ref": _LABEL_REF} else _widen(o) for o in options]
+        if not _accepts_string(options):
+            widened.append(dict(_SHORT_LABEL))
+        return {**{k: _widen(v) for k, v in node.items() if k != "anyOf"}, "anyOf": widened}
+    return {k: _widen(v) for k, v in node.items()}
+
+
+def schema_json() -> dict[str, Any]:
+    """The JSON Schema of a workflow file, for editors and CI (shipped as ``workflow.schema.json``).
+
+    It is the definition model's schema with the spellings of the YAML (``from``, ``in``) and the
+    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string.
+    """
+    schema: dict[str, Any] = _widen(Definition.model_json_schema(by_alias=True))
+    source = schema["$defs"]["TransitionSpec"]["properties"]["from"]
+    if source.get("type") == "array":
+        kept = {k: v for k, v in source.items() if k in {"title", "description"}}
+        array = {k: v for k, v in source.items() if k not in kept}
+        schema["$defs"]["TransitionSpec"]["properties"]["from"] = {
+            **kept,
+            "anyOf": [{"type": "string"}, array],
+        }
+    return {"$schema": SCHEMA_DIALECT, **schema, "title": SCHEMA_TITLE}
