@@ -48,14 +48,23 @@ class MemoryStore:
             for timer in commit.consume_timers:
                 if timer not in self._timers:
                     raise ConcurrencyConflict(timer.instance_id, None, None)
+            for parent_id, seen in commit.touch:
+                parent = self._instances.get(parent_id)
+                if parent is None or parent.children_version != seen:
+                    raise ConcurrencyConflict(parent_id, seen,
+                                              parent.children_version if parent else None)
             for entry in commit.history:
                 if entry.command_id is not None and entry.command_id in self._commands:
                     existing = self._commands[entry.command_id]
                     raise ConcurrencyConflict(existing.instance_id, None, existing.seq)
             for new in commit.inserts:
                 self._instances[new.id] = new.copy()
+            for parent_id, _ in commit.touch:
+                self._instances[parent_id].children_version += 1
             for new, _ in commit.updates:
+                kept = self._instances[new.id].children_version
                 self._instances[new.id] = new.copy()
+                self._instances[new.id].children_version = kept
             for entry in commit.history:
                 self._history.setdefault(entry.instance_id, []).append(entry)
                 if entry.command_id is not None:

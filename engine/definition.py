@@ -141,14 +141,23 @@ class SpawnSpec(_Model):
     bind: str | None = Field(
         default=None, description="CEL expression giving the unit the child is bound to"
     )
+    sibling: bool = Field(
+        default=False, description="start the children under this instance's parent (replacement)"
+    )
 
 
 class JoinSpec(_Model):
-    """Fire this transition automatically once the children satisfy a condition."""
+    """Fire this transition automatically (as ``system``) once the children satisfy a condition.
+
+    Checked in the same transaction as every child step. ``ignore`` lists child states that do
+    not count (a released unit's ``reassigned``); the transition's guard may add conditions over
+    ``children``.
+    """
 
     when: Literal["all_final", "all_in", "count"] = "all_final"
     states: tuple[str, ...] = ()
     count: int | None = Field(default=None, ge=1)
+    ignore: tuple[str, ...] = ()
 
 
 class TransitionSpec(_Model):
@@ -205,6 +214,9 @@ class Definition(_Model):
     description: str | None = None
     calendar: Literal["cn_official", "weekdays"] = "cn_official"
     roles: dict[str, Label] = Field(default_factory=dict)
+    bound_roles: tuple[str, ...] = Field(
+        default=(), description="roles that act for the unit an instance is bound to"
+    )
     start: StartSpec = Field(default_factory=StartSpec)
     data: dict[str, FieldSpec] = Field(default_factory=dict)
     params: dict[str, ParamSpec] = Field(default_factory=dict)

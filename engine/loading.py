@@ -296,6 +296,10 @@ class _Checker:
     def check_transitions(self) -> None:
         triggers = set(self.d.triggers())
         roles = set(self.d.roles) | {SYSTEM_ROLE}
+        for j, role in enumerate(self.d.bound_roles):
+            if role not in roles:
+                self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles),
+                         ("bound_roles", j))
         for j, role in enumerate(self.d.start.roles):
             if role not in roles:
                 self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles),
@@ -339,7 +343,8 @@ class _Checker:
             self.compiled.append(self.compile_transition(i, t))
 
     def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
-        names = ["data", "payload", "actor", "instance", "params", "now", *extra]
+        names = ["data", "payload", "actor", "instance", "params", "now", "children", "siblings",
+                 *extra]
         members: dict[str, Any] = {
             "data": set(self.d.data),
             "payload": set(t.payload),
@@ -358,7 +363,7 @@ class _Checker:
 
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
         path: Path = ("transitions", i)
-        names, members = self.names(t, "children")
+        names, members = self.names(t)
         guard = self.expr(t.guard, (*path, "guard"), names, members) if t.guard else None
         message_parts: list[tuple[str, Compiled]] = []
         if t.guard_message is not None:

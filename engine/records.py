@@ -121,13 +121,14 @@ class Instance:
     parent_id: str | None = None
     unit: str | None = None
     head_hash: str = ""
+    children_version: int = 0
 
     def copy(self) -> Instance:
         return Instance(
             self.id, self.workflow, self.workflow_version, self.definition_hash, self.org,
             self.state, copy_json(self.data), self.version, self.created_at, self.updated_at,
             self.entered_at, self.final, self.due_at, self.overdue, self.parent_id, self.unit,
-            self.head_hash,
+            self.head_hash, self.children_version,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,6 +244,10 @@ class Commit:
 
     ``consume_timers`` are timers this commit fires: each is deleted, and if one is no longer
     there (another worker fired it first) the whole commit fails with ConcurrencyConflict.
+    ``touch`` holds (parent id, children_version read): each parent's ``children_version`` is
+    bumped only if it still has that value, else ConcurrencyConflict. Every child step touches
+    its parent, so two children finishing at once cannot both miss the join they complete
+    together. Ordinary updates never write ``children_version``.
     ``clear_timers`` names instances whose pending timers are deleted (they left the state the
     timers belonged to, or its deadline moved) before ``timers`` are added.
     """
@@ -254,3 +259,4 @@ class Commit:
     timers: list[TimerRecord] = field(default_factory=list)
     clear_timers: list[str] = field(default_factory=list)
     consume_timers: list[TimerRecord] = field(default_factory=list)
+    touch: list[tuple[str, int]] = field(default_factory=list)

@@ -58,6 +58,7 @@ from .schema_types import field_errors
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
 
 START = "start"
+_RETRIES = 5
 OVERDUE = "overdue"
 
 
@@ -228,7 +229,7 @@ class Engine:
             if done is not None:
                 return self._result_of(done, instance_id, trigger)
         fresh = False
-        while True:
+        for attempt in range(_RETRIES):
             instance = self._load(instance_id, actor, fresh=fresh)
             if expected_version is not None and instance.version != expected_version:
                 if not fresh:
@@ -236,16 +237,22 @@ class Engine:
                     continue
                 raise ConcurrencyConflict(instance_id, expected_version, instance.version)
             wf = self._workflow_of(instance)
+            now = self.clock.now()
             commit, result = self._step(wf, instance, trigger, actor, payload or {}, reason,
-                                        command_id, self.clock.now())
+                                        command_id, now)
+            if instance.parent_id is not None:
+                self._join(commit, result, now)
             try:
                 self.store.apply(commit)
             except ConcurrencyConflict:
-                if expected_version is None and not fresh:
-                    fresh = True  # a stale cached row: re-read and re-check once
+                # a stale cached row, or a sibling's step touched the parent first: re-read
+                # everything and re-check, unless the caller's own expected version is gone
+                fresh = True
+                if attempt + 1 < _RETRIES:
                     continue
                 raise
             return result
+        raise ConcurrencyConflict(instance_id, expected_version, None)
 
     def _step(
         self,
@@ -292,21 +299,31 @@ class Engine:
         payload: Mapping[str, Any],
         reason: str | None,
         now: datetime,
+        *,
+        replay: bool = False,
+        children: list[Instance] | None = None,
     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        role = self._role(actor, t.roles)
+        """Run the checks of one candidate transition; raise _Refusal at the first that fails.
+
+        With ``replay``, what was judged against the world at the time (roles, units,
+        separation of duties, guards over children) is not judged again; the payload, the guard
+        over the instance and the effects, which decide the stored state and data, are.
+        """
+        role = self._role(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
         if role is None:
             raise _Refusal(1, Forbidden(
                 f"actor {actor.id!r} with roles {sorted(actor.roles)} may not fire "
                 f"{t.trigger!r}; allowed roles: {', '.join(sorted(t.roles))}",
                 trigger=t.trigger, actor=actor.id, allowed=sorted(t.roles),
             ))
-        if instance.unit is not None and actor.unit is not None and actor.unit != instance.unit:
+        bound = instance.unit is not None and role in wf.definition.bound_roles
+        if bound and actor.unit != instance.unit and not replay:
             raise _Refusal(1, Forbidden(
                 f"actor {actor.id!r} acts for unit {actor.unit!r}; this instance is bound to "
                 f"unit {instance.unit!r}",
                 trigger=t.trigger, actor=actor.id, allowed=[instance.unit],
             ))
-        if t.spec.not_by:
+        if t.spec.not_by and not replay:
             earlier = self.store.actors_of(instance.id, frozenset(t.spec.not_by))
             if actor.id in earlier:
                 raise _Refusal(2, Forbidden(
@@ -319,8 +336,9 @@ class Engine:
             raise _Refusal(4, InvalidPayload(
                 f"command {t.trigger!r}", [{"field": "reason", "error": "required"}]
             ))
-        context = self._context(wf, instance, actor, t, values, now)
-        if t.guard is not None:
+        context = self._context(wf, instance, actor, t, values, now, children=children)
+        world = replay and ("children" in t.needs or "siblings" in t.needs)
+        if t.guard is not None and not world:
             try:
                 ok = t.guard.run(context)
             except Exception as e:  # noqa: BLE001 - any CEL runtime error refuses the command
@@ -399,6 +417,8 @@ class Engine:
         if reschedule:
             commit.clear_timers.append(new.id)
             commit.timers.extend(self._timers_for(wf, new))
+        if t.spec.spawn is not None:
+            self._spawn(commit, wf, instance, new, t, actor, role, values, now)
         return commit, new
 
     # -- reads -------------------------------------------------------------------------------
@@ -491,7 +511,8 @@ class Engine:
             errors: list[CommandRefused] = []
             for t in candidates:
                 try:
-                    _, values, new_data = self._check_replay(wf, instance, t, actor, row, now)
+                    _, values, new_data = self._check(wf, instance, t, actor, row.payload,
+                                                      row.reason or "-", now, replay=True)
                 except _Refusal as r:
                     errors.append(r.error)
                     continue
@@ -502,26 +523,6 @@ class Engine:
                 raise errors[0]
             instance.head_hash = row.hash
         return instance
-
-    def _check_replay(
-        self,
-        wf: CompiledWorkflow,
-        instance: Instance,
-        t: CompiledTransition,
-        actor: Actor,
-        row: HistoryEntry,
-        now: datetime,
-    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        # separation of duties and roles were judged when the command came; replay re-runs
-        # the payload, the guard and the effects, which decide the stored state and data
-        saved = t.spec.not_by
-        if saved:
-            object.__setattr__(t, "spec", t.spec.model_copy(update={"not_by": ()}))
-        try:
-            return self._check(wf, instance, t, actor, row.payload, row.reason or "-", now)
-        finally:
-            if saved:
-                object.__setattr__(t, "spec", t.spec.model_copy(update={"not_by": saved}))
 
     def verify(self, instance_id: str | None = None) -> list[dict[str, Any]]:
         """Check the hash chain and the replay of one instance, or of all.
@@ -673,7 +674,8 @@ class Engine:
             message += f" / {t.spec.guard_message.en}"
         if not t.message_parts:
             return message
-        full = {name: None for name in ("data", "payload", "actor", "instance", "params", "now")}
+        full = {name: None for name in ("data", "payload", "actor", "instance", "params", "now",
+                                        "children", "siblings")}
         probe = CompiledTransition(
             index=t.index, spec=t.spec, sources=t.sources, roles=t.roles, guard=None, sets=(),
             payload=None, needs=dict(full), uses_functions=True,
@@ -684,7 +686,8 @@ class Engine:
                 value = part.run(context)
             except Exception:  # noqa: BLE001 - an unfillable placeholder stays as written
                 continue
-            message = message.replace("{" + source + "}", str(value))
+            shown = "、".join(map(str, value)) if isinstance(value, list) else str(value)
+            message = message.replace("{" + source + "}", shown)
         return message
 
     def _context(
@@ -695,8 +698,14 @@ class Engine:
         t: CompiledTransition,
         payload: dict[str, Any],
         now: datetime,
+        *,
+        children: list[Instance] | None = None,
     ) -> Any:
-        """The CEL context of one transition: only the names and members its expressions read."""
+        """The CEL context of one transition: only the names and members its expressions read.
+
+        ``children`` replaces the stored children when the caller knows newer ones (a join
+        checked in the same commit as the child step that completes it).
+        """
         variables: dict[str, Any] = {}
         for name, members in t.needs.items():
             if name == "data":
@@ -721,7 +730,13 @@ class Engine:
             elif name == "now":
                 variables[name] = now
             elif name == "children":
-                variables[name] = []
+                kids = children if children is not None else self._children(instance.id)
+                variables[name] = [_summary(c) for c in kids]
+            elif name == "siblings":
+                variables[name] = [
+                    _summary(c) for c in self._children(instance.parent_id)
+                    if c.id != instance.id
+                ] if instance.parent_id else []
         return cel.Context(variables, wf.functions if t.uses_functions else None)
 
     def _due(self, wf: CompiledWorkflow, instance: Instance, entered: datetime) -> datetime | None:
@@ -781,6 +796,121 @@ class Engine:
                     out.append(TimerRecord(instance.id, "reminder", "remind", remind_at,
                                            instance.version, instance.org))
         return out
+
+    # -- children ----------------------------------------------------------------------------
+
+    def children(self, instance_id: str, actor: Actor | None = None) -> list[Instance]:
+        """The child instances of an instance (one per handling unit, say), oldest first."""
+        self._load(instance_id, actor)
+        return self._children(instance_id)
+
+    def _children(self, parent_id: str | None) -> list[Instance]:
+        if parent_id is None:
+            return []
+        return self.store.query(Query(parent_id=parent_id, limit=10_000))
+
+    def _spawn(
+        self,
+        commit: Commit,
+        wf: CompiledWorkflow,
+        old: Instance,
+        new: Instance,
+        t: CompiledTransition,
+        actor: Actor,
+        role: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Start one child per element of the spawn list, in the same commit as the step."""
+        spec = t.spec.spawn
+        assert spec is not None and t.spawn_for_each is not None
+        child_wf = self.registry.get(spec.workflow)
+        self._remember_definition(child_wf)
+        full = {n: None for n in ("data", "payload", "actor", "instance", "params", "now",
+                                  "children", "siblings")}
+        probe = CompiledTransition(index=t.index, spec=t.spec, sources=t.sources, roles=t.roles,
+                                   guard=None, sets=(), payload=None, needs=dict(full),
+                                   uses_functions=True)
+        base = self._context(wf, new, actor, probe, payload, now)
+        try:
+            items = t.spawn_for_each.run(base)
+        except Exception as e:  # noqa: BLE001 - a spawn list that cannot be computed refuses
+            raise InvalidPayload(f"spawn of {t.trigger!r}",
+                                 [{"field": "for_each", "error": str(e)}]) from None
+        parent_id = old.parent_id if spec.sibling else old.id
+        parent_org = old.org
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(items or []):
+            base.add_variable("item", item)
+            base.add_variable("index", index)
+            try:
+                data = {k: _jsonable(expr.run(base)) for k, expr in t.spawn_data}
+                unit = t.spawn_bind.run(base) if t.spawn_bind is not None else None
+            except Exception as e:  # noqa: BLE001 - reported as a refusal naming the item
+                errors.append({"field": f"spawn[{index}]", "error": str(e)})
+                continue
+            try:
+                values = self._validate_data(child_wf, {k: v for k, v in data.items()
+                                                        if v is not None})
+            except InvalidPayload as e:
+                errors += [{**err, "field": f"spawn[{index}].{err['field']}"} for err in e.errors]
+                continue
+            child = Instance(
+                id=self._ids(), workflow=child_wf.id, workflow_version=child_wf.definition.version,
+                definition_hash=child_wf.hash, org=parent_org,
+                state=child_wf.definition.initial_state, data=values, version=1,
+                created_at=now, updated_at=now, entered_at=now, parent_id=parent_id,
+                unit=None if unit is None else str(unit),
+            )
+            child.due_at = self._due(child_wf, child, now)
+            entry = HistoryEntry(
+                instance_id=child.id, seq=1, workflow=child_wf.id,
+                workflow_version=child_wf.definition.version, definition_hash=child_wf.hash,
+                trigger=START, source=None, target=child.state, actor=actor.to_dict(), role=role,
+                reason=None, payload=copy_json(values), visibility="public",
+                occurred_at=iso(now), recorded_at=iso(datetime.now(UTC)), command_id=None,
+                prev_hash="", parent_id=parent_id,
+            ).sealed()
+            child.head_hash = entry.hash
+            commit.inserts.append(child)
+            commit.history.append(entry)
+            commit.events += events_for(child_wf, child, entry, None, deployment=self.deployment)
+            commit.timers += self._timers_for(child_wf, child)
+        if errors:
+            raise InvalidPayload(f"children spawned by {t.trigger!r}", errors)
+
+    def _join(self, commit: Commit, child: Instance, now: datetime) -> None:
+        """Touch the parent; if this child step completes a join, fire it in the same commit."""
+        assert child.parent_id is not None
+        parent = self._load(child.parent_id, None, fresh=True)
+        commit.touch.append((parent.id, parent.children_version))
+        pwf = self._workflow_of(parent)
+        joins = [t for t in pwf.by_state.get(parent.state, ()) if t.spec.join is not None]
+        if not joins:
+            return
+        siblings = {c.id: c for c in self._children(parent.id)}
+        siblings[child.id] = child
+        for inserted in commit.inserts:
+            if inserted.parent_id == parent.id:
+                siblings[inserted.id] = inserted
+        kids = list(siblings.values())
+        for t in joins:
+            if not _join_ready(t, kids):
+                continue
+            try:
+                role, values, new_data = self._check(pwf, parent, t, SYSTEM, {}, None, now,
+                                                     children=kids)
+            except _Refusal:
+                continue
+            parent_commit, _ = self._commit(pwf, parent, t, SYSTEM, role, values, new_data,
+                                            None, now, None)
+            commit.updates += parent_commit.updates
+            commit.history += parent_commit.history
+            commit.events += parent_commit.events
+            commit.timers += parent_commit.timers
+            commit.clear_timers += parent_commit.clear_timers
+            commit.inserts += parent_commit.inserts
+            return
 
     # -- time --------------------------------------------------------------------------------
 
@@ -846,6 +976,24 @@ class Engine:
                         events=events_for(wf, new, entry, None, deployment=self.deployment,
                                           names=["instance.overdue"]))
         return commit, new
+
+
+def _join_ready(t: CompiledTransition, children: list[Instance]) -> bool:
+    spec = t.spec.join
+    assert spec is not None
+    counted = [c for c in children if c.state not in spec.ignore]
+    if not counted:
+        return False
+    if spec.when == "all_final":
+        return all(c.final for c in counted)
+    if spec.when == "all_in":
+        return all(c.state in spec.states for c in counted)
+    return sum(c.state in spec.states for c in counted) >= (spec.count or 1)
+
+
+def _summary(child: Instance) -> dict[str, Any]:
+    return {"id": child.id, "workflow": child.workflow, "state": child.state,
+            "unit": child.unit, "final": child.final, "data": child.data}
 
 
 def _minus(cal: Any, moment: datetime, duration: Duration) -> datetime:

@@ -45,6 +45,18 @@ def to_filed(engine: Engine) -> str:
     return pid
 
 
+def reply_sole(engine: Engine, pid: str, reply_class: str = "B") -> None:
+    """The sole unit's child goes from notified to replied."""
+    child = next(c for c in engine.children(pid) if not c.final)
+    unit = Actor.of("u-" + str(child.unit), "handling_unit", org="city", unit=child.unit)
+    engine.fire(child.id, "acknowledge", unit, {"contact_person": "张科长"})
+    engine.fire(child.id, "contact_proposer", unit, {"mode": "phone"})
+    engine.fire(child.id, "draft_reply", unit,
+                {"reply_class": reply_class, "reply_text": "答复", "signer": "局长"})
+    engine.fire(child.id, "submit_reply", unit)
+    engine.fire(child.id, "approve_reply", OFFICE)
+
+
 def snapshot(engine: Engine, pid: str) -> tuple[object, ...]:
     store = engine.store
     inst = store.load(pid)
@@ -213,9 +225,9 @@ def test_unsatisfied_twice_goes_to_a_meeting_then_closes(engine: Engine) -> None
     """One re-handling round; a second 'unsatisfied' waits for a face-to-face meeting."""
     pid = to_filed(engine)
     engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
-    engine.fire(pid, "reply", UNIT, {"reply_class": "B"})
+    reply_sole(engine, pid)
     assert engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"}).state == "rehandling"
-    engine.fire(pid, "reply", UNIT, {"reply_class": "B"})
+    reply_sole(engine, pid)
     inst = engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"})
     assert (inst.state, inst.data["rehandle_count"]) == ("awaiting_meeting", 1)
     inst = engine.fire(pid, "final_meeting", STAFF, {"minutes": "面商纪要"}, reason="已面商")
@@ -224,13 +236,16 @@ def test_unsatisfied_twice_goes_to_a_meeting_then_closes(engine: Engine) -> None
     assert types.count("xieshang.instance.completed") == 1
 
 
-def test_unit_bound_actor_cannot_reply_for_another_unit(engine: Engine) -> None:
-    """The reply guard admits only actors of the assigned units."""
+def test_unit_bound_actor_cannot_act_for_another_unit(engine: Engine) -> None:
+    """A handling unit's child admits only actors of that unit."""
     pid = to_filed(engine)
     engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    child = engine.children(pid)[0]
     water = Actor.of("u9", "handling_unit", org="city", unit="water")
-    with pytest.raises(TransitionNotAllowed):
-        engine.fire(pid, "reply", water, {"reply_class": "A"})
+    with pytest.raises(Forbidden) as err:
+        engine.fire(child.id, "acknowledge", water, {"contact_person": "李"})
+    assert err.value.allowed == ["housing"]
+    assert engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张"}).state == "acknowledged"
 
 
 def test_available_explains_what_the_actor_may_not_do(engine: Engine) -> None:
