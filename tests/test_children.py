@@ -192,3 +192,30 @@ def test_query_by_unit_lists_what_a_unit_has_to_do(engine: Engine) -> None:
         engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
     todo = engine.query(workflow="proposal_handling", unit="housing", final=False).items
     assert len(todo) == 2 and all(c.state == "notified" for c in todo)
+
+
+def test_key_proposals_are_selected_supervised_and_joined(engine: Engine) -> None:
+    """Selection refuses non-candidates; each key proposal is a child; all done closes it."""
+    committee = Actor.of("p", "proposal_committee", org="city")
+    chairs = Actor.of("c", "chairpersons_council", org="city")
+    special = Actor.of("e", "special_committee", org="city")
+    sel = engine.start("key_proposal_selection", {"year": 2024, "filed_count": 445}, committee).id
+    engine.fire(sel, "propose_candidates", committee, {"candidates": ["p1", "p2", "p3"]})
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(sel, "select", committee, {"selected": [
+            {"proposal_id": "p9", "lead_leader": "市长", "supervising_committee": "经济委员会"}]})
+    assert "候选提案" in err.value.message
+    chosen = [{"proposal_id": "p1", "lead_leader": "市长", "supervising_committee": "经济委员会"},
+              {"proposal_id": "p2", "lead_leader": "副市长", "supervising_committee": "提案委员会"}]
+    engine.fire(sel, "select", committee, {"selected": chosen})
+    engine.fire(sel, "approve", chairs, {})
+    engine.fire(sel, "start_supervision", committee)
+    kids = engine.children(sel)
+    assert sorted(k.data["lead_leader"] for k in kids) == ["副市长", "市长"]
+    for k in kids:
+        with pytest.raises(TransitionNotAllowed):
+            engine.fire(k.id, "conclude", special, {"result": "完成"})
+        engine.fire(k.id, "report_progress", special, {"progress": "已开工"})
+        engine.fire(k.id, "conclude", special, {"result": "完成"})
+    assert engine.get(sel).state == "done"
+    assert engine.verify() == []
