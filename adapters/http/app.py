@@ -1,0 +1,528 @@
+"""The FastAPI application: workflows, instances, queries, audit, health and live events.
+
+Every route acts as the actor of the bearer token and sees its org only. Handlers are plain
+functions (run in the thread pool), because the engine and its stores are synchronous.
+"""
+
+import json
+import shutil
+import subprocess
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xieshang.ports import Query as StoreQuery
+from xieshang.records import Actor, Instance
+from xieshang.runtime import Engine
+
+from .auth import TokenStore
+from .events import event_stream
+from .problems import PROBLEM_JSON, ApiProblem, install_handlers, problem_response
+from .schemas import (
+    AvailabilityOut,
+    FireIn,
+    HealthOut,
+    HistoryEntryOut,
+    InstanceOut,
+    PageOut,
+    ProblemOut,
+    StartIn,
+    VerifyIn,
+    VerifyOut,
+    WorkflowOut,
+)
+
+__all__ = ["create_app"]
+
+AUDIT_ROLES = frozenset({"auditor", "admin"})
+REALM = 'Bearer realm="xieshang"'
+DOT_TIMEOUT_SECONDS = 20
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "Missing, invalid or revoked bearer token.",
+        403: "The caller's roles do not allow this.",
+        404: "No such resource (another org's instance does not exist for the caller).",
+        409: "The state refuses the trigger, or another write won (without If-Match).",
+        412: "If-Match did not match the instance's current version.",
+        413: "The request body is larger than the limit.",
+        422: "The request, payload or data is invalid.",
+        501: "Not available on this server.",
+        503: "The store does not answer.",
+    }
+    return {
+        s: {
+            "model": ProblemOut,
+            "description": described[s],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+        }
+        for s in statuses
+    }
+
+
+class _BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, by Content-Length or while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = problem_response(
+                413,
+                "body-too-large",
+                f"the request body is over {self.max_bytes} bytes",
+                instance=scope["path"],
+                limit=self.max_bytes,
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise StarletteHTTPException(
+                        413, f"the request body is over {self.max_bytes} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _etag(response: Response, instance: Instance) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{instance.version}"'
+    return instance.to_dict()
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match names; a value no version can match gives 412 at once."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ApiProblem(
+            412,
+            "precondition-failed",
+            f'If-Match {if_match!r} names no version (expected an ETag such as "3")',
+        )
+    return int(text)
+
+
+def _command_id(actor: Actor, key: str | None) -> str | None:
+    # scoped to the caller, so one caller's key can neither collide with nor reveal another's
+    return None if key is None else f"{actor.org}/{actor.id}/{key}"
+
+
+def _cursor(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    created, sep, iid = text.rpartition("|")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError:
+        created = ""
+    if not sep or not created or not iid:
+        raise ApiProblem(422, "invalid-cursor", f"cursor {text!r} is not one this API gave")
+    return created, iid
+
+
+def _field_value(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _page(engine: Engine, q: StoreQuery) -> dict[str, Any]:
+    page = engine.query(q)
+    return {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
+
+
+def _svg(dot_text: str) -> bytes:
+    binary = shutil.which("dot")
+    if binary is None:
+        raise ApiProblem(
+            501, "graphviz-missing", "SVG needs graphviz 'dot' on the server; use format=mermaid"
+        )
+    try:
+        done = subprocess.run(
+            [binary, "-Tsvg"],
+            input=dot_text.encode(),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it") from e
+    if done.returncode != 0:
+        raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it")
+    return done.stdout
+
+
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    svg = "svg"
+
+
+def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_000_000) -> FastAPI:
+    """The HTTP API over ``engine``, authenticating with ``tokens``.
+
+    Args:
+        engine: the engine every route drives.
+        tokens: where bearer tokens are looked up.
+        max_body_bytes: larger request bodies get 413.
+
+    Returns:
+        The FastAPI application.
+    """
+    api = FastAPI(
+        title="xieshang",
+        version="0.1.0",
+        description=(
+            "Consultation workflows (协商) over HTTP. Authenticate with `Authorization: Bearer "
+            "<token>` (issued by `xieshang tokens create`). Every command acts as the token's "
+            "actor and every read sees the token's org only. Errors are RFC 9457 "
+            "`application/problem+json` with a stable `code`."
+        ),
+    )
+    install_handlers(api)
+    bearer = HTTPBearer(auto_error=False, description="a token from `xieshang tokens create`")
+
+    def caller(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Actor:
+        if credentials is None:
+            raise ApiProblem(
+                401,
+                "unauthenticated",
+                "a bearer token is required",
+                headers={"WWW-Authenticate": REALM},
+            )
+        actor = tokens.lookup(credentials.credentials)
+        if actor is None:
+            raise ApiProblem(
+                401,
+                "invalid-token",
+                "the bearer token is invalid or revoked",
+                headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
+            )
+        return actor
+
+    Caller = Annotated[Actor, Depends(caller)]
+    IfMatch = Annotated[
+        str | None,
+        Header(alias="If-Match", description='the ETag of the version you read, e.g. "3"'),
+    ]
+    IdemKey = Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="a retried request with the same key is applied once",
+        ),
+    ]
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    @api.get(
+        "/workflows", response_model=list[WorkflowOut], tags=["workflows"], responses=_problems(401)
+    )
+    def list_workflows(actor: Caller) -> list[dict[str, Any]]:
+        """The workflows this deployment runs (newest version of each)."""
+        return [
+            {
+                "id": wf.id,
+                "version": wf.definition.version,
+                "title": wf.definition.title.model_dump(),
+                "description": wf.definition.description,
+                "hash": wf.hash,
+                "states": list(wf.definition.states),
+                "triggers": wf.definition.triggers(),
+            }
+            for wf in sorted(engine.registry, key=lambda w: w.id)
+        ]
+
+    @api.get(
+        "/workflows/{workflow_id}",
+        response_model=dict[str, Any],
+        tags=["workflows"],
+        responses=_problems(401, 404, 422),
+    )
+    def get_workflow(
+        workflow_id: str,
+        actor: Caller,
+        version: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """The workflow's definition, as JSON with the YAML spellings."""
+        return engine.registry.get(workflow_id, version).definition.to_json()
+
+    @api.get(
+        "/workflows/{workflow_id}/schema",
+        response_model=dict[str, Any],
+        tags=["workflows"],
+        responses=_problems(401, 404),
+    )
+    def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
+        """The JSON Schema of the definition format (for editors)."""
+        from xieshang.diagram import schema_json
+
+        engine.registry.get(workflow_id)
+        return schema_json()
+
+    @api.get(
+        "/workflows/{workflow_id}/diagram",
+        tags=["workflows"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Mermaid text or an SVG picture",
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "image/svg+xml": {"schema": {"type": "string"}},
+                },
+            },
+            **_problems(401, 404, 422, 501),
+        },
+    )
+    def get_diagram(
+        workflow_id: str,
+        actor: Caller,
+        format: Annotated[DiagramFormat, Query()] = DiagramFormat.mermaid,
+    ) -> Response:
+        """The workflow drawn as Mermaid text or (with graphviz on the server) SVG."""
+        from xieshang.diagram import to_dot, to_mermaid
+
+        definition = engine.registry.get(workflow_id).definition
+        if format is DiagramFormat.mermaid:
+            return Response(to_mermaid(definition), media_type="text/plain; charset=utf-8")
+        return Response(_svg(to_dot(definition)), media_type="image/svg+xml")
+
+    # -- instances ---------------------------------------------------------------------------
+
+    @api.post(
+        "/instances",
+        status_code=201,
+        response_model=InstanceOut,
+        tags=["instances"],
+        responses=_problems(401, 403, 404, 409, 413, 422),
+    )
+    def start(
+        body: StartIn, response: Response, actor: Caller, idempotency_key: IdemKey = None
+    ) -> dict[str, Any]:
+        """Start an instance in the caller's org, as the caller."""
+        instance = engine.start(
+            body.workflow,
+            body.data,
+            actor,
+            org=actor.org,
+            command_id=_command_id(actor, idempotency_key),
+        )
+        response.headers["Location"] = f"/instances/{instance.id}"
+        return _etag(response, instance)
+
+    @api.get(
+        "/instances/{instance_id}",
+        response_model=InstanceOut,
+        tags=["instances"],
+        responses=_problems(401, 404),
+    )
+    def get_instance(instance_id: str, response: Response, actor: Caller) -> dict[str, Any]:
+        """The instance; its ETag is its version."""
+        return _etag(response, engine.get(instance_id, actor))
+
+    @api.post(
+        "/instances/{instance_id}/fire",
+        response_model=InstanceOut,
+        tags=["instances"],
+        responses=_problems(401, 403, 404, 409, 412, 413, 422),
+    )
+    def fire(
+        instance_id: str,
+        body: FireIn,
+        response: Response,
+        actor: Caller,
+        if_match: IfMatch = None,
+        idempotency_key: IdemKey = None,
+    ) -> dict[str, Any]:
+        """Fire a trigger as the caller. With If-Match, only on that version (else 412)."""
+        instance = engine.fire(
+            instance_id,
+            body.trigger,
+            actor,
+            body.payload,
+            reason=body.reason,
+            expected_version=_expected_version(if_match),
+            command_id=_command_id(actor, idempotency_key),
+        )
+        return _etag(response, instance)
+
+    @api.get(
+        "/instances/{instance_id}/available",
+        response_model=list[AvailabilityOut],
+        tags=["instances"],
+        responses=_problems(401, 404),
+    )
+    def available(instance_id: str, actor: Caller) -> list[dict[str, Any]]:
+        """The triggers that can fire now, and whether the caller may fire each (and why not)."""
+        return [a.to_dict() for a in engine.available(instance_id, actor)]
+
+    @api.get(
+        "/instances/{instance_id}/history",
+        response_model=list[HistoryEntryOut],
+        tags=["instances"],
+        responses=_problems(401, 404),
+    )
+    def history(instance_id: str, actor: Caller) -> list[dict[str, Any]]:
+        """The instance's history, oldest first; the first row is its creation."""
+        return [e.to_dict() for e in engine.history(instance_id, actor)]
+
+    Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+    Cursor = Annotated[str | None, Query(max_length=300, description="next_cursor of a page")]
+
+    @api.get(
+        "/instances/{instance_id}/children",
+        response_model=PageOut,
+        tags=["instances"],
+        responses=_problems(401, 404, 422),
+    )
+    def children(
+        instance_id: str, actor: Caller, limit: Limit = 100, cursor: Cursor = None
+    ) -> dict[str, Any]:
+        """The instance's child instances (one per handling unit ...), by creation."""
+        engine.get(instance_id, actor)
+        return _page(
+            engine,
+            StoreQuery(parent_id=instance_id, org=actor.org, limit=limit, after=_cursor(cursor)),
+        )
+
+    @api.get("/instances", response_model=PageOut, tags=["queries"], responses=_problems(401, 422))
+    def query(
+        actor: Caller,
+        workflow: Annotated[str | None, Query(max_length=100)] = None,
+        state: Annotated[str | None, Query(max_length=100)] = None,
+        org: Annotated[
+            str | None, Query(max_length=100, description="only the caller's own org has any")
+        ] = None,
+        unit: Annotated[str | None, Query(max_length=200)] = None,
+        overdue: bool | None = None,
+        final: bool | None = None,
+        field: Annotated[str | None, Query(max_length=100, description="a data field")] = None,
+        value: Annotated[
+            str | None,
+            Query(max_length=500, description='its value: JSON (3, true, "A") or a bare string'),
+        ] = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        """Instances of the caller's org by workflow, state, unit, overdue or a data field."""
+        after = _cursor(cursor)
+        if org is not None and org != actor.org:
+            return {"items": [], "next_cursor": None}
+        return _page(
+            engine,
+            StoreQuery(
+                workflow=workflow,
+                state=state,
+                org=actor.org,
+                unit=unit,
+                overdue=overdue,
+                final=final,
+                field=field,
+                value=_field_value(value),
+                limit=limit,
+                after=after,
+            ),
+        )
+
+    # -- audit, health -----------------------------------------------------------------------
+
+    @api.post(
+        "/audit/verify",
+        response_model=VerifyOut,
+        tags=["audit"],
+        responses=_problems(401, 403, 404, 413, 422),
+    )
+    def verify(body: VerifyIn, actor: Caller) -> dict[str, Any]:
+        """Check the hash chain and replay of one instance, or of all the org's (auditor, admin)."""
+        if not actor.roles & AUDIT_ROLES:
+            raise ApiProblem(
+                403,
+                "forbidden",
+                f"verifying histories needs one of the roles {sorted(AUDIT_ROLES)}",
+                allowed=sorted(AUDIT_ROLES),
+            )
+        if body.instance_id is not None:
+            engine.get(body.instance_id, actor)
+            return {"checked": 1, "problems": engine.verify(body.instance_id)}
+        checked, problems = 0, []
+        after: tuple[str, str] | None = None
+        while True:
+            page = engine.store.query(StoreQuery(org=actor.org, limit=500, after=after))
+            for i in page:
+                checked += 1
+                problems += engine.verify(i.id)
+            if len(page) < 500:
+                return {"checked": checked, "problems": problems}
+            after = (page[-1].to_dict()["created_at"], page[-1].id)
+
+    @api.get("/health", response_model=HealthOut, tags=["health"])
+    def health() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @api.get("/ready", response_model=HealthOut, tags=["health"], responses=_problems(503))
+    def ready() -> Any:
+        """The store answers too."""
+        try:
+            engine.store.query(StoreQuery(limit=1))
+        except Exception:  # any store failure means not ready: logged, never shown
+            from .problems import log
+
+            log.exception("readiness check failed")
+            return problem_response(
+                503, "store-unavailable", "the store does not answer", instance="/ready"
+            )
+        return {"status": "ok"}
+
+    # -- live events -------------------------------------------------------------------------
+
+    @api.get(
+        "/events/stream",
+        tags=["events"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Server-sent events: one CloudEvent (JSON) per message; the "
+                "SSE id resumes the stream through Last-Event-ID.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **_problems(401, 422),
+        },
+    )
+    async def stream(
+        request: Request,
+        actor: Caller,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    ) -> Response:
+        """The caller's org's events as they are committed (from the outbox)."""
+        return await event_stream(request, engine.store, actor, last_event_id)
+
+    api.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    return api

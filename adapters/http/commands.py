@@ -1,0 +1,173 @@
+"""``xieshang serve`` and ``xieshang tokens create|revoke|list``, and the app factory they serve.
+
+:func:`register_cli` adds them to the main typer app. The server is built by
+:func:`app_from_env` in each worker process from the ``XIESHANG_*`` environment, so that several
+workers over one PostgreSQL database are several independent, stateless processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from fastapi import FastAPI
+
+from xieshang.errors import XieshangError
+from xieshang.records import Actor
+
+from .app import create_app
+from .auth import SQLTokenStore
+
+__all__ = ["app_from_env", "register_cli", "sqlalchemy_url", "token_store_for"]
+
+FACTORY = "xieshang.adapters.http.commands:app_from_env"
+ENV_MAX_BODY = "XIESHANG_MAX_BODY_BYTES"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A database URL as SQLAlchemy opens it with the drivers we ship (psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def token_store_for(url: str) -> SQLTokenStore:
+    """The token store in the database at ``url``, its schema created or upgraded first."""
+    try:
+        from xieshang.adapters.sql.store import database_url, upgrade
+    except ImportError:  # a deployment without the SQL adapter: the table is made here
+        return SQLTokenStore(sqlalchemy_url(url))
+    full = database_url(url)
+    upgrade(full)
+    return SQLTokenStore(sa.create_engine(full), create=False)
+
+
+def app_from_env() -> FastAPI:
+    """The API over the engine that the ``XIESHANG_*`` environment describes (uvicorn factory)."""
+    from xieshang.adapters.settings import Settings, build_engine
+
+    settings = Settings()
+    engine = build_engine(settings)
+    tokens = token_store_for(settings.database_url)
+    max_body = int(os.environ.get(ENV_MAX_BODY, "1000000"))
+    return create_app(engine, tokens, max_body_bytes=max_body)
+
+
+def _root_option(ctx: typer.Context, name: str) -> Any:
+    return getattr(ctx.find_root().obj, name, None)
+
+
+def _database_url(ctx: typer.Context, db: str | None) -> str:
+    from xieshang.adapters.settings import Settings
+
+    return db or _root_option(ctx, "db") or Settings().database_url
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+Db = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (env XIESHANG_DATABASE_URL).", show_default=False),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    db: Db = None,
+) -> None:
+    """Serve the HTTP API with uvicorn (SQLite by default; PostgreSQL by URL for many workers)."""
+    import uvicorn
+
+    url = _database_url(ctx, db)
+    os.environ["XIESHANG_DATABASE_URL"] = url
+    dirs = _root_option(ctx, "workflows") or []
+    if dirs:
+        os.environ["XIESHANG_WORKFLOWS"] = os.pathsep.join(str(d) for d in dirs)
+    clock = _root_option(ctx, "clock")
+    if clock:
+        os.environ["XIESHANG_CLOCK"] = clock
+    try:
+        app_from_env()  # fail here, with a message, rather than in every worker
+    except XieshangError as e:
+        raise _fail(e.message) from None
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+tokens_app = typer.Typer(help="Issue, revoke and list API bearer tokens.", no_args_is_help=True)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    ctx: typer.Context,
+    actor: Annotated[str, typer.Option("--actor", help="id:role[,role...]@org[/unit]")],
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
+    db: Db = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a token for an actor; it is printed once and never stored."""
+    try:
+        who = Actor.parse(actor)
+        token = token_store_for(_database_url(ctx, db)).create(who, label)
+    except XieshangError as e:
+        raise _fail(e.message, 2) from None
+    if as_json:
+        typer.echo(
+            json.dumps({"token": token, "actor": who.to_dict(), "label": label}, ensure_ascii=False)
+        )
+    else:
+        typer.echo(token)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The token, or its key from `tokens list`.")],
+    db: Db = None,
+) -> None:
+    """Revoke a token: requests with it get 401 from then on."""
+    try:
+        done = token_store_for(_database_url(ctx, db)).revoke(ref)
+    except XieshangError as e:
+        raise _fail(e.message, 2) from None
+    if not done:
+        raise _fail(f"no token {ref!r}")
+    typer.echo(f"revoked {ref[:12]}")
+
+
+@tokens_app.command("list")
+def tokens_list(ctx: typer.Context, db: Db = None, as_json: JsonFlag = False) -> None:
+    """Every token's key, actor, label and dates (never the token itself)."""
+    rows = token_store_for(_database_url(ctx, db)).list()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        a = r.actor
+        who = f"{a.id}:{','.join(sorted(a.roles))}@{a.org}" + (f"/{a.unit}" if a.unit else "")
+        state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+        typer.echo(f"{r.key}  {who}  {r.label or '-'}  {r.created_at}  {state}")
+
+
+def register_cli(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``tokens`` commands to the ``xieshang`` command line."""
+    app.command("serve")(serve)
+    app.add_typer(tokens_app, name="tokens")

@@ -1,0 +1,70 @@
+"""Server-sent events: the caller's org's outbox events, polled from the store after a cursor.
+
+The SSE ``id`` of an event is its position in the outbox (1-based); a client that reconnects with
+``Last-Event-ID: N`` gets the events after the N-th. Without it the stream starts at the end: only
+events committed after the connection opened. Delivery is at least once; the CloudEvent ``id`` in
+the data is the stable key for de-duplication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from xieshang.ports import QueryStore
+from xieshang.records import Actor
+
+from .problems import ApiProblem
+
+__all__ = ["KEEPALIVE_SECONDS", "POLL_SECONDS", "event_stream"]
+
+POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
+RETRY_MS = 2000
+
+
+async def event_stream(
+    request: Request, store: QueryStore, actor: Actor, last_event_id: str | None
+) -> StreamingResponse:
+    """A streaming response of ``actor.org``'s events after ``last_event_id`` (or from now)."""
+    if last_event_id is not None and not last_event_id.strip().isdigit():
+        raise ApiProblem(
+            422,
+            "invalid-last-event-id",
+            f"Last-Event-ID {last_event_id!r} is not an id this stream gave",
+        )
+    start = (
+        int(last_event_id)
+        if last_event_id is not None
+        else len(await run_in_threadpool(store.outbox))
+    )
+
+    async def lines() -> AsyncIterator[str]:
+        cursor = start
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        quiet = 0.0
+        while not await request.is_disconnected():
+            rows = await run_in_threadpool(store.outbox)
+            for position in range(cursor, len(rows)):
+                event = rows[position]
+                if event.org == actor.org:
+                    data = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"))
+                    yield f"id: {position + 1}\nevent: {event.type}\ndata: {data}\n\n"
+                    quiet = 0.0
+            cursor = max(cursor, len(rows))
+            await asyncio.sleep(POLL_SECONDS)
+            quiet += POLL_SECONDS
+            if quiet >= KEEPALIVE_SECONDS:
+                quiet = 0.0
+                yield ": keepalive\n\n"
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
