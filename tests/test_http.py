@@ -329,9 +329,13 @@ def test_missing_reason_is_422(people: People) -> None:
 
 
 def test_malformed_json_is_422(people: People) -> None:
-    """A body that is not JSON gives a 422 problem, not a parser trace."""
+    """A body that is not JSON (or not even text) gives a 422 problem, not a parser trace."""
     r = people.member.post(
         "/instances", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    _problem(r, 422, "invalid-request")
+    r = people.member.post(
+        "/instances", content=b"\xff\xfe\x00", headers={"content-type": "application/json"}
     )
     _problem(r, 422, "invalid-request")
 

@@ -174,6 +174,13 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # a body that cannot be decoded at all: as invalid as bad JSON
+        return problem_response(
+            422,
+            "invalid-request",
+            "the request body cannot be read as JSON",
+            instance=request.url.path,
+        )
     code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     headers = dict(exc.headers) if exc.headers else None
