@@ -1,0 +1,34 @@
+"""Events out: the outbox relay and the sinks it delivers CloudEvents to.
+
+Public surface: the :class:`EventSink` port and its :class:`DeliveryFailed` error; the sinks
+(:class:`SubscriberSink`, :class:`WebhookSink`, :class:`RedisStreamSink`,
+:class:`JsonLinesSink`); :class:`EventSettings` and :func:`build_sinks`; the :class:`Relay`;
+:func:`sign` / :func:`verify` for webhook signatures; :func:`register_cli`.
+"""
+
+from __future__ import annotations
+
+from .cli import register_cli
+from .redis_stream import RedisStreamSink
+from .relay import DeadLetter, Relay
+from .settings import EventSettings, build_sinks
+from .sinks import DeliveryFailed, EventSink, JsonLinesSink, SubscriberSink, encode
+from .webhook import SIGNATURE_HEADER, WebhookSink, sign, verify
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "DeadLetter",
+    "DeliveryFailed",
+    "EventSettings",
+    "EventSink",
+    "JsonLinesSink",
+    "RedisStreamSink",
+    "Relay",
+    "SubscriberSink",
+    "WebhookSink",
+    "build_sinks",
+    "encode",
+    "register_cli",
+    "sign",
+    "verify",
+]

@@ -1,0 +1,415 @@
+"""The outbox relay: delivers committed events to every sink, at least once, in order per instance.
+
+For each sink, every outbox row gets a ``deliveries`` row (``pending``) the first time the
+relay sees it. A pass then walks the pending rows in ``position`` (commit) order and delivers
+the first pending event of each instance; once it is delivered the instance's next one may go
+in the same pass. An instance whose first pending event is failing, waiting for its retry or
+held by another relay is skipped until the next pass, so a sink never receives an instance's
+events out of order. A failed attempt is retried after ``min(cap, base * 2**(n-1))`` seconds
+(between half and all of it: jitter); after ``max_attempts`` attempts, or at once for a failure
+the sink calls final, the delivery is ``dead``. A dead delivery no longer holds back the events
+after it; ``retry`` makes it pending again (it is then delivered after them).
+
+Concurrency: on PostgreSQL each delivery is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``
+and the row stays locked until its outcome is recorded, so several relays never deliver the
+same event to the same sink at once. On SQLite a single relay per database is assumed (the
+rows are not locked while a sink works, to keep SQLite's one write lock free for commands).
+
+A crash between a delivery and its record delivers the event again after a restart, with the
+same id: receivers de-duplicate by the CloudEvent ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from xieshang.errors import NotFound, XieshangError
+from xieshang.records import iso
+
+from .settings import EventSettings
+from .sinks import DeliveryFailed, EventSink
+
+__all__ = ["DeadLetter", "Relay"]
+
+log = logging.getLogger("xieshang.relay")
+
+ENV_FAULT = "XIESHANG_FAULT"  # test hook: ``after_deliver[:N]`` kills the relay (SIGKILL)
+
+outbox = sa.table(
+    "outbox",
+    sa.column("position", sa.BigInteger),
+    sa.column("event_id", sa.Text),
+    sa.column("instance_id", sa.Text),
+    sa.column("seq", sa.Integer),
+    sa.column("type", sa.Text),
+    sa.column("body", sa.Text),
+    sa.column("created_at", sa.Text),
+)
+deliveries = sa.table(
+    "deliveries",
+    sa.column("event_id", sa.Text),
+    sa.column("sink", sa.Text),
+    sa.column("status", sa.Text),
+    sa.column("attempts", sa.Integer),
+    sa.column("next_attempt_at", sa.Text),
+    sa.column("last_error", sa.Text),
+    sa.column("delivered_at", sa.Text),
+)
+_MAX_ERROR = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery the relay gave up on: which event, to which sink, and the last error."""
+
+    event_id: str
+    sink: str
+    instance_id: str
+    type: str
+    attempts: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "sink": self.sink,
+            "instance_id": self.instance_id,
+            "type": self.type,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+        }
+
+
+def _engine_of(target: Any) -> tuple[sa.Engine, bool]:
+    """An engine for a SQLAlchemy engine, a database URL, or a store with a ``url``."""
+    if isinstance(target, sa.Engine):
+        return target, False
+    from xieshang.adapters.sql.store import sa_engine
+
+    url = getattr(target, "url", target)
+    if isinstance(url, sa.URL):
+        url = url.render_as_string(hide_password=False)
+    return sa_engine(str(url)), True
+
+
+def _fault_hook() -> Callable[[], None] | None:
+    spec = os.environ.get(ENV_FAULT, "")
+    point, _, nth = spec.partition(":")
+    if point != "after_deliver":
+        return None
+    left = [int(nth or 1)]
+
+    def hook() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+class Relay:
+    """Delivers the outbox of one database to ``sinks``.
+
+    Args:
+        engine_or_url: a SQLAlchemy engine, a database URL (``sqlite:///PATH``,
+            ``postgresql://...``) or a store that has a ``url``.
+        sinks: where to deliver; each sink's ``name`` keys its deliveries.
+        settings: the retry policy and batch size; ``EventSettings()`` (the environment) if None.
+        rng: the jitter's random source, for tests.
+    """
+
+    def __init__(
+        self,
+        engine_or_url: Any,
+        sinks: Sequence[EventSink],
+        settings: EventSettings | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        names = [s.name for s in sinks]
+        if len(set(names)) != len(names):
+            raise XieshangError(f"two sinks have the same name: {names}", sinks=names)
+        self.engine, self._owns_engine = _engine_of(engine_or_url)
+        self.sinks = list(sinks)
+        self.settings = settings or EventSettings()
+        self._rng = rng or random.Random()
+        self._locking = self.engine.dialect.name == "postgresql"
+        self._fault = _fault_hook()
+
+    # -- delivering ---------------------------------------------------------------------------
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """One pass over the outbox for every sink. Returns how many deliveries succeeded.
+
+        Args:
+            now: the moment retries are scheduled from and compared with (aware); now by default.
+        """
+        now = now or datetime.now(UTC)
+        delivered = 0
+        with self.engine.connect() as conn:
+            self._register(conn, now)
+            for sink in self.sinks:
+                delivered += self._pass(conn, sink, now)
+        return delivered
+
+    def run_forever(self, stop_event: threading.Event, poll_interval: float | None = None) -> None:
+        """Deliver until ``stop_event`` is set; sleeps ``poll_interval`` s when idle.
+
+        A pass that fails (the database is unreachable) is logged and tried again after the
+        interval; the relay does not stop for it.
+        """
+        interval = self.settings.poll_interval if poll_interval is None else poll_interval
+        while not stop_event.is_set():
+            try:
+                busy = self.run_once() > 0
+            except sa.exc.SQLAlchemyError as e:
+                log.warning("relay pass failed: %s", e)
+                busy = False
+            if not busy:
+                stop_event.wait(interval)
+
+    def _register(self, conn: sa.Connection, now: datetime) -> None:
+        """Give every outbox row without one a pending delivery row per sink."""
+        at = iso(now)
+        for sink in self.sinks:
+            missing = sa.select(
+                outbox.c.event_id,
+                sa.literal(sink.name),
+                sa.literal("pending"),
+                sa.literal(0),
+                sa.literal(at),
+            ).where(
+                ~sa.exists().where(
+                    deliveries.c.event_id == outbox.c.event_id, deliveries.c.sink == sink.name
+                )
+            )
+            insert = (pg_dialect.insert if self._locking else sqlite_dialect.insert)(deliveries)
+            stmt = insert.from_select(
+                ["event_id", "sink", "status", "attempts", "next_attempt_at"], missing
+            ).on_conflict_do_nothing()
+            with conn.begin():
+                conn.execute(stmt)
+
+    def _pass(self, conn: sa.Connection, sink: EventSink, now: datetime) -> int:
+        at = iso(now)
+        rows = conn.execute(
+            sa.select(
+                deliveries.c.event_id,
+                deliveries.c.attempts,
+                deliveries.c.next_attempt_at,
+                outbox.c.instance_id,
+                outbox.c.body,
+            )
+            .select_from(deliveries.join(outbox, outbox.c.event_id == deliveries.c.event_id))
+            .where(deliveries.c.sink == sink.name, deliveries.c.status == "pending")
+            .order_by(outbox.c.position)
+            .limit(self.settings.batch_size)
+        ).all()
+        conn.commit()
+        held: set[str] = set()  # instances whose earlier event is not delivered yet
+        delivered = 0
+        for event_id, _attempts, next_at, instance_id, body in rows:
+            if instance_id in held:
+                continue
+            if next_at is not None and next_at > at:
+                held.add(instance_id)
+                continue
+            outcome = self._attempt(conn, sink, event_id, body, now)
+            if outcome == "delivered":
+                delivered += 1
+            elif outcome != "dead":
+                held.add(instance_id)
+        return delivered
+
+    def _attempt(
+        self, conn: sa.Connection, sink: EventSink, event_id: str, body: str, now: datetime
+    ) -> str:
+        """Claim, deliver, record one delivery: ``delivered``, ``retry``, ``dead`` or ``busy``."""
+        key = (deliveries.c.event_id == event_id) & (deliveries.c.sink == sink.name)
+        claim = sa.select(deliveries.c.attempts).where(
+            key, deliveries.c.status == "pending", deliveries.c.next_attempt_at <= iso(now)
+        )
+        if self._locking:
+            claim = claim.with_for_update(skip_locked=True)
+        trans = conn.begin()
+        try:
+            attempts = conn.execute(claim).scalar()
+            if attempts is None:
+                trans.rollback()
+                return "busy"
+            if not self._locking:
+                trans.commit()  # SQLite: no lock held while the sink works (one relay assumed)
+            error = self._deliver(sink, body)
+            if error is None and self._fault is not None:
+                self._fault()
+            if not self._locking:
+                trans = conn.begin()
+            outcome = self._record(conn, key, error, attempts + 1, now)
+            trans.commit()
+        except BaseException:
+            if trans.is_active:
+                trans.rollback()
+            raise
+        if outcome == "dead":
+            log.warning(
+                "dead letter %s -> %s after %d attempts: %s",
+                event_id,
+                sink.name,
+                attempts + 1,
+                error.reason if error else "",
+            )
+        return outcome
+
+    @staticmethod
+    def _deliver(sink: EventSink, body: str) -> DeliveryFailed | None:
+        try:
+            sink.deliver(json.loads(body))
+        except DeliveryFailed as e:
+            return e
+        except Exception as e:  # a broken sink is a failed, retried delivery
+            return DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")
+        return None
+
+    def _record(
+        self,
+        conn: sa.Connection,
+        key: sa.ColumnElement[bool],
+        error: DeliveryFailed | None,
+        attempts: int,
+        now: datetime,
+    ) -> str:
+        pending = sa.update(deliveries).where(key, deliveries.c.status == "pending")
+        if error is None:
+            conn.execute(
+                pending.values(
+                    status="delivered",
+                    attempts=attempts,
+                    next_attempt_at=None,
+                    last_error=None,
+                    delivered_at=iso(datetime.now(UTC)),
+                )
+            )
+            return "delivered"
+        reason = error.reason[:_MAX_ERROR]
+        if not error.retryable or attempts >= self.settings.max_attempts:
+            conn.execute(
+                pending.values(
+                    status="dead",
+                    attempts=attempts,
+                    next_attempt_at=None,
+                    last_error=reason,
+                )
+            )
+            return "dead"
+        wait = self.backoff(attempts, error.retry_after)
+        conn.execute(
+            pending.values(
+                attempts=attempts,
+                last_error=reason,
+                next_attempt_at=iso(now + timedelta(seconds=wait)),
+            )
+        )
+        return "retry"
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt (jittered, capped)."""
+        s = self.settings
+        full = min(s.retry_cap, s.retry_base * 2 ** min(attempts - 1, 62))
+        wait: float = full / 2 + self._rng.uniform(0, full / 2)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, s.retry_cap))
+        return wait
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    def failed(self, limit: int = 100) -> list[DeadLetter]:
+        """The dead deliveries (of any sink), oldest event first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    deliveries.c.event_id,
+                    deliveries.c.sink,
+                    outbox.c.instance_id,
+                    outbox.c.type,
+                    deliveries.c.attempts,
+                    deliveries.c.last_error,
+                )
+                .select_from(deliveries.join(outbox, outbox.c.event_id == deliveries.c.event_id))
+                .where(deliveries.c.status == "dead")
+                .order_by(outbox.c.position, deliveries.c.sink)
+                .limit(limit)
+            ).all()
+        return [DeadLetter(*r) for r in rows]
+
+    def retry(self, event_id: str, sink: str | None = None, now: datetime | None = None) -> int:
+        """Make the dead deliveries of ``event_id`` (to ``sink``, or to all) pending again.
+
+        Returns:
+            How many deliveries were re-driven (their attempts start again from zero).
+
+        Raises:
+            NotFound: the event has no dead delivery (to that sink).
+        """
+        where = (deliveries.c.event_id == event_id) & (deliveries.c.status == "dead")
+        if sink is not None:
+            where &= deliveries.c.sink == sink
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                sa.update(deliveries)
+                .where(where)
+                .values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=iso(now or datetime.now(UTC)),
+                )
+            ).rowcount
+        if not count:
+            dead = [d.event_id for d in self.failed(20)]
+            raise NotFound(
+                "dead letter" if sink is None else f"dead letter to {sink!r}",
+                event_id,
+                allowed=dead,
+            )
+        return int(count)
+
+    def counts(self) -> list[dict[str, Any]]:
+        """How many deliveries each sink has in each status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.sink, deliveries.c.status, sa.func.count())
+                .group_by(deliveries.c.sink, deliveries.c.status)
+                .order_by(deliveries.c.sink, deliveries.c.status)
+            ).all()
+        return [{"sink": r[0], "status": r[1], "count": int(r[2])} for r in rows]
+
+    def pending(self) -> int:
+        """How many deliveries are pending (waiting or retrying), over all sinks."""
+        with self.engine.connect() as conn:
+            n = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.status == "pending")
+            ).scalar()
+        return int(n or 0)
+
+    def close(self) -> None:
+        """Close the sinks, and the engine if the relay made it."""
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                close()
+        if self._owns_engine:
+            self.engine.dispose()
