@@ -1,12 +1,16 @@
-"""Random commands against the proposal workflow; the engine's invariants hold after every step.
+"""Random commands against proposals and their handling units; invariants hold after every step.
 
-After each command: the state is declared; a refused command changed nothing; an accepted one
-added exactly one version, one history row and its events; replaying the history gives the
-stored instance; the hash chain verifies. Run on the in-memory store and on a SQLite file.
+After each command: every state is declared; a refused command changed nothing anywhere; an
+accepted one added exactly one version, one history row and its events to its instance (plus
+the children it spawned and the join it completed); replaying any history gives the stored
+instance; every hash chain verifies; every child belongs to exactly one existing parent; a parent
+never passes a join its children do not satisfy, and never waits on a join they do.
+Run on the in-memory store and on a SQLite file.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -24,7 +28,8 @@ from xieshang.workflows import bundled
 CN = timezone(timedelta(hours=8))
 REGISTRY = bundled()
 PROPOSAL = REGISTRY.get("proposal")
-STATES = set(PROPOSAL.definition.states)
+STATES = {wf.id: set(wf.definition.states) for wf in REGISTRY}
+DONE = {"replied", "countersigned"}
 ACTORS = [
     Actor.of("m1", "member", org="city"),
     Actor.of("m2", "member", org="city"),
@@ -33,6 +38,7 @@ ACTORS = [
     Actor.of("c1", "chairpersons_council", org="city"),
     Actor.of("u1", "handling_unit", org="city", unit="housing"),
     Actor.of("u2", "handling_unit", org="city", unit="water"),
+    Actor.of("u3", "handling_unit", org="city", unit="transport"),
     Actor.of("x1", "member", "proposal_committee", org="elsewhere"),
     Actor.of("sys", "system"),
 ]
@@ -65,15 +71,28 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ),
     "final_meeting": st.just({"minutes": "面商纪要"}),
     "close_without_evaluation": st.just({}),
+    "acknowledge": st.just({"contact_person": "张"}),
+    "request_return": st.sampled_from([{}, {"suggested_unit": "transport"}]),
+    "approve_return": st.sampled_from([{"new_unit": u} for u in UNITS]),
+    "deny_return": st.just({}),
+    "contact_proposer": st.sampled_from([{"mode": "phone"}, {"mode": "face_to_face"}]),
+    "send_assist_opinion": st.just({"opinion": "同意"}),
+    "draft_reply": st.sampled_from([{"reply_class": c, "reply_text": "答复", "signer": "局长"}
+                                    for c in "ABC"]),
+    "countersign": st.just({}),
+    "submit_reply": st.just({}),
+    "approve_reply": st.sampled_from([{}, {"reply_class": "A"}]),
+    "reject_reply": st.just({}),
 }
 ENDINGS = {"withdraw", "reject", "convert", "merge_into", "return_for_revision"}  # reached by any_command
 GARBAGE = st.sampled_from([{"category": 7}, {"no_such_field": 1}, {"reply_class": "Z"}])
 
 
-def _snapshot(engine: Engine, iid: str) -> tuple[Any, ...]:
-    inst = engine.store.load(iid, fresh=True)
-    assert inst is not None
-    return inst.to_dict(), len(engine.store.history(iid)), len(engine.store.outbox())
+def _snapshot(engine: Engine) -> tuple[Any, ...]:
+    ids = sorted(engine.store.instance_ids())
+    rows = [engine.store.load(i, fresh=True) for i in ids]
+    return ([r.to_dict() for r in rows if r is not None],
+            sum(len(engine.store.history(i)) for i in ids), len(engine.store.outbox()))
 
 
 class ProposalMachine(RuleBasedStateMachine):
@@ -86,7 +105,9 @@ class ProposalMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FixedClock(datetime(2024, 3, 1, 9, tzinfo=CN))
         self.store = self.make_store()
-        self.engine = Engine(self.store, REGISTRY, self.clock)
+        counter = itertools.count(1)
+        self.engine = Engine(self.store, REGISTRY, self.clock,
+                             ids=lambda: f"i{next(counter):06d}")  # deterministic draws
         self.ids: list[str] = []
 
     @initialize(target=instances)
@@ -110,16 +131,18 @@ class ProposalMachine(RuleBasedStateMachine):
     @rule(iid=instances, data=st.data(), reason=st.sampled_from([None, "理由充分"]))
     def likely_valid_step(self, iid: str, data: st.DataObject, reason: str | None) -> None:
         """Pick among the (trigger, actor) pairs that available() allows, with a plausible payload."""
+        family = [iid, *(c.id for c in self.engine.children(iid))]
         choices = [
-            (a.trigger, actor)
+            (member, a.trigger, actor)
+            for member in family
             for actor in ACTORS
             if actor.org in (None, "city")
-            for a in self.engine.available(iid, actor)
+            for a in self.engine.available(member, actor)
             if a.allowed and a.trigger in PAYLOADS and a.trigger not in ENDINGS
         ]
         if not choices:
             return
-        trigger, actor = data.draw(st.sampled_from(choices))
+        iid, trigger, actor = data.draw(st.sampled_from(choices))
         self._fire(iid, trigger, actor, data.draw(PAYLOADS[trigger]), reason)
 
     @rule(
@@ -137,32 +160,57 @@ class ProposalMachine(RuleBasedStateMachine):
 
     def _fire(self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any],
               reason: str | None) -> None:
-        before = _snapshot(self.engine, iid)
+        before = _snapshot(self.engine)
         old = self.store.load(iid, fresh=True)
+        children_before = len(self.engine.children(iid))
         try:
             inst = self.engine.fire(iid, trigger, actor, payload, reason=reason)
         except XieshangError:
-            assert _snapshot(self.engine, iid) == before, "a refused command changed something"
+            assert _snapshot(self.engine) == before, "a refused command changed something"
             return
         assert old is not None
         assert inst.version == old.version + 1
         rows = self.store.history(iid)
-        assert len(rows) == before[1] + 1 and rows[-1].trigger == trigger
-        new_events = self.store.outbox()[before[2]:]
-        assert all(e.instance_id == iid and e.seq == inst.version for e in new_events)
-        spec = next(t.spec for t in PROPOSAL.by_trigger[trigger]
+        assert len(rows) == old.version + 1 and rows[-1].trigger == trigger
+        mine = [e for e in self.store.outbox(iid) if e.seq == inst.version]
+        wf = REGISTRY.by_hash(inst.definition_hash)
+        assert wf is not None
+        spec = next(t.spec for t in wf.by_trigger[trigger]
                     if old.state in t.sources and t.target == inst.state)
         expected = 1 + len(spec.emits) + (1 if inst.final else 0)
-        assert len(new_events) == (expected if spec.visibility == "public" else 0)
+        assert len(mine) == (expected if spec.visibility == "public" else 0)
+        spawned = len(self.engine.children(iid)) - children_before
+        if spec.spawn is None:
+            assert spawned == 0 or spec.spawn is not None
 
     @invariant()
     def states_are_declared_and_history_replays(self) -> None:
-        for iid in self.ids:
+        for iid in self.store.instance_ids():
             inst = self.store.load(iid, fresh=True)
-            assert inst is not None and inst.state in STATES
+            assert inst is not None and inst.state in STATES[inst.workflow]
             assert inst.version == len(self.store.history(iid))
             replayed = self.engine.replay(iid)
             assert (replayed.state, replayed.data) == (inst.state, inst.data)
+
+    @invariant()
+    def children_have_one_parent_and_joins_are_exact(self) -> None:
+        everyone = {i: self.store.load(i, fresh=True) for i in self.store.instance_ids()}
+        for iid, inst in everyone.items():
+            assert inst is not None
+            if inst.parent_id is not None:
+                assert inst.parent_id in everyone
+                assert [c.id for c in self.engine.children(inst.parent_id)].count(iid) == 1
+            if inst.workflow != "proposal" or inst.state not in ("assigned", "rehandling"):
+                continue
+            counted = [c for c in self.engine.children(iid) if c.state != "reassigned"]
+            assert counted and not all(c.state in DONE for c in counted), \
+                "a parent waits on a join its children satisfy"
+        for iid, inst in everyone.items():
+            assert inst is not None
+            if inst.workflow == "proposal" and inst.state in ("replied", "closed", "awaiting_meeting"):
+                if any(r.trigger == "children_replied" for r in self.store.history(iid)):
+                    counted = [c for c in self.engine.children(iid) if c.state != "reassigned"]
+                    assert all(c.state in DONE for c in counted), "a join passed too early"
 
     @invariant()
     def chain_verifies(self) -> None:
@@ -186,10 +234,10 @@ class SQLiteProposalMachine(ProposalMachine):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-_settings = settings(max_examples=40, stateful_step_count=40, deadline=None,
+_settings = settings(max_examples=25, stateful_step_count=60, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 TestProposalOnMemory = ProposalMachine.TestCase
 TestProposalOnMemory.settings = _settings
 TestProposalOnSQLite = SQLiteProposalMachine.TestCase
-TestProposalOnSQLite.settings = settings(max_examples=15, stateful_step_count=20, deadline=None,
+TestProposalOnSQLite.settings = settings(max_examples=10, stateful_step_count=30, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
