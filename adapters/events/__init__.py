@@ -8,12 +8,16 @@ Public surface: the :class:`EventSink` port and its :class:`DeliveryFailed` erro
 
 from __future__ import annotations
 
-from .cli import register_cli
+from typing import TYPE_CHECKING
+
 from .redis_stream import RedisStreamSink
 from .relay import DeadLetter, Relay
 from .settings import EventSettings, build_sinks
 from .sinks import DeliveryFailed, EventSink, JsonLinesSink, SubscriberSink, encode
 from .webhook import SIGNATURE_HEADER, WebhookSink, sign, verify
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -32,3 +36,10 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+
+def register_cli(app: typer.Typer) -> None:
+    """Add ``relay`` and ``events list|retry`` to the ``xieshang`` app (typer loads only then)."""
+    from .cli import register_cli as register
+
+    register(app)
