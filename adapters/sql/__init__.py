@@ -1,0 +1,12 @@
+"""The SQL store: SQLite (default) and PostgreSQL, one schema, created and upgraded by alembic."""
+
+from .store import (
+    SQLStore,
+    StoreError,
+    StoreUnavailable,
+    database_url,
+    open_store,
+    upgrade,
+)
+
+__all__ = ["SQLStore", "StoreError", "StoreUnavailable", "database_url", "open_store", "upgrade"]

@@ -1,0 +1,867 @@
+"""The SQL store: SQLite (a file, the default) and PostgreSQL behind one class, :class:`SQLStore`.
+
+The schema is defined in :mod:`.tables` and created by alembic (:func:`upgrade`). Commands run
+on the driver's own connection (``sqlite3``, ``psycopg``) with statements the driver prepares
+once: one transaction per commit, no ORM session. Recently written instances are kept in a
+small LRU cache; every write is still checked against the version in the database.
+
+Driver errors become ours at this boundary, most specific first (:func:`classify`):
+
+=====================================================  =====================================
+driver error                                           raised as
+=====================================================  =====================================
+unique ``history.command_id``                          ConcurrencyConflict (the first row)
+unique ``instances.id``                                ConcurrencyConflict (the stored one)
+unique ``history`` (instance, seq) / ``outbox`` id     ConcurrencyConflict
+PostgreSQL serialization failure / deadlock            ConcurrencyConflict
+any other integrity error (foreign key, not null)      StoreError
+operational error (locked, connection lost, I/O)       StoreUnavailable
+any other driver error                                 StoreError
+=====================================================  =====================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+from xieshang.errors import ConcurrencyConflict, XieshangError
+from xieshang.ports import Query
+from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
+
+from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_FAULT",
+    "ENV_URL",
+    "SQLStore",
+    "StoreError",
+    "StoreUnavailable",
+    "classify",
+    "database_url",
+    "open_store",
+    "sa_engine",
+    "upgrade",
+]
+
+DEFAULT_URL = "sqlite:///./xieshang.db"
+ENV_URL = "XIESHANG_DATABASE_URL"
+# Test hook: ``XIESHANG_FAULT=after_instance_update[:N]`` kills the process (SIGKILL) the N-th
+# time a commit has updated its instance rows but written nothing else. Read once, when a store
+# is made; unset, it costs one ``is None`` test per commit.
+ENV_FAULT = "XIESHANG_FAULT"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SYNCHRONOUS = ("FULL", "NORMAL")
+_MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
+
+_INSTANCES = SQLModel.metadata.tables["instances"]
+_ICOLS = [c.name for c in _INSTANCES.columns]
+# what a step may change; the identity columns (workflow, org, parent, unit) never change, and
+# leaving them out of the SET spares SQLite the upkeep of their indexes
+_UPDATED = [
+    "workflow_version",
+    "definition_hash",
+    "state",
+    "data",
+    "version",
+    "updated_at",
+    "entered_at",
+    "final",
+    "due_at",
+    "overdue",
+    "head_hash",
+]
+_HCOLS = [
+    "instance_id",
+    "seq",
+    "workflow",
+    "workflow_version",
+    "definition_hash",
+    '"trigger"',
+    "source",
+    "target",
+    "actor",
+    "role",
+    "reason",
+    "payload",
+    "visibility",
+    "occurred_at",
+    "recorded_at",
+    "command_id",
+    "prev_hash",
+    "hash",
+    "parent_id",
+]
+
+_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class StoreError(XieshangError):
+    """The database refused an operation for a reason that is not a version conflict."""
+
+    code = "store-error"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, or stayed locked past the busy timeout; try again."""
+
+    code = "store-unavailable"
+
+
+# -- URLs, engines, migrations ----------------------------------------------------------------
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``$XIESHANG_DATABASE_URL``, else ``sqlite:///./xieshang.db``.
+
+    ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://``.
+
+    Raises:
+        StoreError: a URL that is not SQLite (with a file) or PostgreSQL.
+    """
+    text = url or os.environ.get(ENV_URL) or DEFAULT_URL
+    try:
+        parsed = make_url(text)
+    except sa.exc.ArgumentError as e:
+        raise StoreError(f"cannot read the database URL {text!r}: {e}", url=text) from e
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        if parsed.database in (None, "", ":memory:"):
+            raise StoreError(
+                f"the SQL store needs a SQLite file (sqlite:///PATH), not {text!r}; "
+                "use xieshang.adapters.memory.MemoryStore for a store in memory",
+                url=text,
+            )
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    raise StoreError(
+        f"unsupported database URL {parsed.render_as_string()!r}; allowed: sqlite:///PATH, "
+        "postgresql://..., postgresql+psycopg://...",
+        url=parsed.render_as_string(),
+        allowed=["sqlite", "postgresql", "postgresql+psycopg"],
+    )
+
+
+def _connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN / COMMIT ourselves; the connection may move between
+    # threads because the pool hands it to one thread at a time
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=busy_timeout_ms / 1000,
+        cached_statements=256,
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def sa_engine(url: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> sa.Engine:
+    """A SQLAlchemy engine (no pool) whose connections have the store's settings."""
+    parsed = make_url(database_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        path = str(parsed.database)
+        return sa.create_engine(
+            "sqlite://",
+            poolclass=NullPool,
+            creator=lambda: _connect_sqlite(path, synchronous, busy_timeout_ms),
+        )
+    return sa.create_engine(parsed, poolclass=NullPool)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def upgrade(target: str | sa.Engine | None = None, *, revision: str = "head") -> None:
+    """Create or upgrade the schema (``alembic upgrade``) in one transaction.
+
+    Safe to run from many processes at once: SQLite takes the write lock first, PostgreSQL an
+    advisory lock, so the second waits and then finds nothing to do.
+
+    Args:
+        target: a URL (see :func:`database_url`) or a SQLAlchemy engine.
+        revision: the revision to reach; ``head`` by default.
+
+    Raises:
+        StoreError, StoreUnavailable: the database refused or could not be reached.
+    """
+    engine = target if isinstance(target, sa.Engine) else sa_engine(database_url(target))
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
+    except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as e:
+        raise _plain(e) from e
+    finally:
+        if engine is not target:
+            engine.dispose()
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    synchronous: str = "FULL",
+    cache_size: int = 10_000,
+    busy_timeout_ms: int = 5000,
+) -> SQLStore:
+    """Open the SQL store at ``url`` (see :func:`database_url`), creating or upgrading its schema.
+
+    Args:
+        url: ``sqlite:///PATH`` or ``postgresql://...``; None reads ``$XIESHANG_DATABASE_URL``.
+        synchronous: SQLite only: ``FULL`` (a commit survives power loss) or ``NORMAL`` (a
+            commit survives a crash of the process; the last ones may be lost on power loss).
+        cache_size: how many instances the LRU cache keeps; 0 turns it off.
+        busy_timeout_ms: SQLite only: how long a writer waits for the lock.
+
+    Raises:
+        StoreError, StoreUnavailable: a bad URL, or a database that refused or is unreachable.
+    """
+    full = database_url(url)
+    store = SQLStore(
+        full, synchronous=synchronous, cache_size=cache_size, busy_timeout_ms=busy_timeout_ms
+    )
+    try:
+        upgrade(sa_engine(full, synchronous=store.synchronous, busy_timeout_ms=busy_timeout_ms))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+_CONSTRAINTS = {
+    "uq_history_command_id": "command-id",
+    "history.command_id": "command-id",
+    "pk_instances": "instance-id",
+    "instances.id": "instance-id",
+    "pk_history": "history-seq",
+    "history.instance_id, history.seq": "history-seq",
+    "uq_outbox_event_id": "history-seq",
+    "outbox.event_id": "history-seq",
+}
+
+
+def classify(error: BaseException) -> str:
+    """Which row of the error mapping a driver error falls in (see the module docstring).
+
+    Returns one of ``command-id``, ``instance-id``, ``history-seq``, ``retry``, ``integrity``,
+    ``unavailable``, ``other``.
+    """
+    if isinstance(error, sa.exc.DBAPIError) and isinstance(error.orig, BaseException):
+        error = error.orig
+    if isinstance(error, psycopg.IntegrityError):
+        return _CONSTRAINTS.get(error.diag.constraint_name or "", "integrity")
+    if isinstance(error, sqlite3.IntegrityError):
+        text = str(error)
+        name = text.partition("constraint failed: ")[2] if "UNIQUE" in text else ""
+        return _CONSTRAINTS.get(name, "integrity")
+    if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+        return "retry"
+    if isinstance(error, sqlite3.OperationalError | psycopg.OperationalError):
+        return "unavailable"
+    return "other"
+
+
+def _plain(error: BaseException) -> StoreError:
+    """The error for a driver error that names no instance (integrity, unavailable, other)."""
+    kind = classify(error)
+    inner = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+    detail = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    if kind == "unavailable":
+        return StoreUnavailable(f"the database is unavailable: {detail}", driver_error=detail)
+    return StoreError(f"the database refused the operation: {detail}", driver_error=detail)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error)
+_CacheRow = tuple[Any, ...]  # the fields of an Instance, its data kept as JSON text
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _fault_hook(spec: str) -> Callable[[str], None]:
+    point, _, nth = spec.partition(":")
+    left = [int(nth or 1)]
+
+    def hook(name: str) -> None:
+        if name == point:
+            left[0] -= 1
+            if left[0] == 0:
+                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+    return hook
+
+
+class SQLStore:
+    """The store on SQLite or PostgreSQL. Use :func:`open_store` to also create the schema.
+
+    Thread-safe: each operation borrows a connection from a small pool of its own. Close it
+    (or use it as a context manager) to close the connections.
+
+    ``fault_hook`` is a test hook: when set, it is called with a point name
+    (``after_instance_update``) in the middle of a commit; ``$XIESHANG_FAULT`` sets it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        synchronous: str = "FULL",
+        cache_size: int = 10_000,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        full = make_url(database_url(url))
+        self.synchronous = str(synchronous).upper()
+        if self.synchronous not in SYNCHRONOUS:
+            raise StoreError(
+                f"synchronous must be one of {', '.join(SYNCHRONOUS)} (got {synchronous!r})",
+                synchronous=synchronous,
+                allowed=list(SYNCHRONOUS),
+            )
+        self.url: URL = full
+        self.postgres = full.get_backend_name() == "postgresql"
+        self._dialect: Dialect = (
+            postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+            if self.postgres
+            else sqlite_dialect.dialect()
+        )
+        if self.postgres:
+            conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
+            self._begin = "BEGIN"
+        else:
+            path, sync = str(full.database), self.synchronous
+            self._connect = lambda: _connect_sqlite(path, sync, busy_timeout_ms)
+            self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
+        self._idle: list[Any] = []
+        self._closed = False
+        self._cache: OrderedDict[str, _CacheRow] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        fault = os.environ.get(ENV_FAULT)
+        self.fault_hook: Callable[[str], None] | None = _fault_hook(fault) if fault else None
+        p = "%s" if self.postgres else "?"
+
+        def marks(n: int) -> str:
+            return ", ".join([p] * n)
+
+        icols = ", ".join(_ICOLS)
+        self._sql_load = f"SELECT {icols} FROM instances WHERE id = {p}"
+        self._sql_insert = f"INSERT INTO instances ({icols}) VALUES ({marks(len(_ICOLS))})"
+        sets = ", ".join(f"{c} = {p}" for c in _UPDATED)
+        self._sql_update = f"UPDATE instances SET {sets} WHERE id = {p} AND version = {p}"
+        self._sql_version = f"SELECT version FROM instances WHERE id = {p}"
+        hcols = ", ".join(_HCOLS)
+        self._sql_history_insert = f"INSERT INTO history ({hcols}) VALUES ({marks(len(_HCOLS))})"
+        self._sql_history = f"SELECT {hcols} FROM history WHERE instance_id = {p} ORDER BY seq"
+        self._sql_command = f"SELECT {hcols} FROM history WHERE command_id = {p}"
+        self._sql_outbox_insert = (
+            "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
+            f"VALUES ({marks(7)})"
+        )
+        self._sql_clear = f"DELETE FROM timers WHERE instance_id = {p}"
+        self._sql_timer_insert = (
+            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org) '
+            f"VALUES ({marks(6)})"
+        )
+        self._sql_consume = (
+            f"DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE instance_id = {p} "
+            f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
+            f"AND org = {p} ORDER BY id LIMIT 1)"
+        )
+        self._sql_touch = (
+            f"UPDATE instances SET children_version = children_version + 1 "
+            f"WHERE id = {p} AND children_version = {p}"
+        )
+        self._sql_children = f"SELECT children_version FROM instances WHERE id = {p}"
+        self._p = p
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _get(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            if self._closed:
+                raise StoreError("the store is closed") from None
+            try:
+                return self._connect()
+            except _DRIVER_ERRORS as e:
+                raise _plain(e) from e
+
+    def _put(self, conn: Any, broken: bool = False) -> None:
+        if broken or self._closed or getattr(conn, "broken", False):
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        conn = self._get()
+        broken = False
+        try:
+            return list(conn.execute(sql, params).fetchall())
+        except _DRIVER_ERRORS as e:
+            broken = True
+            raise _plain(e) from e
+        finally:
+            self._put(conn, broken)
+
+    def _write_one(self, sql: str, params: Sequence[Any]) -> None:
+        conn = self._get()
+        broken = False
+        try:
+            conn.execute(sql, params)
+        except _DRIVER_ERRORS as e:
+            broken = True
+            raise _plain(e) from e
+        finally:
+            self._put(conn, broken)
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use close when they are returned."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+        with self._cache_lock:
+            self._cache.clear()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- instances -------------------------------------------------------------------------
+
+    def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
+        if not fresh and self._cache_size:
+            with self._cache_lock:
+                hit = self._cache.get(instance_id)
+                if hit is not None:
+                    self._cache.move_to_end(instance_id)
+            if hit is not None:
+                return _instance(hit)
+        rows = self._read(self._sql_load, (instance_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        row = (
+            *r[:8],
+            _dt(r[8]),
+            _dt(r[9]),
+            _dt(r[10]),
+            bool(r[11]),
+            _dt(r[12]) if r[12] is not None else None,
+            bool(r[13]),
+            *r[14:],
+        )
+        self._remember(row)
+        return _instance(row)
+
+    def apply(self, commit: Commit) -> None:
+        """Write a commit in one transaction.
+
+        Raises:
+            ConcurrencyConflict: an update's expected version does not match, the instance id
+                exists, or a command id was used before (naming the first row). Nothing is
+                written.
+            StoreError, StoreUnavailable: the database refused or could not be reached.
+        """
+        conn = self._get()
+        broken = False
+        try:
+            rows = self._write(conn, commit)
+        except _DRIVER_ERRORS as e:
+            self._abandon(conn, commit)
+            broken = classify(e) == "unavailable"
+            try:
+                error = _plain(e) if broken else self._conflict(e, commit, conn)
+            except _DRIVER_ERRORS:
+                broken, error = True, _plain(e)
+            raise error from e
+        except BaseException:
+            self._abandon(conn, commit)
+            raise
+        finally:
+            self._put(conn, broken)
+        if self._cache_size:
+            self._cache_commit(commit, rows)
+
+    def _write(self, conn: Any, commit: Commit) -> list[_CacheRow]:
+        cur = conn.cursor()
+        ex = cur.execute
+        ex(self._begin)
+        rows: list[_CacheRow] = []
+        for new in commit.inserts:
+            row = _row(new)
+            ex(self._sql_insert, _params(row))
+            rows.append(row)
+        for new, expected in commit.updates:
+            row = _row(new)
+            p = _params(row)
+            ex(self._sql_update, (*p[2:4], *p[5:8], *p[9:14], p[16], new.id, expected))
+            if cur.rowcount != 1:
+                found = ex(self._sql_version, (new.id,)).fetchone()
+                raise ConcurrencyConflict(new.id, expected, found[0] if found else None)
+            rows.append(row)
+        for t in commit.consume_timers:
+            ex(
+                self._sql_consume,
+                (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org),
+            )
+            if cur.rowcount != 1:  # another worker fired it first
+                raise ConcurrencyConflict(t.instance_id, None, None)
+        for parent_id, seen in commit.touch:
+            ex(self._sql_touch, (parent_id, seen))
+            if cur.rowcount != 1:
+                found = ex(self._sql_children, (parent_id,)).fetchone()
+                raise ConcurrencyConflict(parent_id, seen, found[0] if found else None)
+        if self.fault_hook is not None:
+            self.fault_hook("after_instance_update")
+        for e in commit.history:
+            ex(
+                self._sql_history_insert,
+                (
+                    e.instance_id,
+                    e.seq,
+                    e.workflow,
+                    e.workflow_version,
+                    e.definition_hash,
+                    e.trigger,
+                    e.source,
+                    e.target,
+                    _dump(e.actor),
+                    e.role,
+                    e.reason,
+                    _dump(e.payload),
+                    e.visibility,
+                    e.occurred_at,
+                    e.recorded_at,
+                    e.command_id,
+                    e.prev_hash,
+                    e.hash,
+                    e.parent_id,
+                ),
+            )
+        if commit.events:
+            at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
+            events = [
+                (v.id, v.instance_id, v.seq, v.type, v.org, _dump(v.body), at)
+                for v in commit.events
+            ]
+            if len(events) == 1:
+                ex(self._sql_outbox_insert, events[0])
+            else:
+                cur.executemany(self._sql_outbox_insert, events)
+        for instance_id in commit.clear_timers:
+            ex(self._sql_clear, (instance_id,))
+        if commit.timers:
+            cur.executemany(
+                self._sql_timer_insert,
+                [
+                    (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
+                    for t in commit.timers
+                ],
+            )
+        ex("COMMIT")
+        return rows
+
+    def _abandon(self, conn: Any, commit: Commit) -> None:
+        # nothing to roll back if the transaction failed to begin or the link is gone
+        with contextlib.suppress(*_DRIVER_ERRORS):
+            conn.execute("ROLLBACK")
+        touched = [new.id for new in commit.inserts]
+        touched += [new.id for new, _ in commit.updates]
+        touched += [parent_id for parent_id, _ in commit.touch]
+        touched += [t.instance_id for t in commit.consume_timers]
+        with self._cache_lock:
+            for instance_id in touched:
+                self._cache.pop(instance_id, None)
+
+    def _conflict(self, error: BaseException, commit: Commit, conn: Any) -> XieshangError:
+        kind = classify(error)
+        p = self._p
+        if kind == "command-id":
+            for e in commit.history:
+                if e.command_id is None:
+                    continue
+                found = conn.execute(
+                    f"SELECT instance_id, seq FROM history WHERE command_id = {p}", (e.command_id,)
+                ).fetchone()
+                if found is not None:
+                    return ConcurrencyConflict(found[0], None, found[1])
+            return ConcurrencyConflict(commit.history[0].instance_id, None, None)
+        if kind == "instance-id":
+            for new in commit.inserts:
+                found = conn.execute(self._sql_version, (new.id,)).fetchone()
+                if found is not None:
+                    return ConcurrencyConflict(new.id, None, found[0])
+        if kind in ("instance-id", "history-seq", "retry"):
+            expected = {new.id: v for new, v in commit.updates}
+            iid = (
+                commit.updates[0][0].id
+                if commit.updates
+                else commit.inserts[0].id
+                if commit.inserts
+                else commit.history[0].instance_id
+            )
+            found = conn.execute(self._sql_version, (iid,)).fetchone()
+            return ConcurrencyConflict(iid, expected.get(iid), found[0] if found else None)
+        return _plain(error)
+
+    # -- the cache -------------------------------------------------------------------------
+
+    def _cache_commit(self, commit: Commit, rows: list[_CacheRow]) -> None:
+        """Keep the committed rows. An update never writes ``children_version``, so an updated
+        row keeps the count cached before (uncached, it is left to the next load); a touch adds
+        one to its parent's count."""
+        inserted = len(commit.inserts)
+        for row in rows[:inserted]:
+            self._remember(row)
+        with self._cache_lock:
+            for row in rows[inserted:]:
+                held = self._cache.get(row[0])
+                if held is not None and held[7] <= row[7]:
+                    self._cache[row[0]] = (*row[:17], held[17])
+            for parent_id, seen in commit.touch:
+                held = self._cache.get(parent_id)
+                if held is not None:
+                    if held[17] == seen:
+                        self._cache[parent_id] = (*held[:17], seen + 1)
+                    else:
+                        del self._cache[parent_id]
+
+    def _remember(self, row: _CacheRow) -> None:
+        if not self._cache_size:
+            return
+        with self._cache_lock:
+            held = self._cache.get(row[0])
+            if held is not None and held[7] > row[7]:
+                return  # a newer version was cached by another thread meanwhile
+            self._cache[row[0]] = row
+            self._cache.move_to_end(row[0])
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    # -- history ---------------------------------------------------------------------------
+
+    def history(self, instance_id: str) -> list[HistoryEntry]:
+        return [_entry(r) for r in self._read(self._sql_history, (instance_id,))]
+
+    def find_command(self, command_id: str) -> HistoryEntry | None:
+        rows = self._read(self._sql_command, (command_id,))
+        return _entry(rows[0]) if rows else None
+
+    def actors_of(self, instance_id: str, triggers: frozenset[str]) -> set[str]:
+        if not triggers:
+            return set()
+        p = self._p
+        rows = self._read(
+            f"SELECT DISTINCT actor FROM history WHERE instance_id = {p} "
+            f'AND "trigger" IN ({", ".join([p] * len(triggers))})',
+            (instance_id, *sorted(triggers)),
+        )
+        return {str(json.loads(r[0])["id"]) for r in rows}
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(self, query: Query) -> list[Instance]:
+        c = _INSTANCES.c
+        stmt = sa.select(_INSTANCES).order_by(c.created_at, c.id).limit(query.limit)
+        for column, want in (
+            (c.workflow, query.workflow),
+            (c.state, query.state),
+            (c.org, query.org),
+            (c.overdue, query.overdue),
+            (c.final, query.final),
+            (c.unit, query.unit),
+            (c.parent_id, query.parent_id),
+        ):
+            if want is not None:
+                stmt = stmt.where(column == want)
+        if query.after is not None:
+            stmt = stmt.where(
+                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after))
+            )
+        if query.field is not None:
+            stmt = stmt.where(self._field_equals(query.field, query.value))
+        compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
+        params: Sequence[Any] | dict[str, Any] = (
+            [compiled.params[k] for k in compiled.positiontup]
+            if compiled.positiontup is not None
+            else compiled.params
+        )
+        out = []
+        for r in self._read(compiled.string, params):
+            out.append(
+                _make_instance(
+                    *r[:6],
+                    json.loads(r[6]),
+                    r[7],
+                    _dt(r[8]),
+                    _dt(r[9]),
+                    _dt(r[10]),
+                    bool(r[11]),
+                    _dt(r[12]) if r[12] is not None else None,
+                    bool(r[13]),
+                    *r[14:],
+                )
+            )
+        return out
+
+    def _field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
+        """``data[field] == value`` compared as JSON values; a missing field equals None."""
+        data = _INSTANCES.c.data
+        if self.postgres:
+            null = sa.cast(sa.literal("null"), JSONB)
+            found = sa.func.coalesce(sa.cast(data, JSONB).op("->")(field), null)
+            return found == sa.cast(sa.literal(_dump(value)), JSONB)
+        path = '$."' + field.replace('"', '""') + '"'
+        # both sides go through json_extract, so strings, numbers, booleans and lists compare
+        # as SQLite's JSON functions see them; IS makes a missing field equal to null
+        return sa.func.json_extract(data, path).is_not_distinct_from(
+            sa.func.json_extract(_dump(value), "$")
+        )
+
+    def instance_ids(self) -> Iterator[str]:
+        return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])
+
+    def outbox(self, instance_id: str | None = None) -> list[EventRecord]:
+        sql = "SELECT event_id, instance_id, seq, type, org, body FROM outbox"
+        params: tuple[str, ...] = ()
+        if instance_id is not None:
+            sql += f" WHERE instance_id = {self._p}"
+            params = (instance_id,)
+        rows = self._read(sql + " ORDER BY position", params)
+        return [EventRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        p = self._p
+        rows = self._read(
+            f'SELECT instance_id, kind, "trigger", due_at, version, org FROM timers '
+            f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}",
+            (iso(now), limit),
+        )
+        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5]) for r in rows]
+
+    def delete_timer(self, timer: TimerRecord) -> None:
+        self._write_one(
+            self._sql_consume,
+            (
+                timer.instance_id,
+                timer.kind,
+                timer.trigger,
+                iso(timer.due_at),
+                timer.version,
+                timer.org,
+            ),
+        )
+
+    # -- definitions -----------------------------------------------------------------------
+
+    def save_definition(self, content_hash: str, workflow: str, version: int, body: str) -> None:
+        p = self._p
+        self._write_one(
+            f"INSERT INTO definitions (hash, workflow, version, body, created_at) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (hash) DO NOTHING",
+            (content_hash, workflow, version, body, iso(datetime.now(UTC))),
+        )
+
+    def load_definition(self, content_hash: str) -> str | None:
+        rows = self._read(f"SELECT body FROM definitions WHERE hash = {self._p}", (content_hash,))
+        return str(rows[0][0]) if rows else None
+
+
+def _row(i: Instance) -> _CacheRow:
+    return (
+        i.id,
+        i.workflow,
+        i.workflow_version,
+        i.definition_hash,
+        i.org,
+        i.state,
+        _dump(i.data),
+        i.version,
+        i.created_at,
+        i.updated_at,
+        i.entered_at,
+        i.final,
+        i.due_at,
+        i.overdue,
+        i.parent_id,
+        i.unit,
+        i.head_hash,
+        i.children_version,
+    )
+
+
+def _params(row: _CacheRow) -> tuple[Any, ...]:
+    """The column values of a cached row: moments as ISO text."""
+    due = row[12]
+    return (
+        *row[:8],
+        iso(row[8]),
+        iso(row[9]),
+        iso(row[10]),
+        row[11],
+        iso(due) if due is not None else None,
+        *row[13:],
+    )
+
+
+# the records built from rows by position: the column lists above follow their field order
+_make_instance: Callable[..., Instance] = Instance
+_make_entry: Callable[..., HistoryEntry] = HistoryEntry
+
+
+def _instance(row: _CacheRow) -> Instance:
+    return _make_instance(*row[:6], json.loads(row[6]), *row[7:])
+
+
+def _entry(r: Sequence[Any]) -> HistoryEntry:
+    return _make_entry(*r[:8], json.loads(r[8]), r[9], r[10], json.loads(r[11]), *r[12:])

@@ -1,0 +1,188 @@
+"""The SQL schema: one SQLModel table per stored record; migration 0001 creates the same tables.
+
+Moments are ISO-8601 UTC text with microseconds (:func:`xieshang.records.iso`): fixed width, so
+text order is time order on SQLite and PostgreSQL alike, and history rows keep the exact bytes
+their hash covers. JSON columns are text for the same reason.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ROW_ID",
+    "DefinitionRow",
+    "DeliveryRow",
+    "HistoryRow",
+    "InstanceRow",
+    "OutboxRow",
+    "TimerRow",
+    "TokenRow",
+]
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so that the key is the rowid and autoincrements.
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class InstanceRow(SQLModel, table=True):
+    """One workflow instance: its state, data (JSON text) and version for optimistic writes."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_instances"),
+        Index("ix_instances_workflow_state", "workflow", "state"),
+        Index("ix_instances_org", "org"),
+        Index("ix_instances_due_at", "due_at"),
+        Index("ix_instances_parent_id", "parent_id"),
+        Index("ix_instances_unit", "unit"),
+        Index("ix_instances_created", "created_at", "id"),
+    )
+
+    id: str = Field(sa_type=Text, primary_key=True)
+    workflow: str = Field(sa_type=Text, nullable=False)
+    workflow_version: int = Field(sa_type=Integer, nullable=False)
+    definition_hash: str = Field(sa_type=Text, nullable=False)
+    org: str = Field(sa_type=Text, nullable=False)
+    state: str = Field(sa_type=Text, nullable=False)
+    data: str = Field(sa_type=Text, nullable=False)
+    version: int = Field(sa_type=Integer, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+    updated_at: str = Field(sa_type=Text, nullable=False)
+    entered_at: str = Field(sa_type=Text, nullable=False)
+    final: bool = Field(sa_type=Boolean, nullable=False)
+    due_at: str | None = Field(default=None, sa_type=Text, nullable=True)
+    overdue: bool = Field(sa_type=Boolean, nullable=False)
+    parent_id: str | None = Field(default=None, sa_type=Text, nullable=True)
+    unit: str | None = Field(default=None, sa_type=Text, nullable=True)
+    head_hash: str = Field(sa_type=Text, nullable=False)
+    children_version: int = Field(sa_type=Integer, nullable=False)
+
+
+class HistoryRow(SQLModel, table=True):
+    """One audit row (:class:`xieshang.records.HistoryEntry`), hash-chained per instance."""
+
+    __tablename__ = "history"
+    __table_args__ = (
+        PrimaryKeyConstraint("instance_id", "seq", name="pk_history"),
+        UniqueConstraint("command_id", name="uq_history_command_id"),
+        ForeignKeyConstraint(["instance_id"], ["instances.id"], name="fk_history_instance"),
+    )
+
+    instance_id: str = Field(sa_type=Text, primary_key=True)
+    seq: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    workflow: str = Field(sa_type=Text, nullable=False)
+    workflow_version: int = Field(sa_type=Integer, nullable=False)
+    definition_hash: str = Field(sa_type=Text, nullable=False)
+    trigger: str = Field(sa_type=Text, nullable=False)
+    source: str | None = Field(default=None, sa_type=Text, nullable=True)
+    target: str = Field(sa_type=Text, nullable=False)
+    actor: str = Field(sa_type=Text, nullable=False)
+    role: str = Field(sa_type=Text, nullable=False)
+    reason: str | None = Field(default=None, sa_type=Text, nullable=True)
+    payload: str = Field(sa_type=Text, nullable=False)
+    visibility: str = Field(sa_type=Text, nullable=False)
+    occurred_at: str = Field(sa_type=Text, nullable=False)
+    recorded_at: str = Field(sa_type=Text, nullable=False)
+    command_id: str | None = Field(default=None, sa_type=Text, nullable=True)
+    prev_hash: str = Field(sa_type=Text, nullable=False)
+    hash: str = Field(sa_type=Text, nullable=False)
+    parent_id: str | None = Field(default=None, sa_type=Text, nullable=True)
+
+
+class OutboxRow(SQLModel, table=True):
+    """One CloudEvent waiting for the relay; ``position`` is the order events were committed in."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        PrimaryKeyConstraint("position", name="pk_outbox"),
+        UniqueConstraint("event_id", name="uq_outbox_event_id"),
+        # positions only grow, also after the newest rows are deleted: the relay reads in order
+        {"sqlite_autoincrement": True},
+    )
+
+    position: int | None = Field(
+        default=None, sa_type=ROW_ID, primary_key=True, sa_column_kwargs={"autoincrement": True}
+    )
+    event_id: str = Field(sa_type=Text, nullable=False)
+    instance_id: str = Field(sa_type=Text, nullable=False)
+    seq: int = Field(sa_type=Integer, nullable=False)
+    type: str = Field(sa_type=Text, nullable=False)
+    org: str = Field(sa_type=Text, nullable=False)
+    body: str = Field(sa_type=Text, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The delivery of one outbox event to one sink: pending, delivered or dead."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        PrimaryKeyConstraint("event_id", "sink", name="pk_deliveries"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    event_id: str = Field(sa_type=Text, primary_key=True)
+    sink: str = Field(sa_type=Text, primary_key=True)
+    status: str = Field(sa_type=Text, nullable=False)  # 'pending' | 'delivered' | 'dead'
+    attempts: int = Field(sa_type=Integer, nullable=False)
+    next_attempt_at: str | None = Field(default=None, sa_type=Text, nullable=True)
+    last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    delivered_at: str | None = Field(default=None, sa_type=Text, nullable=True)
+
+
+class TimerRow(SQLModel, table=True):
+    """A pending timer (:class:`xieshang.records.TimerRecord`)."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_timers"),
+        ForeignKeyConstraint(["instance_id"], ["instances.id"], name="fk_timers_instance"),
+        Index("ix_timers_due_at", "due_at"),
+        Index("ix_timers_instance_id", "instance_id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_type=ROW_ID, primary_key=True, sa_column_kwargs={"autoincrement": True}
+    )
+    instance_id: str = Field(sa_type=Text, nullable=False)
+    kind: str = Field(sa_type=Text, nullable=False)
+    trigger: str = Field(sa_type=Text, nullable=False)
+    due_at: str = Field(sa_type=Text, nullable=False)
+    version: int = Field(sa_type=Integer, nullable=False)
+    org: str = Field(sa_type=Text, nullable=False)
+
+
+class DefinitionRow(SQLModel, table=True):
+    """A workflow definition as JSON text, by content hash: what running instances are pinned to."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (PrimaryKeyConstraint("hash", name="pk_definitions"),)
+
+    hash: str = Field(sa_type=Text, primary_key=True)
+    workflow: str = Field(sa_type=Text, nullable=False)
+    version: int = Field(sa_type=Integer, nullable=False)
+    body: str = Field(sa_type=Text, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token, stored only as its hash, and the actor it acts as (JSON text)."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (PrimaryKeyConstraint("token_hash", name="pk_tokens"),)
+
+    token_hash: str = Field(sa_type=Text, primary_key=True)
+    actor: str = Field(sa_type=Text, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+    revoked_at: str | None = Field(default=None, sa_type=Text, nullable=True)
+    label: str | None = Field(default=None, sa_type=Text, nullable=True)
