@@ -1,0 +1,459 @@
+"""The consultation workflows: annual plan, topics, opinion reports, appraisal, micro and online.
+
+Each workflow is driven through the public engine to every one of its final states, and each
+has at least one refusal whose message names what was wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from xieshang import (
+    Actor,
+    Engine,
+    FixedClock,
+    InvalidPayload,
+    Registry,
+    TransitionNotAllowed,
+)
+from xieshang.adapters.memory import MemoryStore
+from xieshang.workflows import BUNDLED_DIR
+
+CN = timezone(timedelta(hours=8))
+ORG = "demo_city_cppcc"
+FILES = [
+    "annual_consultation_plan",
+    "consultation_topic",
+    "opinion_report",
+    "democratic_appraisal",
+    "micro_consultation",
+    "online_consultation",
+    "proposal",
+    "proposal_handling",
+]
+REGISTRY = Registry.from_texts(
+    (f"{name}.yaml", (BUNDLED_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    for name in FILES
+    if (BUNDLED_DIR / f"{name}.yaml").exists()  # TEMP
+)
+
+
+def who(name: str, *roles: str, unit: str | None = None) -> Actor:
+    return Actor.of(name, *roles, org=ORG, unit=unit)
+
+
+OFFICE = who("office", "cppcc_office")
+PARTY_OFFICE = who("party-office", "party_office")
+GOV_OFFICE = who("gov-office", "government_office")
+CHAIRS = who("chairs", "chairpersons_council")
+PSC = who("psc", "party_standing_committee")
+MEMBER = who("m1", "member")
+PUBLIC = who("citizen", "public")
+COMMITTEE = who("econ", "special_committee")
+
+
+def at(day: str, hour: int = 10) -> datetime:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), CN).replace(hour=hour)
+
+
+class Env:
+    """An engine on a memory store with a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.clock = FixedClock(at("2024-01-08"))
+        self.engine = Engine(MemoryStore(), REGISTRY, self.clock)
+
+    def on(self, day: str, hour: int = 10) -> Engine:
+        self.clock.set(at(day, hour))
+        return self.engine
+
+
+@pytest.fixture
+def env() -> Env:
+    return Env()
+
+
+FORMS = {
+    "t1": "thematic_standing_meeting",
+    "t2": "chair_interview",
+    "t3": "inspection_consultation",
+}
+
+
+def plan_topic(tid: str, title: str, **extra: Any) -> dict[str, Any]:
+    topic = {
+        "id": tid,
+        "title": title,
+        "category": "society",
+        "form": FORMS.get(tid, "bimonthly_forum"),
+        "lead_leader": "王副主席",
+        "responsible_department": "社会和法制委员会",
+        "responsible_person": "李主任",
+        "due_date": "2024-11-30",
+    }
+    topic.update(extra)
+    return {k: v for k, v in topic.items() if v is not None}
+
+
+TOPICS = [
+    plan_topic("t1", "农村环境综合整治"),
+    plan_topic("t2", "破解“上学难、上好学难”"),
+    plan_topic("t3", "老旧小区加装电梯"),
+]
+
+
+def plan_at_approval(env: Env, topics: list[dict[str, Any]] = TOPICS) -> str:
+    engine = env.on("2024-01-08")
+    pid = engine.start(
+        "annual_consultation_plan", {"year": 2024, "deadline": "2024-01-31"}, OFFICE
+    ).id
+    engine.fire(pid, "suggest_topic", MEMBER, {"title": "农村环境综合整治", "category": "ecology"})
+    engine.fire(pid, "suggest_topic", PUBLIC, {"title": "老旧小区加装电梯"})
+    engine = env.on("2024-02-01")
+    engine.fire(pid, "close_collection", OFFICE)
+    engine.fire(pid, "submit_for_joint_revision", OFFICE, {"topics": topics})
+    engine.fire(pid, "submit_to_chairs", PARTY_OFFICE)
+    engine.fire(pid, "chairs_reviewed", CHAIRS, {"decision": "agree"})
+    return pid
+
+
+def topic_of(engine: Engine, pid: str, tid: str) -> str:
+    return next(c.id for c in engine.children(pid) if c.data["topic_id"] == tid)
+
+
+# -- annual_consultation_plan ---------------------------------------------------------------
+
+
+def test_collection_cannot_close_without_a_suggestion(env: Env) -> None:
+    """close_collection needs at least one topic suggestion."""
+    engine = env.engine
+    pid = engine.start("annual_consultation_plan", {"year": 2024}, OFFICE).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "close_collection", OFFICE)
+    assert "议题建议" in err.value.message
+    assert engine.get(pid).state == "collecting"
+
+
+def test_draft_with_a_topic_lacking_an_allowed_form_is_refused_naming_it(env: Env) -> None:
+    """Every topic of the draft must be matched to one of the nine forms; the offender is named."""
+    engine = env.engine
+    pid = engine.start("annual_consultation_plan", {"year": 2024}, OFFICE).id
+    engine.fire(pid, "suggest_topic", MEMBER, {"title": "低空经济发展"})
+    engine.fire(pid, "close_collection", OFFICE)
+    bad = [
+        plan_topic("t1", "农村环境综合整治"),
+        plan_topic("t9", "低空经济发展", form="quarterly_forum"),
+    ]
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "submit_for_joint_revision", OFFICE, {"topics": bad})
+    assert "低空经济发展" in err.value.message and "农村环境综合整治" not in err.value.message
+    assert engine.get(pid).state == "drafting"
+
+
+def test_approval_refused_when_a_topic_lacks_its_responsibility_breakdown(env: Env) -> None:
+    """approve_plan needs lead leader, department, person and due date for every approved topic."""
+    topics = [*TOPICS, plan_topic("t4", "低空经济发展", responsible_person=None)]
+    pid = plan_at_approval(env, topics)
+    engine = env.engine
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "approve_plan", PSC, {"approved": ["t1", "t2", "t3", "t4"]})
+    assert "低空经济发展" in err.value.message and "责任人" in err.value.message
+    assert engine.get(pid).state == "party_approval" and engine.children(pid) == []
+    engine.fire(
+        pid,
+        "approve_plan",
+        PSC,
+        {"approved": ["t1", "t2", "t3"], "rejected": [{"id": "t4", "reason": "责任未落实"}]},
+    )
+    assert engine.get(pid).state == "in_force"
+
+
+def test_approved_plan_starts_one_topic_per_approved_topic(env: Env) -> None:
+    """Approval spawns one consultation_topic per approved topic, carrying its breakdown."""
+    pid = plan_at_approval(env)
+    engine = env.engine
+    plan = engine.fire(pid, "approve_plan", PSC, {"approved": ["t1", "t3"]})
+    kids = engine.children(pid)
+    assert plan.data["planned_count"] == 2
+    assert sorted((k.data["topic_id"], k.data["title"], k.data["form"]) for k in kids) == [
+        ("t1", "农村环境综合整治", "thematic_standing_meeting"),
+        ("t3", "老旧小区加装电梯", "inspection_consultation"),
+    ]
+    assert all(
+        k.workflow == "consultation_topic"
+        and k.state == "suggested"
+        and k.org == ORG
+        and k.data["responsible_person"] == "李主任"
+        and k.data["plan_version"] == 1
+        for k in kids
+    )
+    assert engine.verify() == []
+
+
+def test_close_year_refused_while_a_topic_is_open(env: Env) -> None:
+    """The year closes only when every topic is final; the open topics are named."""
+    pid = plan_at_approval(env)
+    engine = env.engine
+    engine.fire(pid, "approve_plan", PSC, {"approved": ["t1", "t2"]})
+    t1 = topic_of(engine, pid, "t1")
+    engine.fire(t1, "approve", OFFICE)
+    engine.fire(t1, "carry_over", OFFICE, reason="下半年无法召开")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "close_year", OFFICE, {"summary": "全年执行情况"})
+    assert "破解“上学难、上好学难”" in err.value.message
+    assert "农村环境综合整治" not in err.value.message
+    assert engine.get(pid).state == "in_force"
+
+
+def test_revision_needs_the_chairpersons_review_before_approval(env: Env) -> None:
+    """A revision goes through joint revision and the chairs' review again before approval."""
+    pid = plan_at_approval(env)
+    engine = env.engine
+    engine.fire(pid, "approve_plan", PSC, {"approved": ["t1", "t2", "t3"]})
+    engine.fire(pid, "propose_revision", PARTY_OFFICE, {"postponed": ["t2"]}, reason="调整时序")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(pid, "approve_revision", PSC)
+    assert "主席会议审议" in err.value.message
+    assert engine.get(pid).data["plan_version"] == 1
+
+
+def hold_and_submit(env: Env, tid: str, meeting: str = "2024-06-20", kind: str = "minutes") -> None:
+    """Prepare and hold the meeting of a topic, then submit its outcome (clock ends after it)."""
+    engine = env.on("2024-05-20")
+    engine.fire(
+        tid, "start_preparation", COMMITTEE, {"meeting_date": meeting, "activity_plan": "工作方案"}
+    )
+    engine = env.on("2024-05-27")
+    engine.fire(tid, "send_notice", OFFICE, {"invitees": ["市教育局", "界别委员"]})
+    engine = env.on("2024-06-05")
+    engine.fire(tid, "send_materials", OFFICE, {"materials": ["调研报告"]})
+    engine = env.on(meeting)
+    engine.fire(tid, "hold_meeting", CHAIRS, {"attendance": 45})
+    engine.fire(tid, "draft_outcome", COMMITTEE, {"kind": kind, "text": "会议纪要"})
+    engine = env.on("2024-06-25")
+    engine.fire(tid, "submit_outcome", OFFICE, {"recipients": ["party_committee", "government"]})
+
+
+def test_plan_year_runs_from_collection_to_close_with_a_revision(env: Env) -> None:
+    """Approve, revise as version 2 (one cancelled, one added), end every topic, close the year."""
+    pid = plan_at_approval(env)
+    engine = env.engine
+    engine.fire(pid, "approve_plan", PSC, {"approved": ["t1", "t2", "t3"]})
+    t1, t2, t3 = (topic_of(engine, pid, t) for t in ("t1", "t2", "t3"))
+    for tid in (t1, t2, t3):
+        assert engine.fire(tid, "approve", OFFICE).state == "approved"
+    engine = env.on("2024-04-01")
+    engine.fire(
+        pid,
+        "propose_revision",
+        PARTY_OFFICE,
+        {"cancelled": ["t3"], "added": [plan_topic("t4", "城区共享单车停放管理")]},
+        reason="市委新部署",
+    )
+    engine.fire(pid, "revise_jointly", PARTY_OFFICE)
+    engine.fire(pid, "chairs_reviewed", CHAIRS, {"decision": "agree"})
+    plan = engine.fire(pid, "approve_revision", PSC)
+    assert (plan.state, plan.data["plan_version"], plan.data["planned_count"]) == ("in_force", 2, 3)
+    assert sorted(plan.data["approved_topics"]) == ["t1", "t2", "t4"]
+    t4 = topic_of(engine, pid, "t4")
+    assert engine.get(t4).data["plan_version"] == 2
+    assert engine.fire(t3, "cancel", OFFICE, reason="计划调整取消").state == "cancelled_by_revision"
+    engine.fire(t4, "approve", OFFICE)
+    engine.fire(t4, "carry_over", OFFICE, reason="转入下年度")
+    hold_and_submit(env, t1)
+    env.engine.fire(t1, "close", OFFICE)
+    hold_and_submit(env, t2, kind="consultation_brief")
+    engine = env.on("2024-07-10")
+    engine.fire(
+        t2,
+        "record_instruction",
+        OFFICE,
+        {"leader": "市委书记", "text": "请市教育局研究落实", "date": "2024-07-08"},
+    )
+    engine.fire(t2, "transfer", PARTY_OFFICE, {"departments": ["education"]})
+    engine.fire(
+        t2,
+        "progress_report",
+        who("edu", "department", unit="education"),
+        {"progress": "新建学校两所"},
+    )
+    engine.fire(t2, "feed_back", OFFICE, {"result": "已向委员反馈"})
+    engine.fire(t2, "close", OFFICE)
+    engine = env.on("2024-12-27")
+    plan = engine.fire(pid, "close_year", OFFICE, {"summary": "全年完成议题2个"})
+    assert plan.state == "year_closed" and plan.final
+    assert (
+        plan.data["completed_count"],
+        plan.data["cancelled_count"],
+        plan.data["carried_over_count"],
+    ) == (2, 1, 1)
+    assert {engine.get(t).state for t in (t1, t2, t3, t4)} == {
+        "closed",
+        "cancelled_by_revision",
+        "carried_over",
+    }
+    assert engine.verify() == []
+
+
+# -- consultation_topic ---------------------------------------------------------------------
+
+
+def approved_topic(env: Env, title: str = "缓解“出行难、停车难”与智慧交通建设") -> str:
+    engine = env.on("2024-02-01")
+    tid = engine.start("consultation_topic", {"title": title, "reason": "群众关心"}, MEMBER).id
+    engine.fire(tid, "include", OFFICE, {"form": "bimonthly_forum", "category": "society"})
+    engine.fire(
+        tid,
+        "approve",
+        PSC,
+        {
+            "lead_leader": "张副主席",
+            "responsible_department": "市交通运输局",
+            "responsible_person": "赵处长",
+            "due_date": "2024-10-31",
+        },
+    )
+    return tid
+
+
+def test_standalone_topic_runs_to_closed_through_instruction_and_feedback(env: Env) -> None:
+    """A suggested topic is included, approved, held, instructed, implemented and closed."""
+    tid = approved_topic(env)
+    hold_and_submit(env, tid, kind="consultation_brief")
+    engine = env.on("2024-07-01")
+    engine.fire(
+        tid,
+        "record_instruction",
+        OFFICE,
+        {"leader": "市长", "text": "请交通局牵头落实", "date": "2024-06-28"},
+    )
+    engine.fire(tid, "transfer", GOV_OFFICE, {"departments": ["transport", "traffic_police"]})
+    with pytest.raises(TransitionNotAllowed) as early:
+        engine.fire(tid, "feed_back", OFFICE, {"result": "反馈"})
+    assert "进展报告" in early.value.message
+    transport = who("tr", "department", unit="transport")
+    engine.fire(tid, "progress_report", transport, {"progress": "新增停车泊位三千个"})
+    engine.fire(tid, "progress_report", transport, {"progress": "智慧停车平台上线"})
+    engine.fire(tid, "feed_back", OFFICE, {"result": "落实情况已通报委员"})
+    topic = engine.fire(tid, "close", OFFICE)
+    assert topic.state == "closed" and topic.data["progress"] == [
+        "新增停车泊位三千个",
+        "智慧停车平台上线",
+    ]
+    assert topic.data["held_on"] == "2024-06-20" and topic.data["instruction_leader"] == "市长"
+    assert [h.trigger for h in engine.history(tid)].count("progress_report") == 2
+    assert engine.verify() == []
+
+
+def test_notice_ten_working_days_before_the_meeting_is_refused(env: Env) -> None:
+    """The meeting notice goes out at least 15 working days before the meeting."""
+    tid = approved_topic(env)
+    engine = env.on("2024-05-20")
+    engine.fire(tid, "start_preparation", COMMITTEE, {"meeting_date": "2024-06-20"})
+    engine = env.on("2024-06-05")  # 10 working days before 2024-06-20 (端午 on 06-10)
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(tid, "send_notice", OFFICE, {"invitees": ["委员"]})
+    assert "15 working days" in err.value.message and "只有10个工作日" in err.value.message
+    assert engine.get(tid).data.get("notice_sent_on") is None
+    engine.fire(tid, "send_materials", OFFICE, {"materials": ["材料"]})  # 10 WD is enough for these
+    with pytest.raises(TransitionNotAllowed) as no_notice:
+        engine.fire(tid, "hold_meeting", CHAIRS, {"attendance": 30})
+    assert "会议通知" in no_notice.value.message
+
+
+def test_minutes_later_than_seven_working_days_after_the_meeting_are_refused(env: Env) -> None:
+    """Minutes are submitted within 7 working days of the meeting; the last day is named."""
+    tid = approved_topic(env)
+    engine = env.on("2024-05-20")
+    engine.fire(tid, "start_preparation", COMMITTEE, {"meeting_date": "2024-06-20"})
+    env.on("2024-05-27").fire(tid, "send_notice", OFFICE, {"invitees": ["委员"]})
+    env.on("2024-06-05").fire(tid, "send_materials", OFFICE, {"materials": ["材料"]})
+    engine = env.on("2024-06-20")
+    engine.fire(tid, "hold_meeting", CHAIRS, {"attendance": 30})
+    engine.fire(tid, "draft_outcome", COMMITTEE, {"kind": "minutes", "text": "纪要"})
+    engine = env.on("2024-07-02")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(tid, "submit_outcome", OFFICE, {"recipients": ["participants"]})
+    assert "7 working days" in err.value.message and "2024-07-01" in err.value.message
+    assert engine.get(tid).state == "outcome_drafted"
+
+
+def test_formal_recommendation_needs_the_adopting_body(env: Env) -> None:
+    """A 建议案 must be adopted by the plenary, the standing committee or the chairpersons."""
+    tid = approved_topic(env)
+    engine = env.on("2024-05-20")
+    engine.fire(tid, "start_preparation", COMMITTEE, {"meeting_date": "2024-06-20"})
+    env.on("2024-05-27").fire(tid, "send_notice", OFFICE, {"invitees": ["委员"]})
+    env.on("2024-06-05").fire(tid, "send_materials", OFFICE, {"materials": ["材料"]})
+    engine = env.on("2024-06-20")
+    engine.fire(tid, "hold_meeting", CHAIRS, {"attendance": 30})
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(
+            tid, "draft_outcome", COMMITTEE, {"kind": "formal_recommendation", "text": "建议案"}
+        )
+    assert "建议案" in err.value.message
+    topic = engine.fire(
+        tid,
+        "draft_outcome",
+        COMMITTEE,
+        {"kind": "formal_recommendation", "text": "建议案", "adopted_by": "standing_committee"},
+    )
+    assert (topic.state, topic.data["adopted_by"]) == ("outcome_drafted", "standing_committee")
+    engine.fire(tid, "submit_outcome", OFFICE, {"recipients": ["party_committee"]})
+    assert engine.fire(tid, "close", OFFICE).state == "closed"
+    assert engine.verify() == []
+
+
+def test_suggestions_end_merged_screened_out_or_rejected(env: Env) -> None:
+    """Suggestions end merged into a survivor, screened out, or rejected at approval."""
+    engine = env.engine
+    survivor, dup, weak, rejected = (
+        engine.start("consultation_topic", {"title": t}, who).id
+        for t, who in (
+            ("养老服务业发展", MEMBER),
+            ("破解“养老难”", PUBLIC),
+            ("个人诉求", PUBLIC),
+            ("校园周边食品安全整治", COMMITTEE),
+        )
+    )
+    assert (
+        engine.fire(dup, "merge_into", OFFICE, {"survivor_id": survivor}).data["merged_into"]
+        == survivor
+    )
+    assert engine.fire(weak, "screen_out", OFFICE, reason="不属协商范围").state == "screened_out"
+    engine.fire(
+        rejected, "include", OFFICE, {"form": "counterpart_consultation", "category": "society"}
+    )
+    with pytest.raises(InvalidPayload):
+        engine.fire(rejected, "reject_at_approval", PSC)
+    engine.fire(rejected, "reject_at_approval", PSC, reason="已列入政府专项")
+    assert [engine.get(i).state for i in (dup, weak, rejected)] == [
+        "merged",
+        "screened_out",
+        "rejected_at_approval",
+    ]
+    assert engine.verify() == []
+
+
+def test_standalone_suggestion_cannot_skip_the_draft(env: Env) -> None:
+    """Only a topic started by an approved plan is approved straight from `suggested`."""
+    engine = env.engine
+    tid = engine.start(
+        "consultation_topic",
+        {
+            "title": "低空经济发展",
+            "form": "thematic_consultation",
+            "lead_leader": "张",
+            "responsible_department": "发改委",
+            "responsible_person": "赵",
+            "due_date": "2024-09-30",
+        },
+        MEMBER,
+    ).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(tid, "approve", PSC)
+    assert "年度协商计划" in err.value.message
+    assert engine.get(tid).state == "suggested"
