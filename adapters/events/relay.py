@@ -148,6 +148,47 @@ class Relay:
         self._rng = rng or random.Random()
         self._locking = self.engine.dialect.name == "postgresql"
         self._fault = _fault_hook()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the statements once; each run only binds values (and hits the compile cache)."""
+        d, o = deliveries.c, outbox.c
+        key = (d.event_id == sa.bindparam("b_event_id")) & (d.sink == sa.bindparam("b_sink"))
+        sink = sa.bindparam("b_sink", type_=sa.Text)
+        missing = sa.select(
+            o.event_id,
+            sa.cast(sink, sa.Text),  # PostgreSQL cannot infer the type of a bare parameter
+            sa.literal("pending"),
+            sa.literal(0),
+            sa.cast(sa.bindparam("b_now", type_=sa.Text), sa.Text),
+        ).where(~sa.exists().where(d.event_id == o.event_id, d.sink == sink))
+        insert = (pg_dialect.insert if self._locking else sqlite_dialect.insert)(deliveries)
+        self._sql_register = insert.from_select(
+            ["event_id", "sink", "status", "attempts", "next_attempt_at"], missing
+        ).on_conflict_do_nothing()
+        self._sql_pending = (
+            sa.select(d.event_id, d.attempts, d.next_attempt_at, o.instance_id, o.body)
+            .select_from(deliveries.join(outbox, o.event_id == d.event_id))
+            .where(d.sink == sa.bindparam("b_sink"), d.status == "pending")
+            .order_by(o.position)
+            .limit(sa.bindparam("b_limit"))
+        )
+        self._sql_claim = (
+            sa.select(d.attempts)
+            .where(key, d.status == "pending", d.next_attempt_at <= sa.bindparam("b_now"))
+            .with_for_update(skip_locked=True)
+        )
+        self._sql_record = (
+            sa.update(deliveries)
+            .where(key, d.status == "pending")
+            .values(
+                status=sa.bindparam("b_status"),
+                attempts=sa.bindparam("b_attempts"),
+                next_attempt_at=sa.bindparam("b_next_attempt_at"),
+                last_error=sa.bindparam("b_last_error"),
+                delivered_at=sa.bindparam("b_delivered_at"),
+            )
+        )
 
     # -- delivering ---------------------------------------------------------------------------
 
@@ -183,51 +224,25 @@ class Relay:
 
     def _register(self, conn: sa.Connection, now: datetime) -> None:
         """Give every outbox row without one a pending delivery row per sink."""
-        at = iso(now)
-        for sink in self.sinks:
-            missing = sa.select(
-                outbox.c.event_id,
-                sa.literal(sink.name),
-                sa.literal("pending"),
-                sa.literal(0),
-                sa.literal(at),
-            ).where(
-                ~sa.exists().where(
-                    deliveries.c.event_id == outbox.c.event_id, deliveries.c.sink == sink.name
-                )
-            )
-            insert = (pg_dialect.insert if self._locking else sqlite_dialect.insert)(deliveries)
-            stmt = insert.from_select(
-                ["event_id", "sink", "status", "attempts", "next_attempt_at"], missing
-            ).on_conflict_do_nothing()
-            with conn.begin():
-                conn.execute(stmt)
+        with conn.begin():
+            for sink in self.sinks:
+                conn.execute(self._sql_register, {"b_sink": sink.name, "b_now": iso(now)})
 
     def _pass(self, conn: sa.Connection, sink: EventSink, now: datetime) -> int:
         at = iso(now)
-        rows = conn.execute(
-            sa.select(
-                deliveries.c.event_id,
-                deliveries.c.attempts,
-                deliveries.c.next_attempt_at,
-                outbox.c.instance_id,
-                outbox.c.body,
-            )
-            .select_from(deliveries.join(outbox, outbox.c.event_id == deliveries.c.event_id))
-            .where(deliveries.c.sink == sink.name, deliveries.c.status == "pending")
-            .order_by(outbox.c.position)
-            .limit(self.settings.batch_size)
-        ).all()
-        conn.commit()
+        with conn.begin():
+            rows = conn.execute(
+                self._sql_pending, {"b_sink": sink.name, "b_limit": self.settings.batch_size}
+            ).all()
         held: set[str] = set()  # instances whose earlier event is not delivered yet
         delivered = 0
-        for event_id, _attempts, next_at, instance_id, body in rows:
+        for event_id, attempts, next_at, instance_id, body in rows:
             if instance_id in held:
                 continue
             if next_at is not None and next_at > at:
                 held.add(instance_id)
                 continue
-            outcome = self._attempt(conn, sink, event_id, body, now)
+            outcome = self._attempt(conn, sink, event_id, attempts, body, now)
             if outcome == "delivered":
                 delivered += 1
             elif outcome != "dead":
@@ -235,32 +250,39 @@ class Relay:
         return delivered
 
     def _attempt(
-        self, conn: sa.Connection, sink: EventSink, event_id: str, body: str, now: datetime
+        self,
+        conn: sa.Connection,
+        sink: EventSink,
+        event_id: str,
+        attempts: int,
+        body: str,
+        now: datetime,
     ) -> str:
-        """Claim, deliver, record one delivery: ``delivered``, ``retry``, ``dead`` or ``busy``."""
-        key = (deliveries.c.event_id == event_id) & (deliveries.c.sink == sink.name)
-        claim = sa.select(deliveries.c.attempts).where(
-            key, deliveries.c.status == "pending", deliveries.c.next_attempt_at <= iso(now)
-        )
-        if self._locking:
-            claim = claim.with_for_update(skip_locked=True)
-        trans = conn.begin()
+        """Claim, deliver, record one delivery: ``delivered``, ``retry``, ``dead`` or ``busy``.
+
+        On PostgreSQL the row is locked (skipping a row another relay holds) from the claim to
+        the record. On SQLite (one relay) nothing is held while the sink works: the record's
+        ``status = 'pending'`` condition is the only check.
+        """
+        key = {"b_event_id": event_id, "b_sink": sink.name}
+        trans = conn.begin() if self._locking else None
         try:
-            attempts = conn.execute(claim).scalar()
-            if attempts is None:
-                trans.rollback()
-                return "busy"
-            if not self._locking:
-                trans.commit()  # SQLite: no lock held while the sink works (one relay assumed)
+            if trans is not None:
+                claimed = conn.execute(self._sql_claim, {**key, "b_now": iso(now)}).scalar()
+                if claimed is None:
+                    trans.rollback()
+                    return "busy"
+                attempts = claimed
             error = self._deliver(sink, body)
             if error is None and self._fault is not None:
                 self._fault()
-            if not self._locking:
+            if trans is None:
                 trans = conn.begin()
-            outcome = self._record(conn, key, error, attempts + 1, now)
+            outcome, values = self._outcome(error, attempts + 1, now)
+            conn.execute(self._sql_record, {**key, **{f"b_{k}": v for k, v in values.items()}})
             trans.commit()
         except BaseException:
-            if trans.is_active:
+            if trans is not None and trans.is_active:
                 trans.rollback()
             raise
         if outcome == "dead":
@@ -283,46 +305,28 @@ class Relay:
             return DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")
         return None
 
-    def _record(
-        self,
-        conn: sa.Connection,
-        key: sa.ColumnElement[bool],
-        error: DeliveryFailed | None,
-        attempts: int,
-        now: datetime,
-    ) -> str:
-        pending = sa.update(deliveries).where(key, deliveries.c.status == "pending")
+    def _outcome(
+        self, error: DeliveryFailed | None, attempts: int, now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        """The outcome of an attempt and the columns that record it."""
+        values: dict[str, Any] = {
+            "status": "pending",
+            "attempts": attempts,
+            "next_attempt_at": None,
+            "last_error": None,
+            "delivered_at": None,
+        }
         if error is None:
-            conn.execute(
-                pending.values(
-                    status="delivered",
-                    attempts=attempts,
-                    next_attempt_at=None,
-                    last_error=None,
-                    delivered_at=iso(datetime.now(UTC)),
-                )
-            )
-            return "delivered"
-        reason = error.reason[:_MAX_ERROR]
+            return "delivered", {
+                **values,
+                "status": "delivered",
+                "delivered_at": iso(datetime.now(UTC)),
+            }
+        values["last_error"] = error.reason[:_MAX_ERROR]
         if not error.retryable or attempts >= self.settings.max_attempts:
-            conn.execute(
-                pending.values(
-                    status="dead",
-                    attempts=attempts,
-                    next_attempt_at=None,
-                    last_error=reason,
-                )
-            )
-            return "dead"
+            return "dead", {**values, "status": "dead"}
         wait = self.backoff(attempts, error.retry_after)
-        conn.execute(
-            pending.values(
-                attempts=attempts,
-                last_error=reason,
-                next_attempt_at=iso(now + timedelta(seconds=wait)),
-            )
-        )
-        return "retry"
+        return "retry", {**values, "next_attempt_at": iso(now + timedelta(seconds=wait))}
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (jittered, capped)."""
