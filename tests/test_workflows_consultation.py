@@ -457,3 +457,98 @@ def test_standalone_suggestion_cannot_skip_the_draft(env: Env) -> None:
         engine.fire(tid, "approve", PSC)
     assert "年度协商计划" in err.value.message
     assert engine.get(tid).state == "suggested"
+
+
+# -- opinion_report ---------------------------------------------------------------------------
+
+OPINION_OFFICE = who("info-centre", "opinion_office")
+APPROVER = who("deputy-sg", "opinion_approver")
+SIGNER = who("sg", "opinion_signer")
+LIAISON = who("liaison-7", "info_liaison")
+
+
+def submitted_report(
+    env: Env, body: str = "城区共享单车乱停乱放，影响通行。建议划定停放区。"
+) -> str:
+    engine = env.on("2024-03-04")
+    rid = engine.start(
+        "opinion_report",
+        {
+            "title": "共享单车停放",
+            "body": body,
+            "reporter": LIAISON.id,
+            "reporter_kind": "info_liaison",
+        },
+        LIAISON,
+    ).id
+    engine.fire(rid, "submit", LIAISON)
+    return rid
+
+
+def dispatched_report(env: Env) -> str:
+    rid = submitted_report(env)
+    engine = env.on("2024-03-05")
+    engine.fire(rid, "adopt", OPINION_OFFICE, {"edited_body": "编辑后的正文"})
+    engine.fire(rid, "approve", APPROVER)
+    engine.fire(rid, "sign_off", SIGNER, {"issue_no": "2024-07"})
+    engine.fire(rid, "dispatch", OPINION_OFFICE, {"recipients": ["party_committee", "government"]})
+    return rid
+
+
+def test_report_over_1500_characters_is_refused_at_submit(env: Env) -> None:
+    """The body of an opinion report is at most 1500 characters (not bytes); the limit is named."""
+    engine = env.engine
+    rid = engine.start(
+        "opinion_report", {"title": "长文", "body": "字" * 1501, "reporter": "m1"}, MEMBER
+    ).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(rid, "submit", MEMBER)
+    assert "1500" in err.value.message and engine.get(rid).state == "draft"
+    engine.fire(rid, "save", MEMBER, {"body": "字" * 1500})
+    assert engine.fire(rid, "submit", MEMBER).state == "submitted"
+
+
+def test_declined_report_ends_not_adopted(env: Env) -> None:
+    """The opinion office declines a report with a reason; it ends not adopted."""
+    rid = submitted_report(env)
+    report = env.engine.fire(rid, "decline", OPINION_OFFICE, reason="已有同类信息")
+    assert (report.state, report.final) == ("not_adopted", True)
+    assert env.engine.verify() == []
+
+
+def test_instructed_report_is_handled_and_fed_back(env: Env) -> None:
+    """Instruction, transfer, a refused-then-granted return, handling and feedback close it."""
+    rid = dispatched_report(env)
+    engine = env.on("2024-03-20")
+    engine.fire(
+        rid, "record_instruction", OPINION_OFFICE, {"leader": "市长", "text": "请城管局办理"}
+    )
+    engine.fire(rid, "transfer", GOV_OFFICE, {"department": "transport"})
+    transport = who("tr", "department", unit="transport")
+    urban = who("um", "department", unit="urban_management")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(rid, "report_handling", urban, {"result": "已办"})
+    assert "transport" in err.value.message
+    engine.fire(rid, "request_return", transport, reason="属城管职责")
+    engine.fire(rid, "approve_return", GOV_OFFICE)
+    engine.fire(rid, "transfer", GOV_OFFICE, {"department": "urban_management"})
+    engine.fire(rid, "report_handling", urban, {"result": "划定停放区1200处"})
+    report = engine.fire(rid, "feed_back", OPINION_OFFICE, {"feedback": "已反馈信息员"})
+    assert report.state == "closed" and report.data["transfers"] == 2
+    assert report.data["instructed"] is True and report.data["department"] == "urban_management"
+    assert engine.verify() == []
+
+
+def test_dispatched_report_without_instruction_is_closed_by_the_timer(env: Env) -> None:
+    """A dispatched report with no instruction within 30 days is closed by the system."""
+    rid = dispatched_report(env)
+    engine = env.on("2024-03-20")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(rid, "close_without_instruction", OPINION_OFFICE)
+    assert "30 days" in err.value.message
+    assert engine.tick(at("2024-04-03")).fired == 0
+    engine.tick(at("2024-04-05"))
+    report = engine.get(rid)
+    assert report.state == "closed" and report.data["instructed"] is False
+    assert engine.history(rid)[-1].actor["id"] == "system"
+    assert engine.verify() == []
