@@ -552,3 +552,116 @@ def test_dispatched_report_without_instruction_is_closed_by_the_timer(env: Env) 
     assert report.state == "closed" and report.data["instructed"] is False
     assert engine.history(rid)[-1].actor["id"] == "system"
     assert engine.verify() == []
+
+
+# -- democratic_appraisal ---------------------------------------------------------------------
+
+STANDING = who("standing", "standing_committee")
+POLICE = who("police", "appraised_unit", unit="traffic_police")
+BALLOTS = {
+    "issued": 40,
+    "returned": 40,
+    "satisfied": 31,
+    "unsatisfied": 4,
+    "unknown": 3,
+    "blank": 2,
+}
+
+
+def appraisal_in_investigation(env: Env) -> str:
+    engine = env.on("2024-02-20")
+    aid = engine.start(
+        "democratic_appraisal", {"year": 2024, "target": "市公安局交警支队"}, CHAIRS
+    ).id
+    engine.fire(aid, "request_consent", CHAIRS)
+    engine.fire(aid, "consent", PSC)
+    engine.fire(
+        aid, "adopt_work_plan", STANDING, {"work_plan": "宣传动员、调研测评、集中评议、整改总结"}
+    )
+    engine.fire(aid, "record_findings", COMMITTEE, {"finding": "群众测评满意度82%"})
+    return aid
+
+
+def test_vote_without_a_quorum_is_refused(env: Env) -> None:
+    """The vote opens only with more than half of the members present; the counts are named."""
+    aid = appraisal_in_investigation(env)
+    engine = env.on("2024-05-10")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(aid, "open_vote", STANDING, {"members_total": 80, "present": 40})
+    assert "应到80人" in err.value.message and "实到40人" in err.value.message
+    assert engine.get(aid).state == "investigating"
+    assert (
+        engine.fire(aid, "open_vote", STANDING, {"members_total": 80, "present": 41}).state
+        == "voting"
+    )
+
+
+def test_more_ballots_returned_than_issued_is_refused(env: Env) -> None:
+    """Ballots returned beyond those issued void the count; the choices must add up."""
+    aid = appraisal_in_investigation(env)
+    engine = env.on("2024-05-10")
+    engine.fire(aid, "open_vote", STANDING, {"members_total": 80, "present": 60})
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(aid, "record_ballots", STANDING, {**BALLOTS, "returned": 41, "satisfied": 32})
+    assert "收回41张" in err.value.message and "发出40张" in err.value.message
+    with pytest.raises(TransitionNotAllowed) as sums:
+        engine.fire(aid, "record_ballots", STANDING, {**BALLOTS, "blank": 0})
+    assert "（38）" in sums.value.message
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(aid, "issue_feedback", STANDING, {"appraisal_report": "报告"})
+    assert engine.get(aid).data.get("ballots_returned") is None
+
+
+def test_appraisal_closes_after_a_follow_up_round(env: Env) -> None:
+    """Vote, feedback, rectification, one unsatisfied follow-up, a second rectification, close."""
+    aid = appraisal_in_investigation(env)
+    engine = env.on("2024-05-10")
+    engine.fire(aid, "open_vote", STANDING, {"members_total": 80, "present": 60})
+    voted = engine.fire(aid, "record_ballots", STANDING, BALLOTS)
+    assert voted.data["satisfaction_rate"] == pytest.approx(31 / 40)
+    engine.fire(aid, "issue_feedback", STANDING, {"appraisal_report": "评议意见：停车秩序待改进"})
+    engine = env.on("2024-05-20")
+    engine.fire(aid, "submit_rectification_plan", POLICE, {"rectification_plan": "整改方案"})
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(aid, "accept_rectification", STANDING)
+    assert "整改情况报告" in err.value.message
+    engine.fire(aid, "report_rectification", POLICE, {"report": "第一轮整改报告"})
+    engine.fire(aid, "accept_rectification", STANDING)
+    again = engine.fire(aid, "rectify_again", STANDING, reason="回头看：仍有占道停车")
+    assert (again.state, again.data["follow_up_rounds"]) == ("rectifying", 1)
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(aid, "accept_rectification", STANDING)  # this round has no report yet
+    engine.fire(aid, "report_rectification", POLICE, {"report": "第二轮整改报告"})
+    engine.fire(aid, "accept_rectification", STANDING)
+    done = engine.fire(aid, "close", STANDING, {"conclusion": "整改到位"})
+    assert done.state == "closed" and done.data["rectification_report"] == "第二轮整改报告"
+    assert engine.verify() == []
+
+
+def test_follow_up_rounds_stop_at_the_limit(env: Env) -> None:
+    """After max_follow_up_rounds (2) the follow-up cannot send the unit back again."""
+    aid = appraisal_in_investigation(env)
+    engine = env.on("2024-05-10")
+    engine.fire(aid, "open_vote", STANDING, {"members_total": 80, "present": 60})
+    engine.fire(aid, "record_ballots", STANDING, BALLOTS)
+    engine.fire(aid, "issue_feedback", STANDING, {"appraisal_report": "报告"})
+    engine.fire(aid, "submit_rectification_plan", POLICE, {"rectification_plan": "方案"})
+    for round_no in range(3):
+        engine.fire(aid, "report_rectification", POLICE, {"report": f"第{round_no + 1}轮"})
+        engine.fire(aid, "accept_rectification", STANDING)
+        if round_no < 2:
+            engine.fire(aid, "rectify_again", STANDING, reason="仍不满意")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(aid, "rectify_again", STANDING, reason="仍不满意")
+    assert "2轮" in err.value.message
+    assert engine.get(aid).data["follow_up_rounds"] == 2
+
+
+def test_appraisal_refused_by_the_party_committee_ends_rejected(env: Env) -> None:
+    """Without the party committee's consent the appraisal ends rejected."""
+    engine = env.engine
+    aid = engine.start("democratic_appraisal", {"year": 2024, "target": "市供电局"}, CHAIRS).id
+    engine.fire(aid, "request_consent", CHAIRS)
+    done = engine.fire(aid, "refuse_consent", PSC, reason="今年已安排专项巡察")
+    assert (done.state, done.final) == ("rejected", True)
+    assert engine.verify() == []
