@@ -665,3 +665,132 @@ def test_appraisal_refused_by_the_party_committee_ends_rejected(env: Env) -> Non
     done = engine.fire(aid, "refuse_consent", PSC, reason="今年已安排专项巡察")
     assert (done.state, done.final) == ("rejected", True)
     assert engine.verify() == []
+
+
+# -- micro_consultation -----------------------------------------------------------------------
+
+CONVENER = who("hall-3", "member_workstation")
+STREET = who("street-office", "department", unit="street_office")
+
+
+def micro_consulted(env: Env) -> str:
+    engine = env.on("2024-04-08")
+    mid = engine.start(
+        "micro_consultation",
+        {
+            "title": "老旧小区加装电梯",
+            "raised_by": "居民代表",
+            "description": "6层无电梯，老人出行难",
+            "channel": "reception",
+        },
+        PUBLIC,
+    ).id
+    engine.fire(mid, "confirm_topic", CONVENER, {"party_org_agreed": True, "community": "幸福社区"})
+    engine.fire(mid, "prepare", MEMBER, {"research": "走访住户42户"})
+    engine.fire(
+        mid,
+        "consult",
+        CONVENER,
+        {"participants": ["委员", "居民代表", "住建局", "物业"], "minutes": "议事记录"},
+    )
+    return mid
+
+
+TASKS = [
+    {"task": "测绘与方案", "owner": "市住建局", "due_date": "2024-05-31"},
+    {"task": "住户签字同意", "owner": "社区居委会", "due_date": "2024-06-30"},
+]
+
+
+def test_seven_steps_end_evaluated_and_publicised(env: Env) -> None:
+    """The seven steps run from collection to an evaluation published once every task is done."""
+    mid = micro_consulted(env)
+    engine = env.engine
+    engine.fire(mid, "agree", CONVENER, {"consensus": "分批加装", "tasks": TASKS})
+    engine.fire(mid, "assign_tasks", CONVENER)
+    engine = env.on("2024-05-30")
+    engine.fire(
+        mid, "report_progress", STREET, {"task": "测绘与方案", "progress": "方案已定", "done": True}
+    )
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(mid, "evaluate", CONVENER, {"evaluation": "satisfied"})
+    assert "住户签字同意" in err.value.message and "测绘与方案" not in err.value.message
+    engine.fire(
+        mid,
+        "report_progress",
+        STREET,
+        {"task": "住户签字同意", "progress": "全部签字", "done": True},
+    )
+    done = engine.fire(mid, "evaluate", CONVENER, {"evaluation": "satisfied"})
+    assert (done.state, done.data["published_on"]) == ("evaluated", "2024-05-30")
+    assert [h.target for h in engine.history(mid)][:8] == [
+        "collected",
+        "topic_confirmed",
+        "prepared",
+        "consulted",
+        "agreed",
+        "implementing",
+        "implementing",
+        "implementing",
+    ]
+    assert engine.verify() == []
+
+
+def test_task_without_owner_is_refused_at_agreement(env: Env) -> None:
+    """Every agreed task needs an owner and a due date; the incomplete task is named."""
+    mid = micro_consulted(env)
+    tasks = [TASKS[0], {"task": "资金筹措", "due_date": "2024-06-30"}]
+    with pytest.raises(TransitionNotAllowed) as err:
+        env.engine.fire(mid, "agree", CONVENER, {"consensus": "分批加装", "tasks": tasks})
+    assert "资金筹措" in err.value.message and "测绘与方案" not in err.value.message
+    assert env.engine.get(mid).state == "consulted"
+
+
+def test_confirmation_needs_the_party_organisation(env: Env) -> None:
+    """The convener confirms a topic only with the community party organisation's agreement."""
+    engine = env.engine
+    mid = engine.start("micro_consultation", {"title": "电动自行车充电设施建设"}, PUBLIC).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(mid, "confirm_topic", CONVENER, {"party_org_agreed": False})
+    assert "党组织" in err.value.message
+
+
+def test_problem_beyond_the_community_is_escalated_into_a_proposal_draft(env: Env) -> None:
+    """Escalation ends the consultation and starts a proposal draft by the member, as its child."""
+    mid = micro_consulted(env)
+    engine = env.engine
+    done = engine.fire(mid, "escalate", MEMBER, {"target": "proposal"}, reason="超出社区职权")
+    (draft,) = engine.children(mid)
+    assert (done.state, done.data["escalated_to"]) == ("escalated", "proposal")
+    assert (draft.workflow, draft.state, draft.data["first_proposer"], draft.data["title"]) == (
+        "proposal",
+        "draft",
+        "m1",
+        "老旧小区加装电梯",
+    )
+    engine.fire(draft.id, "submit", MEMBER, {"category": "society"})
+    assert engine.get(draft.id).state == "submitted"
+    assert engine.verify() == []
+
+
+def test_problem_escalated_as_an_opinion_report_or_dropped(env: Env) -> None:
+    """A problem may go up as an opinion report draft; another is dropped with a reason."""
+    engine = env.engine
+    mid = engine.start("micro_consultation", {"title": "城区共享单车停放管理"}, MEMBER).id
+    engine.fire(
+        mid,
+        "escalate",
+        MEMBER,
+        {"target": "opinion_report", "body": "建议划定停放区"},
+        reason="涉及全市",
+    )
+    (report,) = engine.children(mid)
+    assert (report.workflow, report.data["reporter"], report.data["body"]) == (
+        "opinion_report",
+        "m1",
+        "建议划定停放区",
+    )
+    other = engine.start("micro_consultation", {"title": "邻里纠纷"}, PUBLIC).id
+    assert engine.fire(other, "drop", CONVENER, reason="属民事纠纷，转调解").state == "dropped"
+    assert engine.get(mid).state == "escalated"
+    assert engine.verify() == []
