@@ -8,6 +8,7 @@ a malformed actor, a missing file, a missing graphviz binary). With ``--json`` t
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from xieshang.adapters.settings import Settings, build_engine, load_workflows, workflow_paths
 from xieshang.calendar import CHINA_TZ
@@ -39,8 +41,39 @@ from xieshang.runtime import Engine
 
 __all__ = ["app", "main"]
 
+# Commands other adapters contribute through their ``register_cli(app)``, by the module that
+# has them. They are added on first use: importing the web stack costs about a second, which
+# `validate` or `show` should not pay.
+PLUGINS = {
+    "serve": "xieshang.adapters.http",
+    "tokens": "xieshang.adapters.http",
+    "relay": "xieshang.adapters.events",
+    "events": "xieshang.adapters.events",
+}
+
+
+class _Group(TyperGroup):
+    """The root command group, with the commands of :data:`PLUGINS` loaded when first named."""
+
+    # ctx and the command are Any: recent typer vendors its own click, older typer uses click's
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        own = super().list_commands(ctx)
+        return [*own, *(name for name in PLUGINS if name not in own)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in PLUGINS and cmd_name not in self.commands:
+            register = importlib.import_module(PLUGINS[cmd_name]).register_cli
+            extra = typer.Typer()
+            register(extra)
+            for name, command in typer.main.get_group(extra).commands.items():
+                self.commands.setdefault(name, command)
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
     name="xieshang",
+    cls=_Group,
     help="xieshang (协商): check, draw, run and audit consultation workflows.",
     no_args_is_help=True,
     add_completion=False,
@@ -628,6 +661,9 @@ def list_instances(
     state: Annotated[str | None, typer.Option("--state", help="Only in this state.")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")] = None,
     org: Annotated[str | None, typer.Option("--org", help="Only this org.")] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Only the children of this instance.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
     cursor: Annotated[
         str | None, typer.Option("--cursor", help="Where the previous page ended.")
@@ -639,7 +675,9 @@ def list_instances(
         after = _cursor(cursor)
         engine = _state(ctx).engine()
         page = engine.query(
-            Query(workflow=workflow, state=state, org=org, limit=limit, after=after)
+            Query(
+                workflow=workflow, state=state, org=org, parent_id=parent, limit=limit, after=after
+            )
         )
         if as_json:
             _emit_json(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from xieshang.compiler import CompiledWorkflow
 from xieshang.ports import Clock, FixedClock, Store, SystemClock
 from xieshang.registry import Registry
 from xieshang.runtime import Engine
@@ -76,13 +78,32 @@ def workflow_paths(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = 
     return out
 
 
+class _Loaded(Registry):
+    """A registry that keeps every workflow it was built with (all versions), for the cache."""
+
+    def __init__(self, workflows: Iterable[CompiledWorkflow] = ()) -> None:
+        self.compiled = tuple(workflows)
+        super().__init__(self.compiled)
+
+
+@lru_cache(maxsize=16)
+def _compile(files: tuple[tuple[str, bytes], ...]) -> tuple[CompiledWorkflow, ...]:
+    loaded = _Loaded.from_texts(files)
+    assert isinstance(loaded, _Loaded)
+    return loaded.compiled
+
+
 def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = ()) -> Registry:
-    """A registry of every workflow file of :func:`workflow_paths`.
+    """A new registry of every workflow file of :func:`workflow_paths`.
+
+    The files are read each time; files with the same names and bytes as before are not compiled
+    again (a process that builds many engines, such as a test suite, pays once).
 
     Raises:
         DefinitionError: every problem of every file.
     """
-    return Registry.from_texts((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
+    files = tuple((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
+    return Registry(_compile(files))
 
 
 def open_configured_store(settings: Settings) -> Store:
