@@ -46,6 +46,12 @@ except ImportError:  # pragma: no cover - a checkout without the SQL adapter
 PROBLEM = "application/problem+json"
 
 
+class _Unavailable(XieshangError):
+    """What a store raises when its database does not answer."""
+
+    code = "store-unavailable"
+
+
 @dataclass
 class Api:
     url: str
@@ -379,6 +385,8 @@ def test_audit_verify_needs_auditor_or_admin(people: People) -> None:
         (ConcurrencyConflict("i", 1, 2), True, 412),
         (DefinitionError([]), False, 422),
         (CalendarError("m"), False, 422),
+        (_Unavailable("connection refused"), False, 503),
+        (XieshangError("SELECT 1"), False, 500),
     ],
 )
 def test_each_error_maps_to_its_status(error: XieshangError, if_match: bool, status: int) -> None:
@@ -466,6 +474,8 @@ def test_query_by_data_field(api: Api) -> None:
     _start(client, proposer="q2")
     items = client.get("/instances", params={"field": "first_proposer", "value": "q1"}).json()
     assert [i["id"] for i in items["items"]] == [wanted]
+    odd = client.get("/instances", params={"field": "title\x00", "value": "x"})
+    _problem(odd, 422, "invalid-request")
 
 
 # -- concurrency and idempotency ---------------------------------------------------------------
@@ -584,11 +594,16 @@ def test_health_ready_and_openapi_are_served(api: Api) -> None:
 
 
 def test_unexpected_error_is_500_without_details(tmp_path: Path) -> None:
-    """A failure the API did not foresee gives a bare 500 problem: no trace, no SQL."""
+    """An unforeseen or store failure gives a bare 500 (503 when the store is down): no SQL."""
 
     class Broken(MemoryStore):
         def query(self, query: Any) -> Any:
             raise RuntimeError("SELECT secret FROM instances -- boom")
+
+        def load(self, instance_id: str, *, fresh: bool = False) -> Any:
+            if instance_id == "down":
+                raise _Unavailable("could not connect: SELECT * FROM instances")
+            raise XieshangError("UPDATE instances SET secret = 1 failed")
 
     tokens = MemoryTokenStore()
     token = tokens.create(Actor.parse("x:member@o"))
@@ -596,6 +611,11 @@ def test_unexpected_error_is_500_without_details(tmp_path: Path) -> None:
     with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:
         r = client.get("/instances", headers={"Authorization": f"Bearer {token}"})
         ready = client.get("/ready")
+        store_error = client.get("/instances/x", headers={"Authorization": f"Bearer {token}"})
+        down = client.get("/instances/down", headers={"Authorization": f"Bearer {token}"})
+    _problem(store_error, 500, "internal-error")
+    _problem(down, 503, "store-unavailable")
+    assert "SELECT" not in down.text and "UPDATE" not in store_error.text
     body = _problem(r, 500, "internal-error")
     assert (
         "SELECT" not in r.text
@@ -705,3 +725,38 @@ def test_tokens_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert token_store_for(url).lookup(token) is None
     bad = runner.invoke(app, ["tokens", "create", "--actor", "no-roles", "--db", url])
     assert bad.exit_code == 2
+
+
+def test_no_token_may_hold_the_system_role() -> None:
+    """The system role is the engine's own (timers, joins): no token is issued for it."""
+    with pytest.raises(InvalidPayload):
+        MemoryTokenStore().create(Actor.parse("x:member,system@o"))
+
+
+def test_admin_issues_lists_and_revokes_its_orgs_tokens(api: Api) -> None:
+    """An admin manages its own org's tokens over HTTP; others get 403, other orgs see none."""
+    admin = api.client("root:admin@tokenorg")
+    r = admin.post("/tokens", json={"id": "wb01", "roles": ["handling_unit"], "unit": "wb"})
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    assert issued["actor"] == {
+        "id": "wb01",
+        "roles": ["handling_unit"],
+        "org": "tokenorg",
+        "unit": "wb",
+    }
+    with api.client(token=issued["token"]) as holder:
+        assert holder.get("/workflows").status_code == 200
+        _problem(holder.get("/tokens"), 403, "forbidden")
+        listed = admin.get("/tokens").json()
+        assert issued["key"] in {t["key"] for t in listed}
+        assert all(t["actor"]["org"] == "tokenorg" and "token" not in t for t in listed)
+        outsider = api.client("boss:admin@otherorg")
+        assert issued["key"] not in {t["key"] for t in outsider.get("/tokens").json()}
+        _problem(outsider.delete(f"/tokens/{issued['key']}"), 404, "not-found")
+        assert admin.delete(f"/tokens/{issued['key']}").status_code == 204
+        _problem(holder.get("/workflows"), 401, "invalid-token")
+    r = admin.post("/tokens", json={"id": "t", "roles": ["system"]})
+    _problem(r, 422, "invalid-payload")
+    r = admin.post("/tokens", json={"id": "t", "roles": ["member"], "org": "otherorg"})
+    _problem(r, 422, "invalid-request")

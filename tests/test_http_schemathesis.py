@@ -72,7 +72,7 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
 
 
 @schema.parametrize()
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_as_documented(
     case: Any, admin: tuple[str, dict[str, str]]
 ) -> None:

@@ -16,13 +16,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xieshang.definition import IDENT
 from xieshang.ports import Query as StoreQuery
 from xieshang.records import Actor, Instance
 from xieshang.runtime import Engine
 
+from .admin import add_token_routes
 from .auth import TokenStore
 from .events import event_stream
-from .problems import PROBLEM_JSON, ApiProblem, install_handlers, problem_response
+from .problems import ApiProblem, documented, install_handlers, problem_response
 from .schemas import (
     AvailabilityOut,
     FireIn,
@@ -30,7 +32,6 @@ from .schemas import (
     HistoryEntryOut,
     InstanceOut,
     PageOut,
-    ProblemOut,
     StartIn,
     VerifyIn,
     VerifyOut,
@@ -42,28 +43,6 @@ __all__ = ["create_app"]
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 REALM = 'Bearer realm="xieshang"'
 DOT_TIMEOUT_SECONDS = 20
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        401: "Missing, invalid or revoked bearer token.",
-        403: "The caller's roles do not allow this.",
-        404: "No such resource (another org's instance does not exist for the caller).",
-        409: "The state refuses the trigger, or another write won (without If-Match).",
-        412: "If-Match did not match the instance's current version.",
-        413: "The request body is larger than the limit.",
-        422: "The request, payload or data is invalid.",
-        501: "Not available on this server.",
-        503: "The store does not answer.",
-    }
-    return {
-        s: {
-            "model": ProblemOut,
-            "description": described[s],
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
-        }
-        for s in statuses
-    }
 
 
 class _BodyLimit:
@@ -242,7 +221,10 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     # -- workflows ---------------------------------------------------------------------------
 
     @api.get(
-        "/workflows", response_model=list[WorkflowOut], tags=["workflows"], responses=_problems(401)
+        "/workflows",
+        response_model=list[WorkflowOut],
+        tags=["workflows"],
+        responses=documented(401),
     )
     def list_workflows(actor: Caller) -> list[dict[str, Any]]:
         """The workflows this deployment runs (newest version of each)."""
@@ -263,7 +245,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/workflows/{workflow_id}",
         response_model=dict[str, Any],
         tags=["workflows"],
-        responses=_problems(401, 404, 422),
+        responses=documented(401, 404, 422),
     )
     def get_workflow(
         workflow_id: str,
@@ -277,7 +259,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/workflows/{workflow_id}/schema",
         response_model=dict[str, Any],
         tags=["workflows"],
-        responses=_problems(401, 404),
+        responses=documented(401, 404),
     )
     def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
         """The JSON Schema of the definition format (for editors)."""
@@ -298,7 +280,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
                     "image/svg+xml": {"schema": {"type": "string"}},
                 },
             },
-            **_problems(401, 404, 422, 501),
+            **documented(401, 404, 422, 501),
         },
     )
     def get_diagram(
@@ -321,7 +303,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         status_code=201,
         response_model=InstanceOut,
         tags=["instances"],
-        responses=_problems(401, 403, 404, 409, 413, 422),
+        responses=documented(401, 403, 404, 409, 413, 422),
     )
     def start(
         body: StartIn, response: Response, actor: Caller, idempotency_key: IdemKey = None
@@ -341,7 +323,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/instances/{instance_id}",
         response_model=InstanceOut,
         tags=["instances"],
-        responses=_problems(401, 404),
+        responses=documented(401, 404),
     )
     def get_instance(instance_id: str, response: Response, actor: Caller) -> dict[str, Any]:
         """The instance; its ETag is its version."""
@@ -351,7 +333,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/instances/{instance_id}/fire",
         response_model=InstanceOut,
         tags=["instances"],
-        responses=_problems(401, 403, 404, 409, 412, 413, 422),
+        responses=documented(401, 403, 404, 409, 412, 413, 422),
     )
     def fire(
         instance_id: str,
@@ -377,7 +359,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/instances/{instance_id}/available",
         response_model=list[AvailabilityOut],
         tags=["instances"],
-        responses=_problems(401, 404),
+        responses=documented(401, 404),
     )
     def available(instance_id: str, actor: Caller) -> list[dict[str, Any]]:
         """The triggers that can fire now, and whether the caller may fire each (and why not)."""
@@ -387,7 +369,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/instances/{instance_id}/history",
         response_model=list[HistoryEntryOut],
         tags=["instances"],
-        responses=_problems(401, 404),
+        responses=documented(401, 404),
     )
     def history(instance_id: str, actor: Caller) -> list[dict[str, Any]]:
         """The instance's history, oldest first; the first row is its creation."""
@@ -400,7 +382,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/instances/{instance_id}/children",
         response_model=PageOut,
         tags=["instances"],
-        responses=_problems(401, 404, 422),
+        responses=documented(401, 404, 422),
     )
     def children(
         instance_id: str, actor: Caller, limit: Limit = 100, cursor: Cursor = None
@@ -412,7 +394,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
             StoreQuery(parent_id=instance_id, org=actor.org, limit=limit, after=_cursor(cursor)),
         )
 
-    @api.get("/instances", response_model=PageOut, tags=["queries"], responses=_problems(401, 422))
+    @api.get("/instances", response_model=PageOut, tags=["queries"], responses=documented(401, 422))
     def query(
         actor: Caller,
         workflow: Annotated[str | None, Query(max_length=100)] = None,
@@ -423,7 +405,9 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         unit: Annotated[str | None, Query(max_length=200)] = None,
         overdue: bool | None = None,
         final: bool | None = None,
-        field: Annotated[str | None, Query(max_length=100, description="a data field")] = None,
+        field: Annotated[
+            str | None, Query(max_length=64, pattern=IDENT, description="a data field's name")
+        ] = None,
         value: Annotated[
             str | None,
             Query(max_length=500, description='its value: JSON (3, true, "A") or a bare string'),
@@ -457,7 +441,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         "/audit/verify",
         response_model=VerifyOut,
         tags=["audit"],
-        responses=_problems(401, 403, 404, 413, 422),
+        responses=documented(401, 403, 404, 413, 422),
     )
     def verify(body: VerifyIn, actor: Caller) -> dict[str, Any]:
         """Check the hash chain and replay of one instance, or of all the org's (auditor, admin)."""
@@ -487,7 +471,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         """The process answers."""
         return {"status": "ok"}
 
-    @api.get("/ready", response_model=HealthOut, tags=["health"], responses=_problems(503))
+    @api.get("/ready", response_model=HealthOut, tags=["health"], responses=documented(503))
     def ready() -> Any:
         """The store answers too."""
         try:
@@ -513,7 +497,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
                 "SSE id resumes the stream through Last-Event-ID.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            **_problems(401, 422),
+            **documented(401, 422),
         },
     )
     async def stream(
@@ -524,5 +508,6 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         """The caller's org's events as they are committed (from the outbox)."""
         return await event_stream(request, engine.store, actor, last_event_id)
 
+    add_token_routes(api, tokens, caller)
     api.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
     return api

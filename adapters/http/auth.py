@@ -34,6 +34,7 @@ __all__ = [
 TOKEN_PREFIX = "xs_"
 KEY_LENGTH = 12
 MIN_KEY_LENGTH = 8
+SYSTEM_ROLE = "system"
 
 
 def new_token() -> str:
@@ -96,6 +97,14 @@ def _check_actor(actor: Actor) -> None:
         problems.append({"field": "actor.roles", "error": "a token's actor needs a role"})
     if not actor.org:
         problems.append({"field": "actor.org", "error": "a token's actor needs an org (@org)"})
+    if SYSTEM_ROLE in actor.roles:
+        problems.append(
+            {
+                "field": "actor.roles",
+                "error": f"the role {SYSTEM_ROLE!r} is the "
+                "engine's own (timers, joins); no token may hold it",
+            }
+        )
     if problems:
         raise InvalidPayload("token actor", problems)
 

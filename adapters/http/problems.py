@@ -11,6 +11,9 @@ The mapping (one place, pinned by a test per row)::
     ConcurrencyConflict   409, or 412 when the request sent If-Match
     DefinitionError       422
     CalendarError         422
+    other refusals        422
+    store unavailable     503  (code ``store-unavailable``; no driver message)
+    other XieshangError   500  (a store error may hold SQL: logged, never sent)
     request validation    422
     body too large        413
     missing/bad token     401, with WWW-Authenticate
@@ -29,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xieshang.errors import (
     CalendarError,
+    CommandRefused,
     ConcurrencyConflict,
     DefinitionError,
     Forbidden,
@@ -39,15 +43,20 @@ from xieshang.errors import (
     XieshangError,
 )
 
+from .schemas import ProblemOut
+
 __all__ = [
     "PROBLEM_JSON",
     "ApiProblem",
+    "documented",
     "install_handlers",
     "problem_response",
     "status_of",
 ]
 
 PROBLEM_JSON = "application/problem+json"
+UNAVAILABLE = "store-unavailable"
+INTERNAL = "an unexpected error occurred; it has been logged"
 log = logging.getLogger("xieshang.http")
 
 _STATUS: tuple[tuple[type[XieshangError], int], ...] = (
@@ -98,14 +107,43 @@ class ApiProblem(Exception):
         self.extra = extra
 
 
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of these problem statuses."""
+    described = {
+        401: "Missing, invalid or revoked bearer token.",
+        403: "The caller's roles do not allow this.",
+        404: "No such resource (another org's instance does not exist for the caller).",
+        409: "The state refuses the trigger, or another write won (without If-Match).",
+        412: "If-Match did not match the instance's current version.",
+        413: "The request body is larger than the limit.",
+        422: "The request, payload or data is invalid.",
+        501: "Not available on this server.",
+        503: "The store does not answer.",
+    }
+    return {
+        s: {
+            "model": ProblemOut,
+            "description": described[s],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+        }
+        for s in statuses
+    }
+
+
 def status_of(error: XieshangError, *, if_match: bool = False) -> int:
-    """The HTTP status of one of our errors (412 for a conflict when If-Match was sent)."""
+    """The HTTP status of one of our errors (412 for a conflict when If-Match was sent).
+
+    A refusal of a kind not in the table is 422; a store that does not answer is 503; any other
+    error is the server's (500), and its message, which may hold SQL, is logged, never sent.
+    """
     if isinstance(error, ConcurrencyConflict) and if_match:
         return 412
     for kind, status in _STATUS:
         if isinstance(error, kind):
             return status
-    return 422
+    if isinstance(error, CommandRefused):
+        return 422
+    return 503 if error.code == UNAVAILABLE else 500
 
 
 def problem_response(
@@ -135,6 +173,13 @@ def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, XieshangError)
     if_match = request.headers.get("if-match") is not None
     status = status_of(exc, if_match=if_match)
+    if status >= 500:
+        log.error("%s on %s %s", exc.code, request.method, request.url.path, exc_info=exc)
+        if status == 503:
+            return problem_response(
+                503, UNAVAILABLE, "the store does not answer; try again", instance=request.url.path
+            )
+        return problem_response(500, "internal-error", INTERNAL, instance=request.url.path)
     code = "precondition-failed" if status == 412 else exc.code
     details = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
     return problem_response(status, code, exc.message, instance=request.url.path, **details)
@@ -191,12 +236,7 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(
-        500,
-        "internal-error",
-        "an unexpected error occurred; it has been logged",
-        instance=request.url.path,
-    )
+    return problem_response(500, "internal-error", INTERNAL, instance=request.url.path)
 
 
 def install_handlers(app: FastAPI) -> None:

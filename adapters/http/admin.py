@@ -1,0 +1,139 @@
+"""Token administration over HTTP, for the ``admin`` role of an org: issue, list, revoke.
+
+An admin manages the tokens of its own org only; a token it issues is always for its org.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from xieshang.records import Actor
+
+from .auth import KEY_LENGTH, MIN_KEY_LENGTH, TokenStore, hash_token
+from .problems import ApiProblem, documented
+
+__all__ = ["ADMIN_ROLE", "add_token_routes"]
+
+ADMIN_ROLE = "admin"
+
+
+class TokenIn(BaseModel):
+    """The actor a new token acts as; its org is the admin's."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "wb01",
+                    "roles": ["handling_unit"],
+                    "unit": "water_bureau",
+                    "label": "水务局办公室",
+                }
+            ]
+        },
+    )
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[^:@\s]+$")
+    roles: list[str] = Field(min_length=1, max_length=20)
+    unit: str | None = Field(default=None, max_length=200)
+    label: str = Field(default="", max_length=200)
+
+
+class TokenInfoOut(BaseModel):
+    """A token as listings show it: its key (a hash prefix), never its text."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "4f5386f2560f",
+                    "actor": {
+                        "id": "wb01",
+                        "roles": ["handling_unit"],
+                        "org": "guiyang",
+                        "unit": "water_bureau",
+                    },
+                    "label": "水务局办公室",
+                    "created_at": "2026-03-01T02:00:00.000000+00:00",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
+    key: str
+    actor: dict[str, Any]
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+class TokenOut(TokenInfoOut):
+    """A new token: ``token`` is shown this once and stored nowhere."""
+
+    token: str
+
+
+def add_token_routes(api: FastAPI, tokens: TokenStore, caller: Callable[..., Actor]) -> None:
+    """Add ``GET/POST /tokens`` and ``DELETE /tokens/{key}`` for admins."""
+
+    def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:
+        if ADMIN_ROLE not in actor.roles:
+            raise ApiProblem(
+                403, "forbidden", "managing tokens needs the role 'admin'", allowed=[ADMIN_ROLE]
+            )
+        return actor
+
+    Admin = Annotated[Actor, Depends(admin)]
+
+    @api.get(
+        "/tokens",
+        response_model=list[TokenInfoOut],
+        tags=["tokens"],
+        responses=documented(401, 403),
+    )
+    def list_tokens(actor: Admin) -> list[dict[str, Any]]:
+        """The org's tokens, revoked ones included (admin)."""
+        return [t.to_dict() for t in tokens.list() if t.actor.org == actor.org]
+
+    @api.post(
+        "/tokens",
+        status_code=201,
+        response_model=TokenOut,
+        tags=["tokens"],
+        responses=documented(401, 403, 413, 422),
+    )
+    def create_token(body: TokenIn, actor: Admin) -> dict[str, Any]:
+        """Issue a token for an actor of the admin's org; the token is in this answer only."""
+        who = Actor(body.id, frozenset(body.roles), actor.org, body.unit)
+        token = tokens.create(who, body.label)
+        key = hash_token(token)[:KEY_LENGTH]
+        info = next(t for t in tokens.list() if t.key == key)
+        return {**info.to_dict(), "token": token}
+
+    @api.delete(
+        "/tokens/{key}",
+        status_code=204,
+        response_class=Response,
+        tags=["tokens"],
+        responses=documented(401, 403, 404, 422),
+    )
+    def revoke_token(
+        key: Annotated[str, Path(min_length=MIN_KEY_LENGTH, max_length=64, pattern="^[0-9a-f]+$")],
+        actor: Admin,
+    ) -> Response:
+        """Revoke one of the org's tokens by its key (admin)."""
+        mine = [t for t in tokens.list() if t.actor.org == actor.org and t.key.startswith(key)]
+        if len(mine) != 1:
+            raise ApiProblem(
+                404 if not mine else 422,
+                "not-found" if not mine else "ambiguous-key",
+                f"no token of this org has the key {key!r}"
+                if not mine
+                else f"{key!r} matches {len(mine)} tokens; give more characters",
+            )
+        tokens.revoke(mine[0].key)
+        return Response(status_code=204)
