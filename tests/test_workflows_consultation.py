@@ -35,9 +35,7 @@ FILES = [
     "proposal_handling",
 ]
 REGISTRY = Registry.from_texts(
-    (f"{name}.yaml", (BUNDLED_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
-    for name in FILES
-    if (BUNDLED_DIR / f"{name}.yaml").exists()  # TEMP
+    (f"{name}.yaml", (BUNDLED_DIR / f"{name}.yaml").read_text(encoding="utf-8")) for name in FILES
 )
 
 
@@ -793,4 +791,68 @@ def test_problem_escalated_as_an_opinion_report_or_dropped(env: Env) -> None:
     other = engine.start("micro_consultation", {"title": "邻里纠纷"}, PUBLIC).id
     assert engine.fire(other, "drop", CONVENER, reason="属民事纠纷，转调解").state == "dropped"
     assert engine.get(mid).state == "escalated"
+    assert engine.verify() == []
+
+
+# -- online_consultation ----------------------------------------------------------------------
+
+
+def open_online(env: Env) -> str:
+    engine = env.on("2024-03-01")
+    oid = engine.start(
+        "online_consultation", {"title": "低空经济发展", "channel": "app"}, OFFICE
+    ).id
+    opened = engine.fire(oid, "open", OFFICE)
+    assert (opened.data["opened_on"], opened.data["closes_on"]) == ("2024-03-01", "2024-03-16")
+    return oid
+
+
+def test_comments_are_counted_and_the_timer_closes_the_window(env: Env) -> None:
+    """Comments while open count participants once; the window's end closes them by timer."""
+    oid = open_online(env)
+    engine = env.on("2024-03-05")
+    engine.fire(oid, "comment", MEMBER, {"text": "建议建设通用机场"})
+    engine.fire(oid, "comment", PUBLIC, {"text": "希望开通无人机配送"})
+    engine = env.on("2024-03-16", 23)
+    engine.fire(oid, "comment", MEMBER, {"text": "补充：空域管理"})
+    with pytest.raises(TransitionNotAllowed) as early:
+        engine.fire(oid, "close_comments", OFFICE)
+    assert "2024-03-16" in early.value.message
+    engine = env.on("2024-03-17", 9)
+    with pytest.raises(TransitionNotAllowed) as late:
+        engine.fire(oid, "comment", PUBLIC, {"text": "迟到的意见"})
+    assert "2024-03-16" in late.value.message
+    assert engine.tick().fired == 1
+    online = engine.get(oid)
+    assert online.state == "closed_for_comments"
+    assert (online.data["comment_count"], online.data["participant_count"]) == (3, 2)
+    assert engine.history(oid)[-1].actor["id"] == "system"
+    engine.fire(oid, "summarise", OFFICE, {"summary": "归纳建议2条", "suggestion_count": 2})
+    engine.fire(oid, "submit", OFFICE, {"recipients": ["party_committee", "government"]})
+    engine.fire(oid, "record_instruction", OFFICE, {"leader": "市长", "text": "请发改委研究"})
+    engine.fire(oid, "feed_back", OFFICE, {"feedback": "已在平台公布采纳情况"})
+    assert engine.fire(oid, "close", OFFICE).state == "closed"
+    assert engine.verify() == []
+
+
+def test_summary_cannot_claim_more_suggestions_than_comments(env: Env) -> None:
+    """The summary's suggestion count is at most the number of comments received."""
+    oid = open_online(env)
+    engine = env.on("2024-03-05")
+    engine.fire(oid, "comment", MEMBER, {"text": "建议一"})
+    engine = env.on("2024-03-18")
+    engine.fire(oid, "close_comments", OFFICE)
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(oid, "summarise", OFFICE, {"summary": "综述", "suggestion_count": 5})
+    assert "（5）" in err.value.message and "（1）" in err.value.message
+    with pytest.raises(TransitionNotAllowed):
+        engine.fire(oid, "close_without_comments", OFFICE)
+
+
+def test_window_without_comments_closes_without_a_summary(env: Env) -> None:
+    """A window that drew no comment ends closed without a summary."""
+    oid = open_online(env)
+    engine = env.engine
+    engine.tick(at("2024-03-17", 1))
+    assert engine.fire(oid, "close_without_comments", OFFICE).state == "closed"
     assert engine.verify() == []
