@@ -122,6 +122,10 @@ def bump(
     return new, entry, event
 
 
+def ids_of(store: Store, query: Query) -> list[str]:
+    return [i.id for i in store.query(query)]
+
+
 def step_commit(current: Instance, **options: Any) -> Commit:
     new, entry, event = bump(current, **options)
     return Commit(updates=[(new, current.version)], history=[entry], events=[event])
@@ -426,13 +430,12 @@ class StoreContract:
             "proposal", {"title": "c", "first_proposer": "x1"}, Actor.of("x1", "member", org="zy")
         )
         engine.fire(b.id, "submit", MEMBER, {"category": "economy"})
-        ids = lambda q: [i.id for i in store.query(q)]  # noqa: E731 - a local shorthand
-        assert ids(Query()) == [a.id, b.id, other.id]
-        assert ids(Query(workflow="proposal", state="draft")) == [a.id, other.id]
-        assert ids(Query(state="submitted")) == [b.id]
-        assert ids(Query(org="zy")) == [other.id]
-        assert ids(Query(org="gy", state="draft")) == [a.id]
-        assert ids(Query(workflow="no_such_workflow")) == []
+        assert ids_of(store, Query()) == [a.id, b.id, other.id]
+        assert ids_of(store, Query(workflow="proposal", state="draft")) == [a.id, other.id]
+        assert ids_of(store, Query(state="submitted")) == [b.id]
+        assert ids_of(store, Query(org="zy")) == [other.id]
+        assert ids_of(store, Query(org="gy", state="draft")) == [a.id]
+        assert ids_of(store, Query(workflow="no_such_workflow")) == []
         assert store.query(Query(state="submitted"))[0] == store.load(b.id, fresh=True)
 
     def test_query_filters_by_flags_unit_and_parent(self, engine: Engine, store: Store) -> None:
@@ -440,14 +443,13 @@ class StoreContract:
         done = to_closed(engine, propose(engine, "done").id)
         [child] = engine.children(done.id)  # the handling by unit U1, final once it replied
         open_one = propose(engine, "open")
-        ids = lambda q: [i.id for i in store.query(q)]  # noqa: E731 - a local shorthand
-        assert ids(Query(final=True)) == [done.id, child.id]
-        assert ids(Query(final=False)) == [open_one.id]
-        assert ids(Query(overdue=False)) == [done.id, child.id, open_one.id]
-        assert ids(Query(overdue=True)) == []
-        assert ids(Query(unit="U1")) == [child.id]
-        assert ids(Query(parent_id=done.id)) == [child.id]
-        assert ids(Query(workflow="proposal_handling", final=True)) == [child.id]
+        assert ids_of(store, Query(final=True)) == [done.id, child.id]
+        assert ids_of(store, Query(final=False)) == [open_one.id]
+        assert ids_of(store, Query(overdue=False)) == [done.id, child.id, open_one.id]
+        assert ids_of(store, Query(overdue=True)) == []
+        assert ids_of(store, Query(unit="U1")) == [child.id]
+        assert ids_of(store, Query(parent_id=done.id)) == [child.id]
+        assert ids_of(store, Query(workflow="proposal_handling", final=True)) == [child.id]
 
     @pytest.mark.parametrize(
         ("field", "value", "expected"),
