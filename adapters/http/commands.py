@@ -25,6 +25,7 @@ __all__ = ["app_from_env", "register_cli", "sqlalchemy_url", "token_store_for"]
 
 FACTORY = "xieshang.adapters.http.commands:app_from_env"
 ENV_MAX_BODY = "XIESHANG_MAX_BODY_BYTES"
+WORKER_STARTUP_SECONDS = 60
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -109,6 +110,8 @@ def serve(
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        # a worker loads and compiles the workflows before it answers the supervisor's ping
+        timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
     )
 
 
