@@ -96,15 +96,15 @@ DOT_MISSING = (
 )
 
 
-class Usage(Exception):
+class Usage(XieshangError):
     """The command line is wrong (exit 2); ``option`` names the offending option, if one."""
 
+    code = "usage"
+
     def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = {"code": "usage", "message": message, **details}
         if option is not None:
-            self.details["option"] = option
+            details["option"] = option
+        super().__init__(message, **details)
 
 
 @dataclass
@@ -156,7 +156,8 @@ def _setting_error(err: Any) -> str:
     name = str(err["loc"][0]) if err["loc"] else "settings"
     option = {"database_url": "--db", "clock": "--clock", "workflows": "--workflows"}.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
-    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message} (got {err.get('input')!r})"
 
 
 @app.callback()
@@ -216,7 +217,7 @@ def _reporting(as_json: bool) -> Iterator[None]:
     try:
         yield
     except Usage as e:
-        _fail(e.message, e.details, 2, as_json)
+        _fail(e.message, e.to_dict(), 2, as_json)
     except XieshangError as e:
         _fail(e.message, e.to_dict(), 1, as_json)
 

@@ -598,12 +598,14 @@ def test_a_missing_workflows_dir_is_a_usage_error(db: str) -> None:
     assert "--workflows 'nowhere'" in result.stderr
 
 
-def test_a_clock_without_timezone_is_a_usage_error(db: str) -> None:
-    """XIESHANG_CLOCK must carry a timezone; a naive one exits 2 naming the variable."""
-    result = xs("--db", db, "list", env={"XIESHANG_CLOCK": "2024-09-27T09:00:00"})
+@pytest.mark.parametrize("clock", ["2024-09-27T09:00:00", "2024", "tomorrow"])
+def test_a_clock_that_is_not_iso_with_a_timezone_is_a_usage_error(db: str, clock: str) -> None:
+    """XIESHANG_CLOCK must be an ISO datetime with a timezone; else exit 2 naming the variable."""
+    result = xs("--db", db, "list", env={"XIESHANG_CLOCK": clock})
     assert result.exit_code == 2
     assert "XIESHANG_CLOCK" in result.stderr
     assert "timezone" in result.stderr
+    assert repr(clock) in result.stderr
 
 
 def test_the_simulated_clock_dates_what_happens(db: str) -> None:
@@ -706,3 +708,14 @@ def test_an_unusable_database_url_is_refused_with_its_reason(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert "mysql://localhost/x" in result.stderr
     assert "sqlite:///PATH" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "sub"), [("tokens", "create"), ("events", "retry")])
+def test_commands_of_other_adapters_are_reachable(command: str, sub: str) -> None:
+    """serve, tokens, relay and events are commands of the one xieshang command line."""
+    listed = xs("--help")
+    for name in ("serve", "tokens", "relay", "events", "validate"):
+        assert re.search(rf"^\W*{name}\b", listed.stdout, re.M), name
+    result = xs(command, "--help")
+    assert result.exit_code == 0
+    assert sub in result.stdout
