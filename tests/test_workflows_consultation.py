@@ -332,6 +332,11 @@ def test_standalone_topic_runs_to_closed_through_instruction_and_feedback(env: E
     with pytest.raises(TransitionNotAllowed) as early:
         engine.fire(tid, "feed_back", OFFICE, {"result": "反馈"})
     assert "进展报告" in early.value.message
+    with pytest.raises(TransitionNotAllowed) as outsider:
+        engine.fire(
+            tid, "progress_report", who("hs", "department", unit="housing"), {"progress": "x"}
+        )
+    assert "transport" in outsider.value.message
     transport = who("tr", "department", unit="transport")
     engine.fire(tid, "progress_report", transport, {"progress": "新增停车泊位三千个"})
     engine.fire(tid, "progress_report", transport, {"progress": "智慧停车平台上线"})
