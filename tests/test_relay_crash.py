@@ -47,11 +47,7 @@ def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
 
-def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothing(
-    tmp_path: Path,
-) -> None:
-    """SIGKILL between delivery and record: the restarted relay delivers that event again (same
-    id) and every other event once."""
+def _committed_and_crash(tmp_path: Path, **env: str) -> tuple[str, Path, list[str]]:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     out = tmp_path / "events.jsonl"
     with open_store(url) as store:
@@ -59,19 +55,41 @@ def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothi
         committed = [e.id for e in store.outbox()]
     crashed = subprocess.run(
         [sys.executable, "-c", RELAY, url, str(out)],
-        env=_env(XIESHANG_FAULT="after_deliver:3"),
+        env=_env(XIESHANG_FAULT="after_deliver:3", **env),
         capture_output=True,
         timeout=60,
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()
     assert _ids(out) == committed[:3]
     restarted = subprocess.run(
-        [sys.executable, "-c", RELAY, url, str(out)], env=_env(), capture_output=True, timeout=60
+        [sys.executable, "-c", RELAY, url, str(out)],
+        env=_env(**env),
+        capture_output=True,
+        timeout=60,
     )
     assert restarted.returncode == 0, restarted.stderr.decode()
+    return url, out, committed
+
+
+def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL between a delivery and its record (one record per transaction): the restarted
+    relay delivers that event again, same id, and every other event once."""
+    _, out, committed = _committed_and_crash(tmp_path, XIESHANG_COMMIT_EVERY="1")
     arrived = _ids(out)
     assert arrived == [*committed[:3], committed[2], *committed[3:]]
     assert {k for k, n in Counter(arrived).items() if n > 1} == {committed[2]}
+
+
+def test_relay_killed_mid_chunk_redelivers_only_unrecorded_events_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """With outcomes recorded per chunk, a kill repeats only the chunk's delivered events (same
+    ids, same order); every event still arrives."""
+    _, out, committed = _committed_and_crash(tmp_path)
+    arrived = _ids(out)
+    assert arrived == [*committed[:3], *committed]
 
 
 def test_relay_command_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

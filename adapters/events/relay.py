@@ -15,8 +15,10 @@ and the row stays locked until its outcome is recorded, so several relays never 
 same event to the same sink at once. On SQLite a single relay per database is assumed (the
 rows are not locked while a sink works, to keep SQLite's one write lock free for commands).
 
-A crash between a delivery and its record delivers the event again after a restart, with the
-same id: receivers de-duplicate by the CloudEvent ``id``.
+Outcomes are recorded ``commit_every`` deliveries per transaction. A crash between a delivery
+and its record delivers the event again after a restart (with ``commit_every`` > 1, the other
+unrecorded ones of its chunk too), with the same id: receivers de-duplicate by the CloudEvent
+``id``.
 """
 
 from __future__ import annotations
@@ -174,8 +176,13 @@ class Relay:
             .limit(sa.bindparam("b_limit"))
         )
         self._sql_claim = (
-            sa.select(d.attempts)
-            .where(key, d.status == "pending", d.next_attempt_at <= sa.bindparam("b_now"))
+            sa.select(d.event_id, d.attempts)
+            .where(
+                d.sink == sa.bindparam("b_sink"),
+                d.event_id.in_(sa.bindparam("b_ids", expanding=True)),
+                d.status == "pending",
+                d.next_attempt_at <= sa.bindparam("b_now"),
+            )
             .with_for_update(skip_locked=True)
         )
         self._sql_record = (
@@ -236,64 +243,84 @@ class Relay:
             ).all()
         held: set[str] = set()  # instances whose earlier event is not delivered yet
         delivered = 0
-        for event_id, attempts, next_at, instance_id, body in rows:
-            if instance_id in held:
+        chunk: list[Any] = []
+        for row in rows:
+            if row.instance_id in held:
                 continue
-            if next_at is not None and next_at > at:
-                held.add(instance_id)
+            if row.next_attempt_at is not None and row.next_attempt_at > at:
+                held.add(row.instance_id)
                 continue
-            outcome = self._attempt(conn, sink, event_id, attempts, body, now)
-            if outcome == "delivered":
-                delivered += 1
-            elif outcome != "dead":
-                held.add(instance_id)
+            chunk.append(row)
+            if len(chunk) >= self.settings.commit_every:
+                delivered += self._chunk(conn, sink, chunk, held, now)
+                chunk = []
+        if chunk:
+            delivered += self._chunk(conn, sink, chunk, held, now)
         return delivered
 
-    def _attempt(
-        self,
-        conn: sa.Connection,
-        sink: EventSink,
-        event_id: str,
-        attempts: int,
-        body: str,
-        now: datetime,
-    ) -> str:
-        """Claim, deliver, record one delivery: ``delivered``, ``retry``, ``dead`` or ``busy``.
+    def _chunk(
+        self, conn: sa.Connection, sink: EventSink, rows: list[Any], held: set[str], now: datetime
+    ) -> int:
+        """Claim, deliver and record some deliveries (in order); returns how many succeeded.
 
-        On PostgreSQL the row is locked (skipping a row another relay holds) from the claim to
-        the record. On SQLite (one relay) nothing is held while the sink works: the record's
-        ``status = 'pending'`` condition is the only check.
+        On PostgreSQL the rows are locked (skipping rows another relay holds) from the claim
+        until their outcomes are committed. On SQLite (one relay) nothing is held while the sink
+        works; the record's ``status = 'pending'`` condition is the only check. A crash before
+        the commit delivers the chunk's events again.
         """
-        key = {"b_event_id": event_id, "b_sink": sink.name}
-        trans = conn.begin() if self._locking else None
+        trans = conn.begin()
         try:
-            if trans is not None:
-                claimed = conn.execute(self._sql_claim, {**key, "b_now": iso(now)}).scalar()
-                if claimed is None:
-                    trans.rollback()
-                    return "busy"
-                attempts = claimed
-            error = self._deliver(sink, body)
-            if error is None and self._fault is not None:
-                self._fault()
-            if trans is None:
+            if self._locking:
+                claim = {
+                    "b_sink": sink.name,
+                    "b_ids": [r.event_id for r in rows],
+                    "b_now": iso(now),
+                }
+                claimed = {r[0]: r[1] for r in conn.execute(self._sql_claim, claim)}
+            else:
+                trans.commit()
+                claimed = {r.event_id: r.attempts for r in rows}
+            records: list[dict[str, Any]] = []
+            delivered = 0
+            for row in rows:
+                if row.instance_id in held:
+                    continue
+                if row.event_id not in claimed:  # another relay has it, or it changed
+                    held.add(row.instance_id)
+                    continue
+                error = self._deliver(sink, row.body)
+                if error is None and self._fault is not None:
+                    self._fault()
+                outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
+                records.append(
+                    {
+                        "b_event_id": row.event_id,
+                        "b_sink": sink.name,
+                        **{f"b_{k}": v for k, v in values.items()},
+                    }
+                )
+                if outcome == "delivered":
+                    delivered += 1
+                elif outcome == "retry":
+                    held.add(row.instance_id)
+                else:
+                    log.warning(
+                        "dead letter %s -> %s after %d attempts: %s",
+                        row.event_id,
+                        sink.name,
+                        values["attempts"],
+                        values["last_error"],
+                    )
+            if not trans.is_active:
                 trans = conn.begin()
-            outcome, values = self._outcome(error, attempts + 1, now)
-            conn.execute(self._sql_record, {**key, **{f"b_{k}": v for k, v in values.items()}})
+            if records:
+                conn.execute(self._sql_record, records)
             trans.commit()
         except BaseException:
-            if trans is not None and trans.is_active:
+            if trans.is_active:
                 trans.rollback()
             raise
-        if outcome == "dead":
-            log.warning(
-                "dead letter %s -> %s after %d attempts: %s",
-                event_id,
-                sink.name,
-                attempts + 1,
-                error.reason if error else "",
-            )
-        return outcome
+        return delivered
 
     @staticmethod
     def _deliver(sink: EventSink, body: str) -> DeliveryFailed | None:

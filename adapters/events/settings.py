@@ -48,7 +48,10 @@ class EventSettings(BaseSettings):
     retry_base: float = Field(default=1.0, gt=0, description="seconds before the 2nd attempt")
     retry_cap: float = Field(default=300.0, gt=0, description="the longest wait, seconds")
     max_attempts: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=500, ge=1, description="pending rows read per pass and sink")
+    commit_every: int = Field(
+        default=50, ge=1, description="deliveries recorded per transaction (redelivered on crash)"
+    )
     poll_interval: float = Field(default=1.0, gt=0)
 
     @classmethod
