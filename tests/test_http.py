@@ -362,7 +362,7 @@ def test_oversize_body_is_413(people: People) -> None:
     r = people.member.post(
         "/instances", content=chunks(), headers={"content-type": "application/json"}
     )
-    assert r.status_code == 413 and r.headers["content-type"].startswith(PROBLEM)
+    _problem(r, 413, "body-too-large")
 
 
 def test_audit_verify_needs_auditor_or_admin(people: People) -> None:
@@ -545,6 +545,8 @@ def test_idempotency_key_retry_gives_same_response_and_one_history_row(
     assert one.status_code == two.status_code == 200
     assert one.json() == two.json() and one.headers["etag"] == two.headers["etag"]
     assert [e.trigger for e in api.engine.history(iid)] == ["start", "submit"]
+    reused = _fire(people.member, iid, "withdraw", reason="r", **{"Idempotency-Key": "k1"})
+    _problem(reused, 409, "concurrency-conflict")
 
 
 def test_idempotency_keys_are_scoped_to_the_caller(api: Api, people: People) -> None:

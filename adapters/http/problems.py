@@ -226,7 +226,8 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
             "the request body cannot be read as JSON",
             instance=request.url.path,
         )
-    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    codes = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
+    code = codes.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(
