@@ -257,6 +257,12 @@ def test_available_lists_what_the_caller_may_fire_and_why_not(people: People) ->
 # -- refusals ----------------------------------------------------------------------------------
 
 
+def test_unknown_route_and_method_are_problems(people: People) -> None:
+    """An unknown path gives a 404 problem, a wrong method a 405 problem."""
+    _problem(people.member.get("/nowhere"), 404, "not-found")
+    _problem(people.member.delete("/instances"), 405, "method-not-allowed")
+
+
 def test_unknown_instance_is_404(people: People) -> None:
     """An id that does not exist gives 404 not-found."""
     body = _problem(people.member.get("/instances/nope"), 404, "not-found")
@@ -758,6 +764,11 @@ def test_admin_issues_lists_and_revokes_its_orgs_tokens(api: Api) -> None:
         _problem(outsider.delete(f"/tokens/{issued['key']}"), 404, "not-found")
         assert admin.delete(f"/tokens/{issued['key']}").status_code == 204
         _problem(holder.get("/workflows"), 401, "invalid-token")
+    bad = admin.post("/tokens", json={"id": "a:b", "roles": ["member"], "label": "x\x00"})
+    assert {e["field"] for e in _problem(bad, 422, "invalid-request")["errors"]} == {
+        "body.id",
+        "body.label",
+    }
     r = admin.post("/tokens", json={"id": "t", "roles": ["system"]})
     _problem(r, 422, "invalid-payload")
     r = admin.post("/tokens", json={"id": "t", "roles": ["member"], "org": "otherorg"})

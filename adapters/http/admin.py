@@ -17,6 +17,8 @@ from .problems import ApiProblem, documented
 __all__ = ["ADMIN_ROLE", "add_token_routes"]
 
 ADMIN_ROLE = "admin"
+# what `id:role,role@org/unit` can spell: no separators, spaces or control characters
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:@,/\s\x00-\x1f]+$")]
 
 
 class TokenIn(BaseModel):
@@ -36,10 +38,10 @@ class TokenIn(BaseModel):
         },
     )
 
-    id: str = Field(min_length=1, max_length=100, pattern=r"^[^:@\s]+$")
-    roles: list[str] = Field(min_length=1, max_length=20)
-    unit: str | None = Field(default=None, max_length=200)
-    label: str = Field(default="", max_length=200)
+    id: Name
+    roles: list[Name] = Field(min_length=1, max_length=20)
+    unit: Name | None = None
+    label: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f]*$")
 
 
 class TokenInfoOut(BaseModel):
