@@ -553,6 +553,51 @@ class StoreContract:
         store.delete_timer(TimerRecord(a.id, "timer", "t1", t0, 9, "gy"))  # no such: no effect
         assert store.due_timers(FAR_FUTURE) == [twin, other]
 
+    def test_a_consumed_timer_is_deleted_with_its_commit_and_only_once(
+        self, engine: Engine, store: Store
+    ) -> None:
+        """A commit consuming a timer deletes it; consuming it again conflicts, writing nothing."""
+        a, _, t0 = self.timers_for(engine, store)
+        timer = TimerRecord(a.id, "timer", "close_without_evaluation", t0, 1, "gy")
+        store.apply(Commit(timers=[timer]))
+        first = step_commit(a)
+        first.consume_timers.append(timer)
+        store.apply(first)
+        assert store.due_timers(FAR_FUTURE) == []
+        current = store.load(a.id, fresh=True)
+        assert current is not None and current.version == 2
+        second = step_commit(current)
+        second.consume_timers.append(timer)
+        before = (self.counts(store), store.load(a.id, fresh=True))
+        with pytest.raises(ConcurrencyConflict) as caught:
+            store.apply(second)
+        assert caught.value.instance_id == a.id
+        assert (self.counts(store), store.load(a.id, fresh=True)) == before
+
+    def test_touch_counts_child_steps_on_the_parent_and_refuses_a_stale_count(
+        self, engine: Engine, store: Store
+    ) -> None:
+        """touch adds one to children_version if it is still the count read; updates keep it."""
+        parent, child = propose(engine, "parent"), propose(engine, "child")
+        store.apply(Commit(touch=[(parent.id, 0)]))
+        moved = step_commit(parent)
+        moved.updates[0][0].children_version = 99  # an update never writes the count
+        store.apply(moved)
+        for loaded in (store.load(parent.id), store.load(parent.id, fresh=True)):
+            assert loaded is not None and (loaded.version, loaded.children_version) == (2, 1)
+        stale = step_commit(child)
+        stale.touch.append((parent.id, 0))
+        before = (self.counts(store), store.load(child.id, fresh=True))
+        with pytest.raises(ConcurrencyConflict) as caught:
+            store.apply(stale)
+        assert (caught.value.instance_id, caught.value.expected, caught.value.actual) == (
+            parent.id, 0, 1)  # fmt: skip
+        assert (self.counts(store), store.load(child.id, fresh=True)) == before
+        store.apply(Commit(touch=[(parent.id, 1)]))
+        store.apply(Commit(touch=[(parent.id, 2)]))
+        reloaded = store.load(parent.id)
+        assert reloaded is not None and reloaded.children_version == 3
+
     # -- definitions -------------------------------------------------------------------------
 
     def test_definitions_are_saved_once_and_loaded_by_hash(self, store: Store) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlmodel import SQLModel
 from store_contract import MEMBER, SqlStoreContract, propose, sql_connection, table_counts
 
-from xieshang import Engine, FixedClock, Registry
+from xieshang import Engine, FixedClock, HistoryEntry, Instance, Registry
 from xieshang.adapters.sql import StoreError, StoreUnavailable, database_url, open_store
 from xieshang.adapters.sql.store import DEFAULT_URL, ENV_URL, _plain, classify
 
@@ -196,3 +198,12 @@ def test_errors_that_name_no_instance_become_store_errors(
     error = _plain(kind_error)
     assert type(error) is raised
     assert str(kind_error) in error.message and error.details["driver_error"] == str(kind_error)
+
+
+@pytest.mark.parametrize(("table", "record"), [("instances", Instance), ("history", HistoryEntry)])
+def test_tables_list_their_columns_in_the_order_of_the_record_fields(
+    table: str, record: type
+) -> None:
+    """Rows are read into records by position, so columns follow the record's fields."""
+    columns = [c.name for c in SQLModel.metadata.tables[table].columns]
+    assert columns == [f.name for f in fields(record)]

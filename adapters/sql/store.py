@@ -76,43 +76,14 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 _MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
 
 _INSTANCES = SQLModel.metadata.tables["instances"]
+# Rows are read into records by position: both tables list their columns in field order.
 _ICOLS = [c.name for c in _INSTANCES.columns]
-# what a step may change; the identity columns (workflow, org, parent, unit) never change, and
-# leaving them out of the SET spares SQLite the upkeep of their indexes
-_UPDATED = [
-    "workflow_version",
-    "definition_hash",
-    "state",
-    "data",
-    "version",
-    "updated_at",
-    "entered_at",
-    "final",
-    "due_at",
-    "overdue",
-    "head_hash",
-]
-_HCOLS = [
-    "instance_id",
-    "seq",
-    "workflow",
-    "workflow_version",
-    "definition_hash",
-    '"trigger"',
-    "source",
-    "target",
-    "actor",
-    "role",
-    "reason",
-    "payload",
-    "visibility",
-    "occurred_at",
-    "recorded_at",
-    "command_id",
-    "prev_hash",
-    "hash",
-    "parent_id",
-]
+_HCOLS = [f'"{c.name}"' if c.name == "trigger" else c.name
+          for c in SQLModel.metadata.tables["history"].columns]  # fmt: skip
+# What a step may change. The identity columns (workflow, org, parent, unit) never change, and
+# leaving them out of the SET spares SQLite the upkeep of their indexes.
+_UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
+            "entered_at", "final", "due_at", "overdue", "head_hash"]  # fmt: skip
 
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -487,17 +458,7 @@ class SQLStore:
         rows = self._read(self._sql_load, (instance_id,))
         if not rows:
             return None
-        r = rows[0]
-        row = (
-            *r[:8],
-            _dt(r[8]),
-            _dt(r[9]),
-            _dt(r[10]),
-            bool(r[11]),
-            _dt(r[12]) if r[12] is not None else None,
-            bool(r[13]),
-            *r[14:],
-        )
+        row = _parsed(rows[0])
         self._remember(row)
         return _instance(row)
 
@@ -541,8 +502,13 @@ class SQLStore:
             rows.append(row)
         for new, expected in commit.updates:
             row = _row(new)
-            p = _params(row)
-            ex(self._sql_update, (*p[2:4], *p[5:8], *p[9:14], p[16], new.id, expected))
+            due = new.due_at
+            ex(self._sql_update, (
+                new.workflow_version, new.definition_hash, new.state, row[6], new.version,
+                iso(new.updated_at), iso(new.entered_at), new.final,
+                iso(due) if due is not None else None, new.overdue, new.head_hash,
+                new.id, expected,
+            ))  # fmt: skip
             if cur.rowcount != 1:
                 found = ex(self._sql_version, (new.id,)).fetchone()
                 raise ConcurrencyConflict(new.id, expected, found[0] if found else None)
@@ -734,23 +700,7 @@ class SQLStore:
             if compiled.positiontup is not None
             else compiled.params
         )
-        out = []
-        for r in self._read(compiled.string, params):
-            out.append(
-                _make_instance(
-                    *r[:6],
-                    json.loads(r[6]),
-                    r[7],
-                    _dt(r[8]),
-                    _dt(r[9]),
-                    _dt(r[10]),
-                    bool(r[11]),
-                    _dt(r[12]) if r[12] is not None else None,
-                    bool(r[13]),
-                    *r[14:],
-                )
-            )
-        return out
+        return [_instance(_parsed(r)) for r in self._read(compiled.string, params)]
 
     def _field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
         """``data[field] == value`` compared as JSON values; a missing field equals None."""
@@ -857,6 +807,13 @@ def _params(row: _CacheRow) -> tuple[Any, ...]:
 # the records built from rows by position: the column lists above follow their field order
 _make_instance: Callable[..., Instance] = Instance
 _make_entry: Callable[..., HistoryEntry] = HistoryEntry
+
+
+def _parsed(r: Sequence[Any]) -> _CacheRow:
+    """A cache row from an ``instances`` row: moments parsed, booleans made bool."""
+    due = r[12]
+    return (*r[:8], _dt(r[8]), _dt(r[9]), _dt(r[10]), bool(r[11]),
+            _dt(due) if due is not None else None, bool(r[13]), *r[14:])  # fmt: skip
 
 
 def _instance(row: _CacheRow) -> Instance:
