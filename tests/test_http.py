@@ -637,10 +637,10 @@ def test_unexpected_error_is_500_without_details(tmp_path: Path) -> None:
 # -- live events -------------------------------------------------------------------------------
 
 
-def _read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+def _read_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
-    for line in response.iter_lines():
+    for line in lines:
         if line.startswith("id: "):
             current["id"] = line[4:]
         elif line.startswith("event: "):
@@ -665,7 +665,7 @@ def test_event_stream_sends_the_callers_org_events_only(api: Api) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         _start(outsider, proposer="o1")
         mine = _start(writer, proposer="w2")["id"]
-        events = _read_events(response, 2)
+        events = _read_events(response.iter_lines(), 2)
     assert [e["event"] for e in events] == [
         "xieshang.instance.started",
         "xieshang.proposal.drafted",
@@ -675,8 +675,32 @@ def test_event_stream_sends_the_callers_org_events_only(api: Api) -> None:
     with watcher.stream(
         "GET", "/events/stream", headers={"Last-Event-ID": events[0]["id"]}
     ) as response:
-        again = _read_events(response, 1)
+        again = _read_events(response.iter_lines(), 1)
     assert again[0]["data"]["id"] == events[1]["data"]["id"]
+
+
+def test_event_stream_sends_a_late_committed_event_once(tmp_path: Path) -> None:
+    """An event that becomes visible behind the stream's cursor is still sent, and only once."""
+    store = MemoryStore()
+    tokens = MemoryTokenStore()
+    engine = Engine(store, bundled())
+    member = Actor.parse("m1:member@o")
+    token = tokens.create(member)
+    engine.start("proposal", {"title": "t", "first_proposer": "m1"}, member)
+    late = store._outbox.pop()  # as if its transaction had not committed yet
+    with (
+        serve_in_thread(create_app(engine, tokens)) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+        client.stream("GET", "/events/stream", headers={"Last-Event-ID": "0"}) as response,
+    ):
+        lines = response.iter_lines()
+        seen = _read_events(lines, 1)
+        engine.start("proposal", {"title": "t2", "first_proposer": "m1"}, member)
+        seen += _read_events(lines, 2)
+        store._outbox.insert(1, late)  # it commits, behind rows already sent
+        seen += _read_events(lines, 1)
+    ids = [e["data"]["id"] for e in seen]
+    assert len(ids) == len(set(ids)) == 4 and ids[-1] == late.id
 
 
 # -- tokens and the command line ---------------------------------------------------------------
