@@ -7,14 +7,19 @@ and ``received`` (what the sink's destination holds, in arrival order).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 
@@ -90,6 +95,24 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty database on the test PostgreSQL server, dropped afterwards."""
+    server = os.environ.get("XIESHANG_TEST_PG_URL")
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must set XIESHANG_TEST_PG_URL: PostgreSQL tests may not be skipped")
+        pytest.skip("XIESHANG_TEST_PG_URL is not set")
+    name = f"xs_events_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Receiver:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 import typer
-from sink_contract import CLERK, SECRET, Receiver, drive, make_engine
+from sink_contract import CLERK, SECRET, Receiver, drive, fresh_pg_database, make_engine
 from typer.testing import CliRunner
 
 from xieshang import Engine
@@ -38,24 +34,6 @@ from xieshang.errors import NotFound, XieshangError
 from xieshang.records import Commit, EventRecord
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-@contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A new, empty database on the test PostgreSQL server, dropped afterwards."""
-    server = os.environ.get("XIESHANG_TEST_PG_URL")
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must set XIESHANG_TEST_PG_URL: PostgreSQL tests may not be skipped")
-        pytest.skip("XIESHANG_TEST_PG_URL is not set")
-    name = f"xs_events_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

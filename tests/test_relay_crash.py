@@ -11,9 +11,11 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-from sink_contract import drive, make_engine
+import pytest
+from sink_contract import drive, fresh_pg_database, make_engine
 
 from xieshang.adapters.sql.store import open_store
 
@@ -47,8 +49,17 @@ def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
 
-def _committed_and_crash(tmp_path: Path, **env: str) -> tuple[str, Path, list[str]]:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'x.db'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
+
+
+def _committed_and_crash(url: str, tmp_path: Path, **env: str) -> tuple[Path, list[str]]:
     out = tmp_path / "events.jsonl"
     with open_store(url) as store:
         drive(make_engine(store), instances=2, notes=2)
@@ -68,26 +79,26 @@ def _committed_and_crash(tmp_path: Path, **env: str) -> tuple[str, Path, list[st
         timeout=60,
     )
     assert restarted.returncode == 0, restarted.stderr.decode()
-    return url, out, committed
+    return out, committed
 
 
 def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothing(
-    tmp_path: Path,
+    db_url: str, tmp_path: Path
 ) -> None:
     """SIGKILL between a delivery and its record (one record per transaction): the restarted
     relay delivers that event again, same id, and every other event once."""
-    _, out, committed = _committed_and_crash(tmp_path, XIESHANG_COMMIT_EVERY="1")
+    out, committed = _committed_and_crash(db_url, tmp_path, XIESHANG_COMMIT_EVERY="1")
     arrived = _ids(out)
     assert arrived == [*committed[:3], committed[2], *committed[3:]]
     assert {k for k, n in Counter(arrived).items() if n > 1} == {committed[2]}
 
 
 def test_relay_killed_mid_chunk_redelivers_only_unrecorded_events_and_loses_nothing(
-    tmp_path: Path,
+    db_url: str, tmp_path: Path
 ) -> None:
     """With outcomes recorded per chunk, a kill repeats only the chunk's delivered events (same
     ids, same order); every event still arrives."""
-    _, out, committed = _committed_and_crash(tmp_path)
+    out, committed = _committed_and_crash(db_url, tmp_path)
     arrived = _ids(out)
     assert arrived == [*committed[:3], *committed]
 

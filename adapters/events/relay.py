@@ -23,6 +23,7 @@ unrecorded ones of its chunk too), with the same id: receivers de-duplicate by t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -205,29 +206,40 @@ class Relay:
         Args:
             now: the moment retries are scheduled from and compared with (aware); now by default.
         """
-        now = now or datetime.now(UTC)
-        delivered = 0
         with self.engine.connect() as conn:
-            self._register(conn, now)
-            for sink in self.sinks:
-                delivered += self._pass(conn, sink, now)
-        return delivered
+            return self._run(conn, now)
+
+    def _run(self, conn: sa.Connection, now: datetime | None) -> int:
+        now = now or datetime.now(UTC)
+        self._register(conn, now)
+        return sum(self._pass(conn, sink, now) for sink in self.sinks)
 
     def run_forever(self, stop_event: threading.Event, poll_interval: float | None = None) -> None:
         """Deliver until ``stop_event`` is set; sleeps ``poll_interval`` s when idle.
 
-        A pass that fails (the database is unreachable) is logged and tried again after the
-        interval; the relay does not stop for it.
+        One connection is kept across passes. A pass that fails (the database is unreachable)
+        is logged and tried again, on a new connection, after the interval.
         """
         interval = self.settings.poll_interval if poll_interval is None else poll_interval
-        while not stop_event.is_set():
-            try:
-                busy = self.run_once() > 0
-            except sa.exc.SQLAlchemyError as e:
-                log.warning("relay pass failed: %s", e)
-                busy = False
-            if not busy:
-                stop_event.wait(interval)
+        conn: sa.Connection | None = None
+        try:
+            while not stop_event.is_set():
+                try:
+                    if conn is None:
+                        conn = self.engine.connect()
+                    busy = self._run(conn, None) > 0
+                except sa.exc.SQLAlchemyError as e:
+                    log.warning("relay pass failed: %s", e)
+                    if conn is not None:
+                        with contextlib.suppress(sa.exc.SQLAlchemyError):
+                            conn.close()
+                    conn = None
+                    busy = False
+                if not busy:
+                    stop_event.wait(interval)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _register(self, conn: sa.Connection, now: datetime) -> None:
         """Give every outbox row without one a pending delivery row per sink."""
