@@ -507,6 +507,30 @@ def test_concurrent_if_match_writers_get_one_success_and_412s(people: People) ->
     assert people.member.get(f"/instances/{iid}").json()["version"] == 2
 
 
+def test_read_after_another_process_wrote_gives_the_new_etag(tmp_path: Path) -> None:
+    """GET reads past the store's cache: a write by another process shows in the next ETag."""
+    if not HAVE_SQL:
+        pytest.skip("needs the SQL adapter")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    elsewhere, here = open_store(url), open_store(url)
+    other, engine = Engine(elsewhere, bundled()), Engine(here, bundled())
+    tokens = MemoryTokenStore()
+    member = Actor.parse("m1:member@o")
+    token = tokens.create(member)
+    iid = other.start("proposal", {"title": "t", "first_proposer": "m1"}, member).id
+    try:
+        with (
+            serve_in_thread(create_app(engine, tokens)) as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+        ):
+            assert client.get(f"/instances/{iid}").headers["etag"] == '"1"'
+            other.fire(iid, "submit", member, {"category": "society"})
+            assert client.get(f"/instances/{iid}").headers["etag"] == '"2"'
+    finally:
+        elsewhere.close()
+        here.close()
+
+
 def test_stale_if_match_is_412_and_changes_nothing(people: People) -> None:
     """If-Match of an older version gives 412 precondition-failed; the instance is unchanged."""
     iid = _start(people.member)["id"]

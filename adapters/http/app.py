@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xieshang.definition import IDENT
+from xieshang.errors import NotFound
 from xieshang.ports import Query as StoreQuery
 from xieshang.records import Actor, Instance
 from xieshang.runtime import Engine
@@ -327,7 +328,12 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     )
     def get_instance(instance_id: str, response: Response, actor: Caller) -> dict[str, Any]:
         """The instance; its ETag is its version."""
-        return _etag(response, engine.get(instance_id, actor))
+        # read past the store's cache: another process may have moved it, and a stale ETag
+        # would send a careful client round a loop of 412s
+        instance = engine.store.load(instance_id, fresh=True)
+        if instance is None or instance.org != actor.org:
+            raise NotFound("instance", instance_id)
+        return _etag(response, instance)
 
     @api.post(
         "/instances/{instance_id}/fire",
