@@ -144,6 +144,7 @@ def run(url: str, clients: int, seconds: float, workers: int) -> dict[str, float
     finally:
         server.terminate()
         server.wait(timeout=30)
+        tokens.close()
     every = sorted(x for xs in latencies for x in xs)
     q = statistics.quantiles(every, n=100)
     return {

@@ -86,9 +86,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield served
         for client in served.clients:
             client.close()
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()
+    for closable in (store, tokens):
+        close = getattr(closable, "close", None)
+        if callable(close):
+            close()
 
 
 @dataclass
@@ -730,22 +731,23 @@ def test_event_stream_sends_a_late_committed_event_once(tmp_path: Path) -> None:
 # -- tokens and the command line ---------------------------------------------------------------
 
 
-def test_tokens_are_stored_as_hashes_only(tmp_path: Path) -> None:
+def test_tokens_are_stored_as_hashes_only(sql_url: str) -> None:
     """A token's text is never stored: the table holds its sha256, and listings show a key."""
     if not HAVE_SQL:
         pytest.skip("needs the SQL adapter")
-    url = f"sqlite:///{tmp_path / 't.db'}"
-    store = token_store_for(url)
+    store = token_store_for(sql_url)
     token = store.create(Actor.parse("t1:member@o"), "laptop")
-    engine = sa.create_engine(url)
+    engine = store.engine
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM tokens"))]
-    engine.dispose()
     assert len(rows) == 1 and token not in json.dumps(rows)
     assert store.lookup(token) == Actor.parse("t1:member@o")
     assert store.lookup(token + "x") is None
     listed = store.list()
     assert listed[0].key == rows[0]["token_hash"][:12] and listed[0].label == "laptop"
+    assert store.revoke(listed[0].key[:8]) and store.lookup(token) is None
+    assert store.list()[0].revoked_at is not None
+    store.close()
 
 
 def test_token_needs_an_org_and_a_role() -> None:
@@ -778,7 +780,9 @@ def test_tokens_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert rows[0]["actor"]["id"] == "u1" and token not in listed.output
     revoked = runner.invoke(app, ["tokens", "revoke", rows[0]["key"], "--db", url])
     assert revoked.exit_code == 0, revoked.output
-    assert token_store_for(url).lookup(token) is None
+    check = token_store_for(url)
+    assert check.lookup(token) is None
+    check.close()
     bad = runner.invoke(app, ["tokens", "create", "--actor", "no-roles", "--db", url])
     assert bad.exit_code == 2
 

@@ -66,9 +66,10 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
         )
         assert started.status_code == 201
         yield base, headers
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()
+    for closable in (store, tokens):
+        close = getattr(closable, "close", None)
+        if callable(close):
+            close()
 
 
 @schema.parametrize()

@@ -205,6 +205,10 @@ class SQLTokenStore:
         if create:
             _metadata.create_all(self.engine, tables=[tokens_table], checkfirst=True)
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
     def create(self, actor: Actor, label: str = "") -> str:
         _check_actor(actor)
         token = new_token()

@@ -129,7 +129,11 @@ def tokens_create(
     """Issue a token for an actor; it is printed once and never stored."""
     try:
         who = Actor.parse(actor)
-        token = token_store_for(_database_url(ctx, db)).create(who, label)
+        store = token_store_for(_database_url(ctx, db))
+        try:
+            token = store.create(who, label)
+        finally:
+            store.close()
     except XieshangError as e:
         raise _fail(e.message, 2) from None
     if as_json:
@@ -148,7 +152,11 @@ def tokens_revoke(
 ) -> None:
     """Revoke a token: requests with it get 401 from then on."""
     try:
-        done = token_store_for(_database_url(ctx, db)).revoke(ref)
+        store = token_store_for(_database_url(ctx, db))
+        try:
+            done = store.revoke(ref)
+        finally:
+            store.close()
     except XieshangError as e:
         raise _fail(e.message, 2) from None
     if not done:
@@ -159,7 +167,11 @@ def tokens_revoke(
 @tokens_app.command("list")
 def tokens_list(ctx: typer.Context, db: Db = None, as_json: JsonFlag = False) -> None:
     """Every token's key, actor, label and dates (never the token itself)."""
-    rows = token_store_for(_database_url(ctx, db)).list()
+    store = token_store_for(_database_url(ctx, db))
+    try:
+        rows = store.list()
+    finally:
+        store.close()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
         return
