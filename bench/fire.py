@@ -5,9 +5,10 @@
 For SQLite at synchronous=FULL and NORMAL (and PostgreSQL with --pg), the engine fires
 ``flag_key`` on the bundled ``proposal`` workflow (a step with a payload, two effects and two
 events), and the floor is the bare driver (``sqlite3`` / ``psycopg``) doing three writes per
-transaction in the same schema with the same settings: update the instance row, insert one
-history row, insert one outbox row, with the row contents the engine wrote. The two run in
-alternating chunks within one run, so that a busy machine slows both alike. Also printed: the
+transaction in the same schema with the same settings: update the instance row (the statement
+the store uses for this step), insert one history row, insert one outbox row, with the row
+contents the engine wrote; the engine writes one outbox row more (two events per step). The two
+run in alternating chunks within one run, so that a busy machine slows both alike. Also printed: the
 engine on the in-memory store (fires/s, and us/fire of a guarded step) and the bytes an instance
 takes in the SQL store's cache (tracemalloc).
 """
@@ -46,10 +47,11 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# the statement the store runs for a step that stays in its state with the same deadline
 UPDATE = (
-    "UPDATE instances SET workflow_version = ?, definition_hash = ?, state = ?, data = ?, "
-    "version = ?, updated_at = ?, entered_at = ?, final = ?, due_at = ?, overdue = ?, "
-    "head_hash = ? WHERE id = ? AND version = ?"
+    "UPDATE instances SET workflow_version = ?, definition_hash = ?, data = ?, version = ?, "
+    "updated_at = ?, entered_at = ?, final = ?, overdue = ?, head_hash = ? "
+    "WHERE id = ? AND version = ?"
 )
 HISTORY = (
     "INSERT INTO history (instance_id, seq, workflow, workflow_version, definition_hash, "
@@ -121,13 +123,11 @@ class Floor:
             update = [
                 inst.workflow_version,
                 inst.definition_hash,
-                inst.state,
                 dumps(inst.data),
                 0,
                 iso(inst.updated_at),
                 iso(inst.entered_at),
                 inst.final,
-                None,
                 inst.overdue,
                 entry.hash,
                 fid,
@@ -166,7 +166,7 @@ class Floor:
             self.k += 1
             update, history, outbox = self.rows[at]
             version = self.versions[at]
-            update[4], update[12] = version + 1, version
+            update[3], update[10] = version + 1, version
             history[1] = outbox[2] = version + 1
             outbox[0] = f"{history[0]}-{version + 1}-0"
             conn.execute(self.begin)

@@ -362,8 +362,15 @@ class SQLStore:
         icols = ", ".join(_ICOLS)
         self._sql_load = f"SELECT {icols} FROM instances WHERE id = {p}"
         self._sql_insert = f"INSERT INTO instances ({icols}) VALUES ({marks(len(_ICOLS))})"
-        sets = ", ".join(f"{c} = {p}" for c in _UPDATED)
-        self._sql_update = f"UPDATE instances SET {sets} WHERE id = {p} AND version = {p}"
+        # keyed by (state unchanged, due_at unchanged): columns left out keep their index as is
+        self._sql_updates = {
+            (same_state, same_due): "UPDATE instances SET " + ", ".join(
+                f"{c} = {p}" for c in _UPDATED
+                if not (same_state and c == "state") and not (same_due and c == "due_at")
+            ) + f" WHERE id = {p} AND version = {p}"
+            for same_state in (False, True)
+            for same_due in (False, True)
+        }  # fmt: skip
         self._sql_version = f"SELECT version FROM instances WHERE id = {p}"
         hcols = ", ".join(_HCOLS)
         self._sql_history_insert = f"INSERT INTO history ({hcols}) VALUES ({marks(len(_HCOLS))})"
@@ -503,12 +510,23 @@ class SQLStore:
         for new, expected in commit.updates:
             row = _row(new)
             due = new.due_at
-            ex(self._sql_update, (
+            values = [
                 new.workflow_version, new.definition_hash, new.state, row[6], new.version,
                 iso(new.updated_at), iso(new.entered_at), new.final,
                 iso(due) if due is not None else None, new.overdue, new.head_hash,
-                new.id, expected,
-            ))  # fmt: skip
+            ]  # fmt: skip
+            # the row at the expected version is the one cached at it (versions name contents),
+            # so its indexed columns that did not change can be left out of the SET
+            with self._cache_lock:
+                held = self._cache.get(new.id)
+            same = held is not None and held[7] == expected
+            same_state = same and held is not None and held[5] == new.state
+            same_due = same and held is not None and held[12] == due
+            if same_due:
+                del values[8]
+            if same_state:
+                del values[2]
+            ex(self._sql_updates[same_state, same_due], (*values, new.id, expected))
             if cur.rowcount != 1:
                 found = ex(self._sql_version, (new.id,)).fetchone()
                 raise ConcurrencyConflict(new.id, expected, found[0] if found else None)
