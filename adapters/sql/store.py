@@ -519,9 +519,9 @@ class SQLStore:
             # so its indexed columns that did not change can be left out of the SET
             with self._cache_lock:
                 held = self._cache.get(new.id)
-            same = held is not None and held[7] == expected
-            same_state = same and held is not None and held[5] == new.state
-            same_due = same and held is not None and held[12] == due
+            same_state = same_due = False
+            if held is not None and held[7] == expected:
+                same_state, same_due = held[5] == new.state, held[12] == due
             if same_due:
                 del values[8]
             if same_state:
@@ -532,10 +532,8 @@ class SQLStore:
                 raise ConcurrencyConflict(new.id, expected, found[0] if found else None)
             rows.append(row)
         for t in commit.consume_timers:
-            ex(
-                self._sql_consume,
-                (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org),
-            )
+            ex(self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
+                                   t.org))  # fmt: skip
             if cur.rowcount != 1:  # another worker fired it first
                 raise ConcurrencyConflict(t.instance_id, None, None)
         for parent_id, seen in commit.touch:
@@ -546,30 +544,12 @@ class SQLStore:
         if self.fault_hook is not None:
             self.fault_hook("after_instance_update")
         for e in commit.history:
-            ex(
-                self._sql_history_insert,
-                (
-                    e.instance_id,
-                    e.seq,
-                    e.workflow,
-                    e.workflow_version,
-                    e.definition_hash,
-                    e.trigger,
-                    e.source,
-                    e.target,
-                    _dump(e.actor),
-                    e.role,
-                    e.reason,
-                    _dump(e.payload),
-                    e.visibility,
-                    e.occurred_at,
-                    e.recorded_at,
-                    e.command_id,
-                    e.prev_hash,
-                    e.hash,
-                    e.parent_id,
-                ),
-            )
+            ex(self._sql_history_insert, (
+                e.instance_id, e.seq, e.workflow, e.workflow_version, e.definition_hash,
+                e.trigger, e.source, e.target, _dump(e.actor), e.role, e.reason,
+                _dump(e.payload), e.visibility, e.occurred_at, e.recorded_at, e.command_id,
+                e.prev_hash, e.hash, e.parent_id,
+            ))  # fmt: skip
         if commit.events:
             at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
             events = [
@@ -695,15 +675,10 @@ class SQLStore:
     def query(self, query: Query) -> list[Instance]:
         c = _INSTANCES.c
         stmt = sa.select(_INSTANCES).order_by(c.created_at, c.id).limit(query.limit)
-        for column, want in (
-            (c.workflow, query.workflow),
-            (c.state, query.state),
-            (c.org, query.org),
-            (c.overdue, query.overdue),
-            (c.final, query.final),
-            (c.unit, query.unit),
-            (c.parent_id, query.parent_id),
-        ):
+        criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
+                    (c.overdue, query.overdue), (c.final, query.final), (c.unit, query.unit),
+                    (c.parent_id, query.parent_id))  # fmt: skip
+        for column, want in criteria:
             if want is not None:
                 stmt = stmt.where(column == want)
         if query.after is not None:
@@ -758,16 +733,9 @@ class SQLStore:
         return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5]) for r in rows]
 
     def delete_timer(self, timer: TimerRecord) -> None:
+        t = timer
         self._write_one(
-            self._sql_consume,
-            (
-                timer.instance_id,
-                timer.kind,
-                timer.trigger,
-                iso(timer.due_at),
-                timer.version,
-                timer.org,
-            ),
+            self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
         )
 
     # -- definitions -----------------------------------------------------------------------
@@ -786,40 +754,16 @@ class SQLStore:
 
 
 def _row(i: Instance) -> _CacheRow:
-    return (
-        i.id,
-        i.workflow,
-        i.workflow_version,
-        i.definition_hash,
-        i.org,
-        i.state,
-        _dump(i.data),
-        i.version,
-        i.created_at,
-        i.updated_at,
-        i.entered_at,
-        i.final,
-        i.due_at,
-        i.overdue,
-        i.parent_id,
-        i.unit,
-        i.head_hash,
-        i.children_version,
-    )
+    return (i.id, i.workflow, i.workflow_version, i.definition_hash, i.org, i.state,
+            _dump(i.data), i.version, i.created_at, i.updated_at, i.entered_at, i.final,
+            i.due_at, i.overdue, i.parent_id, i.unit, i.head_hash, i.children_version)  # fmt: skip
 
 
 def _params(row: _CacheRow) -> tuple[Any, ...]:
     """The column values of a cached row: moments as ISO text."""
     due = row[12]
-    return (
-        *row[:8],
-        iso(row[8]),
-        iso(row[9]),
-        iso(row[10]),
-        row[11],
-        iso(due) if due is not None else None,
-        *row[13:],
-    )
+    return (*row[:8], iso(row[8]), iso(row[9]), iso(row[10]), row[11],
+            iso(due) if due is not None else None, *row[13:])  # fmt: skip
 
 
 # the records built from rows by position: the column lists above follow their field order
