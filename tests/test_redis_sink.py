@@ -93,8 +93,7 @@ class TestRedisStreamSinkContract(SinkContract):
 def test_stream_per_workflow_holds_exactly_the_committed_events_in_order(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    """Through the relay, stream <prefix>:<workflow> holds every committed event once, in
-    commit order, and nothing else."""
+    """Stream <prefix>:<workflow> holds exactly the committed events, once each, in order."""
     store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
     engine = make_engine(store)
     drive(engine, instances=3, notes=3)

@@ -85,8 +85,7 @@ def _committed_and_crash(url: str, tmp_path: Path, **env: str) -> tuple[Path, li
 def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
-    """SIGKILL between a delivery and its record (one record per transaction): the restarted
-    relay delivers that event again, same id, and every other event once."""
+    """Killed before recording a delivery, the restarted relay resends it (same id), loses none."""
     out, committed = _committed_and_crash(db_url, tmp_path, XIESHANG_COMMIT_EVERY="1")
     arrived = _ids(out)
     assert arrived == [*committed[:3], committed[2], *committed[3:]]
@@ -96,8 +95,7 @@ def test_relay_killed_after_delivery_redelivers_with_the_same_id_and_loses_nothi
 def test_relay_killed_mid_chunk_redelivers_only_unrecorded_events_and_loses_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
-    """With outcomes recorded per chunk, a kill repeats only the chunk's delivered events (same
-    ids, same order); every event still arrives."""
+    """Killed mid-chunk, the relay resends only the chunk's unrecorded events; none is lost."""
     out, committed = _committed_and_crash(db_url, tmp_path)
     arrived = _ids(out)
     assert arrived == [*committed[:3], *committed]

@@ -305,3 +305,29 @@ def test_webhook_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     """A webhook URL that is not http(s) is refused, and named."""
     with pytest.raises(ValidationError, match="ftp://x"):
         EventSettings(webhook_urls=["ftp://x"], webhook_secret=SECRET)
+
+
+def test_public_surface_of_the_events_package_is_pinned() -> None:
+    """xieshang.adapters.events exports exactly the supported names, each importable."""
+    import xieshang.adapters.events as events
+
+    assert sorted(events.__all__) == sorted(
+        [
+            "SIGNATURE_HEADER",
+            "DeadLetter",
+            "DeliveryFailed",
+            "EventSettings",
+            "EventSink",
+            "JsonLinesSink",
+            "RedisStreamSink",
+            "Relay",
+            "SubscriberSink",
+            "WebhookSink",
+            "build_sinks",
+            "encode",
+            "register_cli",
+            "sign",
+            "verify",
+        ]
+    )
+    assert all(hasattr(events, name) for name in events.__all__)

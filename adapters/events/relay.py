@@ -151,6 +151,7 @@ class Relay:
         self._rng = rng or random.Random()
         self._locking = self.engine.dialect.name == "postgresql"
         self._fault = _fault_hook()
+        self._stop = threading.Event()  # set by run_forever's caller to end a pass early
         self._prepare()
 
     def _prepare(self) -> None:
@@ -212,15 +213,22 @@ class Relay:
     def _run(self, conn: sa.Connection, now: datetime | None) -> int:
         now = now or datetime.now(UTC)
         self._register(conn, now)
-        return sum(self._pass(conn, sink, now) for sink in self.sinks)
+        delivered = 0
+        for sink in self.sinks:
+            if self._stop.is_set():
+                break
+            delivered += self._pass(conn, sink, now)
+        return delivered
 
     def run_forever(self, stop_event: threading.Event, poll_interval: float | None = None) -> None:
         """Deliver until ``stop_event`` is set; sleeps ``poll_interval`` s when idle.
 
+        Once ``stop_event`` is set, the chunk in hand is finished and recorded, then it returns.
         One connection is kept across passes. A pass that fails (the database is unreachable)
         is logged and tried again, on a new connection, after the interval.
         """
         interval = self.settings.poll_interval if poll_interval is None else poll_interval
+        self._stop = stop_event
         conn: sa.Connection | None = None
         try:
             while not stop_event.is_set():
@@ -266,6 +274,8 @@ class Relay:
             if len(chunk) >= self.settings.commit_every:
                 delivered += self._chunk(conn, sink, chunk, held, now)
                 chunk = []
+                if self._stop.is_set():
+                    return delivered  # shutting down: the rest waits for the next relay
         if chunk:
             delivered += self._chunk(conn, sink, chunk, held, now)
         return delivered
