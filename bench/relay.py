@@ -34,17 +34,17 @@ from typing import Any
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from sink_contract import CLERK, WORKFLOW  # noqa: E402 - the test workflow, shared on purpose
+from sink_contract import CLERK, WORKFLOW  # the tests' workflow, shared on purpose
 
-from xieshang import Engine, Registry, SystemClock  # noqa: E402
-from xieshang.adapters.events import (  # noqa: E402
+from xieshang import Engine, Registry, SystemClock
+from xieshang.adapters.events import (
     EventSettings,
     EventSink,
     RedisStreamSink,
     Relay,
     WebhookSink,
 )
-from xieshang.adapters.sql.store import open_store, sa_engine  # noqa: E402
+from xieshang.adapters.sql.store import open_store, sa_engine
 
 SECRET = "bench-secret"
 
@@ -114,6 +114,17 @@ def _produce(engine: Engine, count: int, committed: dict[str, float], rate: floa
             committed[f"{iid}-{inst.version}-0"] = time.time()
 
 
+_created: list[tuple[str, str]] = []  # (server URL, database) made by this run
+
+
+def _drop_created() -> None:
+    import psycopg
+
+    for server, name in _created:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _fresh_db(base: str | None) -> str:
     if base is None:
         return f"sqlite:///{tempfile.mkdtemp(prefix='xs-bench-')}/bench.db"
@@ -124,6 +135,7 @@ def _fresh_db(base: str | None) -> str:
     plain = base.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(plain, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    _created.append((plain, name))
     return sa.make_url(plain).set(database=name).render_as_string(hide_password=False)
 
 
@@ -195,8 +207,10 @@ def _run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     relay.close()
     lags = [(arrivals[i] - committed[i]) * 1000 for i in committed if i in arrivals]
     out.update(
-        lag_events=len(lags), rate=args.rate,
-        lag_median_ms=statistics.median(lags), lag_p99_ms=_percentile(lags, 0.99),
+        lag_events=len(lags),
+        rate=args.rate,
+        lag_median_ms=statistics.median(lags),
+        lag_p99_ms=_percentile(lags, 0.99),
     )
     if receiver is not None:
         receiver.terminate()
@@ -206,8 +220,9 @@ def _run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="a PostgreSQL server URL; default: a new SQLite file")
-    parser.add_argument("--redis", default=os.environ.get(
-        "XIESHANG_TEST_REDIS_URL", "redis://127.0.0.1:56379/0"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("XIESHANG_TEST_REDIS_URL", "redis://127.0.0.1:56379/0")
+    )
     parser.add_argument("--sinks", default="redis,webhook")
     parser.add_argument("--events", type=int, default=5000, help="backlog for throughput")
     parser.add_argument("--rate", type=float, default=100.0, help="commits/s for the lag run")
@@ -217,13 +232,21 @@ def main() -> None:
     parser.add_argument("--synchronous", default="NORMAL", choices=["FULL", "NORMAL"])
     args = parser.parse_args()
     redis.Redis.from_url(args.redis).ping()
-    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} db={'sqlite' if args.db is None else 'postgresql'}"
-          f" synchronous={args.synchronous} poll={args.poll}s batch={args.batch}")
-    for kind in args.sinks.split(","):
-        r = _run(kind, args)
-        print(f"{kind:8} throughput {r['events_per_s']:8.0f} events/s ({r['events']} events)  "
-              f"lag at {r['rate']:.0f}/s: median {r['lag_median_ms']:.1f} ms, "
-              f"p99 {r['lag_p99_ms']:.1f} ms ({r['lag_events']} events)")
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} db={'sqlite' if args.db is None else 'postgresql'}"
+        f" synchronous={args.synchronous} poll={args.poll}s batch={args.batch}"
+    )
+    try:
+        results = [_run(kind, args) for kind in args.sinks.split(",")]
+    finally:
+        _drop_created()
+    for r in results:
+        kind = r["sink"]
+        print(
+            f"{kind:8} throughput {r['events_per_s']:8.0f} events/s ({r['events']} events)  "
+            f"lag at {r['rate']:.0f}/s: median {r['lag_median_ms']:.1f} ms, "
+            f"p99 {r['lag_p99_ms']:.1f} ms ({r['lag_events']} events)"
+        )
 
 
 if __name__ == "__main__":
