@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 
 from xieshang.errors import ConcurrencyConflict
 from xieshang.ports import Query
-from datetime import datetime
-
 from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
 __all__ = ["MemoryStore"]
@@ -51,8 +50,9 @@ class MemoryStore:
             for parent_id, seen in commit.touch:
                 parent = self._instances.get(parent_id)
                 if parent is None or parent.children_version != seen:
-                    raise ConcurrencyConflict(parent_id, seen,
-                                              parent.children_version if parent else None)
+                    raise ConcurrencyConflict(
+                        parent_id, seen, parent.children_version if parent else None
+                    )
             for entry in commit.history:
                 if entry.command_id is not None and entry.command_id in self._commands:
                     existing = self._commands[entry.command_id]

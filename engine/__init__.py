@@ -1,4 +1,4 @@
-"""xieshang (协商): a workflow engine for the consultation work of a political consultative conference.
+"""xieshang (协商): a workflow engine for the consultation work of a consultative conference.
 
 The supported surface is what ``__all__`` lists; every other module is internal.
 

@@ -9,9 +9,9 @@ to the month's end; day-based deadlines fall at the end of their last day, China
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Literal, Protocol, get_args
 
 import chinese_calendar

@@ -31,7 +31,9 @@ __all__ = [
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 Ident = Annotated[str, Field(pattern=IDENT, max_length=64)]
-FieldType = Literal["string", "text", "int", "number", "bool", "enum", "date", "datetime", "list", "object"]
+FieldType = Literal[
+    "string", "text", "int", "number", "bool", "enum", "date", "datetime", "list", "object"
+]
 ParamType = Literal["int", "number", "string", "bool", "duration"]
 
 
@@ -167,7 +169,9 @@ class TransitionSpec(_Model):
     from_: tuple[str, ...] = Field(alias="from", min_length=1)
     to: str
     label: Label | None = None
-    roles: tuple[str, ...] = Field(default=(), description="roles that may fire it; 'system' for timers")
+    roles: tuple[str, ...] = Field(
+        default=(), description="roles that may fire it; 'system' for timers"
+    )
     payload: dict[str, FieldSpec] = Field(default_factory=dict)
     guard: str | None = Field(default=None, description="CEL expression that must be true")
     guard_message: Label | None = None

@@ -36,11 +36,24 @@ def events_for(
             names = ["instance.transitioned", *transition.spec.emits]
             if instance.final:
                 names.insert(1, "instance.completed")
-    data = _event_data(wf, instance, entry.trigger, entry.source, entry.target,
-                       {"id": entry.actor["id"], "role": entry.role})
+    data = _event_data(
+        wf,
+        instance,
+        entry.trigger,
+        entry.source,
+        entry.target,
+        {"id": entry.actor["id"], "role": entry.role},
+    )
     return [
-        _record(instance, entry.seq, f"{instance.id}-{entry.seq}-{k}", name, entry.occurred_at,
-                data, deployment)
+        _record(
+            instance,
+            entry.seq,
+            f"{instance.id}-{entry.seq}-{k}",
+            name,
+            entry.occurred_at,
+            data,
+            deployment,
+        )
         for k, name in enumerate(names)
     ]
 
@@ -54,12 +67,16 @@ def reminder_event(
     deployment: str = "default",
 ) -> list[EventRecord]:
     """The reminder before a deadline: an event only; the instance does not change."""
-    data = _event_data(wf, instance, "remind", instance.state, instance.state,
-                       {"id": "system", "role": "system"})
+    data = _event_data(
+        wf, instance, "remind", instance.state, instance.state, {"id": "system", "role": "system"}
+    )
     data["due_at"] = iso(instance.due_at) if instance.due_at else None
     event_id = f"{instance.id}-reminder-{iso(timer.due_at)}"
-    return [_record(instance, instance.version, event_id, "instance.reminder", iso(now), data,
-                    deployment)]
+    return [
+        _record(
+            instance, instance.version, event_id, "instance.reminder", iso(now), data, deployment
+        )
+    ]
 
 
 def _event_data(
@@ -70,8 +87,11 @@ def _event_data(
     target: str,
     actor: dict[str, Any],
 ) -> dict[str, Any]:
-    public = {k: instance.data[k] for k, spec in wf.definition.data.items()
-              if spec.public and k in instance.data}
+    public = {
+        k: instance.data[k]
+        for k, spec in wf.definition.data.items()
+        if spec.public and k in instance.data
+    }
     return {
         "workflow": instance.workflow,
         "workflow_version": instance.workflow_version,

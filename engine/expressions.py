@@ -1,4 +1,4 @@
-"""Guards and effects: CEL expressions, compiled once at load time, with the domain's date functions.
+"""Guards and effects: CEL expressions compiled once at load time, with the date functions.
 
 An expression may read only the names of its place (``data``, ``payload``, ``actor``,
 ``instance``, ``params``, ``now``, and ``item`` / ``children`` where those exist); an unknown
@@ -44,21 +44,60 @@ INSTANCE_FIELDS = frozenset(
     {"id", "workflow", "state", "version", "org", "created_at", "parent_id", "unit", "entered_at"}
 )
 DOMAIN_FUNCTIONS = frozenset(
-    {"add_workdays", "add_months", "workdays_between", "date", "due_date", "days_between"}
+    {"add_workdays", "add_months", "workdays_between", "date", "due_date", "days_between", "length"}
 )
-BUILTIN_FUNCTIONS = frozenset(
-    {
-        "size", "int", "uint", "double", "string", "bytes", "bool", "timestamp", "duration",
-        "contains", "startsWith", "endsWith", "matches", "dyn", "type", "has",
-        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
-        "getHours", "getMinutes", "getSeconds", "getMilliseconds",
-        "lowerAscii", "upperAscii", "trim", "split", "join", "replace", "indexOf",
-    }
-) | DOMAIN_FUNCTIONS
+BUILTIN_FUNCTIONS = (
+    frozenset(
+        {
+            "size",
+            "int",
+            "uint",
+            "double",
+            "string",
+            "bytes",
+            "bool",
+            "timestamp",
+            "duration",
+            "contains",
+            "startsWith",
+            "endsWith",
+            "matches",
+            "dyn",
+            "type",
+            "has",
+            "getFullYear",
+            "getMonth",
+            "getDate",
+            "getDayOfMonth",
+            "getDayOfWeek",
+            "getDayOfYear",
+            "getHours",
+            "getMinutes",
+            "getSeconds",
+            "getMilliseconds",
+            "lowerAscii",
+            "upperAscii",
+            "trim",
+            "split",
+            "join",
+            "replace",
+            "indexOf",
+        }
+    )
+    | DOMAIN_FUNCTIONS
+)
 
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _STRING = re.compile(r"'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", re.S)
 _MEMBER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)(?!\s*\()")
+
+
+_COMMENT = re.compile(r"//[^\n]*")
+
+
+def _strip(source: str) -> str:
+    """The source without string literals and comments: what names and members are read from."""
+    return _COMMENT.sub("", _STRING.sub("''", source))
 
 
 class ExpressionError(Exception):
@@ -90,7 +129,7 @@ class Compiled:
 
 def references(source: str) -> list[tuple[str, str]]:
     """The ``name.member`` pairs an expression reads, ignoring string literals."""
-    stripped = _STRING.sub("''", source)
+    stripped = _strip(source)
     return [(m.group(1), m.group(2)) for m in _MEMBER.finditer(stripped)]
 
 
@@ -117,7 +156,7 @@ def compile_expression(
         first = str(e).splitlines()[0]
         raise ExpressionError("XS120", "bad-expression", f"{first}") from e
     allowed = set(names)
-    bound = set(_MACRO_VAR.findall(_STRING.sub("''", source)))
+    bound = set(_MACRO_VAR.findall(_strip(source)))
     unknown = [v for v in program.variables() if v not in allowed and v not in bound]
     if unknown:
         raise ExpressionError(
@@ -146,11 +185,13 @@ def compile_expression(
                 f"{var}.{member} is not declared in {source!r}; {var} has: "
                 + (", ".join(sorted(known)) or "nothing"),
             )
-    return Compiled(source, program, _needs(source, [v for v in program.variables() if v not in bound]))
+    return Compiled(
+        source, program, _needs(source, [v for v in program.variables() if v not in bound])
+    )
 
 
 def _needs(source: str, variables: list[str]) -> dict[str, frozenset[str] | None]:
-    stripped = _STRING.sub("''", source)
+    stripped = _strip(source)
     needs: dict[str, frozenset[str] | None] = {}
     for var in variables:
         uses = len(re.findall(rf"(?<![\w.]){re.escape(var)}\b", stripped))
@@ -217,7 +258,12 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
             raise CalendarError(f"due_date needs a day-based duration, not {str(d)!r}")
         return date.fromordinal(day.toordinal() + days * d.amount).isoformat()
 
+    def length(text: Any) -> int:
+        # CEL's size() on a string counts UTF-8 bytes in this binding: 3 for one Chinese character
+        return len(text) if isinstance(text, str) else len(text or ())
+
     return {
+        "length": length,
         "add_workdays": add_workdays_,
         "add_months": add_months_,
         "workdays_between": workdays_between_,

@@ -72,7 +72,9 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def parse_definition(text: str | bytes, file: str = "") -> tuple[Definition | None, Located | None, list[Problem]]:
+def parse_definition(
+    text: str | bytes, file: str = ""
+) -> tuple[Definition | None, Located | None, list[Problem]]:
     """Stages 1 and 2: safe YAML, then the pydantic model. Returns the problems of both."""
     located, problems = read_yaml(text, file)
     if located is None:
@@ -141,8 +143,12 @@ def load_definition(
     if definition is None or located is None:
         raise DefinitionError(problems)
     return compile_definition(
-        definition, located=located, params=params, known_workflows=known_workflows,
-        problems=problems, source=str(text if isinstance(text, str) else text.decode()),
+        definition,
+        located=located,
+        params=params,
+        known_workflows=known_workflows,
+        problems=problems,
+        source=str(text if isinstance(text, str) else text.decode()),
     )
 
 
@@ -215,23 +221,29 @@ class _Checker:
     def check_params(self) -> None:
         unknown = sorted(set(self.overrides) - set(self.d.params))
         for name in unknown:
-            self.add("XS112", "unknown-param", f"override of unknown param {name!r}"
-                     + _suggest(name, self.d.params), ("params",))
+            self.add(
+                "XS112",
+                "unknown-param",
+                f"override of unknown param {name!r}" + _suggest(name, self.d.params),
+                ("params",),
+            )
         new_params: dict[str, ParamSpec] = {}
         for name, spec in self.d.params.items():
             value = self.overrides.get(name, spec.default)
             problem = _param_problem(spec, value)
             if problem:
                 where = "override" if name in self.overrides else "default"
-                self.add("XS116", "bad-default", f"{where} {value!r}: {problem}",
-                         ("params", name, "default"))
+                self.add(
+                    "XS116",
+                    "bad-default",
+                    f"{where} {value!r}: {problem}",
+                    ("params", name, "default"),
+                )
             self.param_values[name] = value
             if name in self.overrides:
                 new_params[name] = spec.model_copy(update={"default": value})
         if new_params and not self.problems:
-            self.effective = self.d.model_copy(
-                update={"params": {**self.d.params, **new_params}}
-            )
+            self.effective = self.d.model_copy(update={"params": {**self.d.params, **new_params}})
 
     def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
         for name, spec in fields.items():
@@ -241,18 +253,30 @@ class _Checker:
                 value_adapter(spec).validate_python(spec.default)
             except ValidationError as e:
                 msg = e.errors(include_url=False)[0]["msg"]
-                self.add("XS116", "bad-default", f"default {spec.default!r}: {msg}",
-                         (*path, name, "default"))
+                self.add(
+                    "XS116",
+                    "bad-default",
+                    f"default {spec.default!r}: {msg}",
+                    (*path, name, "default"),
+                )
 
     def check_duration(self, text: str, path: Path) -> None:
         if text.startswith("params."):
             name = text.removeprefix("params.")
             if name not in self.d.params:
-                self.add("XS112", "unknown-param", f"unknown param {name!r}"
-                         + _suggest(name, self.d.params), path)
+                self.add(
+                    "XS112",
+                    "unknown-param",
+                    f"unknown param {name!r}" + _suggest(name, self.d.params),
+                    path,
+                )
             elif self.d.params[name].type != "duration":
-                self.add("XS115", "bad-duration",
-                         f"param {name!r} is a {self.d.params[name].type}, not a duration", path)
+                self.add(
+                    "XS115",
+                    "bad-duration",
+                    f"param {name!r} is a {self.d.params[name].type}, not a duration",
+                    path,
+                )
             return
         try:
             parse_duration(text)
@@ -264,87 +288,149 @@ class _Checker:
     def state_ref(self, name: str, path: Path) -> bool:
         if name in self.d.states:
             return True
-        self.add("XS101", "unknown-state", f"unknown state {name!r}" + _suggest(name, self.d.states),
-                 path)
+        self.add(
+            "XS101",
+            "unknown-state",
+            f"unknown state {name!r}" + _suggest(name, self.d.states),
+            path,
+        )
         return False
 
     def check_states(self) -> None:
         initials = [n for n, s in self.d.states.items() if s.initial]
         if len(initials) != 1:
-            what = "no initial state" if not initials else f"{len(initials)} initial states {initials}"
-            self.add("XS103", "initial-state", f"exactly one state must be initial; found {what}",
-                     ("states",))
+            what = (
+                "no initial state" if not initials else f"{len(initials)} initial states {initials}"
+            )
+            self.add(
+                "XS103",
+                "initial-state",
+                f"exactly one state must be initial; found {what}",
+                ("states",),
+            )
         for name, s in self.d.states.items():
             if s.initial and s.final:
-                self.add("XS103", "initial-state", "the initial state cannot be final",
-                         ("states", name, "final"))
+                self.add(
+                    "XS103",
+                    "initial-state",
+                    "the initial state cannot be final",
+                    ("states", name, "final"),
+                )
             if s.deadline is not None:
                 if s.deadline.after is not None:
                     self.check_duration(s.deadline.after, ("states", name, "deadline", "after"))
                 else:
                     names = ["data", "params", "instance", "now"]
-                    members = {"data": set(self.d.data), "params": set(self.d.params),
-                               "instance": INSTANCE_FIELDS}
-                    compiled = self.expr(str(s.deadline.at), ("states", name, "deadline", "at"),
-                                         names, members)
+                    members = {
+                        "data": set(self.d.data),
+                        "params": set(self.d.params),
+                        "instance": INSTANCE_FIELDS,
+                    }
+                    compiled = self.expr(
+                        str(s.deadline.at), ("states", name, "deadline", "at"), names, members
+                    )
                     if compiled is not None:
                         self.deadline_at[name] = compiled
                 if s.deadline.remind_before is not None:
-                    self.check_duration(s.deadline.remind_before,
-                                        ("states", name, "deadline", "remind_before"))
+                    self.check_duration(
+                        s.deadline.remind_before, ("states", name, "deadline", "remind_before")
+                    )
 
     def check_transitions(self) -> None:
         triggers = set(self.d.triggers())
         roles = set(self.d.roles) | {SYSTEM_ROLE}
         for j, role in enumerate(self.d.bound_roles):
             if role not in roles:
-                self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles),
-                         ("bound_roles", j))
+                self.add(
+                    "XS110",
+                    "unknown-role",
+                    f"unknown role {role!r}" + _suggest(role, roles),
+                    ("bound_roles", j),
+                )
         for j, role in enumerate(self.d.start.roles):
             if role not in roles:
-                self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles),
-                         ("start", "roles", j))
+                self.add(
+                    "XS110",
+                    "unknown-role",
+                    f"unknown role {role!r}" + _suggest(role, roles),
+                    ("start", "roles", j),
+                )
         seen: dict[tuple[str, str, str, str | None], int] = {}
         payload_types: dict[tuple[str, str], tuple[str, int]] = {}
         for i, t in enumerate(self.d.transitions):
             path: Path = ("transitions", i)
             for j, source in enumerate(t.from_):
-                if self.state_ref(source, (*path, "from", j) if len(t.from_) > 1 else (*path, "from")):
-                    if self.d.states[source].final:
-                        self.add("XS107", "final-has-exit",
-                                 f"state {source!r} is final; no transition may leave it",
-                                 (*path, "from"))
+                if (
+                    self.state_ref(
+                        source, (*path, "from", j) if len(t.from_) > 1 else (*path, "from")
+                    )
+                    and self.d.states[source].final
+                ):
+                    self.add(
+                        "XS107",
+                        "final-has-exit",
+                        f"state {source!r} is final; no transition may leave it",
+                        (*path, "from"),
+                    )
                 key = (t.trigger, source, t.to, t.guard)
                 if key in seen:
-                    self.add("XS102", "duplicate-transition",
-                             f"same trigger, source, target and guard as transitions[{seen[key]}]",
-                             path)
+                    self.add(
+                        "XS102",
+                        "duplicate-transition",
+                        f"same trigger, source, target and guard as transitions[{seen[key]}]",
+                        path,
+                    )
                 seen.setdefault(key, i)
             self.state_ref(t.to, (*path, "to"))
             if not t.roles and t.join is None:
-                self.add("XS110", "unknown-role",
-                         "a transition needs roles (use [system] for automatic steps)", (*path, "roles"))
+                self.add(
+                    "XS110",
+                    "unknown-role",
+                    "a transition needs roles (use [system] for automatic steps)",
+                    (*path, "roles"),
+                )
             for j, role in enumerate(t.roles):
                 if role not in roles:
-                    self.add("XS110", "unknown-role", f"unknown role {role!r}"
-                             + _suggest(role, roles), (*path, "roles", j))
+                    self.add(
+                        "XS110",
+                        "unknown-role",
+                        f"unknown role {role!r}" + _suggest(role, roles),
+                        (*path, "roles", j),
+                    )
             for j, other in enumerate(t.not_by):
                 if other not in triggers:
-                    self.add("XS113", "unknown-trigger", f"unknown trigger {other!r}"
-                             + _suggest(other, triggers), (*path, "not_by", j))
+                    self.add(
+                        "XS113",
+                        "unknown-trigger",
+                        f"unknown trigger {other!r}" + _suggest(other, triggers),
+                        (*path, "not_by", j),
+                    )
             for name, spec in t.payload.items():
                 prev = payload_types.get((t.trigger, name))
                 if prev is not None and prev[0] != spec.type:
-                    self.add("XS114", "payload-collision",
-                             f"payload field {name!r} of {t.trigger!r} is {spec.type} here "
-                             f"but {prev[0]} in transitions[{prev[1]}]", (*path, "payload", name))
+                    self.add(
+                        "XS114",
+                        "payload-collision",
+                        f"payload field {name!r} of {t.trigger!r} is {spec.type} here "
+                        f"but {prev[0]} in transitions[{prev[1]}]",
+                        (*path, "payload", name),
+                    )
                 payload_types.setdefault((t.trigger, name), (spec.type, i))
             self.check_fields(t.payload, (*path, "payload"))
             self.compiled.append(self.compile_transition(i, t))
 
     def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
-        names = ["data", "payload", "actor", "instance", "params", "now", "children", "siblings",
-                 *extra]
+        names = [
+            "data",
+            "payload",
+            "actor",
+            "instance",
+            "params",
+            "now",
+            "children",
+            "siblings",
+            *extra,
+        ]
         members: dict[str, Any] = {
             "data": set(self.d.data),
             "payload": set(t.payload),
@@ -354,7 +440,9 @@ class _Checker:
         }
         return names, members
 
-    def expr(self, source: str, path: Path, names: list[str], members: dict[str, Any]) -> Compiled | None:
+    def expr(
+        self, source: str, path: Path, names: list[str], members: dict[str, Any]
+    ) -> Compiled | None:
         try:
             return compile_expression(source, names=names, members=members)
         except ExpressionError as e:
@@ -370,14 +458,20 @@ class _Checker:
             for lang in ("zh", "en"):
                 text = getattr(t.guard_message, lang) or ""
                 for source in _PLACEHOLDER.findall(text):
-                    compiled_part = self.expr(source, (*path, "guard_message", lang), names, members)
+                    compiled_part = self.expr(
+                        source, (*path, "guard_message", lang), names, members
+                    )
                     if compiled_part is not None:
                         message_parts.append((source, compiled_part))
         sets = []
         for name, source in t.set.items():
             if name not in self.d.data:
-                self.add("XS111", "unknown-field", f"set writes undeclared field {name!r}"
-                         + _suggest(name, self.d.data), (*path, "set", name))
+                self.add(
+                    "XS111",
+                    "unknown-field",
+                    f"set writes undeclared field {name!r}" + _suggest(name, self.d.data),
+                    (*path, "set", name),
+                )
             compiled = self.expr(source, (*path, "set", name), names, members)
             if compiled is not None:
                 sets.append((name, compiled))
@@ -386,13 +480,20 @@ class _Checker:
         if t.spawn is not None:
             sp = t.spawn
             if self.known_workflows is not None and sp.workflow not in self.known_workflows:
-                self.add("XS118", "unknown-workflow", f"spawn names unknown workflow {sp.workflow!r}"
-                         + _suggest(sp.workflow, self.known_workflows), (*path, "spawn", "workflow"))
+                self.add(
+                    "XS118",
+                    "unknown-workflow",
+                    f"spawn names unknown workflow {sp.workflow!r}"
+                    + _suggest(sp.workflow, self.known_workflows),
+                    (*path, "spawn", "workflow"),
+                )
             spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
             item_names, item_members = self.names(t, "item", "index")
             item_members["item"] = None
             for name, source in sp.data.items():
-                compiled = self.expr(source, (*path, "spawn", "data", name), item_names, item_members)
+                compiled = self.expr(
+                    source, (*path, "spawn", "data", name), item_names, item_members
+                )
                 if compiled is not None:
                     spawn_data.append((name, compiled))
             if sp.bind:
@@ -424,15 +525,23 @@ class _Checker:
             self.state_ref(timer.in_, (*path, "in"))
             self.check_duration(timer.after, (*path, "after"))
             if timer.fire not in triggers:
-                self.add("XS113", "unknown-trigger", f"timer fires unknown trigger {timer.fire!r}"
-                         + _suggest(timer.fire, triggers), (*path, "fire"))
+                self.add(
+                    "XS113",
+                    "unknown-trigger",
+                    f"timer fires unknown trigger {timer.fire!r}" + _suggest(timer.fire, triggers),
+                    (*path, "fire"),
+                )
             elif timer.in_ in self.d.states and not any(
                 timer.in_ in t.from_ and SYSTEM_ROLE in t.roles
-                for t in self.d.transitions if t.trigger == timer.fire
+                for t in self.d.transitions
+                if t.trigger == timer.fire
             ):
-                self.add("XS113", "unknown-trigger",
-                         f"no transition {timer.fire!r} from {timer.in_!r} allows the system role",
-                         (*path, "fire"))
+                self.add(
+                    "XS113",
+                    "unknown-trigger",
+                    f"no transition {timer.fire!r} from {timer.in_!r} allows the system role",
+                    (*path, "fire"),
+                )
 
     def check_graph(self) -> None:
         states = list(self.d.states)
@@ -440,19 +549,28 @@ class _Checker:
         finals = set(self.d.final_states)
         initial = self.d.initial_state
         for s in unreachable(states, initial, graph):
-            self.add("XS104", "unreachable-state",
-                     f"state {s!r} cannot be reached from the initial state {initial!r}", ("states", s))
+            self.add(
+                "XS104",
+                "unreachable-state",
+                f"state {s!r} cannot be reached from the initial state {initial!r}",
+                ("states", s),
+            )
         traps = trap_states(states, finals, graph)
         for s in traps:
-            self.add("XS105", "trap-state", f"state {s!r} is not final and has no way out",
-                     ("states", s))
+            self.add(
+                "XS105", "trap-state", f"state {s!r} is not final and has no way out", ("states", s)
+            )
         if not finals:
             self.add("XS106", "no-path-to-final", "the workflow has no final state", ("states",))
             return
         for s in no_path_to_final(states, finals, graph):
             if s not in traps:
-                self.add("XS106", "no-path-to-final", f"no final state can be reached from {s!r}",
-                         ("states", s))
+                self.add(
+                    "XS106",
+                    "no-path-to-final",
+                    f"no final state can be reached from {s!r}",
+                    ("states", s),
+                )
 
 
 def _param_problem(spec: ParamSpec, value: Any) -> str | None:

@@ -110,7 +110,9 @@ class TimerStore(Protocol):
 
 
 class DefinitionStore(Protocol):
-    def save_definition(self, content_hash: str, workflow: str, version: int, body: str) -> None: ...
+    def save_definition(
+        self, content_hash: str, workflow: str, version: int, body: str
+    ) -> None: ...
 
     def load_definition(self, content_hash: str) -> str | None: ...
 

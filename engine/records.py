@@ -13,18 +13,20 @@ from .errors import InvalidPayload
 
 __all__ = [
     "SYSTEM",
-    "TimerRecord",
     "Actor",
     "Commit",
     "EventRecord",
     "HistoryEntry",
     "Instance",
+    "TimerRecord",
     "canonical_json",
     "copy_json",
     "iso",
 ]
 
-_ACTOR = re.compile(r"^(?P<id>[^:@\s]+):(?P<roles>[^@\s]+)(?:@(?P<org>[^/\s]+)(?:/(?P<unit>\S+))?)?$")
+_ACTOR = re.compile(
+    r"^(?P<id>[^:@\s]+):(?P<roles>[^@\s]+)(?:@(?P<org>[^/\s]+)(?:/(?P<unit>\S+))?)?$"
+)
 
 
 def iso(moment: datetime) -> str:
@@ -73,8 +75,13 @@ class Actor:
         if not m:
             raise InvalidPayload(
                 "actor",
-                [{"field": "actor", "error": "expected id:role[,role...][@org[/unit]]",
-                  "got": repr(text)}],
+                [
+                    {
+                        "field": "actor",
+                        "error": "expected id:role[,role...][@org[/unit]]",
+                        "got": repr(text),
+                    }
+                ],
             )
         roles = frozenset(r for r in m["roles"].split(",") if r)
         return cls(m["id"], roles, m["org"], m["unit"])
@@ -86,6 +93,9 @@ class Actor:
         roles = value.get("roles", [])
         if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
             raise TypeError("'roles' must be a list of strings")
+        for key in ("org", "unit"):
+            if value.get(key) is not None and not isinstance(value[key], str):
+                raise TypeError(f"{key!r} must be a string (got {value[key]!r})")
         return cls(value["id"], frozenset(roles), value.get("org"), value.get("unit"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,10 +135,24 @@ class Instance:
 
     def copy(self) -> Instance:
         return Instance(
-            self.id, self.workflow, self.workflow_version, self.definition_hash, self.org,
-            self.state, copy_json(self.data), self.version, self.created_at, self.updated_at,
-            self.entered_at, self.final, self.due_at, self.overdue, self.parent_id, self.unit,
-            self.head_hash, self.children_version,
+            self.id,
+            self.workflow,
+            self.workflow_version,
+            self.definition_hash,
+            self.org,
+            self.state,
+            copy_json(self.data),
+            self.version,
+            self.created_at,
+            self.updated_at,
+            self.entered_at,
+            self.final,
+            self.due_at,
+            self.overdue,
+            self.parent_id,
+            self.unit,
+            self.head_hash,
+            self.children_version,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,7 +247,7 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class TimerRecord:
-    """A pending timer: at ``due_at``, fire ``trigger`` on the instance if it is still at ``version``.
+    """A pending timer: at ``due_at``, fire ``trigger`` on the instance (set at ``version``).
 
     ``kind`` is ``timer`` (fires a trigger), ``deadline`` (marks the instance overdue) or
     ``reminder`` (emits an event before a deadline). A timer whose instance has moved on is

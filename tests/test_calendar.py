@@ -8,6 +8,7 @@ import chinese_calendar
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from xieshang.calendar import (
     CALENDAR_NAMES,
     CHINA_TZ,

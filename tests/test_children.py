@@ -53,8 +53,12 @@ def start_handling(engine: Engine, cid: str, who: Actor) -> None:
 
 
 def reply(engine: Engine, cid: str, who: Actor, reply_class: str = "B") -> None:
-    engine.fire(cid, "draft_reply", who,
-                {"reply_class": reply_class, "reply_text": "答复函", "signer": "局长"})
+    engine.fire(
+        cid,
+        "draft_reply",
+        who,
+        {"reply_class": reply_class, "reply_text": "答复函", "signer": "局长"},
+    )
     engine.fire(cid, "submit_reply", who)
     engine.fire(cid, "approve_reply", OFFICE)
 
@@ -62,13 +66,23 @@ def reply(engine: Engine, cid: str, who: Actor, reply_class: str = "B") -> None:
 def test_assignment_starts_one_bound_child_per_unit(engine: Engine) -> None:
     """Assigning lead+assisting starts a child per unit, bound to it, in the same step."""
     pid = filed(engine)
-    inst = engine.fire(pid, "assign", OFFICE, {"mode": "lead_assisting", "lead_unit": "transport",
-                                               "units": ["transport", "traffic_police", "housing"]})
+    inst = engine.fire(
+        pid,
+        "assign",
+        OFFICE,
+        {
+            "mode": "lead_assisting",
+            "lead_unit": "transport",
+            "units": ["transport", "traffic_police", "housing"],
+        },
+    )
     kids = engine.children(pid)
     assert inst.state == "assigned"
     assert sorted((c.unit, c.data["role"], c.state) for c in kids) == [
-        ("housing", "assisting", "notified"), ("traffic_police", "assisting", "notified"),
-        ("transport", "lead", "notified")]
+        ("housing", "assisting", "notified"),
+        ("traffic_police", "assisting", "notified"),
+        ("transport", "lead", "notified"),
+    ]
     assert all(c.parent_id == pid and engine.history(c.id)[0].parent_id == pid for c in kids)
     assert engine.verify() == []
 
@@ -76,20 +90,37 @@ def test_assignment_starts_one_bound_child_per_unit(engine: Engine) -> None:
 def test_lead_cannot_submit_before_every_assisting_unit_countersigns(engine: Engine) -> None:
     """The lead's reply is refused until all assisting units countersigned, naming those missing."""
     pid = filed(engine)
-    engine.fire(pid, "assign", OFFICE, {"mode": "lead_assisting", "lead_unit": "transport",
-                                        "units": ["transport", "traffic_police", "housing"]})
-    lead, police, housing = (child_of(engine, pid, u)
-                             for u in ("transport", "traffic_police", "housing"))
+    engine.fire(
+        pid,
+        "assign",
+        OFFICE,
+        {
+            "mode": "lead_assisting",
+            "lead_unit": "transport",
+            "units": ["transport", "traffic_police", "housing"],
+        },
+    )
+    lead, police, housing = (
+        child_of(engine, pid, u) for u in ("transport", "traffic_police", "housing")
+    )
     for cid, name in ((lead, "transport"), (police, "traffic_police"), (housing, "housing")):
         start_handling(engine, cid, unit(name))
     with pytest.raises(TransitionNotAllowed) as early:
-        engine.fire(lead, "draft_reply", unit("transport"),
-                    {"reply_class": "A", "reply_text": "x", "signer": "y"})
+        engine.fire(
+            lead,
+            "draft_reply",
+            unit("transport"),
+            {"reply_class": "A", "reply_text": "x", "signer": "y"},
+        )
     assert "traffic_police" in early.value.message and "housing" in early.value.message
     engine.fire(police, "send_assist_opinion", unit("traffic_police"), {"opinion": "同意"})
     engine.fire(housing, "send_assist_opinion", unit("housing"), {"opinion": "同意"})
-    engine.fire(lead, "draft_reply", unit("transport"),
-                {"reply_class": "A", "reply_text": "答复", "signer": "局长"})
+    engine.fire(
+        lead,
+        "draft_reply",
+        unit("transport"),
+        {"reply_class": "A", "reply_text": "答复", "signer": "局长"},
+    )
     engine.fire(police, "countersign", unit("traffic_police"))
     with pytest.raises(TransitionNotAllowed) as err:
         engine.fire(lead, "submit_reply", unit("transport"))
@@ -105,12 +136,25 @@ def test_lead_cannot_submit_before_every_assisting_unit_countersigns(engine: Eng
 def test_released_unit_is_replaced_and_the_parent_deadline_stays(engine: Engine) -> None:
     """A released unit ends 'reassigned', a new child joins the same parent, due date unchanged."""
     pid = filed(engine)
-    engine.fire(pid, "assign", OFFICE, {"mode": "lead_assisting", "lead_unit": "transport",
-                                        "units": ["transport", "water", "housing"]})
+    engine.fire(
+        pid,
+        "assign",
+        OFFICE,
+        {
+            "mode": "lead_assisting",
+            "lead_unit": "transport",
+            "units": ["transport", "water", "housing"],
+        },
+    )
     due_before = engine.get(pid).due_at
     water = child_of(engine, pid, "water")
-    engine.fire(water, "request_return", unit("water"), {"suggested_unit": "urban_management"},
-                reason="非本单位职责")
+    engine.fire(
+        water,
+        "request_return",
+        unit("water"),
+        {"suggested_unit": "urban_management"},
+        reason="非本单位职责",
+    )
     engine.fire(water, "approve_return", OFFICE, {"new_unit": "urban_management"})
     kids = {c.unit: c for c in engine.children(pid)}
     assert kids["water"].state == "reassigned" and kids["water"].final
@@ -120,11 +164,16 @@ def test_released_unit_is_replaced_and_the_parent_deadline_stays(engine: Engine)
     for name in ("transport", "urban_management", "housing"):
         start_handling(engine, child_of(engine, pid, name), unit(name))
     for name in ("urban_management", "housing"):
-        engine.fire(child_of(engine, pid, name), "send_assist_opinion", unit(name),
-                    {"opinion": "同意"})
+        engine.fire(
+            child_of(engine, pid, name), "send_assist_opinion", unit(name), {"opinion": "同意"}
+        )
     lead = child_of(engine, pid, "transport")
-    engine.fire(lead, "draft_reply", unit("transport"),
-                {"reply_class": "B", "reply_text": "答复", "signer": "局长"})
+    engine.fire(
+        lead,
+        "draft_reply",
+        unit("transport"),
+        {"reply_class": "B", "reply_text": "答复", "signer": "局长"},
+    )
     for name in ("urban_management", "housing"):
         engine.fire(child_of(engine, pid, name), "countersign", unit(name))
     engine.fire(lead, "submit_reply", unit("transport"))
@@ -176,13 +225,21 @@ def test_a_unit_cannot_forward_a_proposal_itself(engine: Engine) -> None:
 def test_assisting_unit_never_replies_to_the_proposer(engine: Engine) -> None:
     """draft_reply is refused for an assisting unit."""
     pid = filed(engine)
-    engine.fire(pid, "assign", OFFICE, {"mode": "lead_assisting", "lead_unit": "transport",
-                                        "units": ["transport", "housing"]})
+    engine.fire(
+        pid,
+        "assign",
+        OFFICE,
+        {"mode": "lead_assisting", "lead_unit": "transport", "units": ["transport", "housing"]},
+    )
     cid = child_of(engine, pid, "housing")
     start_handling(engine, cid, unit("housing"))
     with pytest.raises(TransitionNotAllowed):
-        engine.fire(cid, "draft_reply", unit("housing"),
-                    {"reply_class": "A", "reply_text": "x", "signer": "y"})
+        engine.fire(
+            cid,
+            "draft_reply",
+            unit("housing"),
+            {"reply_class": "A", "reply_text": "x", "signer": "y"},
+        )
 
 
 def test_query_by_unit_lists_what_a_unit_has_to_do(engine: Engine) -> None:
@@ -202,11 +259,25 @@ def test_key_proposals_are_selected_supervised_and_joined(engine: Engine) -> Non
     sel = engine.start("key_proposal_selection", {"year": 2024, "filed_count": 445}, committee).id
     engine.fire(sel, "propose_candidates", committee, {"candidates": ["p1", "p2", "p3"]})
     with pytest.raises(TransitionNotAllowed) as err:
-        engine.fire(sel, "select", committee, {"selected": [
-            {"proposal_id": "p9", "lead_leader": "市长", "supervising_committee": "经济委员会"}]})
+        engine.fire(
+            sel,
+            "select",
+            committee,
+            {
+                "selected": [
+                    {
+                        "proposal_id": "p9",
+                        "lead_leader": "市长",
+                        "supervising_committee": "经济委员会",
+                    }
+                ]
+            },
+        )
     assert "候选提案" in err.value.message
-    chosen = [{"proposal_id": "p1", "lead_leader": "市长", "supervising_committee": "经济委员会"},
-              {"proposal_id": "p2", "lead_leader": "副市长", "supervising_committee": "提案委员会"}]
+    chosen = [
+        {"proposal_id": "p1", "lead_leader": "市长", "supervising_committee": "经济委员会"},
+        {"proposal_id": "p2", "lead_leader": "副市长", "supervising_committee": "提案委员会"},
+    ]
     engine.fire(sel, "select", committee, {"selected": chosen})
     engine.fire(sel, "approve", chairs, {})
     engine.fire(sel, "start_supervision", committee)

@@ -151,7 +151,6 @@ def test_references_never_come_from_inside_a_string(dotted: str) -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="expressions: references() reads inside // comments")
 def test_a_commented_out_member_is_not_checked() -> None:
     """CEL has // comments; a member named only in a comment is not a reference."""
     assert compiled("data.title != '' // was data.titel\n").needs == {"data": frozenset({"title"})}

@@ -34,7 +34,9 @@ def engine() -> Engine:
 
 
 def new_proposal(engine: Engine) -> str:
-    return engine.start("proposal", {"title": "老旧小区加装电梯", "first_proposer": "m1"}, MEMBER).id
+    return engine.start(
+        "proposal", {"title": "老旧小区加装电梯", "first_proposer": "m1"}, MEMBER
+    ).id
 
 
 def to_filed(engine: Engine) -> str:
@@ -51,8 +53,12 @@ def reply_sole(engine: Engine, pid: str, reply_class: str = "B") -> None:
     unit = Actor.of("u-" + str(child.unit), "handling_unit", org="city", unit=child.unit)
     engine.fire(child.id, "acknowledge", unit, {"contact_person": "张科长"})
     engine.fire(child.id, "contact_proposer", unit, {"mode": "phone"})
-    engine.fire(child.id, "draft_reply", unit,
-                {"reply_class": reply_class, "reply_text": "答复", "signer": "局长"})
+    engine.fire(
+        child.id,
+        "draft_reply",
+        unit,
+        {"reply_class": reply_class, "reply_text": "答复", "signer": "局长"},
+    )
     engine.fire(child.id, "submit_reply", unit)
     engine.fire(child.id, "approve_reply", OFFICE)
 
@@ -81,7 +87,10 @@ def test_each_accepted_command_adds_one_version_one_row_and_its_events(engine: E
     inst = engine.fire(pid, "submit", MEMBER, {"category": "society"})
     events = engine.store.outbox(pid)[before:]
     assert inst.version == 2 and len(engine.history(pid)) == 2
-    assert [e.type for e in events] == ["xieshang.instance.transitioned", "xieshang.proposal.submitted"]
+    assert [e.type for e in events] == [
+        "xieshang.instance.transitioned",
+        "xieshang.proposal.submitted",
+    ]
     assert all(e.body["specversion"] == "1.0" and e.body["subject"] == pid for e in events)
     assert events[0].body["data"]["to"] == "submitted"
 
@@ -205,10 +214,18 @@ def test_assign_modes_are_checked_by_guard(engine: Engine) -> None:
     with pytest.raises(TransitionNotAllowed):
         engine.fire(pid, "assign", OFFICE, {"mode": "split", "units": ["housing"]})
     with pytest.raises(TransitionNotAllowed):
-        engine.fire(pid, "assign", OFFICE,
-                    {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "transport"})
-    inst = engine.fire(pid, "assign", OFFICE,
-                       {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "water"})
+        engine.fire(
+            pid,
+            "assign",
+            OFFICE,
+            {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "transport"},
+        )
+    inst = engine.fire(
+        pid,
+        "assign",
+        OFFICE,
+        {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "water"},
+    )
     assert inst.data["lead_unit"] == "water" and inst.data["reply_due"] == "2024-12-27"
     assert inst.due_at == datetime(2024, 12, 28, tzinfo=CN)
 
@@ -226,7 +243,9 @@ def test_unsatisfied_twice_goes_to_a_meeting_then_closes(engine: Engine) -> None
     pid = to_filed(engine)
     engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
     reply_sole(engine, pid)
-    assert engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"}).state == "rehandling"
+    assert (
+        engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"}).state == "rehandling"
+    )
     reply_sole(engine, pid)
     inst = engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "unsatisfied"})
     assert (inst.state, inst.data["rehandle_count"]) == ("awaiting_meeting", 1)
@@ -245,7 +264,9 @@ def test_unit_bound_actor_cannot_act_for_another_unit(engine: Engine) -> None:
     with pytest.raises(Forbidden) as err:
         engine.fire(child.id, "acknowledge", water, {"contact_person": "李"})
     assert err.value.allowed == ["housing"]
-    assert engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张"}).state == "acknowledged"
+    assert (
+        engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张"}).state == "acknowledged"
+    )
 
 
 def test_available_explains_what_the_actor_may_not_do(engine: Engine) -> None:
@@ -263,14 +284,17 @@ def test_replay_rebuilds_the_stored_instance(engine: Engine) -> None:
     engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
     stored = engine.get(pid)
     replayed = engine.replay(pid)
-    assert (replayed.state, replayed.data, replayed.version) == (stored.state, stored.data,
-                                                                  stored.version)
+    assert (replayed.state, replayed.data, replayed.version) == (
+        stored.state,
+        stored.data,
+        stored.version,
+    )
     assert engine.verify() == []
 
 
 def test_internal_step_emits_no_event(engine: Engine) -> None:
     """A transition whose history entry is internal announces nothing."""
-    from xieshang import load_definition, Registry
+    from xieshang import Registry, load_definition
 
     wf = load_definition(
         """

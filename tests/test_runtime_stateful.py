@@ -48,21 +48,31 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "cosign": st.just({}),
     "decline_cosign": st.just({}),
     "submit": st.sampled_from(
-        [{"category": "society"}, {"category": "economy", "is_public": False},
-         {"category": "culture", "is_public": False, "non_public_reason": "涉及个人信息"}]
+        [
+            {"category": "society"},
+            {"category": "economy", "is_public": False},
+            {"category": "culture", "is_public": False, "non_public_reason": "涉及个人信息"},
+        ]
     ),
     "return_for_revision": st.just({}),
     "start_review": st.just({}),
     "file": st.just({"number": "2024-001"}),
     "reject": st.sampled_from([{"ground": "academic"}, {"ground": "personal"}]),
-    "convert": st.sampled_from([{"target": "suggestion", "proposer_consented": True},
-                                {"target": "opinion_report", "proposer_consented": False}]),
+    "convert": st.sampled_from(
+        [
+            {"target": "suggestion", "proposer_consented": True},
+            {"target": "opinion_report", "proposer_consented": False},
+        ]
+    ),
     "merge_into": st.just({"main_id": "some-other-proposal"}),
     "withdraw": st.just({}),
     "assign": st.sampled_from(
-        [{"mode": "sole", "units": ["housing"]}, {"mode": "split", "units": ["housing", "water"]},
-         {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "water"},
-         {"mode": "split", "units": ["housing"]}]
+        [
+            {"mode": "sole", "units": ["housing"]},
+            {"mode": "split", "units": ["housing", "water"]},
+            {"mode": "lead_assisting", "units": ["housing", "water"], "lead_unit": "water"},
+            {"mode": "split", "units": ["housing"]},
+        ]
     ),
     "flag_key": st.just({"lead_leader": "副市长"}),
     "reply": st.sampled_from([{"reply_class": c} for c in "ABC"]),
@@ -77,22 +87,32 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "deny_return": st.just({}),
     "contact_proposer": st.sampled_from([{"mode": "phone"}, {"mode": "face_to_face"}]),
     "send_assist_opinion": st.just({"opinion": "同意"}),
-    "draft_reply": st.sampled_from([{"reply_class": c, "reply_text": "答复", "signer": "局长"}
-                                    for c in "ABC"]),
+    "draft_reply": st.sampled_from(
+        [{"reply_class": c, "reply_text": "答复", "signer": "局长"} for c in "ABC"]
+    ),
     "countersign": st.just({}),
     "submit_reply": st.just({}),
     "approve_reply": st.sampled_from([{}, {"reply_class": "A"}]),
     "reject_reply": st.just({}),
 }
-ENDINGS = {"withdraw", "reject", "convert", "merge_into", "return_for_revision"}  # reached by any_command
+ENDINGS = {
+    "withdraw",
+    "reject",
+    "convert",
+    "merge_into",
+    "return_for_revision",
+}  # reached by any_command
 GARBAGE = st.sampled_from([{"category": 7}, {"no_such_field": 1}, {"reply_class": "Z"}])
 
 
 def _snapshot(engine: Engine) -> tuple[Any, ...]:
     ids = sorted(engine.store.instance_ids())
     rows = [engine.store.load(i, fresh=True) for i in ids]
-    return ([r.to_dict() for r in rows if r is not None],
-            sum(len(engine.store.history(i)) for i in ids), len(engine.store.outbox()))
+    return (
+        [r.to_dict() for r in rows if r is not None],
+        sum(len(engine.store.history(i)) for i in ids),
+        len(engine.store.outbox()),
+    )
 
 
 class ProposalMachine(RuleBasedStateMachine):
@@ -106,8 +126,9 @@ class ProposalMachine(RuleBasedStateMachine):
         self.clock = FixedClock(datetime(2024, 3, 1, 9, tzinfo=CN))
         self.store = self.make_store()
         counter = itertools.count(1)
-        self.engine = Engine(self.store, REGISTRY, self.clock,
-                             ids=lambda: f"i{next(counter):06d}")  # deterministic draws
+        self.engine = Engine(
+            self.store, REGISTRY, self.clock, ids=lambda: f"i{next(counter):06d}"
+        )  # deterministic draws
         self.ids: list[str] = []
 
     @initialize(target=instances)
@@ -115,8 +136,9 @@ class ProposalMachine(RuleBasedStateMachine):
         return self._start()
 
     def _start(self) -> str:
-        iid = self.engine.start("proposal", {"title": "电动自行车充电设施建设",
-                                             "first_proposer": "m1"}, ACTORS[0]).id
+        iid = self.engine.start(
+            "proposal", {"title": "电动自行车充电设施建设", "first_proposer": "m1"}, ACTORS[0]
+        ).id
         self.ids.append(iid)
         return iid
 
@@ -130,7 +152,7 @@ class ProposalMachine(RuleBasedStateMachine):
 
     @rule(iid=instances, data=st.data(), reason=st.sampled_from([None, "理由充分"]))
     def likely_valid_step(self, iid: str, data: st.DataObject, reason: str | None) -> None:
-        """Pick among the (trigger, actor) pairs that available() allows, with a plausible payload."""
+        """Pick among the (trigger, actor) pairs available() allows, with a plausible payload."""
         family = [iid, *(c.id for c in self.engine.children(iid))]
         choices = [
             (member, a.trigger, actor)
@@ -153,13 +175,21 @@ class ProposalMachine(RuleBasedStateMachine):
         reason=st.sampled_from([None, "理由充分"]),
         garbage=st.booleans(),
     )
-    def any_command(self, iid: str, data: st.DataObject, trigger: str, actor: Actor,
-                    reason: str | None, garbage: bool) -> None:
+    def any_command(
+        self,
+        iid: str,
+        data: st.DataObject,
+        trigger: str,
+        actor: Actor,
+        reason: str | None,
+        garbage: bool,
+    ) -> None:
         strategy = GARBAGE if garbage or trigger not in PAYLOADS else PAYLOADS[trigger]
         self._fire(iid, trigger, actor, data.draw(strategy), reason)
 
-    def _fire(self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any],
-              reason: str | None) -> None:
+    def _fire(
+        self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any], reason: str | None
+    ) -> None:
         before = _snapshot(self.engine)
         old = self.store.load(iid, fresh=True)
         children_before = len(self.engine.children(iid))
@@ -175,8 +205,11 @@ class ProposalMachine(RuleBasedStateMachine):
         mine = [e for e in self.store.outbox(iid) if e.seq == inst.version]
         wf = REGISTRY.by_hash(inst.definition_hash)
         assert wf is not None
-        spec = next(t.spec for t in wf.by_trigger[trigger]
-                    if old.state in t.sources and t.target == inst.state)
+        spec = next(
+            t.spec
+            for t in wf.by_trigger[trigger]
+            if old.state in t.sources and t.target == inst.state
+        )
         expected = 1 + len(spec.emits) + (1 if inst.final else 0)
         assert len(mine) == (expected if spec.visibility == "public" else 0)
         spawned = len(self.engine.children(iid)) - children_before
@@ -203,14 +236,23 @@ class ProposalMachine(RuleBasedStateMachine):
             if inst.workflow != "proposal" or inst.state not in ("assigned", "rehandling"):
                 continue
             counted = [c for c in self.engine.children(iid) if c.state != "reassigned"]
-            assert counted and not all(c.state in DONE for c in counted), \
+            assert counted and not all(c.state in DONE for c in counted), (
                 "a parent waits on a join its children satisfy"
+            )
         for iid, inst in everyone.items():
             assert inst is not None
-            if inst.workflow == "proposal" and inst.state in ("replied", "closed", "awaiting_meeting"):
-                if any(r.trigger == "children_replied" for r in self.store.history(iid)):
-                    counted = [c for c in self.engine.children(iid) if c.state != "reassigned"]
-                    assert all(c.state in DONE for c in counted), "a join passed too early"
+            if (
+                inst.workflow == "proposal"
+                and inst.state
+                in (
+                    "replied",
+                    "closed",
+                    "awaiting_meeting",
+                )
+                and any(r.trigger == "children_replied" for r in self.store.history(iid))
+            ):
+                counted = [c for c in self.engine.children(iid) if c.state != "reassigned"]
+                assert all(c.state in DONE for c in counted), "a join passed too early"
 
     @invariant()
     def chain_verifies(self) -> None:
@@ -234,10 +276,18 @@ class SQLiteProposalMachine(ProposalMachine):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-_settings = settings(max_examples=25, stateful_step_count=60, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(
+    max_examples=25,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TestProposalOnMemory = ProposalMachine.TestCase
 TestProposalOnMemory.settings = _settings
 TestProposalOnSQLite = SQLiteProposalMachine.TestCase
-TestProposalOnSQLite.settings = settings(max_examples=10, stateful_step_count=30, deadline=None,
-                                         suppress_health_check=[HealthCheck.too_slow])
+TestProposalOnSQLite.settings = settings(
+    max_examples=10,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

@@ -28,8 +28,9 @@ def engine(clock: FixedClock) -> Engine:
 
 
 def assigned(engine: Engine) -> str:
-    pid = engine.start("proposal", {"title": "城区共享单车停放管理", "first_proposer": "m1"},
-                       MEMBER).id
+    pid = engine.start(
+        "proposal", {"title": "城区共享单车停放管理", "first_proposer": "m1"}, MEMBER
+    ).id
     engine.fire(pid, "submit", MEMBER, {"category": "society"})
     engine.fire(pid, "start_review", STAFF)
     engine.fire(pid, "file", STAFF, {"number": "2024-017"})
@@ -41,7 +42,9 @@ def reply_sole(engine: Engine, pid: str) -> None:
     child = next(c for c in engine.children(pid) if not c.final)
     engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张科长"})
     engine.fire(child.id, "contact_proposer", UNIT, {"mode": "phone"})
-    engine.fire(child.id, "draft_reply", UNIT, {"reply_class": "A", "reply_text": "答复", "signer": "局长"})
+    engine.fire(
+        child.id, "draft_reply", UNIT, {"reply_class": "A", "reply_text": "答复", "signer": "局长"}
+    )
     engine.fire(child.id, "submit_reply", UNIT)
     engine.fire(child.id, "approve_reply", OFFICE)
 
@@ -64,11 +67,14 @@ def test_return_window_closes_after_five_working_days_across_national_day(
     child = engine.children(assigned(engine))[0].id
     clock.set(datetime(2024, 10, 11, 9, tzinfo=CN))
     with pytest.raises(TransitionNotAllowed) as err:
-        engine.fire(child, "request_return", UNIT, {"suggested_unit": "市城管局"}, reason="非本单位职责")
+        engine.fire(
+            child, "request_return", UNIT, {"suggested_unit": "市城管局"}, reason="非本单位职责"
+        )
     assert "2024-10-10" in err.value.message and "5 working days" in err.value.message
     clock.set(datetime(2024, 10, 10, 17, tzinfo=CN))
-    inst = engine.fire(child, "request_return", UNIT, {"suggested_unit": "urban_management"},
-                       reason="非本单位职责")
+    inst = engine.fire(
+        child, "request_return", UNIT, {"suggested_unit": "urban_management"}, reason="非本单位职责"
+    )
     assert inst.state == "return_requested" and inst.data["suggested_unit"] == "urban_management"
 
 
@@ -146,7 +152,7 @@ def test_a_timer_acts_once_even_if_two_ticks_see_it(engine: Engine, clock: Fixed
     timers = engine.store.due_timers(late)
     first = engine.tick(late)
     for timer in timers:  # a second worker that read the same rows before the first committed
-        with pytest.raises(Exception):  # noqa: B017, PT011 - conflict or stale, never a second act
+        with pytest.raises(Exception):  # noqa: B017 - conflict or stale, never a second act
             engine._run_timer(timer, late)
     assert first.fired == len(timers) >= 2
     assert [r.trigger for r in engine.history(pid)].count("overdue") == 1
@@ -157,6 +163,8 @@ def test_leaving_the_state_cancels_its_timers(engine: Engine, clock: FixedClock)
     pid = assigned(engine)
     clock.set(datetime(2024, 10, 15, 9, tzinfo=CN))
     reply_sole(engine, pid)
-    kinds = {(t.instance_id, t.kind) for t in engine.store.due_timers(datetime(2025, 6, 1, tzinfo=CN))}
+    kinds = {
+        (t.instance_id, t.kind) for t in engine.store.due_timers(datetime(2025, 6, 1, tzinfo=CN))
+    }
     assert kinds == {(pid, "timer")}
     assert not engine.get(pid).overdue

@@ -21,7 +21,7 @@ def bundled_files() -> list[Path]:
 
 
 def workflow_files(dirs: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
-    """The bundled files, then every ``*.yaml`` / ``*.yml`` in ``dirs`` and ``$XIESHANG_WORKFLOWS``."""
+    """The bundled files, then every ``*.yaml`` / ``*.yml`` in ``dirs`` and $XIESHANG_WORKFLOWS."""
     extra = [Path(d) for d in dirs]
     extra += [Path(p) for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p]
     files = bundled_files()
@@ -30,7 +30,13 @@ def workflow_files(dirs: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
             files.append(d)
         else:
             files += sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
-    return files
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        if f.resolve() not in seen:  # the same directory named twice is loaded once
+            seen.add(f.resolve())
+            unique.append(f)
+    return unique
 
 
 def load_registry(
