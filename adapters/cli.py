@@ -12,13 +12,16 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -747,6 +750,94 @@ def verify(
             )
         if problems:
             raise typer.Exit(1)
+
+
+@app.command()
+def tick(
+    ctx: typer.Context,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Fire what is due up to this ISO time (default: the clock)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fire the timers, deadlines and reminders due up to now, once, as the system actor."""
+    with _reporting(as_json):
+        moment = _aware(now, "--now") if now is not None else None
+        engine = _state(ctx).engine()
+        report = engine.tick(moment)
+        body = {"fired": report.fired, "stale": report.stale, "conflicts": report.conflicts}
+        if as_json:
+            _emit_json(body)
+        else:
+            _out().print(
+                Text(
+                    f"fired {report.fired}, stale {report.stale}, "
+                    f"lost to another worker {report.conflicts}"
+                )
+            )
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="Seconds between passes when idle.")
+    ] = 5.0,
+    relay: Annotated[
+        bool,
+        typer.Option("--relay/--no-relay", help="Also deliver the outbox to the configured sinks."),
+    ] = True,
+) -> None:
+    """Fire due timers (and relay events) until SIGTERM or SIGINT; safe to run several at once."""
+    with _reporting(False):
+        engine = _state(ctx).engine()
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        relayer = _worker_relay(ctx) if relay else None
+        _err().print(
+            Text(
+                f"worker: ticking every {poll_interval:g} s"
+                + (f", relaying to {len(relayer.sinks)} sink(s)" if relayer else "")
+            )
+        )
+        try:
+            while not stop.is_set():
+                report = engine.tick()
+                delivered = relayer.run_once() if relayer is not None else 0
+                if report.fired == 0 and delivered == 0:
+                    stop.wait(poll_interval)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if relayer is not None:
+                relayer.close()
+        _err().print(Text("worker: stopped"))
+
+
+def _worker_relay(ctx: typer.Context) -> Any:
+    """The event relay with the configured sinks, or None when no sink is configured."""
+    from xieshang.adapters.events.cli import _relay
+
+    found = _relay(ctx, with_sinks=True)
+    if not found.sinks:
+        found.close()
+        return None
+    return found
+
+
+def _aware(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Usage(f"{option} {text!r} is not an ISO date-time", option) from None
+    if moment.tzinfo is None:
+        raise Usage(f"{option} {text!r} needs a timezone, e.g. +08:00", option)
+    return moment
 
 
 def main() -> None:
