@@ -42,7 +42,9 @@ def reply(engine: Engine, pid: str) -> None:
     child = engine.children(pid)[0].id
     engine.fire(child, "acknowledge", UNIT, {"contact_person": "张"})
     engine.fire(child, "contact_proposer", UNIT, {"mode": "phone"})
-    engine.fire(child, "draft_reply", UNIT, {"reply_class": "B", "reply_text": "答", "signer": "局长"})
+    engine.fire(
+        child, "draft_reply", UNIT, {"reply_class": "B", "reply_text": "答", "signer": "局长"}
+    )
     engine.fire(child, "submit_reply", UNIT)
     engine.fire(child, "approve_reply", OFFICE)
 
@@ -74,8 +76,9 @@ def test_two_workers_fire_each_timer_exactly_once(pg_database: str) -> None:
         due = len(store.due_timers(LATE, limit=10_000))
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=tick_until_idle, args=(pg_database, start, results))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(target=tick_until_idle, args=(pg_database, start, results)) for _ in range(2)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -107,8 +110,9 @@ def test_a_timer_racing_a_human_loses_nothing(pg_database: str) -> None:
         timer = next(t for t in store.due_timers(LATE) if t.instance_id == pid)
         before = engine.get(pid)
         # the member's command is judged on the same version the timer will use
-        engine.fire(pid, "evaluate", MEMBER, {"satisfaction": "satisfied"},
-                    expected_version=before.version)
+        engine.fire(
+            pid, "evaluate", MEMBER, {"satisfaction": "satisfied"}, expected_version=before.version
+        )
         with pytest.raises((ConcurrencyConflict, TransitionNotAllowed)):
             engine._run_timer(timer, LATE)
         report = engine.tick(LATE)
