@@ -469,6 +469,7 @@ class Engine:
             False if moved else instance.overdue,
             instance.parent_id,
             instance.unit,
+            children_version=instance.children_version,
         )
         if moved or cursor.state in wf.deadline_at:
             new.due_at = self._due(wf, new, new.entered_at)
