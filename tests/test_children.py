@@ -22,7 +22,7 @@ def unit(name: str) -> Actor:
     return Actor.of(f"staff-{name}", "handling_unit", org="city", unit=name)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     clock = FixedClock(datetime(2024, 3, 4, 9, tzinfo=CN))
     if request.param == "memory":
@@ -30,7 +30,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         return
     from xieshang.adapters.sql import open_store
 
-    store = open_store(f"sqlite:///{tmp_path / 'children.db'}", synchronous="NORMAL")
+    url = (
+        f"sqlite:///{tmp_path / 'children.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_database")
+    )
+    store = open_store(url, synchronous="NORMAL")
     yield Engine(store, bundled(), clock)
     store.close()
 
