@@ -41,6 +41,8 @@ from xieshang.ports import Query
 from xieshang.records import Actor, HistoryEntry, Instance
 from xieshang.registry import Registry
 from xieshang.runtime import Engine
+from xieshang.workflows import BUNDLED_DIR
+from xieshang.yamlsafe import read_yaml
 
 __all__ = ["app", "main"]
 
@@ -356,10 +358,13 @@ def validate(
     with _reporting(as_json):
         targets = _yaml_files(paths)
         mine = {f.resolve() for f in targets}
+        # a file being validated replaces the bundled workflow of the same id (an edited copy)
+        replaced = {_declared_id(f) for f in targets}
         context = [
             f
             for f in workflow_paths(_state(ctx).settings(), _state(ctx).dirs())
             if f.resolve() not in mine
+            and not (f.parent.resolve() == BUNDLED_DIR.resolve() and f.stem in replaced)
         ]
         problems = []
         try:
@@ -393,6 +398,12 @@ def validate(
                 )
         if problems:
             raise typer.Exit(1)
+
+
+def _declared_id(path: Path) -> str | None:
+    located, _ = read_yaml(path.read_bytes(), str(path))
+    data = located.data if located is not None else None
+    return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
 
 
 @app.command()

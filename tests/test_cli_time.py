@@ -111,3 +111,17 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         rest = proc.stderr.read()
         assert proc.wait(30) == 0
     assert "worker: stopped" in rest
+
+
+def test_validating_an_edited_copy_of_a_bundled_workflow_replaces_it(tmp_path: Path) -> None:
+    """A process owner's copy of proposal.yaml is checked in place of the bundled one."""
+    from xieshang.workflows import BUNDLED_DIR
+
+    copy = tmp_path / "proposal.yaml"
+    copy.write_text((BUNDLED_DIR / "proposal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(copy)])
+    assert result.exit_code == 0, result.output
+    broken = copy.read_text(encoding="utf-8").replace("to: submitted", "to: submited", 1)
+    copy.write_text(broken, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(copy)])
+    assert result.exit_code == 1 and "XS101" in result.output and "XS117" not in result.output
