@@ -179,48 +179,18 @@ class Engine:
         values = self._validate_data(wf, data or {})
         self._remember_definition(wf)
         now = self.clock.now()
-        instance = Instance(
-            id=self._ids(),
-            workflow=wf.id,
-            workflow_version=wf.definition.version,
-            definition_hash=wf.hash,
-            org=org,
-            state=wf.definition.initial_state,
-            data=values,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            entered_at=now,
+        commit = Commit()
+        instance = self._created(
+            commit,
+            wf,
+            values,
+            actor,
+            role,
+            org,
+            now,
             parent_id=parent_id,
             unit=unit,
-        )
-        instance.due_at = self._due(wf, instance, now)
-        entry = HistoryEntry(
-            instance_id=instance.id,
-            seq=1,
-            workflow=wf.id,
-            workflow_version=wf.definition.version,
-            definition_hash=wf.hash,
-            trigger=START,
-            source=None,
-            target=instance.state,
-            actor=actor.to_dict(),
-            role=role,
-            reason=None,
-            payload=copy_json(values),
-            visibility="public",
-            occurred_at=iso(now),
-            recorded_at=iso(datetime.now(UTC)),
             command_id=command_id,
-            prev_hash="",
-            parent_id=parent_id,
-        ).sealed()
-        instance.head_hash = entry.hash
-        commit = Commit(
-            inserts=[instance],
-            history=[entry],
-            events=events_for(wf, instance, entry, None, deployment=self.deployment),
-            timers=self._timers_for(wf, instance),
         )
         self.store.apply(commit)
         return instance
@@ -1077,49 +1047,78 @@ class Engine:
             except InvalidPayload as e:
                 errors += [{**err, "field": f"spawn[{index}].{err['field']}"} for err in e.errors]
                 continue
-            child = Instance(
-                id=self._ids(),
-                workflow=child_wf.id,
-                workflow_version=child_wf.definition.version,
-                definition_hash=child_wf.hash,
-                org=parent_org,
-                state=child_wf.definition.initial_state,
-                data=values,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                entered_at=now,
+            self._created(
+                commit,
+                child_wf,
+                values,
+                actor,
+                role,
+                parent_org,
+                now,
                 parent_id=parent_id,
                 unit=None if unit is None else str(unit),
             )
-            child.due_at = self._due(child_wf, child, now)
-            entry = HistoryEntry(
-                instance_id=child.id,
-                seq=1,
-                workflow=child_wf.id,
-                workflow_version=child_wf.definition.version,
-                definition_hash=child_wf.hash,
-                trigger=START,
-                source=None,
-                target=child.state,
-                actor=actor.to_dict(),
-                role=role,
-                reason=None,
-                payload=copy_json(values),
-                visibility="public",
-                occurred_at=iso(now),
-                recorded_at=iso(datetime.now(UTC)),
-                command_id=None,
-                prev_hash="",
-                parent_id=parent_id,
-            ).sealed()
-            child.head_hash = entry.hash
-            commit.inserts.append(child)
-            commit.history.append(entry)
-            commit.events += events_for(child_wf, child, entry, None, deployment=self.deployment)
-            commit.timers += self._timers_for(child_wf, child)
         if errors:
             raise InvalidPayload(f"children spawned by {t.trigger!r}", errors)
+
+    def _created(
+        self,
+        commit: Commit,
+        wf: CompiledWorkflow,
+        values: dict[str, Any],
+        actor: Actor,
+        role: str,
+        org: str,
+        now: datetime,
+        *,
+        parent_id: str | None = None,
+        unit: str | None = None,
+        command_id: str | None = None,
+    ) -> Instance:
+        """Add a new instance to ``commit``: its row, its creation as history row 1, its
+        events and the timers of its initial state."""
+        instance = Instance(
+            id=self._ids(),
+            workflow=wf.id,
+            workflow_version=wf.definition.version,
+            definition_hash=wf.hash,
+            org=org,
+            state=wf.definition.initial_state,
+            data=values,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            entered_at=now,
+            parent_id=parent_id,
+            unit=unit,
+        )
+        instance.due_at = self._due(wf, instance, now)
+        entry = HistoryEntry(
+            instance_id=instance.id,
+            seq=1,
+            workflow=wf.id,
+            workflow_version=wf.definition.version,
+            definition_hash=wf.hash,
+            trigger=START,
+            source=None,
+            target=instance.state,
+            actor=actor.to_dict(),
+            role=role,
+            reason=None,
+            payload=copy_json(values),
+            visibility="public",
+            occurred_at=iso(now),
+            recorded_at=iso(datetime.now(UTC)),
+            command_id=command_id,
+            prev_hash="",
+            parent_id=parent_id,
+        ).sealed()
+        instance.head_hash = entry.hash
+        commit.inserts.append(instance)
+        commit.history.append(entry)
+        commit.events += events_for(wf, instance, entry, None, deployment=self.deployment)
+        commit.timers += self._timers_for(wf, instance)
+        return instance
 
     def _join(self, commit: Commit, child: Instance, now: datetime) -> None:
         """Touch the parent; if this child step completes a join, fire it in the same commit."""
