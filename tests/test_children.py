@@ -197,7 +197,7 @@ def test_released_unit_is_replaced_and_the_parent_deadline_stays(engine: Engine)
 
 
 def test_duplicates_merged_then_split_between_units(engine: Engine) -> None:
-    """Three duplicates: two merge into the first, which is split; each unit replies itself."""
+    """Three duplicates merge into one, split between units; each unit's reply is evaluated."""
     main = filed(engine, "电动自行车充电设施建设")
     for title in ("小区电动车充电难", "电动车充电桩建设"):
         dup = engine.start("proposal", {"title": title, "first_proposer": "m1"}, MEMBER).id
@@ -212,6 +212,21 @@ def test_duplicates_merged_then_split_between_units(engine: Engine) -> None:
         assert engine.get(main).state == ("replied" if name == "power_supply" else "assigned")
     replies = {c.unit: c.data["reply_class"] for c in engine.children(main)}
     assert replies == {"housing": "A", "power_supply": "B"}
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(main, "evaluate", MEMBER, {"satisfaction": "satisfied"})
+    assert "逐一评价" in err.value.message
+    engine.fire(main, "evaluate_unit", MEMBER, {"unit": "housing", "satisfaction": "satisfied"})
+    with pytest.raises(TransitionNotAllowed):  # once per unit and round
+        engine.fire(main, "evaluate_unit", MEMBER, {"unit": "housing", "satisfaction": "satisfied"})
+    engine.fire(
+        main,
+        "evaluate_unit",
+        MEMBER,
+        {"unit": "power_supply", "satisfaction": "basically_satisfied"},
+    )
+    closed = engine.fire(main, "evaluate", MEMBER, {"satisfaction": "basically_satisfied"})
+    assert closed.state == "closed"
+    assert [e["unit"] for e in closed.data["unit_evaluations"]] == ["housing", "power_supply"]
     assert len(engine.query(workflow="proposal", state="merged").items) == 2
 
 
