@@ -54,6 +54,7 @@ PLUGINS = {
     "tokens": "xieshang.adapters.http",
     "relay": "xieshang.adapters.events",
     "events": "xieshang.adapters.events",
+    "report": "xieshang.adapters.reports",
 }
 
 
