@@ -213,7 +213,7 @@ class Definition(_Model):
     """One workflow type, as a process owner writes it in YAML."""
 
     id: Ident
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     title: Label
     description: str | None = None
     calendar: Literal["cn_official", "weekdays"] = "cn_official"

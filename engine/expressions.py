@@ -8,6 +8,7 @@ Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestam
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -182,12 +183,19 @@ def compile_expression(
             raise ExpressionError(
                 "XS123",
                 "unknown-member",
-                f"{var}.{member} is not declared in {source!r}; {var} has: "
+                f"{var}.{member} is not declared in {source!r}"
+                + _did_you_mean(member, known)
+                + f"; {var} has: "
                 + (", ".join(sorted(known)) or "nothing"),
             )
     return Compiled(
         source, program, _needs(source, [v for v in program.variables() if v not in bound])
     )
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _needs(source: str, variables: list[str]) -> dict[str, frozenset[str] | None]:
