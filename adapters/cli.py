@@ -55,6 +55,7 @@ PLUGINS = {
     "relay": "xieshang.adapters.events",
     "events": "xieshang.adapters.events",
     "report": "xieshang.adapters.reports",
+    "demo": "xieshang.adapters.demo",
 }
 
 
