@@ -34,7 +34,14 @@ from xieshang import Actor, Engine, FixedClock
 from xieshang.errors import CommandRefused
 from xieshang.workflows import bundled
 
-from .reports import Report, handling_report, plan_report, render_table, review_report
+from .reports import (
+    Report,
+    handling_report,
+    opinions_report,
+    plan_report,
+    render_table,
+    review_report,
+)
 
 __all__ = ["DemoResult", "register_cli", "run_demo"]
 
@@ -643,6 +650,7 @@ def run_demo(
         "review": review_report(engine, YEAR, ORG),
         "handling": handling_report(engine, YEAR, ORG),
         "plan": plan_report(engine, YEAR, ORG),
+        "opinions": opinions_report(engine, YEAR, ORG),
     }
     problems = engine.verify()
     with _counting(url) as conn:

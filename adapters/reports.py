@@ -65,6 +65,35 @@ GROUND_ZH = {
     "named_accusation": "指名控告",
     "no_concrete_suggestion": "无具体建议",
 }
+UNIT_ZH = {
+    "urban_management": "市城管局",
+    "transport": "市交通运输局",
+    "traffic_police": "市公安局交警支队",
+    "housing": "市住建局",
+    "natural_resources": "市自然资源局",
+    "education": "市教育局",
+    "health": "市卫健委",
+    "civil_affairs": "市民政局",
+    "culture_tourism": "市文旅局",
+    "water": "市水务局",
+    "ecology_env": "市生态环境局",
+    "market_regulation": "市市场监管局",
+    "agriculture": "市农业农村局",
+    "power_supply": "市供电局",
+    "human_resources": "市人社局",
+    "united_front": "市委统战部",
+}
+FORM_ZH = {
+    "thematic_standing_meeting": "专题议政性常委会议",
+    "thematic_consultation": "专题协商会",
+    "bimonthly_forum": "双月协商座谈会",
+    "chair_interview": "主席约谈会",
+    "inspection_consultation": "视察协商",
+    "counterpart_consultation": "对口协商",
+    "sector_consultation": "界别协商",
+    "proposal_handling_consultation": "提案办理协商",
+    "online_consultation": "网络协商",
+}
 SATISFACTION = ("satisfied", "basically_satisfied", "unsatisfied")
 SATISFACTION_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 REPLIED_OR_LATER = {"replied", "rehandling", "awaiting_meeting", "closed"}
@@ -148,6 +177,10 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
     rates: dict[str, Rate] = field(default_factory=dict)
     lines: list[Line] = field(default_factory=list)
+    # tables with one row per unit (or reporter): shown instead of their sections in a terminal,
+    # and as extra sheets in a workbook
+    wide: dict[str, tuple[list[str], list[list[Any]]]] = field(default_factory=dict)
+    detail: set[str] = field(default_factory=set)
 
     def add(self, section: str, item: str, count: int | None, rate: Rate | None = None) -> None:
         self.lines.append(Line(section, item, count, rate))
@@ -207,6 +240,14 @@ class Report:
             ws.append(row)
         for col, width in zip("ABCD", (18, 34, 10, 10), strict=True):
             ws.column_dimensions[col].width = width
+        for name, (headers, rows) in self.wide.items():
+            sheet = wb.create_sheet(name[:31])
+            sheet.append(headers)
+            for cell in sheet[1]:
+                cell.font = Font(bold=True)
+            for row in rows:
+                sheet.append(row)
+            sheet.column_dimensions["A"].width = 20
         wb.save(path)
 
 
@@ -376,32 +417,18 @@ def review_report(
         rep.add(
             "不予立案理由", GROUND_ZH.get(ground, ground), count, Rate(count, figures["not_filed"])
         )
-    for cat, entry in figures["by_category"].items():
-        rep.add(
-            "按类别（收到）",
-            CATEGORY_ZH.get(cat, cat),
-            entry["received"],
-            Rate(entry["received"], n),
-        )
-        rep.add(
-            "按类别（立案）",
-            CATEGORY_ZH.get(cat, cat),
-            entry["filed"],
-            Rate(entry["filed"], len(filed)),
-        )
-    for kind, entry in figures["by_proposer_kind"].items():
-        rep.add(
-            "按提案者（收到）",
-            KIND_ZH.get(kind, kind),
-            entry["received"],
-            Rate(entry["received"], n),
-        )
-        rep.add(
-            "按提案者（立案）",
-            KIND_ZH.get(kind, kind),
-            entry["filed"],
-            Rate(entry["filed"], len(filed)),
-        )
+    for section, key, total in (
+        ("按类别（收到）", "received", n),
+        ("按类别（立案）", "filed", len(filed)),
+    ):
+        for cat, entry in figures["by_category"].items():
+            rep.add(section, CATEGORY_ZH.get(cat, cat), entry[key], Rate(entry[key], total))
+    for section, key, total in (
+        ("按提案者（收到）", "received", n),
+        ("按提案者（立案）", "filed", len(filed)),
+    ):
+        for kind, entry in figures["by_proposer_kind"].items():
+            rep.add(section, KIND_ZH.get(kind, kind), entry[key], Rate(entry[key], total))
     return rep
 
 
@@ -446,22 +473,24 @@ def handling_report(
     key = sum(1 for r in filed if r.data.get("key_proposal"))
     rehandled = sum(1 for r in filed if (r.data.get("rehandle_count") or 0) > 0)
 
+    def blank_unit() -> dict[str, Any]:
+        return {
+            "assigned": 0,
+            "replies": 0,
+            "late_replies": 0,
+            "return_requests": 0,
+            "released": 0,
+            "countersigned": 0,
+            "overdue": 0,
+            "open": 0,
+            "classes": {c: 0 for c in (*CLASSES, UNCLASSIFIED)},
+            "evaluated": 0,
+            "satisfied": 0,
+        }
+
     units: dict[str, dict[str, Any]] = {}
     for k in kids:
-        u = units.setdefault(
-            k.unit or UNSTATED,
-            {
-                "assigned": 0,
-                "replies": 0,
-                "late_replies": 0,
-                "return_requests": 0,
-                "released": 0,
-                "countersigned": 0,
-                "overdue": 0,
-                "open": 0,
-                "classes": {c: 0 for c in (*CLASSES, UNCLASSIFIED)},
-            },
-        )
+        u = units.setdefault(k.unit or UNSTATED, blank_unit())
         u["assigned"] += 1
         u["return_requests"] += kid_marks["request_return"][k.id]
         u["overdue"] += 1 if (k.overdue or kid_marks["overdue"][k.id]) else 0
@@ -478,6 +507,19 @@ def handling_report(
             u["countersigned"] += 1
         else:
             u["open"] += 1
+    # the proposer's evaluation is the lead unit's, or each unit's own in split mode
+    for r in filed:
+        if r.data.get("mode") == "split":
+            pairs = [
+                (e.get("unit"), e.get("satisfaction")) for e in r.data.get("unit_evaluations") or []
+            ]
+        else:
+            pairs = [(r.data.get("lead_unit"), r.data.get("satisfaction"))]
+        for name, feeling in pairs:
+            if name and feeling in SATISFACTION:
+                u = units.setdefault(name, blank_unit())
+                u["evaluated"] += 1
+                u["satisfied"] += 1 if feeling != "unsatisfied" else 0
 
     rep = _new("handling", "提案办理情况统计", year, org)
     rep.figures = {
@@ -521,13 +563,28 @@ def handling_report(
     rep.add("答复类别", UNCLASSIFIED, classes[UNCLASSIFIED], rep.rates["unclassified_share"])
     for s in SATISFACTION:
         rep.add("评价", SATISFACTION_ZH[s], sat[s], Rate(sat[s], evaluated))
-    for name, u in rep.figures["units"].items():
+    wide: list[list[Any]] = []
+    for key_name, u in rep.figures["units"].items():
+        name = UNIT_ZH.get(key_name, key_name)
+        due_replies = u["assigned"] - u["released"] - u["countersigned"]
+        wide.append(
+            [
+                name,
+                u["assigned"],
+                u["replies"],
+                u["late_replies"],
+                u["return_requests"],
+                *(u["classes"][c] for c in (*CLASSES, UNCLASSIFIED)),
+                Rate(u["satisfied"], u["evaluated"]).text,
+            ]
+        )
+        rep.detail.add(name)
         rep.add(name, "交办件次", u["assigned"])
         rep.add(
             name,
             "答复",
             u["replies"],
-            Rate(u["replies"], u["assigned"] - u["released"] - u["countersigned"]),
+            Rate(u["replies"], due_replies),
         )
         rep.add(name, "逾期答复", u["late_replies"], Rate(u["late_replies"], u["replies"]))
         rep.add(name, "申退", u["return_requests"])
@@ -535,61 +592,75 @@ def handling_report(
         rep.add(name, "会签", u["countersigned"])
         for c in (*CLASSES, UNCLASSIFIED):
             rep.add(name, f"{c}类" if c in CLASSES else c, u["classes"][c])
+        rep.add(name, "满意+基本满意", u["satisfied"], Rate(u["satisfied"], u["evaluated"]))
+    headers = ["承办单位", "交办", "答复", "逾期", "申退", "A", "B", "C", UNCLASSIFIED, "满意率"]
+    rep.wide["承办单位"] = (headers, wide)
     return rep
 
 
 def plan_report(source: Any, year: int, org: str | None = None) -> Report:
-    """年度协商计划执行情况: topics planned, held, closed and cancelled, by category and form."""
+    """年度协商计划执行情况: topics planned, held, closed, carried over, cancelled."""
     reader = _Reader(source)
     try:
-        topics = reader.instances("consultation_topic", year, org)
-        marks = reader.triggered({t.id for t in topics}, {"hold_meeting", "meeting_held"})
+        rows = reader.instances("consultation_topic", year, org)
+        marks = reader.triggered({t.id for t in rows}, {"hold_meeting", "approve"})
     finally:
         reader.close()
-    held_states = {
-        "held",
-        "outcome_drafted",
-        "submitted",
-        "instructed",
-        "transferred",
-        "in_progress",
-        "feedback",
-        "closed",
-    }
+    # planned: started by the approved plan, or approved on its own
+    topics = [t for t in rows if t.parent_id is not None or marks["approve"][t.id]]
     rep = _new("plan", "年度协商计划执行情况", year, org)
     n = len(topics)
-    cancelled = sum(
-        1 for t in topics if t.state.startswith("cancel") or t.state in ("screened_out", "merged")
-    )
-    closed = sum(1 for t in topics if t.state == "closed")
-    held = sum(1 for t in topics if t.state in held_states or any(m[t.id] for m in marks.values()))
-    by_cat: dict[str, dict[str, int]] = defaultdict(lambda: {"planned": 0, "held": 0, "closed": 0})
-    by_form: dict[str, dict[str, int]] = defaultdict(lambda: {"planned": 0, "held": 0, "closed": 0})
+    states = Counter(t.state for t in topics)
+    held_ids = {t.id for t in topics if marks["hold_meeting"][t.id]}
+    instructed = sum(1 for t in topics if t.data.get("instruction") or t.data.get("instructions"))
+    blank = {"planned": 0, "held": 0, "closed": 0}
+    by_cat: dict[str, dict[str, int]] = defaultdict(lambda: dict(blank))
+    by_form: dict[str, dict[str, int]] = defaultdict(lambda: dict(blank))
     for t in topics:
-        is_held = t.state in held_states or any(m[t.id] for m in marks.values())
         for table, keyname in ((by_cat, t.data.get("category")), (by_form, t.data.get("form"))):
             entry = table[keyname or UNSTATED]
             entry["planned"] += 1
-            entry["held"] += 1 if is_held else 0
+            entry["held"] += 1 if t.id in held_ids else 0
             entry["closed"] += 1 if t.state == "closed" else 0
     rep.figures = {
         "planned": n,
-        "held": held,
-        "closed": closed,
-        "cancelled": cancelled,
-        "by_state": dict(sorted(Counter(t.state for t in topics).items())),
+        "held": len(held_ids),
+        "closed": states["closed"],
+        "carried_over": states["carried_over"],
+        "cancelled": states["cancelled_by_revision"],
+        "instructed": instructed,
+        "by_state": dict(sorted(states.items())),
         "by_category": dict(sorted(by_cat.items())),
         "by_form": dict(sorted(by_form.items())),
     }
-    rep.rates = {"held_rate": Rate(held, n), "closure_rate": Rate(closed, n)}
+    rep.rates = {
+        "held_rate": Rate(len(held_ids), n),
+        "closure_rate": Rate(states["closed"], n),
+    }
     rep.add("总体", "计划议题", n)
-    rep.add("总体", "已开展", held, rep.rates["held_rate"])
-    rep.add("总体", "已办结", closed, rep.rates["closure_rate"])
-    rep.add("总体", "取消/未列入", cancelled, Rate(cancelled, n))
+    rep.add("总体", "已开展协商", len(held_ids), rep.rates["held_rate"])
+    rep.add("总体", "已办结", states["closed"], rep.rates["closure_rate"])
+    rep.add("总体", "转入下年度", states["carried_over"], Rate(states["carried_over"], n))
+    rep.add(
+        "总体",
+        "计划调整取消",
+        states["cancelled_by_revision"],
+        Rate(states["cancelled_by_revision"], n),
+    )
     for cat, e in rep.figures["by_category"].items():
-        rep.add("按类别", CATEGORY_ZH.get(cat, cat), e["planned"], Rate(e["held"], e["planned"]))
+        rep.add(
+            "按类别（计划/开展率）",
+            CATEGORY_ZH.get(cat, cat),
+            e["planned"],
+            Rate(e["held"], e["planned"]),
+        )
     for form, e in rep.figures["by_form"].items():
-        rep.add("按协商形式", form, e["planned"], Rate(e["held"], e["planned"]))
+        rep.add(
+            "按协商形式（计划/开展率）",
+            FORM_ZH.get(form, form),
+            e["planned"],
+            Rate(e["held"], e["planned"]),
+        )
     return rep
 
 
@@ -602,34 +673,37 @@ def opinions_report(source: Any, year: int, org: str | None = None) -> Report:
         reader.close()
     rep = _new("opinions", "社情民意信息工作统计", year, org)
     submitted = [i for i in items if i.state != "draft"]
-    adopted_states = {"adopted", "forwarded", "instructed", "transferred", "feedback", "closed"}
-    adopted = [i for i in submitted if i.state in adopted_states or i.data.get("adopted")]
-    instructed = [
-        i
-        for i in submitted
-        if i.data.get("instructions") or i.data.get("instruction") or i.state == "instructed"
-    ]
-    closed = [i for i in submitted if i.state == "closed"]
-    per: dict[str, dict[str, int]] = defaultdict(lambda: {"submitted": 0, "adopted": 0})
+    adopted = {i.id for i in submitted if i.state not in ("submitted", "not_adopted")}
+    instructed = sum(1 for i in submitted if i.data.get("instructed"))
+    closed = sum(1 for i in submitted if i.state == "closed")
+    per: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"submitted": 0, "adopted": 0, "instructed": 0}
+    )
     for i in submitted:
-        who = str(i.data.get("reporter") or i.data.get("author") or UNSTATED)
+        who = str(i.data.get("reporter") or UNSTATED)
         per[who]["submitted"] += 1
-        per[who]["adopted"] += 1 if i in adopted else 0
+        per[who]["adopted"] += 1 if i.id in adopted else 0
+        per[who]["instructed"] += 1 if i.data.get("instructed") else 0
     rep.figures = {
         "submitted": len(submitted),
         "adopted": len(adopted),
-        "instructed": len(instructed),
-        "closed": len(closed),
+        "not_adopted": sum(1 for i in submitted if i.state == "not_adopted"),
+        "instructed": instructed,
+        "closed": closed,
         "by_state": dict(sorted(Counter(i.state for i in items).items())),
         "per_reporter": dict(sorted(per.items())),
     }
-    rep.rates = {"adoption_rate": Rate(len(adopted), len(submitted))}
+    rep.rates = {
+        "adoption_rate": Rate(len(adopted), len(submitted)),
+        "instruction_rate": Rate(instructed, len(adopted)),
+    }
     rep.add("总体", "报送", len(submitted))
     rep.add("总体", "采用", len(adopted), rep.rates["adoption_rate"])
-    rep.add("总体", "获批示", len(instructed))
-    rep.add("总体", "办结", len(closed))
+    rep.add("总体", "未采用", rep.figures["not_adopted"])
+    rep.add("总体", "获领导批示", instructed, rep.rates["instruction_rate"])
+    rep.add("总体", "办结", closed)
     for who, e in rep.figures["per_reporter"].items():
-        rep.add("按报送人", who, e["submitted"], Rate(e["adopted"], e["submitted"]))
+        rep.add("按报送人（报送/采用率）", who, e["submitted"], Rate(e["adopted"], e["submitted"]))
     return rep
 
 
@@ -651,6 +725,9 @@ def report(kind: str, source: Any, year: int, org: str | None = None) -> Report:
 
 
 def render_table(rep: Report) -> Any:
+    """The report for a terminal: its lines, then one wide table per :attr:`Report.wide`."""
+    from rich import box
+    from rich.console import Group
     from rich.table import Table
 
     title = rep.title + (f"（{rep.org}）" if rep.org else "")
@@ -659,10 +736,20 @@ def render_table(rep: Report) -> Any:
         table.add_column(h, justify=justify)  # type: ignore[arg-type]
     last = None
     for row in rep.rows():
+        if row[0] in rep.detail:
+            continue
         section = row[0] if row[0] != last else ""
         last = row[0]
         table.add_row(section, row[1], str(row[2]), row[3])
-    return table
+    parts: list[Any] = [table]
+    for name, (headers, rows) in rep.wide.items():
+        wide = Table(title=f"{rep.title}：{name}", box=box.SIMPLE_HEAD, padding=(0, 1))
+        for i, h in enumerate(headers):
+            wide.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for r in rows:
+            wide.add_row(*(str(v) for v in r))
+        parts.append(wide)
+    return Group(*parts)
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ def test_same_seed_gives_the_same_reports(tmp_path: Path) -> None:
     handling = first["handling"]["figures"]  # type: ignore[index]
     assert handling["filed"] > 20 and handling["closed"] >= handling["filed"] - 3
     assert first["plan"]["figures"]["planned"] == 8  # type: ignore[index]
+    plan = first["plan"]["figures"]  # type: ignore[index]
+    assert plan["held"] + plan["carried_over"] == 8 and plan["closed"] == plan["held"]
+    opinions = first["opinions"]["figures"]  # type: ignore[index]
+    assert opinions["submitted"] == 5
+    assert opinions["adopted"] + opinions["not_adopted"] == 5
 
 
 def test_another_seed_gives_another_year(tmp_path: Path) -> None:

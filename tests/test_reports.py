@@ -155,6 +155,7 @@ def test_county_figures_come_out_exactly(county: str) -> None:
     assert sum(u["replies"] for u in units.values()) == 118
     assert sum(u["classes"]["A"] for u in units.values()) == 36
     assert all(u["late_replies"] == 0 and u["return_requests"] == 0 for u in units.values())
+    assert sum(u["evaluated"] for u in units.values()) == 118  # the lead unit carries the grade
     review = review_report(county, 2024, ORG)
     assert review.figures["received"] == 118 and review.figures["filed"] == 118
     assert review.rates["filing_rate"].text == "100.0%"
@@ -220,6 +221,11 @@ def test_every_format_gives_the_same_figures(county: str, tmp_path: Path) -> Non
         [("" if c is None else str(c)) for c in row] for row in ws.iter_rows(values_only=True)
     ]
     xlsx_rows = {(r[0], r[1]): (r[2], r[3]) for r in values[2:]}
+    book = load_workbook(out_xlsx)
+    assert book.sheetnames[1] == "承办单位"
+    per_unit = list(book["承办单位"].iter_rows(values_only=True))
+    assert per_unit[0][:3] == ("承办单位", "交办", "答复")
+    assert sum(int(r[1]) for r in per_unit[1:]) == 118
 
     expected = report("handling", county, 2024, ORG)
     want = {(r[0], r[1]): (str(r[2]), r[3]) for r in expected.rows()}
