@@ -677,10 +677,10 @@ class _counting:
     def __init__(self, url: str) -> None:
         from xieshang.adapters.sql.store import sa_engine
 
-        self.engine = sa_engine(url)
+        self.engine: sa.Engine = sa_engine(url)
 
     def __enter__(self) -> sa.Connection:
-        self.conn = self.engine.connect()
+        self.conn: sa.Connection = self.engine.connect()
         return self.conn
 
     def __exit__(self, *exc: object) -> None:
@@ -688,7 +688,7 @@ class _counting:
         self.engine.dispose()
 
 
-def register_cli(app: Any) -> None:
+def register_cli(app: typer.Typer) -> None:
     """Add ``xieshang demo [--db PATH] [--seed N] [--proposals N] [--topics N]``."""
 
     @app.command("demo")

@@ -225,8 +225,8 @@ class Report:
         path.write_text(self.to_csv(), encoding="utf-8-sig", newline="")
 
     def write_xlsx(self, path: Path) -> None:
-        from openpyxl import Workbook
-        from openpyxl.styles import Font
+        from openpyxl import Workbook  # type: ignore[import-untyped]
+        from openpyxl.styles import Font  # type: ignore[import-untyped]
 
         wb = Workbook()
         ws = wb.active
@@ -375,7 +375,7 @@ def review_report(
         r.data.get("not_filed_ground") or UNSTATED for r in received if r.state == "not_filed"
     )
     withdrawn = sum(1 for r in received if r.state == "withdrawn")
-    figures = {
+    figures: dict[str, Any] = {
         "received": n,
         "filed": len(filed),
         "not_filed": states["not_filed"],
@@ -612,7 +612,7 @@ def plan_report(source: Any, year: int, org: str | None = None) -> Report:
     n = len(topics)
     states = Counter(t.state for t in topics)
     held_ids = {t.id for t in topics if marks["hold_meeting"][t.id]}
-    instructed = sum(1 for t in topics if t.data.get("instruction") or t.data.get("instructions"))
+    instructed = sum(1 for t in topics if t.data.get("instruction_leader"))
     blank = {"planned": 0, "held": 0, "closed": 0}
     by_cat: dict[str, dict[str, int]] = defaultdict(lambda: dict(blank))
     by_form: dict[str, dict[str, int]] = defaultdict(lambda: dict(blank))
@@ -640,6 +640,7 @@ def plan_report(source: Any, year: int, org: str | None = None) -> Report:
     rep.add("总体", "计划议题", n)
     rep.add("总体", "已开展协商", len(held_ids), rep.rates["held_rate"])
     rep.add("总体", "已办结", states["closed"], rep.rates["closure_rate"])
+    rep.add("总体", "成果获领导批示", instructed)
     rep.add("总体", "转入下年度", states["carried_over"], Rate(states["carried_over"], n))
     rep.add(
         "总体",
@@ -721,7 +722,7 @@ def report(kind: str, source: Any, year: int, org: str | None = None) -> Report:
         fn = KINDS[kind]
     except KeyError:
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(KINDS)}") from None
-    return fn(source, year, org)  # type: ignore[operator]
+    return fn(source, year, org)
 
 
 def render_table(rep: Report) -> Any:
@@ -755,7 +756,7 @@ def render_table(rep: Report) -> Any:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def register_cli(app: Any) -> None:
+def register_cli(app: typer.Typer) -> None:
     """Add ``xieshang report KIND --year Y [--org O] [--format ...] [-o FILE]``."""
 
     @app.command("report")
@@ -812,4 +813,4 @@ def _url(ctx: Any, db: str | None) -> str:
         db = getattr(root, "db", None)
     if db is not None and "://" not in db:
         db = f"sqlite:///{db}"
-    return database_url(db)
+    return str(database_url(db))

@@ -28,6 +28,7 @@ def test_same_seed_gives_the_same_reports(tmp_path: Path) -> None:
     assert first["plan"]["figures"]["planned"] == 8  # type: ignore[index]
     plan = first["plan"]["figures"]  # type: ignore[index]
     assert plan["held"] + plan["carried_over"] == 8 and plan["closed"] == plan["held"]
+    assert 0 < plan["instructed"] <= plan["held"]
     opinions = first["opinions"]["figures"]  # type: ignore[index]
     assert opinions["submitted"] == 5
     assert opinions["adopted"] + opinions["not_adopted"] == 5
