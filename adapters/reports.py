@@ -294,53 +294,49 @@ class _Reader:
         if self.owned:
             self.engine.dispose()
 
-    def instances(self, workflow: str, year: int | None, org: str | None) -> list[_Row]:
-        q = sa.select(
-            INSTANCES.c.id,
-            INSTANCES.c.state,
-            INSTANCES.c.data,
-            INSTANCES.c.overdue,
-            INSTANCES.c.unit,
-            INSTANCES.c.parent_id,
-        ).where(INSTANCES.c.workflow == workflow)
+    @staticmethod
+    def scope(workflow: str, year: int | None, org: str | None) -> sa.Select[Any]:
+        """The ids of the instances of ``workflow`` created in ``year`` in ``org``."""
+        q = sa.select(INSTANCES.c.id).where(INSTANCES.c.workflow == workflow)
         if year is not None:
             lo, hi = _year_bounds(year)
             q = q.where(INSTANCES.c.created_at >= lo, INSTANCES.c.created_at < hi)
         if org is not None:
             q = q.where(INSTANCES.c.org == org)
-        q = q.order_by(INSTANCES.c.created_at, INSTANCES.c.id)
+        return q
+
+    @staticmethod
+    def child_scope(workflow: str, parents: sa.Select[Any]) -> sa.Select[Any]:
+        """The ids of the ``workflow`` children of the instances in ``parents``."""
+        return sa.select(INSTANCES.c.id).where(
+            INSTANCES.c.workflow == workflow, INSTANCES.c.parent_id.in_(parents)
+        )
+
+    def instances(self, scope: sa.Select[Any]) -> list[_Row]:
+        q = (
+            sa.select(
+                INSTANCES.c.id,
+                INSTANCES.c.state,
+                INSTANCES.c.data,
+                INSTANCES.c.overdue,
+                INSTANCES.c.unit,
+                INSTANCES.c.parent_id,
+            )
+            .where(INSTANCES.c.id.in_(scope))
+            .order_by(INSTANCES.c.created_at, INSTANCES.c.id)
+        )
         with self.engine.connect() as conn:
             return [
                 _Row(r.id, r.state, json.loads(r.data), bool(r.overdue), r.unit, r.parent_id)
                 for r in conn.execute(q)
             ]
 
-    def children(self, workflow: str, parent_ids: set[str]) -> list[_Row]:
-        if not parent_ids:
-            return []
-        q = sa.select(
-            INSTANCES.c.id,
-            INSTANCES.c.state,
-            INSTANCES.c.data,
-            INSTANCES.c.overdue,
-            INSTANCES.c.unit,
-            INSTANCES.c.parent_id,
-        ).where(INSTANCES.c.workflow == workflow, INSTANCES.c.parent_id.in_(sorted(parent_ids)))
-        q = q.order_by(INSTANCES.c.created_at, INSTANCES.c.id)
-        with self.engine.connect() as conn:
-            return [
-                _Row(r.id, r.state, json.loads(r.data), bool(r.overdue), r.unit, r.parent_id)
-                for r in conn.execute(q)
-            ]
-
-    def triggered(self, ids: set[str], triggers: set[str]) -> dict[str, Counter[str]]:
-        """Per trigger, how many rows each of ``ids`` has with that trigger."""
+    def triggered(self, scope: sa.Select[Any], triggers: set[str]) -> dict[str, Counter[str]]:
+        """Per trigger, how many history rows each instance of ``scope`` has with it."""
         out: dict[str, Counter[str]] = {t: Counter() for t in triggers}
-        if not ids:
-            return out
         q = (
             sa.select(HISTORY.c.instance_id, HISTORY.c.trigger, sa.func.count())
-            .where(HISTORY.c.trigger.in_(sorted(triggers)), HISTORY.c.instance_id.in_(sorted(ids)))
+            .where(HISTORY.c.trigger.in_(sorted(triggers)), HISTORY.c.instance_id.in_(scope))
             .group_by(HISTORY.c.instance_id, HISTORY.c.trigger)
         )
         with self.engine.connect() as conn:
@@ -362,8 +358,9 @@ def review_report(
     """提案审查情况: received, filed, not filed by ground, merged, converted, withdrawn."""
     reader = _Reader(source)
     try:
-        rows = reader.instances(workflow, year, org)
-        marks = reader.triggered({r.id for r in rows}, {"submit", "file"})
+        scope = reader.scope(workflow, year, org)
+        rows = reader.instances(scope)
+        marks = reader.triggered(scope, {"submit", "file"})
     finally:
         reader.close()
     received = [r for r in rows if marks["submit"][r.id] or r.state not in ("draft", "cosigning")]
@@ -443,12 +440,14 @@ def handling_report(
     """提案办理情况: answer classes, closure, reply, on-time and satisfaction rates, per unit."""
     reader = _Reader(source)
     try:
-        rows = reader.instances(workflow, year, org)
-        ids = {r.id for r in rows}
-        marks = reader.triggered(ids, {"file", "overdue"})
+        scope = reader.scope(workflow, year, org)
+        rows = reader.instances(scope)
+        marks = reader.triggered(scope, {"file", "overdue"})
         filed = [r for r in rows if marks["file"][r.id]]
-        kids = reader.children(unit_workflow, {r.id for r in filed})
-        kid_marks = reader.triggered({k.id for k in kids}, {"request_return", "overdue"})
+        filed_ids = {r.id for r in filed}
+        kid_scope = reader.child_scope(unit_workflow, scope)
+        kids = [k for k in reader.instances(kid_scope) if k.parent_id in filed_ids]
+        kid_marks = reader.triggered(kid_scope, {"request_return", "overdue"})
     finally:
         reader.close()
     n = len(filed)
@@ -602,8 +601,9 @@ def plan_report(source: Any, year: int, org: str | None = None) -> Report:
     """年度协商计划执行情况: topics planned, held, closed, carried over, cancelled."""
     reader = _Reader(source)
     try:
-        rows = reader.instances("consultation_topic", year, org)
-        marks = reader.triggered({t.id for t in rows}, {"hold_meeting", "approve"})
+        scope = reader.scope("consultation_topic", year, org)
+        rows = reader.instances(scope)
+        marks = reader.triggered(scope, {"hold_meeting", "approve"})
     finally:
         reader.close()
     # planned: started by the approved plan, or approved on its own
@@ -669,7 +669,7 @@ def opinions_report(source: Any, year: int, org: str | None = None) -> Report:
     """社情民意信息: submitted, adopted, instructed, closed; per reporter."""
     reader = _Reader(source)
     try:
-        items = reader.instances("opinion_report", year, org)
+        items = reader.instances(reader.scope("opinion_report", year, org))
     finally:
         reader.close()
     rep = _new("opinions", "社情民意信息工作统计", year, org)
