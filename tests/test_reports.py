@@ -238,3 +238,28 @@ def test_every_format_gives_the_same_figures(county: str, tmp_path: Path) -> Non
 def test_unknown_kind_is_refused(county: str) -> None:
     result = CliRunner().invoke(app, ["report", "nonsense", "--year", "2024", "--db", county])
     assert result.exit_code == 2
+
+
+def test_the_same_figures_on_every_sql_backend(sql_url: str) -> None:
+    """The report queries are plain SQLAlchemy Core: SQLite and PostgreSQL give the same."""
+    store = open_store(sql_url, synchronous="NORMAL")
+    counter = iter(range(1, 10**6))
+    engine = Engine(
+        store,
+        Registry.from_texts([("quick.yaml", QUICK)]),
+        FixedClock(datetime(2024, 5, 6, 9, tzinfo=CN)),
+        ids=lambda: f"q{next(counter):04d}",
+    )
+    for n, cls in enumerate(["A", "A", "A", "A", "B", "B", "B", None, None, None]):
+        pid = engine.start("proposal", {"title": f"提案{n}", "category": "culture"}, MEMBER).id
+        engine.fire(pid, "submit", MEMBER)
+        engine.fire(pid, "file", MEMBER)
+        payload = {"satisfaction": "satisfied" if n % 2 else "unsatisfied"}
+        engine.fire(pid, "close", MEMBER, {**payload, "reply_class": cls} if cls else payload)
+    store.close()
+    rep = handling_report(sql_url, 2024, ORG)
+    assert rep.figures["classes"] == {"A": 4, "B": 3, "C": 0, "未分类": 3}
+    assert rep.rates["satisfaction_rate"].text == "50.0%"
+    assert rep.rates["closure_rate"].text == "100.0%"
+    review = review_report(sql_url, 2024, ORG)
+    assert review.figures["by_category"] == {"culture": {"received": 10, "filed": 10}}
