@@ -236,8 +236,21 @@ class Report:
         ws.append(list(self.HEADERS))
         for cell in ws[2]:
             cell.font = Font(bold=True)
-        for row in self.rows():
-            ws.append(row)
+        for ln in self.lines:
+            # rates as numbers with a percent format: the office can sum and chart them
+            pct = None if ln.rate is None else ln.rate.percent
+            ws.append(
+                [
+                    ln.section,
+                    ln.item,
+                    "" if ln.count is None else ln.count,
+                    "—"
+                    if ln.rate is not None and pct is None
+                    else (None if pct is None else pct / 100),
+                ]
+            )
+            if pct is not None:
+                ws.cell(row=ws.max_row, column=4).number_format = "0.0%"
         for col, width in zip("ABCD", (18, 34, 10, 10), strict=True):
             ws.column_dimensions[col].width = width
         for name, (headers, rows) in self.wide.items():

@@ -217,9 +217,15 @@ def test_every_format_gives_the_same_figures(county: str, tmp_path: Path) -> Non
     result = runner.invoke(app, [*base, "--format", "xlsx", "-o", str(out_xlsx)])
     assert result.exit_code == 0, result.output
     ws = load_workbook(out_xlsx).active
-    values = [
-        [("" if c is None else str(c)) for c in row] for row in ws.iter_rows(values_only=True)
-    ]
+
+    def text(row: tuple[object, ...]) -> list[str]:
+        out = ["" if c is None else str(c) for c in row]
+        if isinstance(row[3], int | float):  # a rate, stored as a number formatted 0.0%
+            out[3] = f"{row[3] * 100:.1f}%"
+        return out
+
+    values = [text(row) for row in ws.iter_rows(values_only=True)]
+    assert ws["D4"].number_format == "0.0%"
     xlsx_rows = {(r[0], r[1]): (r[2], r[3]) for r in values[2:]}
     book = load_workbook(out_xlsx)
     assert book.sheetnames[1] == "承办单位"
