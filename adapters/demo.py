@@ -376,8 +376,8 @@ def proposal_life(sim: _Sim, n: int, main_ids: list[str]) -> Life:
         co = sorted({f"m{rng.randrange(180):03d}" for _ in range(2)} - {proposer_id}) or ["m999"]
         engine.fire(pid, "invite_cosigners", proposer, {"co_proposers": co})
         yield day(d0, 15)
-        for c in co:
-            engine.fire(pid, "cosign", who(c, "member"))
+        for cosigner in co:
+            engine.fire(pid, "cosign", who(cosigner, "member"))
     yield day(d0 + timedelta(days=1))
     engine.fire(pid, "submit", proposer, {"category": category})
     yield day(d0 + timedelta(days=4))

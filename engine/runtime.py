@@ -58,6 +58,7 @@ from .schema_types import field_errors
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
 
 START = "start"
+_ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
 _RETRIES = 5
 OVERDUE = "overdue"
 
@@ -779,31 +780,7 @@ class Engine:
             message += f" / {t.spec.guard_message.en}"
         if not t.message_parts:
             return message
-        full = {
-            name: None
-            for name in (
-                "data",
-                "payload",
-                "actor",
-                "instance",
-                "params",
-                "now",
-                "children",
-                "siblings",
-            )
-        }
-        probe = CompiledTransition(
-            index=t.index,
-            spec=t.spec,
-            sources=t.sources,
-            roles=t.roles,
-            guard=None,
-            sets=(),
-            payload=None,
-            needs=dict(full),
-            uses_functions=True,
-        )
-        context = self._context(wf, instance, actor, probe, payload, now)
+        context = self._full_context(wf, instance, actor, t, payload, now)
         for source, part in t.message_parts:
             try:
                 value = part.run(context)
@@ -812,6 +789,30 @@ class Engine:
             shown = "、".join(map(str, value)) if isinstance(value, list) else str(value)
             message = message.replace("{" + source + "}", shown)
         return message
+
+    def _full_context(
+        self,
+        wf: CompiledWorkflow,
+        instance: Instance,
+        actor: Actor,
+        t: CompiledTransition,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> Any:
+        """A CEL context with every name, for expressions outside the guard and effects
+        (message placeholders, spawn lists), which are rare enough not to be measured."""
+        probe = CompiledTransition(
+            index=t.index,
+            spec=t.spec,
+            sources=t.sources,
+            roles=t.roles,
+            guard=None,
+            sets=(),
+            payload=None,
+            needs=dict.fromkeys(_ALL_NAMES),
+            uses_functions=True,
+        )
+        return self._context(wf, instance, actor, probe, payload, now)
 
     def _context(
         self,
@@ -997,31 +998,7 @@ class Engine:
         assert spec is not None and t.spawn_for_each is not None
         child_wf = self.registry.get(spec.workflow)
         self._remember_definition(child_wf)
-        full = {
-            n: None
-            for n in (
-                "data",
-                "payload",
-                "actor",
-                "instance",
-                "params",
-                "now",
-                "children",
-                "siblings",
-            )
-        }
-        probe = CompiledTransition(
-            index=t.index,
-            spec=t.spec,
-            sources=t.sources,
-            roles=t.roles,
-            guard=None,
-            sets=(),
-            payload=None,
-            needs=dict(full),
-            uses_functions=True,
-        )
-        base = self._context(wf, new, actor, probe, payload, now)
+        base = self._full_context(wf, new, actor, t, payload, now)
         try:
             items = t.spawn_for_each.run(base)
         except Exception as e:
