@@ -641,7 +641,9 @@ def test_unexpected_error_is_500_without_details(tmp_path: Path) -> None:
     tokens = MemoryTokenStore()
     token = tokens.create(Actor.parse("x:member@o"))
     app = create_app(Engine(Broken(), bundled()), tokens)
-    with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:
+    # the server closes a connection after an unhandled error: no keep-alive, so no reset race
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, limits=no_reuse) as client:
         r = client.get("/instances", headers={"Authorization": f"Bearer {token}"})
         ready = client.get("/ready")
         store_error = client.get("/instances/x", headers={"Authorization": f"Bearer {token}"})
