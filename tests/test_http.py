@@ -16,9 +16,11 @@ import typer
 from typer.testing import CliRunner
 
 from xieshang.adapters.http import MemoryTokenStore, TokenStore, create_app, register_cli
+from xieshang.adapters.http.commands import token_store_for
 from xieshang.adapters.http.problems import status_of
 from xieshang.adapters.http.testing import serve_in_thread
 from xieshang.adapters.memory import MemoryStore
+from xieshang.adapters.sql.store import open_store
 from xieshang.errors import (
     CalendarError,
     ConcurrencyConflict,
@@ -34,14 +36,6 @@ from xieshang.ports import Store
 from xieshang.records import Actor
 from xieshang.runtime import Engine
 from xieshang.workflows import bundled
-
-try:
-    from xieshang.adapters.http.commands import token_store_for
-    from xieshang.adapters.sql.store import open_store
-
-    HAVE_SQL = True
-except ImportError:  # pragma: no cover - a checkout without the SQL adapter
-    HAVE_SQL = False
 
 PROBLEM = "application/problem+json"
 
@@ -71,8 +65,6 @@ class Api:
 
 
 def _stores(directory: Path) -> tuple[Store, TokenStore, str | None]:
-    if not HAVE_SQL:
-        return MemoryStore(), MemoryTokenStore(), None
     url = f"sqlite:///{directory / 'xieshang.db'}"
     return open_store(url), token_store_for(url), url
 
@@ -510,8 +502,6 @@ def test_concurrent_if_match_writers_get_one_success_and_412s(people: People) ->
 
 def test_read_after_another_process_wrote_gives_the_new_etag(tmp_path: Path) -> None:
     """GET reads past the store's cache: a write by another process shows in the next ETag."""
-    if not HAVE_SQL:
-        pytest.skip("needs the SQL adapter")
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     elsewhere, here = open_store(url), open_store(url)
     other, engine = Engine(elsewhere, bundled()), Engine(here, bundled())
@@ -735,8 +725,6 @@ def test_event_stream_sends_a_late_committed_event_once(tmp_path: Path) -> None:
 
 def test_tokens_are_stored_as_hashes_only(sql_url: str) -> None:
     """A token's text is never stored: the table holds its sha256, and listings show a key."""
-    if not HAVE_SQL:
-        pytest.skip("needs the SQL adapter")
     store = token_store_for(sql_url)
     token = store.create(Actor.parse("t1:member@o"), "laptop")
     engine = store.engine
@@ -760,8 +748,6 @@ def test_token_needs_an_org_and_a_role() -> None:
 
 def test_tokens_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     """`tokens create` prints the token once; `list` shows keys; `revoke` stops it."""
-    if not HAVE_SQL:
-        pytest.skip("needs the SQL adapter")
     app = typer.Typer()
 
     @app.callback()
