@@ -112,6 +112,19 @@ class MemoryStore:
             due = sorted((t for t in self._timers if t.due_at <= now), key=lambda t: t.due_at)
         return due[:limit]
 
+    def timers_of(self, instance_id: str) -> list[TimerRecord]:
+        with self._lock:
+            return sorted(
+                (t for t in self._timers if t.instance_id == instance_id), key=lambda t: t.due_at
+            )
+
+    def calendar_dependent(self) -> list[str]:
+        with self._lock:
+            ids = {i.id for i in self._instances.values() if not i.final and i.due_basis}
+            ids |= {t.instance_id for t in self._timers if t.basis}
+            rows = [self._instances[i] for i in ids if i in self._instances]
+        return [i.id for i in sorted(rows, key=lambda i: (iso(i.created_at), i.id))]
+
     def delete_timer(self, timer: TimerRecord) -> None:
         with self._lock:
             if timer in self._timers:

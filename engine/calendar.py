@@ -1,9 +1,11 @@
 """Working days, calendar months and durations on the official Chinese calendar.
 
-Working days follow the State Council's yearly holiday notice (via the ``chinesecalendar``
-package): public holidays are rest days and make-up working days (调休) are working days. Counting
-never includes the day it starts from. A limit in calendar months keeps its day of month, clamped
-to the month's end; day-based deadlines fall at the end of their last day, China time.
+Working days follow the State Council's yearly holiday notice (the deployment's calendar file,
+then the ``chinesecalendar`` table, then provisional statutory holidays: see
+:mod:`.schedules`): public holidays are rest days and make-up working days (调休) are working
+days. Counting never includes the day it starts from. A limit in calendar months keeps its day
+of month, clamped to the month's end; day-based deadlines fall at the end of their last day,
+China time.
 """
 
 from __future__ import annotations
@@ -11,21 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
 from typing import Literal, Protocol, get_args
 
-import chinese_calendar
-
 from .errors import CalendarError
+from .schedules import CalendarChain
 
 CHINA_TZ = timezone(timedelta(hours=8))
 
 Unit = Literal["working_days", "days", "weeks", "months", "hours", "minutes"]
 _UNITS: tuple[Unit, ...] = get_args(Unit)
 _DAY_UNITS = frozenset({"working_days", "days", "weeks", "months"})
-
-_YEARS = sorted({d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays)})
-_COVERED_YEARS = (_YEARS[0], _YEARS[-1])
 
 
 class Calendar(Protocol):
@@ -34,34 +31,6 @@ class Calendar(Protocol):
     name: str
 
     def is_workday(self, day: date) -> bool: ...
-
-
-class ChineseOfficialCalendar:
-    """The official calendar: holidays rest, make-up working days (调休) work."""
-
-    name = "cn_official"
-
-    def is_workday(self, day: date) -> bool:
-        """Whether ``day`` is a working day.
-
-        Raises:
-            CalendarError: ``day`` lies outside the years the calendar data covers.
-        """
-        first, last = _COVERED_YEARS
-        if not first <= day.year <= last:
-            raise CalendarError(
-                f"no official calendar data for {day.isoformat()}: the installed chinesecalendar"
-                f" covers {first}-01-01 to {last}-12-31; upgrade it for later years",
-                day=day.isoformat(),
-                covered=[first, last],
-            )
-        return _official_workday(day)
-
-
-@lru_cache(maxsize=16384)
-def _official_workday(day: date) -> bool:
-    # chinese_calendar re-checks its range on every call; one cached answer per day is enough
-    return bool(chinese_calendar.is_workday(day))
 
 
 class WeekdayCalendar:
@@ -74,26 +43,26 @@ class WeekdayCalendar:
         return day.weekday() < 5
 
 
-_CALENDARS: dict[str, type[ChineseOfficialCalendar | WeekdayCalendar]] = {
-    ChineseOfficialCalendar.name: ChineseOfficialCalendar,
-    WeekdayCalendar.name: WeekdayCalendar,
-}
-CALENDAR_NAMES: tuple[str, ...] = tuple(_CALENDARS)
+CALENDAR_NAMES: tuple[str, ...] = (CalendarChain.name, WeekdayCalendar.name)
+_DEFAULT_CHAIN = CalendarChain()
 
 
-def get_calendar(name: str) -> Calendar:
-    """Return the calendar called ``name``.
+def get_calendar(name: str, chain: CalendarChain | None = None) -> Calendar:
+    """Return the calendar called ``name``: ``cn_official`` is ``chain`` (the deployment's
+    calendar; the package tables alone when None), ``weekdays`` ignores holidays.
 
     Raises:
         CalendarError: no calendar has that name; the message lists the known names.
     """
-    if name not in _CALENDARS:
-        raise CalendarError(
-            f"unknown calendar {name!r}; known: {', '.join(CALENDAR_NAMES)}",
-            name=name,
-            allowed=list(CALENDAR_NAMES),
-        )
-    return _CALENDARS[name]()
+    if name == CalendarChain.name:
+        return chain if chain is not None else _DEFAULT_CHAIN
+    if name == WeekdayCalendar.name:
+        return WeekdayCalendar()
+    raise CalendarError(
+        f"unknown calendar {name!r}; known: {', '.join(CALENDAR_NAMES)}",
+        name=name,
+        allowed=list(CALENDAR_NAMES),
+    )
 
 
 def _shift(day: date, days: int) -> date:
@@ -164,6 +133,14 @@ _SINGULAR = {u: u.removesuffix("s").replace("_", " ") for u in _UNITS}
 _EN_WORDS: dict[str, Unit] = {**{w: u for u, w in _SINGULAR.items()}, "workday": "working_days"}
 _ZH_WORDS: dict[str, Unit] = {"工作日": "working_days", "日": "days", "天": "days", "周": "weeks"}
 _ZH_WORDS |= {"星期": "weeks", "月": "months", "小时": "hours", "分钟": "minutes"}
+_ZH_UNIT: dict[Unit, str] = {
+    "working_days": "个工作日",
+    "days": "天",
+    "weeks": "周",
+    "months": "个月",
+    "hours": "小时",
+    "minutes": "分钟",
+}
 _EN_RE = re.compile(r"(\d+)\s+(working\s+days?|workdays?|days?|weeks?|months?|hours?|minutes?)")
 _ZH_RE = re.compile(r"(\d+)\s*(个?工作日|日|天|周|个?星期|个月|个?小时|分钟)")
 _ACCEPTED = (
@@ -191,6 +168,11 @@ class Duration:
     def __str__(self) -> str:
         word = _SINGULAR[self.unit] if self.amount == 1 else self.unit.replace("_", " ")
         return f"{self.amount} {word}"
+
+    @property
+    def zh(self) -> str:
+        """The duration in Chinese: ``15个工作日``, ``3个月``, ``10天``."""
+        return f"{self.amount}{_ZH_UNIT[self.unit]}"
 
 
 def parse_duration(text: str) -> Duration:
@@ -264,3 +246,51 @@ def last_day(cal: Calendar, start: datetime, duration: Duration, *, roll: bool =
     if duration.unit not in _DAY_UNITS:
         return due_after(cal, start, duration).astimezone(CHINA_TZ).date()
     return _last_day(cal, start, duration, roll)
+
+
+def uses_calendar(duration: Duration, *, roll: bool = False) -> bool:
+    """Whether a limit's end depends on which days are working days."""
+    return duration.unit == "working_days" or (roll and duration.unit in _DAY_UNITS)
+
+
+def basis_of(cal: Calendar, start: datetime, last: date) -> str | None:
+    """The calendar basis of a limit counted in working days from ``start`` to ``last``.
+
+    None for a calendar that does not change (``weekdays``).
+    """
+    if not isinstance(cal, CalendarChain):
+        return None
+    return cal.basis(start.astimezone(CHINA_TZ).date(), last)
+
+
+def deadline(
+    cal: Calendar, start: datetime, duration: Duration, *, roll: bool = False
+) -> tuple[datetime, str | None]:
+    """``due_after`` and the calendar basis it was computed on (None: it needs no calendar).
+
+    Raises:
+        CalendarError: ``start`` is naive, or the dates leave what ``cal`` can answer for.
+    """
+    due = due_after(cal, start, duration, roll=roll)
+    if not uses_calendar(duration, roll=roll):
+        return due, None
+    return due, basis_of(cal, start, (due - timedelta(days=1)).astimezone(CHINA_TZ).date())
+
+
+def before(cal: Calendar, due: datetime, duration: Duration) -> datetime:
+    """The moment ``duration`` before a deadline ``due``.
+
+    Hours and minutes count back from the due moment exactly. Day-based limits count back
+    from the deadline's last day and give the start of that day: 15 days before a deadline
+    on 06-15 (due at 06-16 00:00) is 05-31 00:00, China time.
+    """
+    if duration.unit not in _DAY_UNITS:
+        return due - timedelta(minutes=duration.amount * (60 if duration.unit == "hours" else 1))
+    last = (due - timedelta(microseconds=1)).astimezone(CHINA_TZ).date()
+    if duration.unit == "working_days":
+        day = add_workdays(cal, last, -duration.amount)
+    elif duration.unit == "months":
+        day = add_months(last, -duration.amount)
+    else:
+        day = _shift(last, -duration.amount * (7 if duration.unit == "weeks" else 1))
+    return datetime.combine(day, time(), tzinfo=CHINA_TZ)

@@ -4,7 +4,8 @@ The tree::
 
     XieshangError
     ├── DefinitionError          a workflow file (or set of files) is invalid; .problems lists all
-    ├── CalendarError            a date outside the years the calendar data covers, a bad duration
+    ├── CalendarError            a date the calendar cannot answer for, a bad duration
+    │   └── CalendarFileError    a deployment calendar file is invalid; .problems lists all
     ├── NotFound                 no such instance / workflow / definition hash
     ├── CommandRefused           a command was refused; nothing was changed or emitted
     │   ├── UnknownTrigger       the definition has no such trigger
@@ -24,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "CalendarError",
+    "CalendarFileError",
     "CommandRefused",
     "ConcurrencyConflict",
     "DefinitionError",
@@ -98,6 +100,19 @@ class CalendarError(XieshangError):
     """A date the calendar cannot answer for, or a duration it cannot read."""
 
     code = "calendar-error"
+
+
+class CalendarFileError(CalendarError):
+    """A calendar file is invalid. ``problems`` lists every problem found, in file order."""
+
+    code = "calendar-file-invalid"
+
+    def __init__(self, problems: list[Problem], *, file: str = "") -> None:
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path, p.code))
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in calendar file {file or ''}".rstrip()
+        body = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{head}:\n{body}", problems=[p.to_dict() for p in self.problems])
 
 
 class NotFound(XieshangError):

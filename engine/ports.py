@@ -108,6 +108,13 @@ class TimerStore(Protocol):
     def delete_timer(self, timer: TimerRecord) -> None:
         """Forget a timer that fired or went stale."""
 
+    def timers_of(self, instance_id: str) -> list[TimerRecord]:
+        """The pending timers of one instance, earliest first."""
+
+    def calendar_dependent(self) -> list[str]:
+        """Ids of the open instances whose deadline or pending timers have a calendar basis,
+        oldest first: what a calendar reconcile looks at."""
+
 
 class DefinitionStore(Protocol):
     def save_definition(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import InvalidPayload
+from .schedules import provisional_years
 
 __all__ = [
     "SYSTEM",
@@ -132,6 +133,7 @@ class Instance:
     unit: str | None = None
     head_hash: str = ""
     children_version: int = 0
+    due_basis: str | None = None
 
     def copy(self) -> Instance:
         return Instance(
@@ -153,6 +155,7 @@ class Instance:
             self.unit,
             self.head_hash,
             self.children_version,
+            self.due_basis,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,6 +173,8 @@ class Instance:
             "updated_at": iso(self.updated_at),
             "entered_at": iso(self.entered_at),
             "due_at": iso(self.due_at) if self.due_at else None,
+            "due_provisional": provisional_years(self.due_basis),
+            "due_basis": self.due_basis,
             "overdue": self.overdue,
             "parent_id": self.parent_id,
             "unit": self.unit,
@@ -199,9 +204,10 @@ class HistoryEntry:
     prev_hash: str
     hash: str = ""
     parent_id: str | None = None
+    deadline: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "instance_id": self.instance_id,
             "seq": self.seq,
             "workflow": self.workflow,
@@ -221,6 +227,10 @@ class HistoryEntry:
             "prev_hash": self.prev_hash,
             "parent_id": self.parent_id,
         }
+        if self.deadline is not None:
+            # rows written before deadlines were recorded keep the hash they were sealed with
+            body["deadline"] = self.deadline
+        return body
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
@@ -252,6 +262,8 @@ class TimerRecord:
     ``kind`` is ``timer`` (fires a trigger), ``deadline`` (marks the instance overdue) or
     ``reminder`` (emits an event before a deadline). A timer whose instance has moved on is
     stale: firing it with ``expected_version=version`` conflicts, so it can never fire twice.
+    ``basis`` is the calendar its date was counted on (:mod:`xieshang.schedules`), or None when
+    the date does not depend on which days are working days.
     """
 
     instance_id: str
@@ -260,6 +272,7 @@ class TimerRecord:
     due_at: datetime
     version: int
     org: str = ""
+    basis: str | None = None
 
 
 @dataclass(slots=True)

@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from .calendar import (
     CHINA_TZ,
+    Calendar,
     Duration,
-    add_months,
-    add_workdays,
+    before,
+    deadline,
     due_after,
     get_calendar,
     parse_duration,
@@ -39,6 +40,7 @@ from .errors import (
     XieshangError,
 )
 from .events import events_for, reminder_event
+from .expressions import date_functions
 from .loading import compile_definition
 from .ports import Clock, Query, Store, SystemClock
 from .records import (
@@ -53,6 +55,7 @@ from .records import (
     iso,
 )
 from .registry import Registry
+from .schedules import CalendarChain, provisional_years
 from .schema_types import field_errors
 
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
@@ -61,6 +64,7 @@ START = "start"
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
 _RETRIES = 5
 OVERDUE = "overdue"
+RECONCILE = "calendar_reconcile"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,8 @@ class Engine:
         clock: where time comes from; ``SystemClock()`` by default.
         ids: makes new instance ids; uuid4 hex by default.
         deployment: names this deployment in the ``source`` of events.
+        calendar: the deployment's working-day calendar (its calendar file over the official
+            table); the official table, then provisional statutory holidays, when None.
     """
 
     def __init__(
@@ -126,12 +132,15 @@ class Engine:
         *,
         ids: Callable[[], str] | None = None,
         deployment: str = "default",
+        calendar: CalendarChain | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.clock = clock or SystemClock()
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self.deployment = deployment
+        self.calendar = calendar if calendar is not None else CalendarChain()
+        self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
 
     # -- commands ----------------------------------------------------------------------------
@@ -441,9 +450,10 @@ class Engine:
             instance.parent_id,
             instance.unit,
             children_version=instance.children_version,
+            due_basis=instance.due_basis,
         )
         if moved or cursor.state in wf.deadline_at:
-            new.due_at = self._due(wf, new, new.entered_at)
+            new.due_at, new.due_basis = self._due(wf, new, new.entered_at)
         reschedule = moved or new.due_at != instance.due_at
         if reschedule and not moved and new.overdue and (new.due_at is None or new.due_at > now):
             new.overdue = False  # the deadline moved past now (an approved extension)
@@ -466,6 +476,7 @@ class Engine:
             command_id=command_id,
             prev_hash=instance.head_hash,
             parent_id=instance.parent_id,
+            deadline=_deadline_set(new, instance),
         ).sealed()
         new.head_hash = entry.hash
         commit = Commit(
@@ -559,12 +570,20 @@ class Engine:
             parent_id=first.parent_id,
             head_hash=first.hash,
         )
-        instance.due_at = self._due(wf, instance, created)
+        instance.due_at, instance.due_basis = self._due(wf, instance, created)
+        _recorded_deadline(instance, first)
         for row in rows[1:]:
             now = datetime.fromisoformat(row.occurred_at)
             actor = Actor.from_dict(row.actor)
             if row.trigger == OVERDUE and row.source == instance.state == row.target:
                 instance = self._overdue_step(wf, instance, now)[1]
+                instance.head_hash = row.hash
+                continue
+            if row.trigger == RECONCILE and row.source == instance.state == row.target:
+                instance = instance.copy()
+                instance.version += 1
+                instance.updated_at = now
+                _recorded_deadline(instance, row)
                 instance.head_hash = row.hash
                 continue
             candidates = [
@@ -604,6 +623,7 @@ class Engine:
                 break
             else:
                 raise errors[0]
+            _recorded_deadline(instance, row)
             instance.head_hash = row.hash
         return instance
 
@@ -871,17 +891,30 @@ class Engine:
                     if instance.parent_id
                     else []
                 )
-        return cel.Context(variables, wf.functions if t.uses_functions else None)
+        return cel.Context(variables, self._functions_of(wf) if t.uses_functions else None)
 
-    def _due(self, wf: CompiledWorkflow, instance: Instance, entered: datetime) -> datetime | None:
-        """The deadline of the instance's current state, or None."""
+    def _calendar_of(self, wf: CompiledWorkflow) -> Calendar:
+        return get_calendar(wf.definition.calendar, self.calendar)
+
+    def _functions_of(self, wf: CompiledWorkflow) -> dict[str, Callable[..., Any]]:
+        """The date functions bound to this engine's calendar (not the package tables alone)."""
+        name = wf.definition.calendar
+        found = self._functions.get(name)
+        if found is None:
+            found = self._functions[name] = date_functions(self._calendar_of(wf))
+        return found
+
+    def _due(
+        self, wf: CompiledWorkflow, instance: Instance, entered: datetime
+    ) -> tuple[datetime | None, str | None]:
+        """The deadline of the instance's current state and its calendar basis, or Nones."""
         spec = wf.definition.states[instance.state].deadline
         if spec is None:
-            return None
-        cal = get_calendar(wf.definition.calendar)
+            return None, None
+        cal = self._calendar_of(wf)
         roll = spec.roll == "next_workday"
         if spec.after is not None:
-            return due_after(cal, entered, self._duration(wf, spec.after), roll=roll)
+            return deadline(cal, entered, self._duration(wf, spec.after), roll=roll)
         data = {k: instance.data.get(k) for k in wf.definition.data}
         context = cel.Context(
             {
@@ -900,21 +933,28 @@ class Engine:
                     "unit": instance.unit,
                 },
             },
-            wf.functions,
+            self._functions_of(wf),
         )
         try:
             value = wf.deadline_at[instance.state].run(context)
         except Exception:
-            return None
+            return None, None
         if value is None:
-            return None
+            return None, None
         day = date.fromisoformat(str(value)[:10])
-        return due_after(
+        due = due_after(
             cal,
             datetime.combine(day, datetime.min.time(), CHINA_TZ),
             parse_duration("0 days"),
             roll=roll,
         )
+        # a date counted in working days (an extension's new date) depends on the calendar from
+        # the state's entry to that date
+        basis = None
+        if isinstance(cal, CalendarChain):
+            last = (due - timedelta(days=1)).astimezone(CHINA_TZ).date()
+            basis = cal.basis(entered.astimezone(CHINA_TZ).date(), last)
+        return due, basis
 
     @staticmethod
     def _duration(wf: CompiledWorkflow, text: str) -> Duration:
@@ -926,11 +966,11 @@ class Engine:
         """Every pending timer of the instance's current state visit."""
         if instance.final:
             return []
-        cal = get_calendar(wf.definition.calendar)
+        cal = self._calendar_of(wf)
         out: list[TimerRecord] = []
         for spec in wf.definition.timers:
             if spec.in_ == instance.state:
-                due = due_after(
+                due, basis = deadline(
                     cal,
                     instance.entered_at,
                     self._duration(wf, spec.after),
@@ -938,11 +978,11 @@ class Engine:
                 )
                 out.append(
                     TimerRecord(
-                        instance.id, "timer", spec.fire, due, instance.version, instance.org
+                        instance.id, "timer", spec.fire, due, instance.version, instance.org, basis
                     )
                 )
-        deadline = wf.definition.states[instance.state].deadline
-        if instance.due_at is not None and deadline is not None and not instance.overdue:
+        spec_deadline = wf.definition.states[instance.state].deadline
+        if instance.due_at is not None and spec_deadline is not None and not instance.overdue:
             out.append(
                 TimerRecord(
                     instance.id,
@@ -951,11 +991,12 @@ class Engine:
                     instance.due_at,
                     instance.version,
                     instance.org,
+                    instance.due_basis,
                 )
             )
-            if deadline.remind_before is not None:
-                before = self._duration(wf, deadline.remind_before)
-                remind_at = _minus(cal, instance.due_at, before)
+            if spec_deadline.remind_before is not None:
+                ahead = self._duration(wf, spec_deadline.remind_before)
+                remind_at = before(cal, instance.due_at, ahead)
                 if remind_at > instance.entered_at:
                     out.append(
                         TimerRecord(
@@ -965,6 +1006,7 @@ class Engine:
                             remind_at,
                             instance.version,
                             instance.org,
+                            instance.due_basis,
                         )
                     )
         return out
@@ -1069,7 +1111,7 @@ class Engine:
             parent_id=parent_id,
             unit=unit,
         )
-        instance.due_at = self._due(wf, instance, now)
+        instance.due_at, instance.due_basis = self._due(wf, instance, now)
         entry = HistoryEntry(
             instance_id=instance.id,
             seq=1,
@@ -1089,6 +1131,7 @@ class Engine:
             command_id=command_id,
             prev_hash="",
             parent_id=parent_id,
+            deadline=_deadline_set(instance, None),
         ).sealed()
         instance.head_hash = entry.hash
         commit.inserts.append(instance)
@@ -1240,17 +1283,25 @@ def _summary(child: Instance) -> dict[str, Any]:
     }
 
 
-def _minus(cal: Any, moment: datetime, duration: Duration) -> datetime:
-    if duration.unit in ("hours", "minutes"):
-        return moment - timedelta(**{duration.unit: duration.amount})
-    day = moment.astimezone(CHINA_TZ).date()
-    if duration.unit == "working_days":
-        day = add_workdays(cal, day, -duration.amount)
-    elif duration.unit == "months":
-        day = add_months(day, -duration.amount)
-    else:
-        day = day - timedelta(days=duration.amount * (7 if duration.unit == "weeks" else 1))
-    return datetime.combine(day, moment.astimezone(CHINA_TZ).timetz())
+def _deadline_set(new: Instance, old: Instance | None) -> dict[str, Any] | None:
+    """What a history row records of the deadline its step set: the date, the calendar basis it
+    was counted on and the provisional years in it; None when the step left it as it was."""
+    if new.due_at is None:
+        return None
+    if old is not None and (old.due_at, old.due_basis) == (new.due_at, new.due_basis):
+        return None
+    out: dict[str, Any] = {"due_at": iso(new.due_at)}
+    if new.due_basis is not None:
+        out["basis"] = new.due_basis
+        out["provisional"] = provisional_years(new.due_basis)
+    return out
+
+
+def _recorded_deadline(instance: Instance, row: HistoryEntry) -> None:
+    """In a replay, the deadline is the one the row recorded (counted on the calendar then)."""
+    if row.deadline is not None and "due_at" in row.deadline:
+        instance.due_at = datetime.fromisoformat(row.deadline["due_at"])
+        instance.due_basis = row.deadline.get("basis")
 
 
 @dataclass

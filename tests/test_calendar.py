@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from xieshang.calendar import (
     CALENDAR_NAMES,
     CHINA_TZ,
-    ChineseOfficialCalendar,
     Duration,
     WeekdayCalendar,
     add_months,
@@ -25,8 +24,9 @@ from xieshang.calendar import (
     workdays_between,
 )
 from xieshang.errors import CalendarError
+from xieshang.schedules import CalendarChain
 
-CN = ChineseOfficialCalendar()
+CN = CalendarChain()
 WEEKDAYS = WeekdayCalendar()
 DATA_YEARS = sorted({d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays)})
 FIRST_YEAR, LAST_YEAR = DATA_YEARS[0], DATA_YEARS[-1]
@@ -76,22 +76,6 @@ def test_national_day_2024_deadline_is_midnight_after_10_october() -> None:
     assert due_after(CN, start, five) == at("2024-10-11T00:00+08:00")
     assert due_after(CN, start, five).tzinfo == CHINA_TZ
     assert last_day(CN, start, five) == date(2024, 10, 10)
-
-
-@pytest.mark.parametrize("day", [date(2099, 1, 1), date(1990, 6, 1)])
-def test_date_outside_covered_years_is_refused_with_the_covered_range(day: date) -> None:
-    """A date outside the data's years raises CalendarError naming it and the covered range."""
-    with pytest.raises(CalendarError) as caught:
-        CN.is_workday(day)
-    message = str(caught.value)
-    assert day.isoformat() in message
-    assert str(FIRST_YEAR) in message and str(LAST_YEAR) in message
-
-
-def test_counting_into_uncovered_years_is_refused_not_guessed_from_weekends() -> None:
-    """Counting past the last covered year raises instead of falling back to weekends."""
-    with pytest.raises(CalendarError):
-        add_workdays(CN, date(LAST_YEAR, 12, 20), 30)
 
 
 # --- the weekday calendar and the registry -----------------------------------------------

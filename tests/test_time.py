@@ -81,11 +81,14 @@ def test_return_window_closes_after_five_working_days_across_national_day(
 def test_reminder_comes_before_the_deadline_without_changing_the_instance(
     engine: Engine, clock: FixedClock
 ) -> None:
-    """15 days before the reply deadline a reminder event goes out; the version stays."""
+    """15 days before the reply deadline a reminder event goes out; the version stays.
+
+    The deadline's last day is 2024-12-27; 15 days before it is the start of 2024-12-12.
+    """
     pid = assigned(engine)
     version = engine.get(pid).version
-    assert engine.tick(datetime(2024, 12, 12, 23, tzinfo=CN)).fired == 0
-    report = engine.tick(datetime(2024, 12, 13, 1, tzinfo=CN))
+    assert engine.tick(datetime(2024, 12, 11, 23, 59, tzinfo=CN)).fired == 0
+    report = engine.tick(datetime(2024, 12, 12, 0, 0, tzinfo=CN))
     assert report.fired == 1
     assert event_types(engine, pid)[-1] == "xieshang.instance.reminder"
     assert engine.get(pid).version == version

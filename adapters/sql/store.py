@@ -83,7 +83,7 @@ _HCOLS = [f'"{c.name}"' if c.name == "trigger" else c.name
 # What a step may change. The identity columns (workflow, org, parent, unit) never change, and
 # leaving them out of the SET spares SQLite the upkeep of their indexes.
 _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
-            "entered_at", "final", "due_at", "overdue", "head_hash"]  # fmt: skip
+            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
 
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -382,8 +382,8 @@ class SQLStore:
         )
         self._sql_clear = f"DELETE FROM timers WHERE instance_id = {p}"
         self._sql_timer_insert = (
-            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org) '
-            f"VALUES ({marks(6)})"
+            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org, basis) '
+            f"VALUES ({marks(7)})"
         )
         self._sql_consume = (
             f"DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE instance_id = {p} "
@@ -513,7 +513,7 @@ class SQLStore:
             values = [
                 new.workflow_version, new.definition_hash, new.state, row[6], new.version,
                 iso(new.updated_at), iso(new.entered_at), new.final,
-                iso(due) if due is not None else None, new.overdue, new.head_hash,
+                iso(due) if due is not None else None, new.overdue, new.head_hash, new.due_basis,
             ]  # fmt: skip
             # the row at the expected version is the one cached at it (versions name contents),
             # so its indexed columns that did not change can be left out of the SET
@@ -549,6 +549,7 @@ class SQLStore:
                 e.trigger, e.source, e.target, _dump(e.actor), e.role, e.reason,
                 _dump(e.payload), e.visibility, e.occurred_at, e.recorded_at, e.command_id,
                 e.prev_hash, e.hash, e.parent_id,
+                _dump(e.deadline) if e.deadline is not None else None,
             ))  # fmt: skip
         if commit.events:
             at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
@@ -566,7 +567,7 @@ class SQLStore:
             cur.executemany(
                 self._sql_timer_insert,
                 [
-                    (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
+                    (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
                     for t in commit.timers
                 ],
             )
@@ -726,11 +727,27 @@ class SQLStore:
     def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         p = self._p
         rows = self._read(
-            f'SELECT instance_id, kind, "trigger", due_at, version, org FROM timers '
+            f'SELECT instance_id, kind, "trigger", due_at, version, org, basis FROM timers '
             f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}",
             (iso(now), limit),
         )
-        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5]) for r in rows]
+        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def timers_of(self, instance_id: str) -> list[TimerRecord]:
+        rows = self._read(
+            f'SELECT instance_id, kind, "trigger", due_at, version, org, basis FROM timers '
+            f"WHERE instance_id = {self._p} ORDER BY due_at, id",
+            (instance_id,),
+        )
+        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def calendar_dependent(self) -> list[str]:
+        rows = self._read(
+            "SELECT id, created_at FROM instances WHERE final = false AND due_basis IS NOT NULL "
+            "UNION SELECT i.id, i.created_at FROM timers t JOIN instances i ON i.id = t.instance_id"
+            " WHERE t.basis IS NOT NULL ORDER BY 2, 1"
+        )
+        return [str(r[0]) for r in rows]
 
     def delete_timer(self, timer: TimerRecord) -> None:
         t = timer
@@ -756,7 +773,8 @@ class SQLStore:
 def _row(i: Instance) -> _CacheRow:
     return (i.id, i.workflow, i.workflow_version, i.definition_hash, i.org, i.state,
             _dump(i.data), i.version, i.created_at, i.updated_at, i.entered_at, i.final,
-            i.due_at, i.overdue, i.parent_id, i.unit, i.head_hash, i.children_version)  # fmt: skip
+            i.due_at, i.overdue, i.parent_id, i.unit, i.head_hash, i.children_version,
+            i.due_basis)  # fmt: skip
 
 
 def _params(row: _CacheRow) -> tuple[Any, ...]:
@@ -783,4 +801,7 @@ def _instance(row: _CacheRow) -> Instance:
 
 
 def _entry(r: Sequence[Any]) -> HistoryEntry:
-    return _make_entry(*r[:8], json.loads(r[8]), r[9], r[10], json.loads(r[11]), *r[12:])
+    deadline = json.loads(r[19]) if r[19] is not None else None
+    return _make_entry(
+        *r[:8], json.loads(r[8]), r[9], r[10], json.loads(r[11]), *r[12:19], deadline
+    )

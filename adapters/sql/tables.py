@@ -66,6 +66,8 @@ class InstanceRow(SQLModel, table=True):
     unit: str | None = Field(default=None, sa_type=Text, nullable=True)
     head_hash: str = Field(sa_type=Text, nullable=False)
     children_version: int = Field(sa_type=Integer, nullable=False)
+    # the calendar the deadline was counted on (xieshang.schedules), None if it needs none
+    due_basis: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class HistoryRow(SQLModel, table=True):
@@ -97,6 +99,7 @@ class HistoryRow(SQLModel, table=True):
     prev_hash: str = Field(sa_type=Text, nullable=False)
     hash: str = Field(sa_type=Text, nullable=False)
     parent_id: str | None = Field(default=None, sa_type=Text, nullable=True)
+    deadline: str | None = Field(default=None, sa_type=Text, nullable=True)  # JSON, when set
 
 
 class OutboxRow(SQLModel, table=True):
@@ -160,6 +163,7 @@ class TimerRow(SQLModel, table=True):
     due_at: str = Field(sa_type=Text, nullable=False)
     version: int = Field(sa_type=Integer, nullable=False)
     org: str = Field(sa_type=Text, nullable=False)
+    basis: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class DefinitionRow(SQLModel, table=True):
