@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal, Protocol, get_args
 
 from .errors import CalendarError
-from .schedules import CalendarChain
+from .schedules import CalendarChain, Tracking
 
 CHINA_TZ = timezone(timedelta(hours=8))
 
@@ -253,28 +253,19 @@ def uses_calendar(duration: Duration, *, roll: bool = False) -> bool:
     return duration.unit == "working_days" or (roll and duration.unit in _DAY_UNITS)
 
 
-def basis_of(cal: Calendar, start: datetime, last: date) -> str | None:
-    """The calendar basis of a limit counted in working days from ``start`` to ``last``.
-
-    None for a calendar that does not change (``weekdays``).
-    """
-    if not isinstance(cal, CalendarChain):
-        return None
-    return cal.basis(start.astimezone(CHINA_TZ).date(), last)
-
-
 def deadline(
     cal: Calendar, start: datetime, duration: Duration, *, roll: bool = False
 ) -> tuple[datetime, str | None]:
-    """``due_after`` and the calendar basis it was computed on (None: it needs no calendar).
+    """``due_after``, and the calendar basis it was counted on (None: it needed no calendar,
+    or the calendar never changes).
 
     Raises:
         CalendarError: ``start`` is naive, or the dates leave what ``cal`` can answer for.
     """
-    due = due_after(cal, start, duration, roll=roll)
-    if not uses_calendar(duration, roll=roll):
-        return due, None
-    return due, basis_of(cal, start, (due - timedelta(days=1)).astimezone(CHINA_TZ).date())
+    if not isinstance(cal, CalendarChain) or not uses_calendar(duration, roll=roll):
+        return due_after(cal, start, duration, roll=roll), None
+    tracking = Tracking(cal)
+    return due_after(tracking, start, duration, roll=roll), tracking.basis()
 
 
 def before(cal: Calendar, due: datetime, duration: Duration) -> datetime:

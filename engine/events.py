@@ -22,10 +22,12 @@ def events_for(
     *,
     deployment: str = "default",
     names: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[EventRecord]:
     """The events of one history entry: a generic one, then those the definition names.
 
-    Internal entries (``visibility: internal``) announce nothing.
+    Internal entries (``visibility: internal``) announce nothing. ``extra`` adds fields to the
+    events' data (a moved deadline's old and new dates).
     """
     if entry.visibility != "public":
         return []
@@ -44,6 +46,8 @@ def events_for(
         entry.target,
         {"id": entry.actor["id"], "role": entry.role},
     )
+    if extra:
+        data.update(extra)
     return [
         _record(
             instance,

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import cel
@@ -43,6 +43,7 @@ from .events import events_for, reminder_event
 from .expressions import date_functions
 from .loading import compile_definition
 from .ports import Clock, Query, Store, SystemClock
+from .reconcile import RECONCILE, ReconcileReport, reconcile
 from .records import (
     SYSTEM,
     Actor,
@@ -55,7 +56,7 @@ from .records import (
     iso,
 )
 from .registry import Registry
-from .schedules import CalendarChain, provisional_years
+from .schedules import CalendarChain, Tracking, provisional_years
 from .schema_types import field_errors
 
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
@@ -64,7 +65,6 @@ START = "start"
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
 _RETRIES = 5
 OVERDUE = "overdue"
-RECONCILE = "calendar_reconcile"
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,6 +915,9 @@ class Engine:
         roll = spec.roll == "next_workday"
         if spec.after is not None:
             return deadline(cal, entered, self._duration(wf, spec.after), roll=roll)
+        # the calendar is tracked so that a date counted in working days (or rolled) records
+        # the years it was counted on
+        tracking = Tracking(cal) if isinstance(cal, CalendarChain) else None
         data = {k: instance.data.get(k) for k in wf.definition.data}
         context = cel.Context(
             {
@@ -933,7 +936,7 @@ class Engine:
                     "unit": instance.unit,
                 },
             },
-            self._functions_of(wf),
+            date_functions(tracking) if tracking is not None else self._functions_of(wf),
         )
         try:
             value = wf.deadline_at[instance.state].run(context)
@@ -943,18 +946,12 @@ class Engine:
             return None, None
         day = date.fromisoformat(str(value)[:10])
         due = due_after(
-            cal,
+            tracking or cal,
             datetime.combine(day, datetime.min.time(), CHINA_TZ),
             parse_duration("0 days"),
             roll=roll,
         )
-        # a date counted in working days (an extension's new date) depends on the calendar from
-        # the state's entry to that date
-        basis = None
-        if isinstance(cal, CalendarChain):
-            last = (due - timedelta(days=1)).astimezone(CHINA_TZ).date()
-            basis = cal.basis(entered.astimezone(CHINA_TZ).date(), last)
-        return due, basis
+        return due, tracking.basis() if tracking is not None else None
 
     @staticmethod
     def _duration(wf: CompiledWorkflow, text: str) -> Duration:
@@ -1176,6 +1173,16 @@ class Engine:
             return
 
     # -- time --------------------------------------------------------------------------------
+
+    def reconcile_calendar(
+        self, now: datetime | None = None, *, dry_run: bool = False
+    ) -> ReconcileReport:
+        """Move the pending deadlines and timers of open instances that were counted on
+        calendar data that has since changed (a provisional year now in the deployment's file
+        or the official table): one audited ``calendar_reconcile`` row and one
+        ``instance.deadline_changed`` event per instance. What already fired stays.
+        """
+        return reconcile(self, now, dry_run=dry_run)
 
     def tick(self, now: datetime | None = None, *, limit: int = 1000) -> TickReport:
         """Fire every timer due up to ``now`` (the clock's time by default).

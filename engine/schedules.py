@@ -34,15 +34,14 @@ from .yamlsafe import Path, read_yaml
 __all__ = [
     "CalendarChain",
     "SourceKind",
+    "Tracking",
     "YearSchedule",
     "parse_calendar_file",
     "read_basis",
 ]
 
 SourceKind = Literal["file", "official", "provisional"]
-_OFFICIAL_YEARS = sorted(
-    {d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays)}
-)
+_OFFICIAL_YEARS = sorted({d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays)})
 
 
 def _package_version(name: str) -> str:
@@ -153,10 +152,9 @@ class CalendarChain:
     def is_provisional(self, year: int) -> bool:
         return self.schedule(year).provisional
 
-    def basis(self, first: date, last: date) -> str:
-        """The basis of a date counted in working days from ``first`` to ``last``."""
-        low, high = sorted((first.year, last.year))
-        return ";".join(self.schedule(y).tag for y in range(low, high + 1))
+    def basis(self, years: Iterable[int]) -> str | None:
+        """The basis of a date whose counting consulted ``years``; None when it consulted none."""
+        return ";".join(self.schedule(y).tag for y in sorted(set(years))) or None
 
     def changed(self, basis: str) -> list[tuple[str, str]]:
         """The years of ``basis`` whose schedule is no longer the one it was computed on.
@@ -172,6 +170,22 @@ class CalendarChain:
 
     def sources(self, years: Iterable[int]) -> dict[int, YearSchedule]:
         return {y: self.schedule(y) for y in years}
+
+
+class Tracking:
+    """A calendar that remembers which years it was asked about, to record a date's basis."""
+
+    def __init__(self, inner: CalendarChain) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.years: set[int] = set()
+
+    def is_workday(self, day: date) -> bool:
+        self.years.add(day.year)
+        return self.inner.is_workday(day)
+
+    def basis(self) -> str | None:
+        return self.inner.basis(self.years)
 
 
 def read_basis(basis: str | None) -> list[tuple[int, str]]:
@@ -231,9 +245,7 @@ def parse_calendar_file(text: str | bytes, file: str = "") -> dict[int, YearSche
         path: Path = (str(key),)
         if isinstance(key, bool) or not isinstance(key, int) or not 1900 <= key <= 9999:
             problems.append(
-                located.problem(
-                    "XS301", "not-a-year", f"{key!r} is not a year (e.g. 2027)", path
-                )
+                located.problem("XS301", "not-a-year", f"{key!r} is not a year (e.g. 2027)", path)
             )
             continue
         schedule = _year_block(located, key, block, path, problems)

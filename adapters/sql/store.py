@@ -630,12 +630,12 @@ class SQLStore:
             for row in rows[inserted:]:
                 held = self._cache.get(row[0])
                 if held is not None and held[7] <= row[7]:
-                    self._cache[row[0]] = (*row[:17], held[17])
+                    self._cache[row[0]] = (*row[:17], held[17], *row[18:])
             for parent_id, seen in commit.touch:
                 held = self._cache.get(parent_id)
                 if held is not None:
                     if held[17] == seen:
-                        self._cache[parent_id] = (*held[:17], seen + 1)
+                        self._cache[parent_id] = (*held[:17], seen + 1, *held[18:])
                     else:
                         del self._cache[parent_id]
 
