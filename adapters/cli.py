@@ -32,7 +32,13 @@ from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from xieshang.adapters.settings import Settings, build_engine, load_workflows, workflow_paths
+from xieshang.adapters.settings import (
+    Settings,
+    build_engine,
+    load_calendar,
+    load_workflows,
+    workflow_paths,
+)
 from xieshang.calendar import CHINA_TZ
 from xieshang.definition import Definition
 from xieshang.errors import DefinitionError, InvalidPayload, NotFound, XieshangError
@@ -41,6 +47,7 @@ from xieshang.ports import Query
 from xieshang.records import Actor, HistoryEntry, Instance
 from xieshang.registry import Registry
 from xieshang.runtime import Engine
+from xieshang.schedules import provisional_years
 from xieshang.workflows import BUNDLED_DIR
 from xieshang.yamlsafe import read_yaml
 
@@ -56,6 +63,7 @@ PLUGINS = {
     "events": "xieshang.adapters.events",
     "report": "xieshang.adapters.reports",
     "demo": "xieshang.adapters.demo",
+    "calendar": "xieshang.adapters.calendar_cli",
 }
 
 
@@ -121,6 +129,7 @@ class _State:
     db: str | None = None
     workflows: list[Path] = field(default_factory=list)
     clock: str | None = None
+    calendar: Path | None = None
     _settings: Settings | None = None
     _engine: Engine | None = None
 
@@ -131,6 +140,8 @@ class _State:
                 overrides["database_url"] = self.db
             if self.clock is not None:
                 overrides["clock"] = self.clock
+            if self.calendar is not None:
+                overrides["calendar"] = self.calendar
             try:
                 self._settings = Settings(**overrides)
             except ValidationError as e:
@@ -161,7 +172,12 @@ class _State:
 
 def _setting_error(err: Any) -> str:
     name = str(err["loc"][0]) if err["loc"] else "settings"
-    option = {"database_url": "--db", "clock": "--clock", "workflows": "--workflows"}.get(name)
+    option = {
+        "database_url": "--db",
+        "clock": "--clock",
+        "workflows": "--workflows",
+        "calendar": "--calendar",
+    }.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
     message = str(err["msg"]).removeprefix("Value error, ")
     return f"{where}: {message} (got {err.get('input')!r})"
@@ -185,8 +201,16 @@ def _global(
         str | None,
         typer.Option("--clock", help="Simulated time, ISO with timezone (env XIESHANG_CLOCK)."),
     ] = None,
+    calendar: Annotated[
+        Path | None,
+        typer.Option(
+            "--calendar",
+            help="The deployment's holiday file, YAML by year (env XIESHANG_CALENDAR).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    state = _State(db=db, workflows=list(workflows or []), clock=clock)
+    state = _State(db=db, workflows=list(workflows or []), clock=clock, calendar=calendar)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -292,6 +316,10 @@ def _show_instance(engine: Engine, instance: Instance) -> None:
     facts.add_column(style="bold")
     facts.add_column()
     due = _moment(instance.due_at) + (" 已逾期 (overdue)" if instance.overdue else "")
+    provisional = provisional_years(instance.due_basis)
+    if provisional:
+        years = ", ".join(map(str, provisional))
+        due += f" 暂定 (provisional: {years} has no official holiday schedule yet)"
     for key, value in (
         ("编号 id", instance.id),
         ("状态 state", _state_label(d, instance.state) + (" · 已结束" if instance.final else "")),
@@ -812,6 +840,8 @@ def worker(
 
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
         relayer = _worker_relay(ctx) if relay else None
+        watch = _CalendarWatch(engine, _state(ctx).settings().calendar)
+        watch.poll(first=True)
         _err().print(
             Text(
                 f"worker: ticking every {poll_interval:g} s"
@@ -820,6 +850,7 @@ def worker(
         )
         try:
             while not stop.is_set():
+                watch.poll()
                 report = engine.tick()
                 delivered = relayer.run_once() if relayer is not None else 0
                 if report.fired == 0 and delivered == 0:
@@ -830,6 +861,42 @@ def worker(
             if relayer is not None:
                 relayer.close()
         _err().print(Text("worker: stopped"))
+
+
+class _CalendarWatch:
+    """Reloads the calendar file when it changes and reconciles, on start and after each
+    change; a broken file is reported and the calendar in use is kept."""
+
+    def __init__(self, engine: Engine, path: Path | None) -> None:
+        self.engine = engine
+        self.path = path
+        self.seen: float | None = None
+
+    def poll(self, *, first: bool = False) -> None:
+        if self.path is None:
+            if first:
+                self._reconcile()
+            return
+        try:
+            stamp = self.path.stat().st_mtime
+        except OSError:
+            return
+        if stamp == self.seen and not first:
+            return
+        self.seen = stamp
+        if not first:
+            try:
+                self.engine.use_calendar(load_calendar(self.path))
+            except XieshangError as e:
+                _err().print(Text(f"worker: calendar file not reloaded: {e.message}", style="red"))
+                return
+            _err().print(Text(f"worker: calendar {self.path} reloaded"))
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        moved = self.engine.reconcile_calendar().changes
+        if moved:
+            _err().print(Text(f"worker: calendar reconcile moved {len(moved)} deadline(s)"))
 
 
 def _worker_relay(ctx: typer.Context) -> Any:

@@ -31,7 +31,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xieshang import Actor, Engine, FixedClock
-from xieshang.errors import CommandRefused
+from xieshang.errors import CommandRefused, XieshangError
+from xieshang.schedules import CalendarChain
 from xieshang.workflows import bundled
 
 from .reports import (
@@ -596,8 +597,12 @@ def run_demo(
     opinions: int = 26,
     console: Console | None = None,
     progress: bool = True,
+    calendar: CalendarChain | None = None,
 ) -> DemoResult:
-    """Run the simulated year into a fresh database at ``db``; see the module docstring."""
+    """Run the simulated year into a fresh database at ``db``; see the module docstring.
+
+    ``calendar`` is the deployment's working-day calendar (the package tables when None).
+    """
     from xieshang.adapters.sql import open_store
 
     began = time.perf_counter()
@@ -606,7 +611,13 @@ def run_demo(
     store = open_store(url, synchronous="NORMAL")
     counter = iter(range(1, 10**9))
     clock = FixedClock(day(date(YEAR, 1, 2), 9))
-    engine = Engine(store, bundled(), clock, ids=lambda: f"{seed:x}-{next(counter):06d}")
+    engine = Engine(
+        store,
+        bundled(),
+        clock,
+        ids=lambda: f"{seed:x}-{next(counter):06d}",
+        calendar=calendar,
+    )
     rng = random.Random(seed)
     sim = _Sim(engine, clock, rng)
     held = min(topics, max(1, round(topics * 0.6)))
@@ -693,6 +704,7 @@ def register_cli(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo_command(
+        ctx: typer.Context,
         db: Annotated[
             Path, typer.Option("--db", help="The SQLite file to create (replaced).")
         ] = Path("xieshang-demo.db"),
@@ -705,7 +717,15 @@ def register_cli(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Simulate a year of a city 政协 in a fresh SQLite database, then print its reports."""
+        from xieshang.adapters.settings import load_calendar
+
         console = Console()
+        path = getattr(ctx.find_root().obj, "calendar", None) or os.environ.get("XIESHANG_CALENDAR")
+        try:
+            calendar = load_calendar(path)
+        except XieshangError as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(1) from None
         result = run_demo(
             db,
             seed=seed,
@@ -714,6 +734,7 @@ def register_cli(app: typer.Typer) -> None:
             opinions=opinions,
             console=console,
             progress=not as_json,
+            calendar=calendar,
         )
         if as_json:
             import json

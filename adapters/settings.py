@@ -13,11 +13,20 @@ from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from xieshang.compiler import CompiledWorkflow
+from xieshang.errors import CalendarError
 from xieshang.ports import Clock, FixedClock, Store, SystemClock
 from xieshang.registry import Registry
 from xieshang.runtime import Engine
+from xieshang.schedules import CalendarChain, parse_calendar_file
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "build_engine", "load_workflows", "workflow_paths"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Settings",
+    "build_engine",
+    "load_calendar",
+    "load_workflows",
+    "workflow_paths",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
 
@@ -27,7 +36,8 @@ class Settings(BaseSettings):
 
     Every field is read from the environment with the prefix ``XIESHANG_``
     (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
-    ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``); keyword arguments win over the environment.
+    ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``, ``XIESHANG_CALENDAR``); keyword arguments
+    win over the environment.
     """
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
@@ -42,6 +52,11 @@ class Settings(BaseSettings):
         description="a simulated clock (ISO datetime with a timezone); None: the system clock",
     )
     deployment: str = Field(default="default", min_length=1)
+    calendar: Path | None = Field(
+        default=None,
+        description="the deployment's calendar file (YAML, one block per year); None: the "
+        "official table, then provisional statutory holidays",
+    )
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("workflows", mode="before")
@@ -123,6 +138,25 @@ def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = 
     return Registry(_compile(files))
 
 
+def load_calendar(path: str | os.PathLike[str] | None) -> CalendarChain:
+    """The deployment's calendar: the file at ``path`` over the package tables.
+
+    Raises:
+        CalendarError: the file does not exist or cannot be read.
+        CalendarFileError: the file has problems (every one listed, with its line).
+    """
+    if path is None:
+        return CalendarChain()
+    file = Path(path)
+    try:
+        text = file.read_bytes()
+    except OSError as e:
+        raise CalendarError(
+            f"cannot read the calendar file {str(file)!r}: {e.strerror or e}", file=str(file)
+        ) from e
+    return CalendarChain(parse_calendar_file(text, str(file)), origin=str(file))
+
+
 def open_configured_store(settings: Settings) -> Store:
     """The SQL store at ``settings.database_url``, its schema created or upgraded."""
     from xieshang.adapters.sql.store import open_store
@@ -144,7 +178,11 @@ def build_engine(
 
     Raises:
         DefinitionError: a workflow file is invalid (every problem listed).
+        CalendarError: the calendar file is missing or invalid (every problem listed).
     """
     registry = load_workflows(settings, workflows_dirs)
+    calendar = load_calendar(settings.calendar)
     store = open_configured_store(settings)
-    return Engine(store, registry, settings.make_clock(), deployment=settings.deployment)
+    return Engine(
+        store, registry, settings.make_clock(), deployment=settings.deployment, calendar=calendar
+    )

@@ -1174,6 +1174,12 @@ class Engine:
 
     # -- time --------------------------------------------------------------------------------
 
+    def use_calendar(self, calendar: CalendarChain) -> None:
+        """Count working days on ``calendar`` from now on (a calendar file that was edited);
+        then :meth:`reconcile_calendar` moves what was counted on the old one."""
+        self.calendar = calendar
+        self._functions.clear()
+
     def reconcile_calendar(
         self, now: datetime | None = None, *, dry_run: bool = False
     ) -> ReconcileReport:

@@ -31,7 +31,10 @@ roles: {clerk: {zh: 办事员}}
 data:
   title: {type: string, required: true}
 states:
-  open: {initial: true, label: {zh: 受理中}, deadline: {after: 5 working days, remind_before: 2 working days}}
+  open:
+    initial: true
+    label: {zh: 受理中}
+    deadline: {after: 5 working days, remind_before: 2 working days}
   closed: {final: true, label: {zh: 已办结}}
 transitions:
   - trigger: close
@@ -255,9 +258,7 @@ def test_a_window_opened_before_new_year_is_provisional_and_reconciled(
     assert nothing.changes == []
 
     clock.set(at("2026-12-30T10:00:00+08:00"))
-    updated = Engine(
-        store, window, clock, calendar=CalendarChain(parse_calendar_file(FILE_2027))
-    )
+    updated = Engine(store, window, clock, calendar=CalendarChain(parse_calendar_file(FILE_2027)))
     dry = updated.reconcile_calendar(dry_run=True)
     assert [c["due_after"] for c in dry.changes] == ["2027-01-06"]
     assert updated.get(inst.id).version == 1

@@ -98,6 +98,9 @@ def serve(
     clock = _root_option(ctx, "clock")
     if clock:
         os.environ["XIESHANG_CLOCK"] = clock
+    calendar = _root_option(ctx, "calendar")
+    if calendar:
+        os.environ["XIESHANG_CALENDAR"] = str(calendar)
     try:
         app_from_env()  # fail here, with a message, rather than in every worker
     except XieshangError as e:
