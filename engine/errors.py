@@ -5,7 +5,8 @@ The tree::
     XieshangError
     ├── DefinitionError          a workflow file (or set of files) is invalid; .problems lists all
     ├── CalendarError            a date the calendar cannot answer for, a bad duration
-    │   └── CalendarFileError    a deployment calendar file is invalid; .problems lists all
+    │   ├── CalendarFileError    a deployment calendar file is invalid; .problems lists all
+    │   └── FunctionFailed       a date function in an expression failed (its name and arguments)
     ├── NotFound                 no such instance / workflow / definition hash
     ├── CommandRefused           a command was refused; nothing was changed or emitted
     │   ├── UnknownTrigger       the definition has no such trigger
@@ -30,6 +31,7 @@ __all__ = [
     "ConcurrencyConflict",
     "DefinitionError",
     "Forbidden",
+    "FunctionFailed",
     "InvalidPayload",
     "NotFound",
     "Problem",
@@ -113,6 +115,24 @@ class CalendarFileError(CalendarError):
         head = f"{count} problem{'s' if count != 1 else ''} in calendar file {file or ''}".rstrip()
         body = "\n".join(str(p) for p in self.problems)
         super().__init__(f"{head}:\n{body}", problems=[p.to_dict() for p in self.problems])
+
+
+class FunctionFailed(CalendarError):
+    """A domain function inside an expression failed: ``function``, ``arguments``, ``reason``."""
+
+    code = "function-failed"
+
+    def __init__(self, function: str, arguments: list[Any], reason: str) -> None:
+        shown = ", ".join(repr(a) for a in arguments)
+        super().__init__(
+            f"{function}({shown}) failed: {reason}",
+            function=function,
+            arguments=[str(a) for a in arguments],
+            reason=reason,
+        )
+        self.function = function
+        self.arguments = arguments
+        self.reason = reason
 
 
 class NotFound(XieshangError):

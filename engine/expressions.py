@@ -8,7 +8,9 @@ Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestam
 
 from __future__ import annotations
 
+import contextvars
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from .calendar import (
     parse_duration,
     workdays_between,
 )
-from .errors import CalendarError
+from .errors import CalendarError, FunctionFailed, XieshangError
 
 __all__ = [
     "ACTOR_FIELDS",
@@ -123,9 +125,54 @@ class Compiled:
     source: str
     program: Any
     needs: dict[str, frozenset[str] | None]
+    calls: bool = False  # whether it calls a domain function, which may fail
 
     def run(self, context: Any) -> Any:
-        return self.program.execute(context)
+        """Evaluate the expression.
+
+        Raises:
+            FunctionFailed: a domain function failed (naming it and its arguments); the CEL
+                binding never sees the exception, so nothing is printed.
+        """
+        if not self.calls:
+            return self.program.execute(context)
+        token = _FAILED.set(None)
+        try:
+            result = self.program.execute(context)
+        except Exception:
+            failed = _FAILED.get()
+            if failed is not None:
+                raise failed from None
+            raise
+        finally:
+            failed = _FAILED.get()
+            _FAILED.reset(token)
+        if failed is not None:
+            raise failed
+        return result
+
+
+# The failure of a domain function during one evaluation. A function that raised into the CEL
+# binding would be printed to stderr; ours record the failure here and return None instead.
+_FAILED: contextvars.ContextVar[FunctionFailed | None] = contextvars.ContextVar(
+    "xieshang_function_failed", default=None
+)
+
+
+def _guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except XieshangError as e:
+            reason = e.message
+        except (ArithmeticError, TypeError, ValueError) as e:
+            reason = str(e)
+        if _FAILED.get() is None:
+            _FAILED.set(FunctionFailed(name, list(args), reason))
+        return None
+
+    return call
 
 
 def references(source: str) -> list[tuple[str, str]]:
@@ -189,7 +236,10 @@ def compile_expression(
                 + (", ".join(sorted(known)) or "nothing"),
             )
     return Compiled(
-        source, program, _needs(source, [v for v in program.variables() if v not in bound])
+        source,
+        program,
+        _needs(source, [v for v in program.variables() if v not in bound]),
+        calls=bool(set(program.functions()) & DOMAIN_FUNCTIONS),
     )
 
 
@@ -270,7 +320,7 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         # CEL's size() on a string counts UTF-8 bytes in this binding: 3 for one Chinese character
         return len(text) if isinstance(text, str) else len(text or ())
 
-    return {
+    functions: dict[str, Callable[..., Any]] = {
         "length": length,
         "add_workdays": add_workdays_,
         "add_months": add_months_,
@@ -279,3 +329,4 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         "date": date_,
         "due_date": due_date,
     }
+    return {name: _guarded(name, fn) for name, fn in functions.items()}

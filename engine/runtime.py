@@ -30,9 +30,11 @@ from .calendar import (
 from .compiler import CompiledTransition, CompiledWorkflow, Cursor
 from .definition import Definition
 from .errors import (
+    CalendarError,
     CommandRefused,
     ConcurrencyConflict,
     Forbidden,
+    FunctionFailed,
     InvalidPayload,
     NotFound,
     TransitionNotAllowed,
@@ -378,8 +380,12 @@ class Engine:
         context = self._context(wf, instance, actor, t, values, now, children=children)
         world = replay and ("children" in t.needs or "siblings" in t.needs)
         if t.guard is not None and not world:
+            failed: dict[str, Any] = {}
             try:
                 ok = t.guard.run(context)
+            except FunctionFailed as e:
+                ok = e.message
+                failed = {"function_failed": e.to_dict()}
             except Exception as e:
                 ok = f"error: {e}"
             if ok is not True:
@@ -393,6 +399,7 @@ class Engine:
                         state=instance.state,
                         allowed=self._triggers_from(wf, instance.state),
                         guard=t.guard.source,
+                        **failed,
                     ),
                 )
         new_data = dict(instance.data)
@@ -791,24 +798,23 @@ class Engine:
         payload: dict[str, Any],
         now: datetime,
     ) -> str:
-        """The guard's message, its ``{expression}`` placeholders filled in."""
+        """The guard's message, its ``{expression}`` placeholders filled in: durations in the
+        language of each part, and a placeholder that cannot be computed shown as ``?``."""
         assert t.guard is not None
         if t.spec.guard_message is None:
             return f"guard is not satisfied: {t.guard.source}"
-        message = t.spec.guard_message.zh
-        if t.spec.guard_message.en:
-            message += f" / {t.spec.guard_message.en}"
-        if not t.message_parts:
-            return message
-        context = self._full_context(wf, instance, actor, t, payload, now)
-        for source, part in t.message_parts:
-            try:
-                value = part.run(context)
-            except Exception:
-                continue
-            shown = "、".join(map(str, value)) if isinstance(value, list) else str(value)
-            message = message.replace("{" + source + "}", shown)
-        return message
+        zh, en = t.spec.guard_message.zh, t.spec.guard_message.en
+        if t.message_parts:
+            context = self._full_context(wf, instance, actor, t, payload, now)
+            for source, part in t.message_parts:
+                try:
+                    value = part.run(context)
+                except Exception:
+                    value = None
+                token = "{" + source + "}"
+                zh = zh.replace(token, _shown(value, "zh"))
+                en = en.replace(token, _shown(value, "en")) if en else en
+        return f"{zh} / {en}" if en else zh
 
     def _full_context(
         self,
@@ -1294,6 +1300,21 @@ def _summary(child: Instance) -> dict[str, Any]:
         "final": child.final,
         "data": child.data,
     }
+
+
+def _shown(value: Any, lang: str) -> str:
+    """A value in a message: a list joined, a duration in the message's language."""
+    if value is None:
+        return "?"
+    if isinstance(value, list):
+        return ("、" if lang == "zh" else ", ").join(_shown(v, lang) for v in value)
+    text = str(value)
+    if lang == "zh" and isinstance(value, str) and value[:1].isdigit():
+        try:
+            return parse_duration(value).zh
+        except CalendarError:
+            return text
+    return text
 
 
 def _deadline_set(new: Instance, old: Instance | None) -> dict[str, Any] | None:

@@ -339,3 +339,43 @@ def test_reconcile_then_verify_holds_for_any_start(start: date, hour: int) -> No
     assert stored.due_at == datetime(expected.year, expected.month, expected.day, tzinfo=CN)
     assert updated.verify() == []
     assert updated.replay(inst.id).due_at == stored.due_at
+
+
+# --- the bundled return window across New Year ---------------------------------------------
+
+MEMBER = Actor.of("m1", "member", org="city")
+STAFF = Actor.of("s1", "proposal_committee", org="city")
+OFFICE = Actor.of("o1", "supervision_office", org="city")
+UNIT = Actor.of("u1", "handling_unit", org="city", unit="housing")
+
+
+def test_a_return_window_across_new_year_runs_and_its_refusal_reads_clean(
+    store: Store, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A unit assigned on Monday 2026-12-28 may ask to return until 2027-01-05 (New Year's
+    Day rests); after that the refusal names the date, says 5个工作日 in Chinese and 5 working
+    days in English, shows no raw template, and nothing is printed to stderr."""
+    from xieshang import TransitionNotAllowed
+    from xieshang.workflows import bundled
+
+    clock = FixedClock(at("2026-12-28T09:00:00+08:00"))
+    engine = Engine(store, bundled(), clock)
+    pid = engine.start("proposal", {"title": "跨年交办", "first_proposer": "m1"}, MEMBER).id
+    engine.fire(pid, "submit", MEMBER, {"category": "society"})
+    engine.fire(pid, "start_review", STAFF)
+    engine.fire(pid, "file", STAFF, {"number": "2026-301"})
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    child = engine.children(pid)[0].id
+    clock.set(at("2027-01-06T09:00:00+08:00"))
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(child, "request_return", UNIT, {"suggested_unit": "u2"}, reason="非本单位职责")
+    message = err.value.message
+    assert "截止2027-01-05" in message and "5个工作日" in message and "5 working days" in message
+    assert "{" not in message and "}" not in message
+    clock.set(at("2027-01-05T17:00:00+08:00"))
+    done = engine.fire(
+        child, "request_return", UNIT, {"suggested_unit": "u2"}, reason="非本单位职责"
+    )
+    assert done.state == "return_requested"
+    assert capfd.readouterr().err == ""
+    assert engine.verify() == []

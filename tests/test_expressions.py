@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xieshang import CalendarError, DefinitionError, load_definition
+from xieshang.errors import FunctionFailed
 from xieshang.expressions import (
     ExpressionError,
     compile_expression,
@@ -233,7 +234,20 @@ def test_the_weekdays_calendar_ignores_official_holidays() -> None:
 def test_a_due_date_in_hours_is_refused_with_a_calendar_error() -> None:
     """`due_date` works in days; an hour-based duration is a CalendarError naming it."""
     with pytest.raises(CalendarError, match="3 hours"):
-        date_functions("cn_official")["due_date"]("2024-09-27", "3 hours")
+        run("due_date('2024-09-27', '3 hours')")
+
+
+def test_a_failing_function_is_named_with_its_arguments_and_prints_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A domain function that fails inside an expression raises FunctionFailed naming the
+    function, its arguments and why; the CEL binding prints nothing to stderr."""
+    with pytest.raises(FunctionFailed) as caught:
+        run("date('2024-13-45') == '2024-01-01'")
+    assert caught.value.function == "date"
+    assert caught.value.arguments == ["2024-13-45"]
+    assert "2024-13-45" in caught.value.message
+    assert capfd.readouterr().err == ""
 
 
 def test_a_transition_using_date_functions_is_marked_so() -> None:

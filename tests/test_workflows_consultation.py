@@ -548,7 +548,7 @@ def test_dispatched_report_without_instruction_is_closed_by_the_timer(env: Env) 
     engine = env.on("2024-03-20")
     with pytest.raises(TransitionNotAllowed) as err:
         engine.fire(rid, "close_without_instruction", OPINION_OFFICE)
-    assert "30 days" in err.value.message
+    assert "30天" in err.value.message  # a Chinese message says its durations in Chinese
     assert engine.tick(at("2024-04-03")).fired == 0
     engine.tick(at("2024-04-05"))
     report = engine.get(rid)
