@@ -45,6 +45,7 @@ class CompiledTransition:
     needs: dict[str, frozenset[str] | None] = field(default_factory=dict)
     uses_functions: bool = False
     message_parts: tuple[tuple[str, Compiled], ...] = ()
+    children_set: tuple[tuple[str, Compiled], ...] = ()
 
     @property
     def trigger(self) -> str:

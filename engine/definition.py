@@ -184,6 +184,12 @@ class TransitionSpec(_Model):
     emits: tuple[str, ...] = Field(default=(), description="event names, e.g. proposal.assigned")
     spawn: SpawnSpec | None = None
     join: JoinSpec | None = None
+    children_set: dict[str, str] = Field(
+        default_factory=dict,
+        description="after the step, set these data fields (child field -> CEL over this "
+        "instance's new data) on every open child, each change one history row of the child "
+        "(an approved extension moves the handling units' due date)",
+    )
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
 

@@ -498,6 +498,11 @@ class _Checker:
                     spawn_data.append((name, compiled))
             if sp.bind:
                 spawn_bind = self.expr(sp.bind, (*path, "spawn", "bind"), item_names, item_members)
+        children_set = []
+        for name, source in t.children_set.items():
+            compiled = self.expr(source, (*path, "children_set", name), names, members)
+            if compiled is not None:
+                children_set.append((name, compiled))
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
         exprs = [guard, *(c for _, c in sets)]
         return CompiledTransition(
@@ -516,6 +521,7 @@ class _Checker:
             spawn_for_each=spawn_for_each,
             spawn_data=tuple(spawn_data),
             spawn_bind=spawn_bind,
+            children_set=tuple(children_set),
         )
 
     def check_timers(self) -> None:

@@ -64,6 +64,7 @@ from .schema_types import field_errors
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
 
 START = "start"
+PARENT_UPDATE = "parent_update"
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
 _RETRIES = 5
 OVERDUE = "overdue"
@@ -435,6 +436,8 @@ class Engine:
         reason: str | None,
         now: datetime,
         command_id: str | None,
+        *,
+        replay: bool = False,
     ) -> tuple[Commit, Instance]:
         cursor = Cursor(instance.state)
         wf.move(cursor, t)
@@ -496,6 +499,8 @@ class Engine:
             commit.timers.extend(self._timers_for(wf, new))
         if t.spec.spawn is not None:
             self._spawn(commit, wf, instance, new, t, actor, role, values, now)
+        if t.children_set and not replay:
+            self._set_children(commit, wf, new, t, actor, role, values, now)
         return commit, new
 
     # -- reads -------------------------------------------------------------------------------
@@ -586,6 +591,18 @@ class Engine:
                 instance = self._overdue_step(wf, instance, now)[1]
                 instance.head_hash = row.hash
                 continue
+            if row.trigger == PARENT_UPDATE and row.source == instance.state == row.target:
+                instance = instance.copy()
+                instance.version += 1
+                instance.updated_at = now
+                for name, value in row.payload.get("set", {}).items():
+                    if value is None:
+                        instance.data.pop(name, None)
+                    else:
+                        instance.data[name] = value
+                _recorded_deadline(instance, row)
+                instance.head_hash = row.hash
+                continue
             if row.trigger == RECONCILE and row.source == instance.state == row.target:
                 instance = instance.copy()
                 instance.version += 1
@@ -626,6 +643,7 @@ class Engine:
                     row.reason,
                     now,
                     row.command_id,
+                    replay=True,
                 )
                 break
             else:
@@ -1082,6 +1100,93 @@ class Engine:
             )
         if errors:
             raise InvalidPayload(f"children spawned by {t.trigger!r}", errors)
+
+    def _set_children(
+        self,
+        commit: Commit,
+        wf: CompiledWorkflow,
+        new: Instance,
+        t: CompiledTransition,
+        actor: Actor,
+        role: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Set ``children_set`` fields on every open child, in the same commit as the step:
+        one ``parent_update`` history row per child that changes, its deadline recomputed."""
+        context = self._full_context(wf, new, actor, t, payload, now)
+        try:
+            wanted = {k: _jsonable(expr.run(context)) for k, expr in t.children_set}
+        except Exception as e:
+            raise InvalidPayload(
+                f"children_set of {t.trigger!r}", [{"field": "children_set", "error": str(e)}]
+            ) from None
+        for child in self._children(new.id):
+            if child.final:
+                continue
+            child_wf = self._workflow_of(child)
+            changed: dict[str, Any] = {}
+            for name, value in wanted.items():
+                if name not in child_wf.definition.data:
+                    continue  # a child of another workflow that has no such field
+                if value is not None:
+                    adapter = child_wf.field_adapters[name]
+                    value = adapter.dump_python(adapter.validate_python(value), mode="json")
+                if child.data.get(name) != value:
+                    changed[name] = value
+            if not changed:
+                continue
+            updated = child.copy()
+            updated.version += 1
+            updated.updated_at = now
+            for name, value in changed.items():
+                if value is None:
+                    updated.data.pop(name, None)
+                else:
+                    updated.data[name] = value
+            if child.state in child_wf.deadline_at:
+                updated.due_at, updated.due_basis = self._due(child_wf, updated, child.entered_at)
+                if updated.overdue and updated.due_at is not None and updated.due_at > now:
+                    updated.overdue = False
+            entry = HistoryEntry(
+                instance_id=child.id,
+                seq=updated.version,
+                workflow=child_wf.id,
+                workflow_version=child_wf.definition.version,
+                definition_hash=child.definition_hash,
+                trigger=PARENT_UPDATE,
+                source=child.state,
+                target=child.state,
+                actor=actor.to_dict(),
+                role=role,
+                reason=None,
+                payload={"parent_id": new.id, "parent_trigger": t.trigger, "set": changed},
+                visibility="public",
+                occurred_at=iso(now),
+                recorded_at=iso(datetime.now(UTC)),
+                command_id=None,
+                prev_hash=child.head_hash,
+                parent_id=child.parent_id,
+                deadline=_deadline_set(updated, child),
+            ).sealed()
+            updated.head_hash = entry.hash
+            moved = (updated.due_at, updated.overdue) != (child.due_at, child.overdue)
+            commit.updates.append((updated, child.version))
+            commit.history.append(entry)
+            commit.events += events_for(
+                child_wf,
+                updated,
+                entry,
+                None,
+                deployment=self.deployment,
+                names=["instance.deadline_changed" if moved else "instance.updated"],
+                extra={"due_at_before": iso(child.due_at) if child.due_at else None}
+                if moved
+                else None,
+            )
+            if moved:
+                commit.clear_timers.append(child.id)
+                commit.timers.extend(self._timers_for(child_wf, updated))
 
     def _created(
         self,

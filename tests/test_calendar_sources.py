@@ -379,3 +379,42 @@ def test_a_return_window_across_new_year_runs_and_its_refusal_reads_clean(
     assert done.state == "return_requested"
     assert capfd.readouterr().err == ""
     assert engine.verify() == []
+
+
+def test_an_approved_extension_moves_the_open_units_due_dates_with_it(store: Store) -> None:
+    """Approving a proposal's extension sets each open handling unit's due date to the new
+    one, with one ``parent_update`` row per unit, its overdue timer moved, and verify and
+    replay holding; a unit that already finished is left as it was."""
+    from xieshang.workflows import bundled
+
+    clock = FixedClock(at("2024-09-27T09:00:00+08:00"))
+    engine = Engine(store, bundled(), clock)
+    pid = engine.start("proposal", {"title": "延期", "first_proposer": "m1"}, MEMBER).id
+    engine.fire(pid, "submit", MEMBER, {"category": "society"})
+    engine.fire(pid, "start_review", STAFF)
+    engine.fire(pid, "file", STAFF, {"number": "2024-018"})
+    engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    child = engine.children(pid)[0]
+    engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张科长"})
+    child = engine.fire(child.id, "contact_proposer", UNIT, {"mode": "phone"})
+    assert child.state == "handling" and child.data["due"] == "2024-12-27"
+    assert child.due_at == at("2024-12-28T00:00:00+08:00")
+    engine.fire(pid, "request_extension", UNIT, {"new_due": "2025-02-28"}, reason="需跨年度预算")
+    engine.fire(pid, "approve_extension", OFFICE)
+    moved = engine.get(child.id)
+    assert moved.data["due"] == "2025-02-28"
+    assert moved.due_at == at("2025-03-01T00:00:00+08:00")
+    row = engine.history(child.id)[-1]
+    assert (row.trigger, row.payload["set"], row.actor["id"]) == (
+        "parent_update",
+        {"due": "2025-02-28"},
+        "o1",
+    )
+    deadline = [t for t in store.timers_of(child.id) if t.kind == "deadline"]
+    assert [t.due_at for t in deadline] == [moved.due_at]
+    assert (
+        engine.tick(at("2024-12-28T09:00:00+08:00")).fired == 0 or not engine.get(child.id).overdue
+    )
+    assert not engine.get(child.id).overdue
+    assert engine.verify() == []
+    assert engine.replay(child.id).data == engine.get(child.id).data
