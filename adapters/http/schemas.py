@@ -34,6 +34,8 @@ _INSTANCE_EXAMPLE: dict[str, Any] = {
     "updated_at": "2026-03-01T02:05:00.000000+00:00",
     "entered_at": "2026-03-01T02:05:00.000000+00:00",
     "due_at": None,
+    "due_provisional": [],
+    "due_basis": None,
     "overdue": False,
     "parent_id": None,
     "unit": None,
@@ -106,6 +108,14 @@ class InstanceOut(BaseModel):
     updated_at: str
     entered_at: str
     due_at: str | None
+    due_provisional: list[int] = Field(
+        default_factory=list,
+        description="years the deadline was counted on that had only provisional holiday data "
+        "(no official schedule yet); empty when the deadline is final",
+    )
+    due_basis: str | None = Field(
+        default=None, description="the calendar the deadline was counted on, year by year"
+    )
     overdue: bool
     parent_id: str | None
     unit: str | None
@@ -161,6 +171,11 @@ class HistoryEntryOut(BaseModel):
     prev_hash: str
     hash: str
     parent_id: str | None
+    deadline: dict[str, Any] | None = Field(
+        default=None,
+        description="the deadline this step set: due_at, and the calendar basis and "
+        "provisional years when it was counted in working days",
+    )
 
 
 class AvailabilityOut(BaseModel):
