@@ -10,10 +10,12 @@ from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import (
     CalendarError,
+    CalendarFileError,
     CommandRefused,
     ConcurrencyConflict,
     DefinitionError,
     Forbidden,
+    FunctionFailed,
     InvalidPayload,
     NotFound,
     Problem,
@@ -24,14 +26,18 @@ from .errors import (
 from .loading import load_definition
 from .ports import Clock, FixedClock, Query, Store, SystemClock
 from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
+from .reconcile import ReconcileReport
 from .registry import Registry
 from .runtime import Availability, Engine, Page
+from .schedules import CalendarChain, YearSchedule, parse_calendar_file
 
 __all__ = [
     "SYSTEM",
     "Actor",
     "Availability",
+    "CalendarChain",
     "CalendarError",
+    "CalendarFileError",
     "Clock",
     "CommandRefused",
     "CompiledWorkflow",
@@ -43,6 +49,7 @@ __all__ = [
     "EventRecord",
     "FixedClock",
     "Forbidden",
+    "FunctionFailed",
     "HistoryEntry",
     "Instance",
     "InvalidPayload",
@@ -50,12 +57,15 @@ __all__ = [
     "Page",
     "Problem",
     "Query",
+    "ReconcileReport",
     "Registry",
     "Store",
     "SystemClock",
     "TransitionNotAllowed",
     "UnknownTrigger",
     "XieshangError",
+    "YearSchedule",
     "load_definition",
+    "parse_calendar_file",
     "parse_duration",
 ]
