@@ -25,8 +25,8 @@ from .errors import (
 )
 from .loading import load_definition
 from .ports import Clock, FixedClock, Query, Store, SystemClock
-from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
 from .reconcile import ReconcileReport
+from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
 from .registry import Registry
 from .runtime import Availability, Engine, Page
 from .schedules import CalendarChain, YearSchedule, parse_calendar_file
