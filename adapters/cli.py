@@ -758,15 +758,79 @@ def list_instances(
 
 
 @audit_app.command()
+def keygen(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The private key file to write (mode 0600).")
+    ],
+) -> None:
+    """Make an Ed25519 key pair for signing checkpoints: FILE and FILE.pub."""
+    from xieshang.adapters.checkpoints import generate_key
+
+    with _reporting(False):
+        pub = generate_key(output)
+        _out().print(Text(f"✓ private key {output} (keep it off the database server)"))
+        _out().print(Text(f"✓ public key {pub} (give it to whoever verifies)"))
+
+
+@audit_app.command()
+def checkpoint(
+    ctx: typer.Context,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="The private key (else env XIESHANG_AUDIT_KEY)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Sign a statement of the ledger head, to keep outside the database."""
+    from xieshang.adapters.checkpoints import (
+        load_private_key,
+        make_checkpoint,
+        write_checkpoint,
+    )
+
+    with _reporting(as_json):
+        key = load_private_key(key_file)
+        engine = _state(ctx).engine()
+        made = make_checkpoint(engine.store, key, engine.clock.now())
+        if output is None:
+            _emit_json(made)
+            return
+        write_checkpoint(made, output)
+        st = made["statement"]
+        if as_json:
+            _emit_json({"file": str(output), **st})
+        else:
+            _out().print(Text(f"✓ checkpoint {output}: ledger position {st['position']}"))
+
+
+@audit_app.command()
 def verify(
     ctx: typer.Context,
     instance_id: Annotated[
         str | None, typer.Argument(metavar="[ID]", help="One instance; all when omitted.")
     ] = None,
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", help="A signed checkpoint to hold the ledger to; repeatable."),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The key the checkpoints were signed with.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check hash chains and replays; exit 1 listing every broken instance."""
+    """Check hash chains, replays and the ledger; exit 1 listing every finding."""
     with _reporting(as_json):
+        statements: list[dict[str, Any]] = []
+        if checkpoints:
+            from xieshang.adapters.checkpoints import load_public_key, read_checkpoint
+
+            if public_key is None:
+                raise Usage("--checkpoint needs --public-key FILE.pub to check it", "--public-key")
+            key = load_public_key(public_key)
+            statements = [read_checkpoint(cp, key) for cp in checkpoints]
         engine = _state(ctx).engine()
         if instance_id is not None:
             if engine.store.load(instance_id) is None and not engine.store.history(instance_id):
@@ -774,20 +838,24 @@ def verify(
             checked = 1
         else:
             checked = sum(1 for _ in engine.store.instance_ids())
-        problems = engine.verify(instance_id)
+        problems = engine.verify(instance_id, checkpoints=statements)
         if as_json:
             _emit_json({"ok": not problems, "checked": checked, "problems": problems})
         elif problems:
             out = _out()
             for p in problems:
                 seq = "-" if p["seq"] is None else p["seq"]
-                out.print(Text(f"{p['instance_id']} seq {seq}: {p['kind']}: {p['message']}"))
+                where = f"{p['instance_id'] or 'ledger'} seq {seq}"
+                if p.get("position") is not None:
+                    where += f" position {p['position']}"
+                out.print(Text(f"{where}: {p['kind']}: {p['message']}"))
             _err().print(
                 Text(f"{len(problems)} of {checked} instances fail verification", style="red")
             )
         else:
+            held = f", held to {len(statements)} checkpoint(s)" if statements else ""
             _out().print(
-                Text(f"✓ {checked} instance{'s' * (checked != 1)} verified", style="green")
+                Text(f"✓ {checked} instance{'s' * (checked != 1)} verified{held}", style="green")
             )
         if problems:
             raise typer.Exit(1)
@@ -923,3 +991,7 @@ def _aware(text: str, option: str) -> datetime:
 def main() -> None:
     """The console script's entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

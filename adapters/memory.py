@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from xieshang.errors import ConcurrencyConflict
+from xieshang.ledger import GENESIS, LedgerEntry, append_entries
 from xieshang.ports import Query
 from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
@@ -28,6 +29,7 @@ class MemoryStore:
         self._outbox: list[EventRecord] = []
         self._definitions: dict[str, str] = {}
         self._timers: list[TimerRecord] = []
+        self._ledger: list[LedgerEntry] = []
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
         found = self._instances.get(instance_id)
@@ -70,6 +72,9 @@ class MemoryStore:
                 if entry.command_id is not None:
                     self._commands[entry.command_id] = entry
             self._outbox.extend(commit.events)
+            if commit.history:
+                head = (len(self._ledger), self._ledger[-1].hash if self._ledger else GENESIS)
+                self._ledger.extend(append_entries(commit, head))
             for timer in commit.consume_timers:
                 self._timers.remove(timer)
             if commit.clear_timers:
@@ -111,6 +116,20 @@ class MemoryStore:
         with self._lock:
             due = sorted((t for t in self._timers if t.due_at <= now), key=lambda t: t.due_at)
         return due[:limit]
+
+    def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
+        found = self._ledger[after:]
+        return found[:limit] if limit is not None else list(found)
+
+    def ledger_head(self) -> tuple[int, str]:
+        with self._lock:
+            return (len(self._ledger), self._ledger[-1].hash) if self._ledger else (0, GENESIS)
+
+    def row_hashes(self) -> dict[tuple[str, int], str]:
+        return {(e.instance_id, e.seq): e.hash for rows in self._history.values() for e in rows}
+
+    def instance_orgs(self) -> dict[str, str]:
+        return {i.id: i.org for i in self._instances.values()}
 
     def timers_of(self, instance_id: str) -> list[TimerRecord]:
         with self._lock:

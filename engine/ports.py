@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .ledger import LedgerEntry
 from .records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 
 __all__ = [
@@ -95,6 +96,18 @@ class HistoryStore(Protocol):
 
 class QueryStore(Protocol):
     def query(self, query: Query) -> list[Instance]: ...
+
+    def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
+        """The store-wide ledger after position ``after``, in order."""
+
+    def ledger_head(self) -> tuple[int, str]:
+        """The ledger's last position and hash; (0, "") when empty."""
+
+    def row_hashes(self) -> dict[tuple[str, int], str]:
+        """Every stored history row's hash by (instance id, seq)."""
+
+    def instance_orgs(self) -> dict[str, str]:
+        """Every stored instance's org by id."""
 
     def instance_ids(self) -> Iterator[str]: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,6 +43,7 @@ from .errors import (
 )
 from .events import events_for, reminder_event
 from .expressions import date_functions
+from .ledger import verify_ledger
 from .loading import compile_definition
 from .ports import Clock, Query, Store, SystemClock
 from .reconcile import RECONCILE, ReconcileReport, reconcile
@@ -652,12 +653,19 @@ class Engine:
             instance.head_hash = row.hash
         return instance
 
-    def verify(self, instance_id: str | None = None) -> list[dict[str, Any]]:
-        """Check the hash chain and the replay of one instance, or of all.
+    def verify(
+        self,
+        instance_id: str | None = None,
+        *,
+        checkpoints: Iterable[Mapping[str, Any]] = (),
+    ) -> list[dict[str, Any]]:
+        """Check the hash chain and the replay of one instance, or of all; for all, also the
+        store-wide ledger against the history and against verified ``checkpoints``.
 
         Returns:
             One problem dict per broken instance (``instance_id``, ``seq``, ``kind``,
-            ``message``); an empty list when everything verifies.
+            ``message``), then the ledger's findings (with their ``position``) for instances
+            not already reported; an empty list when everything verifies.
         """
         ids = [instance_id] if instance_id is not None else list(self.store.instance_ids())
         problems: list[dict[str, Any]] = []
@@ -665,6 +673,17 @@ class Engine:
             problem = self._verify_one(iid)
             if problem is not None:
                 problems.append(problem)
+        if instance_id is None:
+            reported = {p["instance_id"] for p in problems}
+            findings = verify_ledger(
+                self.store.ledger(),
+                self.store.row_hashes(),
+                self.store.instance_orgs(),
+                checkpoints=checkpoints,
+            )
+            problems += [
+                f for f in findings if f["instance_id"] is None or f["instance_id"] not in reported
+            ]
         return problems
 
     def _verify_one(self, instance_id: str) -> dict[str, Any] | None:
@@ -704,6 +723,8 @@ class Engine:
             replayed = self._replay_rows(rows)
         except XieshangError as e:
             return broken(None, "replay-failed", e.message)
+        except (ValueError, TypeError, KeyError) as e:  # a rewritten row that does not parse
+            return broken(None, "replay-failed", f"a row cannot be read: {e}")
         if (replayed.state, canonical_json(replayed.data)) != (
             stored.state,
             canonical_json(stored.data),

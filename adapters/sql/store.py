@@ -46,6 +46,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 from xieshang.errors import ConcurrencyConflict, XieshangError
+from xieshang.ledger import LedgerEntry, append_entries
 from xieshang.ports import Query
 from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
@@ -390,6 +391,15 @@ class SQLStore:
             f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
             f"AND org = {p} ORDER BY id LIMIT 1)"
         )
+        # the head is locked last, just before COMMIT: concurrent writers wait for each other
+        # only while one of them commits (PostgreSQL); SQLite's write lock is taken at BEGIN
+        lock = " FOR UPDATE" if self.postgres else ""
+        self._sql_head = f"SELECT position, hash FROM ledger_head WHERE id = 1{lock}"
+        self._sql_head_update = f"UPDATE ledger_head SET position = {p}, hash = {p} WHERE id = 1"
+        self._sql_ledger_insert = (
+            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
+            f"VALUES ({marks(7)})"
+        )
         self._sql_touch = (
             f"UPDATE instances SET children_version = children_version + 1 "
             f"WHERE id = {p} AND children_version = {p}"
@@ -571,6 +581,15 @@ class SQLStore:
                     for t in commit.timers
                 ],
             )
+        if commit.history:
+            head = ex(self._sql_head).fetchone()
+            entries = append_entries(commit, (int(head[0]), str(head[1])))
+            cur.executemany(
+                self._sql_ledger_insert,
+                [(e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
+                 for e in entries],
+            )  # fmt: skip
+            ex(self._sql_head_update, (entries[-1].position, entries[-1].hash))
         ex("COMMIT")
         return rows
 
@@ -709,6 +728,30 @@ class SQLStore:
         return sa.func.json_extract(data, path).is_not_distinct_from(
             sa.func.json_extract(_dump(value), "$")
         )
+
+    def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
+        p = self._p
+        sql = (
+            "SELECT position, instance_id, seq, org, row_hash, prev_hash, hash FROM ledger "
+            f"WHERE position > {p} ORDER BY position"
+        )
+        params: tuple[int, ...] = (after,)
+        if limit is not None:
+            sql += f" LIMIT {p}"
+            params = (after, limit)
+        return [LedgerEntry(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6])
+                for r in self._read(sql, params)]  # fmt: skip
+
+    def ledger_head(self) -> tuple[int, str]:
+        rows = self._read("SELECT position, hash FROM ledger_head WHERE id = 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
+
+    def row_hashes(self) -> dict[tuple[str, int], str]:
+        rows = self._read("SELECT instance_id, seq, hash FROM history")
+        return {(str(r[0]), int(r[1])): str(r[2]) for r in rows}
+
+    def instance_orgs(self) -> dict[str, str]:
+        return {str(r[0]): str(r[1]) for r in self._read("SELECT id, org FROM instances")}
 
     def instance_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])
