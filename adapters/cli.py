@@ -897,10 +897,26 @@ def worker(
         bool,
         typer.Option("--relay/--no-relay", help="Also deliver the outbox to the configured sinks."),
     ] = True,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option("--checkpoint-dir", help="Write signed ledger checkpoints here."),
+    ] = None,
+    checkpoint_every: Annotated[
+        float, typer.Option("--checkpoint-every", help="Minutes between checkpoints.", min=0.01)
+    ] = 60.0,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="The checkpoint key (else env XIESHANG_AUDIT_KEY)."),
+    ] = None,
 ) -> None:
-    """Fire due timers (and relay events) until SIGTERM or SIGINT; safe to run several at once."""
+    """Fire due timers (and relay events) until SIGTERM or SIGINT; safe to run several at once.
+
+    With --checkpoint-dir, also sign the ledger head every --checkpoint-every minutes into a
+    file named by its time (keep that directory on another machine or write-once storage).
+    """
     with _reporting(False):
         engine = _state(ctx).engine()
+        checkpoints = _Checkpoints(engine, checkpoint_dir, checkpoint_every, key_file)
         stop = threading.Event()
 
         def _stop(signum: int, frame: FrameType | None) -> None:
@@ -919,6 +935,7 @@ def worker(
         try:
             while not stop.is_set():
                 watch.poll()
+                checkpoints.poll()
                 report = engine.tick()
                 delivered = relayer.run_once() if relayer is not None else 0
                 if report.fired == 0 and delivered == 0:
@@ -929,6 +946,40 @@ def worker(
             if relayer is not None:
                 relayer.close()
         _err().print(Text("worker: stopped"))
+
+
+class _Checkpoints:
+    """Signs the ledger head into a directory every so many minutes (when it moved)."""
+
+    def __init__(
+        self, engine: Engine, directory: Path | None, minutes: float, key_file: Path | None
+    ) -> None:
+        from xieshang.adapters.checkpoints import load_private_key
+
+        self.engine = engine
+        self.directory = directory
+        self.seconds = minutes * 60
+        self.key = load_private_key(key_file) if directory is not None else None
+        self.last = float("-inf")
+        self.head: tuple[int, str] | None = None
+
+    def poll(self) -> None:
+        import time
+
+        from xieshang.adapters.checkpoints import make_checkpoint, write_checkpoint
+
+        if self.directory is None or self.key is None:
+            return
+        if time.monotonic() - self.last < self.seconds:
+            return
+        self.last = time.monotonic()
+        head = self.engine.store.ledger_head()
+        if head == self.head:
+            return
+        made = make_checkpoint(self.engine.store, self.key, self.engine.clock.now())
+        stamp = made["statement"]["time"].replace(":", "").replace("-", "")[:15]
+        write_checkpoint(made, self.directory / f"checkpoint-{stamp}-{head[0]}.json")
+        self.head = head
 
 
 class _CalendarWatch:

@@ -33,6 +33,7 @@ from xieshang.adapters.checkpoints import (
 from xieshang.adapters.sql import open_store
 from xieshang.ledger import GENESIS, LedgerEntry, verify_ledger
 from xieshang.records import HistoryEntry, iso
+from xieshang.workflows import bundled
 
 
 @pytest.fixture
@@ -344,3 +345,37 @@ def test_a_killed_checkpoint_writer_leaves_the_old_file_or_none(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert read_checkpoint(tmp_path / "cp.json", public)["position"] == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cp.json.")]
+
+
+def test_the_worker_writes_checkpoints_that_verify(tmp_path: Path) -> None:
+    """`worker --checkpoint-dir` signs the ledger head into the directory; the checkpoint
+    verifies with the public key and holds the ledger to what was there."""
+    db = tmp_path / "w.db"
+    key = tmp_path / "k"
+    generate_key(key)
+    url = f"sqlite:///{db}"
+    with open_store(url) as store:
+        engine = Engine(store, bundled())
+        filed(engine, 1)
+    cps = tmp_path / "cps"
+    env = {**os.environ, "XIESHANG_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "xieshang.adapters.cli"),
+            *("worker", "--poll-interval", "0.1", "--no-relay"),
+            *("--checkpoint-dir", str(cps), "--checkpoint-every", "0.01", "--key-file", str(key)),
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not (cps.exists() and list(cps.glob("checkpoint-*.json"))):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    [found] = list(cps.glob("checkpoint-*.json"))  # the head did not move: one checkpoint
+    statement = read_checkpoint(found, load_public_key(tmp_path / "k.pub"))
+    with open_store(url) as store:
+        assert statement["position"] == store.ledger_head()[0] == 4
+        assert statement["instances_by_org"] == {"gy": 1}
