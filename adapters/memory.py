@@ -117,6 +117,21 @@ class MemoryStore:
             due = sorted((t for t in self._timers if t.due_at <= now), key=lambda t: t.due_at)
         return due[:limit]
 
+    def restore(
+        self,
+        instances: list[Instance],
+        history: list[HistoryEntry],
+        definitions: dict[str, str],
+    ) -> None:
+        """Load records as they were stored elsewhere (an auditor's bundle), unchecked and
+        without ledgering them again: verify is what checks them."""
+        with self._lock:
+            for i in instances:
+                self._instances[i.id] = i.copy()
+            for row in sorted(history, key=lambda r: (r.instance_id, r.seq)):
+                self._history.setdefault(row.instance_id, []).append(row)
+            self._definitions.update(definitions)
+
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         found = self._ledger[after:]
         return found[:limit] if limit is not None else list(found)

@@ -83,6 +83,7 @@ def verify_ledger(
     orgs: Mapping[str, str],
     *,
     checkpoints: Iterable[Mapping[str, Any]] = (),
+    scope: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Check the ledger against itself, the history and the checkpoints.
 
@@ -91,6 +92,9 @@ def verify_ledger(
         rows: every stored history row's hash by (instance id, seq).
         orgs: every stored instance's org by id.
         checkpoints: verified checkpoint statements (``position``, ``hash``).
+        scope: when given, only these instances' positions are held to ``rows`` and ``orgs``
+            (an auditor's bundle of one org); the chain of every position is checked all the
+            same.
 
     Returns:
         Findings (instance, seq, ledger position, kind, message): ``ledger-gap``,
@@ -135,6 +139,11 @@ def verify_ledger(
             )
         key = (e.instance_id, e.seq)
         seen.add(key)
+        by_position[e.position] = e.hash
+        prev = e.hash
+        expected = e.position + 1
+        if scope is not None and e.instance_id not in scope:
+            continue
         stored = rows.get(key)
         where = {"position": e.position, "instance_id": e.instance_id, "seq": e.seq}
         if stored is None:
@@ -165,9 +174,6 @@ def verify_ledger(
                     **where,
                 )
             )
-        by_position[e.position] = e.hash
-        prev = e.hash
-        expected = e.position + 1
     for key in sorted(k for k in rows if k[0] not in orgs):
         findings.append(
             _finding(
