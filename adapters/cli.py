@@ -79,7 +79,7 @@ class _Group(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in PLUGINS and cmd_name not in self.commands:
             register = importlib.import_module(PLUGINS[cmd_name]).register_cli
-            extra = typer.Typer()
+            extra = typer.Typer(rich_markup_mode=None)
             register(extra)
             for name, command in typer.main.get_group(extra).commands.items():
                 self.commands.setdefault(name, command)
