@@ -162,6 +162,11 @@ class Engine:
     ) -> Instance:
         """Start an instance of ``workflow`` in its initial state.
 
+        ``command_id`` makes the call idempotent: a retry with the same id returns the instance
+        its first call created and writes nothing (the id is stored with the history row, in
+        the same transaction). A host on another database can record the id in its own
+        transaction first, then call again until it succeeds.
+
         Raises:
             NotFound: no such workflow.
             Forbidden: the actor may not start it, or acts for another org.
@@ -225,6 +230,10 @@ class Engine:
         Checks, in order: the instance exists (and belongs to the actor's org), the trigger
         exists, it can fire from the current state, the actor has an allowed role, separation of
         duties, the payload, the reason, the guard. Then the step is written in one transaction.
+
+        ``command_id`` makes the call idempotent: a retry with the same id returns the
+        instance as that step left it and writes nothing; the same id for another trigger or
+        instance is a ConcurrencyConflict naming the row it was used for.
 
         Raises:
             NotFound, UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
