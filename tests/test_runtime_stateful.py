@@ -258,6 +258,17 @@ class ProposalMachine(RuleBasedStateMachine):
     def chain_verifies(self) -> None:
         assert self.engine.verify() == []
 
+    @invariant()
+    def one_ledger_position_per_committed_row(self) -> None:
+        """The ledger holds every history row once, at positions 1..N in commit order."""
+        ledger = self.store.ledger()
+        rows = self.store.row_hashes()
+        assert [e.position for e in ledger] == list(range(1, len(rows) + 1))
+        assert {(e.instance_id, e.seq): e.row_hash for e in ledger} == rows
+        assert self.store.ledger_head() == (
+            (ledger[-1].position, ledger[-1].hash) if ledger else (0, "")
+        )
+
     def teardown(self) -> None:
         close = getattr(self.store, "close", None)
         if close is not None:
