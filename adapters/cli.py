@@ -103,6 +103,14 @@ AsActor = Annotated[
     str,
     typer.Option("--as", help="The actor: id:role[,role...][@org[/unit]], or a JSON object."),
 ]
+ReadAs = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Read as this actor (id:role[,role...][@org[/unit]]): only what the workflow's "
+        "read: rules let it see. Without it, everything (the trusted operator).",
+    ),
+]
 
 DOT_MISSING = (
     "the graphviz 'dot' binary is needed for --format svg and was not found on PATH; "
@@ -596,12 +604,14 @@ def fire(
 def show(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    actor: ReadAs = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show an instance: its state, version, deadline and data."""
     with _reporting(as_json):
+        who = _actor(actor) if actor is not None else None
         engine = _state(ctx).engine()
-        instance = engine.get(instance_id)
+        instance = engine.get(instance_id, who)
         if as_json:
             _emit_json(instance.to_dict())
         else:
@@ -640,13 +650,15 @@ def _history_table(engine: Engine, instance: Instance, rows: list[HistoryEntry])
 def history(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id.")],
+    actor: ReadAs = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List an instance's history, oldest first (its creation is the first row)."""
     with _reporting(as_json):
+        who = _actor(actor) if actor is not None else None
         engine = _state(ctx).engine()
-        instance = engine.get(instance_id)
-        rows = engine.history(instance_id)
+        instance = engine.get(instance_id, who)
+        rows = engine.history(instance_id, who)
         if as_json:
             _emit_json([row.to_dict() for row in rows])
         else:
@@ -713,16 +725,19 @@ def list_instances(
     cursor: Annotated[
         str | None, typer.Option("--cursor", help="Where the previous page ended.")
     ] = None,
+    actor: ReadAs = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List instances, oldest first, one page at a time."""
     with _reporting(as_json):
         after = _cursor(cursor)
+        who = _actor(actor) if actor is not None else None
         engine = _state(ctx).engine()
         page = engine.query(
             Query(
                 workflow=workflow, state=state, org=org, parent_id=parent, limit=limit, after=after
-            )
+            ),
+            actor=who,
         )
         if as_json:
             _emit_json(
@@ -878,6 +893,25 @@ def verify_bundle_command(
                 )
         if not result["ok"]:
             raise typer.Exit(1)
+
+
+@audit_app.command()
+def readers(
+    ctx: typer.Context,
+    instance_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One instance; all when omitted.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rewrite the reader principals of instances from their workflows' read: rules (after
+    upgrading a database written before read scopes existed)."""
+    with _reporting(as_json):
+        engine = _state(ctx).engine()
+        changed = engine.rebuild_readers(instance_id)
+        if as_json:
+            _emit_json({"rewritten": changed})
+        else:
+            _out().print(Text(f"reader principals rewritten for {changed} instances"))
 
 
 @audit_app.command()

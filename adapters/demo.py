@@ -542,7 +542,9 @@ def appraisal_life(sim: _Sim) -> Life:
     target = who("police", "appraised_unit", unit="traffic_police")
     yield day(date(YEAR, 3, 5))
     aid = engine.start(
-        "democratic_appraisal", {"year": YEAR, "target": "市公安局交警支队"}, CHAIRS
+        "democratic_appraisal",
+        {"year": YEAR, "target": "市公安局交警支队", "target_unit": "traffic_police"},
+        CHAIRS,
     ).id
     engine.fire(aid, "request_consent", CHAIRS)
     yield day(date(YEAR, 3, 12))

@@ -7,7 +7,7 @@ are checked, a command id is recorded once. It is not durable and serves one pro
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from xieshang.errors import ConcurrencyConflict
@@ -30,6 +30,7 @@ class MemoryStore:
         self._definitions: dict[str, str] = {}
         self._timers: list[TimerRecord] = []
         self._ledger: list[LedgerEntry] = []
+        self._readers: dict[str, dict[str, int]] = {}
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
         found = self._instances.get(instance_id)
@@ -75,6 +76,8 @@ class MemoryStore:
             if commit.history:
                 head = (len(self._ledger), self._ledger[-1].hash if self._ledger else GENESIS)
                 self._ledger.extend(append_entries(commit, head))
+            for instance_id, levels in commit.readers.items():
+                self._readers[instance_id] = dict(levels)
             for timer in commit.consume_timers:
                 self._timers.remove(timer)
             if commit.clear_timers:
@@ -101,10 +104,15 @@ class MemoryStore:
                 continue
             if not _matches(i, query):
                 continue
+            if query.readers is not None and query.readers.isdisjoint(self._readers.get(i.id, ())):
+                continue
             out.append(i.copy())
             if len(out) >= query.limit:
                 break
         return out
+
+    def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        return {i: dict(self._readers[i]) for i in instance_ids if i in self._readers}
 
     def instance_ids(self) -> Iterator[str]:
         return iter(list(self._instances))

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from transitions import Machine, MachineError
 
+from .access import CompiledRule
 from .definition import Definition, FieldSpec, TransitionSpec
 from .errors import TransitionNotAllowed
 from .expressions import Compiled
@@ -74,6 +75,8 @@ class CompiledWorkflow:
     by_trigger: dict[str, list[CompiledTransition]] = field(default_factory=dict)
     by_state: dict[str, list[CompiledTransition]] = field(default_factory=dict)
     deadline_at: dict[str, Compiled] = field(default_factory=dict)
+    bound: dict[str, tuple[Compiled, ...] | None] = field(default_factory=dict)
+    read_rules: tuple[CompiledRule, ...] = ()
     _machine: Any = None
     final_states: frozenset[str] = frozenset()
 

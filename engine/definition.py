@@ -22,6 +22,8 @@ __all__ = [
     "JoinSpec",
     "Label",
     "ParamSpec",
+    "ReadRule",
+    "ReadSpec",
     "SpawnSpec",
     "StartSpec",
     "StateSpec",
@@ -208,6 +210,40 @@ class TimerSpec(_Model):
     roll: Literal["none", "next_workday"] = "none"
 
 
+class ReadRule(_Model):
+    """Who a read grant is for (one or more of ``roles``, ``units``, ``named``, ``anyone``), and
+    when it holds (``states``, ``not_states``, ``when``). Evaluated after every step."""
+
+    roles: tuple[str, ...] = Field(default=(), description="actors holding one of these roles")
+    units: tuple[str, ...] = Field(
+        default=(),
+        description="bound roles: an actor of one of them acting for a unit the instance is "
+        "bound to for that role",
+    )
+    named: tuple[str, ...] = Field(
+        default=(),
+        description="CEL over data, instance and params giving actor ids (a string or a list), "
+        "e.g. data.first_proposer",
+    )
+    anyone: bool = Field(default=False, description="every actor of the instance's org")
+    states: tuple[str, ...] = Field(default=(), description="only in these states (empty: any)")
+    not_states: tuple[str, ...] = Field(default=(), description="never in these states")
+    when: str | None = Field(
+        default=None, description="CEL over data, instance and params that must be true"
+    )
+
+
+class ReadSpec(_Model):
+    """Who may read an instance, in three levels, each also granting the ones before it:
+    ``see`` (the instance, its public fields and public history rows without payloads of
+    non-public fields), ``data`` (all its data and full public rows), ``internal`` (internal
+    history rows too). A level left out grants nothing of its own (see docs/access.md)."""
+
+    see: tuple[ReadRule, ...] | None = None
+    data: tuple[ReadRule, ...] | None = None
+    internal: tuple[ReadRule, ...] | None = None
+
+
 class StartSpec(_Model):
     """Who may start an instance, and what its start announces."""
 
@@ -224,8 +260,11 @@ class Definition(_Model):
     description: str | None = None
     calendar: Literal["cn_official", "weekdays"] = "cn_official"
     roles: dict[str, Label] = Field(default_factory=dict)
-    bound_roles: tuple[str, ...] = Field(
-        default=(), description="roles that act for the unit an instance is bound to"
+    bound_roles: tuple[str, ...] | dict[str, tuple[str, ...]] = Field(
+        default=(),
+        description="roles that act only for the units an instance names: a list of roles "
+        "(bound to the instance's own unit), or role -> CEL expressions over data, instance and "
+        "params each giving a unit id or a list of them (e.g. [data.units, data.lead_unit])",
     )
     start: StartSpec = Field(default_factory=StartSpec)
     data: dict[str, FieldSpec] = Field(default_factory=dict)
@@ -233,6 +272,7 @@ class Definition(_Model):
     states: dict[str, StateSpec]
     transitions: tuple[TransitionSpec, ...] = ()
     timers: tuple[TimerSpec, ...] = ()
+    read: ReadSpec | None = None
 
     _norm_label = field_validator("title", mode="before")(_label_from_str)
 
@@ -270,6 +310,13 @@ class Definition(_Model):
     @property
     def final_states(self) -> frozenset[str]:
         return frozenset(name for name, s in self.states.items() if s.final)
+
+    @property
+    def bound_units(self) -> dict[str, tuple[str, ...] | None]:
+        """Each bound role and the CEL sources of its units; None: the instance's own unit."""
+        if isinstance(self.bound_roles, dict):
+            return dict(self.bound_roles)
+        return dict.fromkeys(self.bound_roles)
 
     def triggers(self) -> list[str]:
         return list(dict.fromkeys(t.trigger for t in self.transitions))

@@ -30,6 +30,7 @@ XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
 XS123 unknown-member         CEL reads a field, parameter or attribute that is not declared
+XS124 unbound-units          a read rule's ``units`` names a role that ``bound_roles`` does not bind
 ===== ====================== ==========================================================
 """
 
@@ -42,9 +43,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .access import LEVELS, CompiledRule, default_rules
 from .calendar import parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
-from .definition import Definition, FieldSpec, ParamSpec, TransitionSpec
+from .definition import Definition, FieldSpec, ParamSpec, ReadRule, TransitionSpec
 from .errors import CalendarError, DefinitionError, Problem
 from .expressions import (
     ACTOR_FIELDS,
@@ -179,6 +181,8 @@ def compile_definition(
         functions=checker.functions,
         source=source,
         deadline_at=checker.deadline_at,
+        bound=checker.bound,
+        read_rules=tuple(checker.read_rules),
     )
 
 
@@ -203,6 +207,8 @@ class _Checker:
         self.functions = date_functions(definition.calendar)
         self.deadline_at: dict[str, Compiled] = {}
         self.messages: dict[int, list[tuple[str, Compiled]]] = {}
+        self.bound: dict[str, tuple[Compiled, ...] | None] = {}
+        self.read_rules: list[CompiledRule] = []
 
     def add(self, code: str, name: str, message: str, path: Path) -> None:
         self.problems.append(self.loc.problem(code, name, message, path))
@@ -213,6 +219,7 @@ class _Checker:
         self.check_states()
         self.check_transitions()
         self.check_timers()
+        self.check_access()
         if not self.problems:
             self.check_graph()
 
@@ -339,14 +346,6 @@ class _Checker:
     def check_transitions(self) -> None:
         triggers = set(self.d.triggers())
         roles = set(self.d.roles) | {SYSTEM_ROLE}
-        for j, role in enumerate(self.d.bound_roles):
-            if role not in roles:
-                self.add(
-                    "XS110",
-                    "unknown-role",
-                    f"unknown role {role!r}" + _suggest(role, roles),
-                    ("bound_roles", j),
-                )
         for j, role in enumerate(self.d.start.roles):
             if role not in roles:
                 self.add(
@@ -418,6 +417,105 @@ class _Checker:
                 payload_types.setdefault((t.trigger, name), (spec.type, i))
             self.check_fields(t.payload, (*path, "payload"))
             self.compiled.append(self.compile_transition(i, t))
+
+    # -- access: bound units and read rules ---------------------------------------------------
+
+    def access_expr(self, source: str, path: Path) -> Compiled | None:
+        members = {
+            "data": set(self.d.data),
+            "params": set(self.d.params),
+            "instance": INSTANCE_FIELDS,
+        }
+        return self.expr(source, path, ["data", "params", "instance"], members)
+
+    def check_access(self) -> None:
+        roles = set(self.d.roles)
+        bound = self.d.bound_roles
+        for j, role in enumerate(bound):
+            where: Path = ("bound_roles", role) if isinstance(bound, dict) else ("bound_roles", j)
+            if role not in roles:
+                self.add(
+                    "XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles), where
+                )
+                continue
+            if not isinstance(bound, dict):
+                self.bound[role] = None
+                continue
+            sources = bound[role]
+            if not sources:
+                self.add(
+                    "XS010",
+                    "schema",
+                    f"bound role {role!r} names no source of units (e.g. [data.units])",
+                    where,
+                )
+            compiled = [self.access_expr(src, (*where, k)) for k, src in enumerate(sources)]
+            self.bound[role] = tuple(c for c in compiled if c is not None)
+        spec = self.d.read
+        for name, level in LEVELS.items():
+            # without a read: section anyone of the org reads all, as before, but for the
+            # drafts and non-public instances that default_rules holds back; with one, a level
+            # left out grants nothing beyond what the higher levels grant
+            if spec is None:
+                rules = default_rules(self.d.states, self.d.data) if name == "internal" else []
+            else:
+                rules = list(getattr(spec, name) or ())
+            for k, rule in enumerate(rules):
+                path: Path = ("read", name, k)
+                compiled_rule = self.read_rule(rule, level, path, roles)
+                if compiled_rule is not None:
+                    self.read_rules.append(compiled_rule)
+
+    def read_rule(
+        self, rule: ReadRule, level: int, path: Path, roles: set[str]
+    ) -> CompiledRule | None:
+        if not (rule.roles or rule.units or rule.named or rule.anyone):
+            self.add(
+                "XS010",
+                "schema",
+                "a read rule needs one of roles, units, named or anyone",
+                path,
+            )
+            return None
+        for j, role in enumerate(rule.roles):
+            if role not in roles:
+                self.add(
+                    "XS110",
+                    "unknown-role",
+                    f"unknown role {role!r}" + _suggest(role, roles),
+                    (*path, "roles", j),
+                )
+        for j, role in enumerate(rule.units):
+            if role not in roles:
+                self.add(
+                    "XS110",
+                    "unknown-role",
+                    f"unknown role {role!r}" + _suggest(role, roles),
+                    (*path, "units", j),
+                )
+            elif role not in self.d.bound_units:
+                self.add(
+                    "XS124",
+                    "unbound-units",
+                    f"role {role!r} is not bound to units; bound roles: "
+                    + (", ".join(self.d.bound_units) or "none"),
+                    (*path, "units", j),
+                )
+        for key in ("states", "not_states"):
+            for j, state in enumerate(getattr(rule, key)):
+                self.state_ref(state, (*path, key, j))
+        named = [self.access_expr(src, (*path, "named", j)) for j, src in enumerate(rule.named)]
+        when = self.access_expr(rule.when, (*path, "when")) if rule.when is not None else None
+        return CompiledRule(
+            level=level,
+            roles=rule.roles,
+            units=rule.units,
+            named=tuple(c for c in named if c is not None),
+            anyone=rule.anyone,
+            states=frozenset(rule.states),
+            not_states=frozenset(rule.not_states),
+            when=when,
+        )
 
     def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
         names = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -75,6 +75,7 @@ class Query:
     value: Any = None
     limit: int = 100
     after: tuple[str, str] | None = None  # (created_at iso, id) of the last row seen
+    readers: frozenset[str] | None = None  # only instances one of these principals may read
 
 
 class InstanceStore(Protocol):
@@ -110,6 +111,9 @@ class QueryStore(Protocol):
         """Every stored instance's org by id."""
 
     def instance_ids(self) -> Iterator[str]: ...
+
+    def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The stored reader principals and levels of each instance (absent: none stored)."""
 
     def outbox(self, instance_id: str | None = None) -> list[EventRecord]: ...
 

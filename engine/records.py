@@ -287,6 +287,8 @@ class Commit:
     together. Ordinary updates never write ``children_version``.
     ``clear_timers`` names instances whose pending timers are deleted (they left the state the
     timers belonged to, or its deadline moved) before ``timers`` are added.
+    ``readers`` maps an instance id to its new reader principals and levels, replacing the
+    stored ones (only instances whose readers changed are named).
     """
 
     inserts: list[Instance] = field(default_factory=list)
@@ -297,3 +299,4 @@ class Commit:
     clear_timers: list[str] = field(default_factory=list)
     consume_timers: list[TimerRecord] = field(default_factory=list)
     touch: list[tuple[str, int]] = field(default_factory=list)
+    readers: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import cel
 from pydantic import ValidationError
 
+from . import access
+from .access import evaluate_bound
 from .calendar import (
     CHINA_TZ,
     Calendar,
@@ -354,18 +356,27 @@ class Engine:
                     allowed=sorted(t.roles),
                 ),
             )
-        bound = instance.unit is not None and role in wf.definition.bound_roles
-        if bound and actor.unit != instance.unit and not replay:
-            raise _Refusal(
-                1,
-                Forbidden(
-                    f"actor {actor.id!r} acts for unit {actor.unit!r}; this instance is bound to "
-                    f"unit {instance.unit!r}",
-                    trigger=t.trigger,
-                    actor=actor.id,
-                    allowed=[str(instance.unit)],
-                ),
-            )
+        if role in wf.bound and not replay:
+            units = evaluate_bound(wf, instance).get(role)
+            if units is not None and actor.unit not in units:
+                where = (
+                    f"unit {units[0]!r}"
+                    if units and wf.bound[role] is None
+                    else f"units {', '.join(map(repr, units))}"
+                    if units
+                    else "no unit yet"
+                )
+                raise _Refusal(
+                    1,
+                    Forbidden(
+                        f"actor {actor.id!r} acts for unit {actor.unit!r}; as {role!r} this "
+                        f"instance is bound to {where}",
+                        trigger=t.trigger,
+                        actor=actor.id,
+                        allowed=list(units),
+                        unit=actor.unit,
+                    ),
+                )
         if t.spec.not_by and not replay:
             earlier = self.store.actors_of(instance.id, frozenset(t.spec.not_by))
             if actor.id in earlier:
@@ -507,6 +518,9 @@ class Engine:
         if reschedule:
             commit.clear_timers.append(new.id)
             commit.timers.extend(self._timers_for(wf, new))
+        now_readers = access.readers(wf, new)
+        if now_readers != access.readers(wf, instance):
+            commit.readers[new.id] = now_readers
         if t.spec.spawn is not None:
             self._spawn(commit, wf, instance, new, t, actor, role, values, now)
         if t.children_set and not replay:
@@ -515,14 +529,64 @@ class Engine:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get(self, instance_id: str, actor: Actor | None = None) -> Instance:
-        """The instance as stored. Raises NotFound (also for another org's instance)."""
-        return self._load(instance_id, actor)
+    def get(self, instance_id: str, actor: Actor | None = None, *, fresh: bool = False) -> Instance:
+        """The instance as stored; as ``actor`` sees it when one is given (its ``read:`` rules:
+        only public fields below the ``data`` level).
+
+        Raises:
+            NotFound: no such instance, another org's, or one the actor may not read (the same
+                answer for all three).
+        """
+        instance, level = self._read(instance_id, actor, fresh=fresh)
+        return access.redact_instance(self._workflow_of(instance), instance, level)
 
     def history(self, instance_id: str, actor: Actor | None = None) -> list[HistoryEntry]:
-        """The instance's history, oldest first; the first entry is its creation."""
-        self._load(instance_id, actor)
-        return self.store.history(instance_id)
+        """The instance's history, oldest first; the first entry is its creation. As ``actor``
+        sees it when one is given: internal rows only at the ``internal`` level, payloads cut
+        to public fields below ``data``.
+
+        Raises:
+            NotFound: as for :meth:`get`.
+        """
+        instance, level = self._read(instance_id, actor)
+        rows = self.store.history(instance_id)
+        return access.redact_history(self._workflow_of(instance), rows, level)
+
+    def level(self, instance: Instance, actor: Actor | None) -> int:
+        """How far ``actor`` may read ``instance``: 0 not at all, then see, data, internal."""
+        if access.unscoped(actor):
+            return access.INTERNAL
+        assert actor is not None
+        if actor.org is not None and actor.org != instance.org:
+            return 0
+        stored = self.store.readers([instance.id]).get(instance.id, {})
+        return access.level_of(stored, actor)
+
+    def rebuild_readers(self, instance_id: str | None = None) -> int:
+        """Write the reader principals of one instance, or of all, from their definitions (for
+        instances stored before read scopes existed, or after a definition's rules changed in
+        place). Returns how many instances' readers were rewritten."""
+        ids = [instance_id] if instance_id is not None else list(self.store.instance_ids())
+        changed = 0
+        for iid in ids:
+            instance = self.store.load(iid, fresh=True)
+            if instance is None:
+                raise NotFound("instance", iid)
+            levels = access.readers(self._workflow_of(instance), instance)
+            if self.store.readers([iid]).get(iid, {}) != levels:
+                self.store.apply(Commit(readers={iid: levels}))
+                changed += 1
+        return changed
+
+    def _read(
+        self, instance_id: str, actor: Actor | None, *, fresh: bool = False
+    ) -> tuple[Instance, int]:
+        """The instance and the level ``actor`` reads it at; NotFound when that is nothing."""
+        instance = self._load(instance_id, actor, fresh=fresh)
+        level = self.level(instance, actor)
+        if level <= 0:
+            raise NotFound("instance", instance_id)
+        return instance, level
 
     def available(self, instance_id: str, actor: Actor) -> list[Availability]:
         """Every trigger that can fire from the current state, and whether ``actor`` may fire it.
@@ -550,14 +614,35 @@ class Engine:
             out.append(Availability(t.trigger, t.target, reason is None, reason))
         return out
 
-    def query(self, query: Query | None = None, **criteria: Any) -> Page:
-        """Instances matching ``query`` (or keyword criteria of :class:`Query`), one page."""
+    def query(
+        self, query: Query | None = None, *, actor: Actor | None = None, **criteria: Any
+    ) -> Page:
+        """Instances matching ``query`` (or keyword criteria of :class:`Query`), one page.
+
+        With ``actor``, only what it may read (filtered by the store, before paging: a page is
+        full whenever more readable instances follow), each as :meth:`get` would show it.
+        """
         q = query or Query(**criteria)
+        scoped = not access.unscoped(actor)
+        if scoped:
+            assert actor is not None
+            if actor.org is not None and q.org is not None and q.org != actor.org:
+                return Page([], None)
+            q = replace(q, org=actor.org or q.org, readers=access.principals(actor))
         items = self.store.query(q)
         cursor = None
         if len(items) == q.limit and items:
             last = items[-1]
             cursor = f"{iso(last.created_at)}|{last.id}"
+        if scoped:
+            assert actor is not None
+            stored = self.store.readers([i.id for i in items])
+            items = [
+                access.redact_instance(
+                    self._workflow_of(i), i, access.level_of(stored.get(i.id, {}), actor)
+                )
+                for i in items
+            ]
         return Page(items, cursor)
 
     # -- audit -------------------------------------------------------------------------------
@@ -1065,9 +1150,24 @@ class Engine:
     # -- children ----------------------------------------------------------------------------
 
     def children(self, instance_id: str, actor: Actor | None = None) -> list[Instance]:
-        """The child instances of an instance (one per handling unit, say), oldest first."""
-        self._load(instance_id, actor)
-        return self._children(instance_id)
+        """The child instances of an instance (one per handling unit, say), oldest first; with
+        ``actor``, only the children it may read, as :meth:`get` shows them.
+
+        Raises:
+            NotFound: as for :meth:`get` (of the parent).
+        """
+        self._read(instance_id, actor)
+        kids = self._children(instance_id)
+        if access.unscoped(actor):
+            return kids
+        assert actor is not None
+        stored = self.store.readers([k.id for k in kids])
+        out: list[Instance] = []
+        for k in kids:
+            level = access.level_of(stored.get(k.id, {}), actor)
+            if level > 0:
+                out.append(access.redact_instance(self._workflow_of(k), k, level))
+        return out
 
     def _children(self, parent_id: str | None) -> list[Instance]:
         if parent_id is None:
@@ -1200,6 +1300,9 @@ class Engine:
                 deadline=_deadline_set(updated, child),
             ).sealed()
             updated.head_hash = entry.hash
+            child_readers = access.readers(child_wf, updated)
+            if child_readers != access.readers(child_wf, child):
+                commit.readers[child.id] = child_readers
             moved = (updated.due_at, updated.overdue) != (child.due_at, child.overdue)
             commit.updates.append((updated, child.version))
             commit.history.append(entry)
@@ -1276,6 +1379,7 @@ class Engine:
         commit.history.append(entry)
         commit.events += events_for(wf, instance, entry, None, deployment=self.deployment)
         commit.timers += self._timers_for(wf, instance)
+        commit.readers[instance.id] = access.readers(wf, instance)
         return instance
 
     def _join(self, commit: Commit, child: Instance, now: datetime) -> None:
@@ -1311,6 +1415,7 @@ class Engine:
             commit.timers += parent_commit.timers
             commit.clear_timers += parent_commit.clear_timers
             commit.inserts += parent_commit.inserts
+            commit.readers.update(parent_commit.readers)
             return
 
     # -- time --------------------------------------------------------------------------------

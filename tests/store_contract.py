@@ -506,6 +506,24 @@ class StoreContract:
         a, b = propose(engine, "a"), propose(engine, "b")
         return a, b, a.created_at
 
+    def test_reader_principals_are_replaced_with_each_step_and_filter_queries(
+        self, engine: Engine, store: Store
+    ) -> None:
+        """The readers a commit names replace the stored ones; a query with principals lists
+        only instances one of them may read, filtered before the limit."""
+        draft = propose(engine, "草稿")
+        others = [propose(engine, f"提案{n}", by=OTHER_MEMBER) for n in range(3)]
+        assert store.readers([draft.id])[draft.id] == {"a:m1": 2}
+        mine = Query(workflow="proposal", readers=frozenset({"*", "a:m1", "r:member"}), limit=1)
+        assert [i.id for i in store.query(mine)] == [draft.id]
+        engine.fire(draft.id, "submit", MEMBER, {"category": "society", "is_public": True})
+        levels = store.readers([draft.id, *(o.id for o in others)])
+        assert levels[draft.id]["*"] == 1 and levels[draft.id]["r:proposal_committee"] == 3
+        assert all(levels[o.id] == {"a:m2": 2} for o in others)
+        anyone = Query(workflow="proposal", readers=frozenset({"*"}))
+        assert [i.id for i in store.query(anyone)] == [draft.id]
+        assert store.readers(["nope"]) == {}
+
     def test_timers_come_due_earliest_first_up_to_the_limit(
         self, engine: Engine, store: Store
     ) -> None:

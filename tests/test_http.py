@@ -674,7 +674,7 @@ def _read_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
 
 def test_event_stream_sends_the_callers_org_events_only(api: Api) -> None:
     """The SSE stream carries the caller's org's events, none of another org's, and resumes."""
-    watcher = api.client("w1:member@streamorg")
+    watcher = api.client("w2:member@streamorg")  # a draft's events go to its author only
     outsider = api.client("o1:member@elsewhere")
     writer = api.client("w2:member@streamorg")
     with watcher.stream("GET", "/events/stream") as response:
@@ -813,3 +813,41 @@ def test_admin_issues_lists_and_revokes_its_orgs_tokens(api: Api) -> None:
     _problem(r, 422, "invalid-payload")
     r = admin.post("/tokens", json={"id": "t", "roles": ["member"], "org": "otherorg"})
     _problem(r, 422, "invalid-request")
+
+
+def test_reads_follow_the_workflows_read_rules(api: Api) -> None:
+    """Another member's draft, and a non-public proposal to a unit never assigned, are 404 with
+    the body of a missing instance; lists show each caller only what it may read."""
+    author = api.client("ra:member@readorg")
+    other = api.client("rb:member@readorg")
+    committee = api.client("rc:proposal_committee@readorg")
+    office = api.client("rs:supervision_office@readorg")
+    stranger = api.client("rh:handling_unit@readorg/housing")
+    assigned = api.client("rw:handling_unit@readorg/water")
+    draft = _start(author, proposer="ra")["id"]
+    secret = _start(author, proposer="ra")["id"]
+    _step(author, secret, "submit",
+          {"category": "society", "is_public": False, "non_public_reason": "涉及个人"},
+          "submitted")  # fmt: skip
+    _step(committee, secret, "start_review", {}, "under_review")
+    _step(committee, secret, "file", {"number": "R-1"}, "filed")
+    _step(office, secret, "assign", {"mode": "sole", "units": ["water"]}, "assigned")
+    missing = other.get("/instances/no-such-id")
+    assert missing.status_code == 404
+    for client, iid in ((other, draft), (other, secret), (stranger, secret), (committee, draft)):
+        for path in ("", "/history", "/children"):
+            r = client.get(f"/instances/{iid}{path}")
+            assert r.status_code == 404, (path, r.text)
+            body = r.json()
+            assert {k: v for k, v in body.items() if k not in ("key", "detail", "instance")} == {
+                k: v for k, v in missing.json().items() if k not in ("key", "detail", "instance")
+            }
+    assert author.get(f"/instances/{draft}").json()["data"]["first_proposer"] == "ra"
+    assert assigned.get(f"/instances/{secret}").status_code == 200
+    listed = {i["id"] for i in other.get("/instances?workflow=proposal").json()["items"]}
+    assert listed.isdisjoint({draft, secret})
+    assert {draft, secret} <= {
+        i["id"] for i in author.get("/instances?workflow=proposal").json()["items"]
+    }
+    kids = assigned.get(f"/instances/{secret}/children").json()["items"]
+    assert [k["unit"] for k in kids] == ["water"]

@@ -101,6 +101,7 @@ def test_deleting_a_whole_instance_is_found(engine: Engine, sql_url: str) -> Non
         sql_url,
         ("DELETE FROM outbox WHERE instance_id = ?", (target,)),
         ("DELETE FROM timers WHERE instance_id = ?", (target,)),
+        ("DELETE FROM readers WHERE instance_id = ?", (target,)),
         ("DELETE FROM history WHERE instance_id = ?", (target,)),
         ("DELETE FROM instances WHERE id = ?", (target,)),
     )

@@ -15,6 +15,7 @@ from xieshang import (
     Actor,
     Engine,
     FixedClock,
+    Forbidden,
     InvalidPayload,
     Registry,
     TransitionNotAllowed,
@@ -332,7 +333,7 @@ def test_standalone_topic_runs_to_closed_through_instruction_and_feedback(env: E
     with pytest.raises(TransitionNotAllowed) as early:
         engine.fire(tid, "feed_back", OFFICE, {"result": "反馈"})
     assert "进展报告" in early.value.message
-    with pytest.raises(TransitionNotAllowed) as outsider:
+    with pytest.raises(Forbidden) as outsider:
         engine.fire(
             tid, "progress_report", who("hs", "department", unit="housing"), {"progress": "x"}
         )
@@ -529,7 +530,7 @@ def test_instructed_report_is_handled_and_fed_back(env: Env) -> None:
     engine.fire(rid, "transfer", GOV_OFFICE, {"department": "transport"})
     transport = who("tr", "department", unit="transport")
     urban = who("um", "department", unit="urban_management")
-    with pytest.raises(TransitionNotAllowed) as err:
+    with pytest.raises(Forbidden) as err:
         engine.fire(rid, "report_handling", urban, {"result": "已办"})
     assert "transport" in err.value.message
     engine.fire(rid, "request_return", transport, reason="属城管职责")
@@ -574,7 +575,9 @@ BALLOTS = {
 def appraisal_in_investigation(env: Env) -> str:
     engine = env.on("2024-02-20")
     aid = engine.start(
-        "democratic_appraisal", {"year": 2024, "target": "市公安局交警支队"}, CHAIRS
+        "democratic_appraisal",
+        {"year": 2024, "target": "市公安局交警支队", "target_unit": "traffic_police"},
+        CHAIRS,
     ).id
     engine.fire(aid, "request_consent", CHAIRS)
     engine.fire(aid, "consent", PSC)
@@ -673,7 +676,7 @@ def test_appraisal_refused_by_the_party_committee_ends_rejected(env: Env) -> Non
 # -- micro_consultation -----------------------------------------------------------------------
 
 CONVENER = who("hall-3", "member_workstation")
-STREET = who("street-office", "department", unit="street_office")
+STREET = who("street-office", "department", unit="社区居委会")
 
 
 def micro_consulted(env: Env) -> str:

@@ -1,6 +1,8 @@
 """The FastAPI application: workflows, instances, queries, audit, health and live events.
 
-Every route acts as the actor of the bearer token and sees its org only. Handlers are plain
+Every route acts as the actor of the bearer token and sees its org only, and of that only what
+the workflows' ``read:`` rules let it read: any other instance is answered as one that does not
+exist (404, the same body). Handlers are plain
 functions (run in the thread pool), because the engine and its stores are synchronous.
 """
 
@@ -130,8 +132,8 @@ def _field_value(text: str | None) -> Any:
         return text
 
 
-def _page(engine: Engine, q: StoreQuery) -> dict[str, Any]:
-    page = engine.query(q)
+def _page(engine: Engine, q: StoreQuery, actor: Actor) -> dict[str, Any]:
+    page = engine.query(q, actor=actor)
     return {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
 
 
@@ -330,10 +332,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         """The instance; its ETag is its version."""
         # read past the store's cache: another process may have moved it, and a stale ETag
         # would send a careful client round a loop of 412s
-        instance = engine.store.load(instance_id, fresh=True)
-        if instance is None or instance.org != actor.org:
-            raise NotFound("instance", instance_id)
-        return _etag(response, instance)
+        return _etag(response, engine.get(instance_id, actor, fresh=True))
 
     @api.post(
         "/instances/{instance_id}/fire",
@@ -398,6 +397,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         return _page(
             engine,
             StoreQuery(parent_id=instance_id, org=actor.org, limit=limit, after=_cursor(cursor)),
+            actor,
         )
 
     @api.get("/instances", response_model=PageOut, tags=["queries"], responses=documented(401, 422))
@@ -439,6 +439,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
                 limit=limit,
                 after=after,
             ),
+            actor,
         )
 
     # -- audit, health -----------------------------------------------------------------------
@@ -459,7 +460,10 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
                 allowed=sorted(AUDIT_ROLES),
             )
         if body.instance_id is not None:
-            engine.get(body.instance_id, actor)
+            # a chain check shows no data: the org decides, not the workflow's read rules
+            found = engine.store.load(body.instance_id, fresh=True)
+            if found is None or found.org != actor.org:
+                raise NotFound("instance", body.instance_id)
             return {"checked": 1, "problems": engine.verify(body.instance_id)}
         checked, problems = 0, []
         after: tuple[str, str] | None = None
@@ -512,7 +516,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
     ) -> Response:
         """The caller's org's events as they are committed (from the outbox)."""
-        return await event_stream(request, engine.store, actor, last_event_id)
+        return await event_stream(request, engine, actor, last_event_id)
 
     add_token_routes(api, tokens, caller)
     api.add_middleware(_BodyLimit, max_bytes=max_body_bytes)

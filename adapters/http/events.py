@@ -19,8 +19,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from xieshang.ports import QueryStore
+from xieshang.errors import XieshangError
 from xieshang.records import Actor
+from xieshang.runtime import Engine
 
 from .problems import ApiProblem
 
@@ -33,9 +34,19 @@ LOOKBACK = 256
 
 
 async def event_stream(
-    request: Request, store: QueryStore, actor: Actor, last_event_id: str | None
+    request: Request, engine: Engine, actor: Actor, last_event_id: str | None
 ) -> StreamingResponse:
-    """A streaming response of ``actor.org``'s events after ``last_event_id`` (or from now)."""
+    """A streaming response of ``actor.org``'s events after ``last_event_id`` (or from now),
+    only of the instances ``actor`` may read (its reader level judged when the event is sent)."""
+    store = engine.store
+
+    def readable(instance_id: str) -> bool:
+        instance = store.load(instance_id, fresh=True)
+        try:
+            return instance is not None and engine.level(instance, actor) > 0
+        except XieshangError:
+            return False
+
     if last_event_id is not None and not last_event_id.strip().isdigit():
         raise ApiProblem(
             422,
@@ -55,11 +66,16 @@ async def event_stream(
         quiet = 0.0
         while not await request.is_disconnected():
             rows = await run_in_threadpool(store.outbox)
+            seen: dict[str, bool] = {}
             # Rows of concurrent transactions can become visible out of order (PostgreSQL), so
             # the rows just behind the cursor are read again and only the unsent ones go out.
             for position in range(max(start, cursor - LOOKBACK), len(rows)):
                 event = rows[position]
-                if event.org == actor.org and event.id not in sent:
+                if event.org != actor.org or event.id in sent:
+                    continue
+                if event.instance_id not in seen:
+                    seen[event.instance_id] = await run_in_threadpool(readable, event.instance_id)
+                if seen[event.instance_id]:
                     sent.append(event.id)
                     data = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"))
                     yield f"id: {position + 1}\nevent: {event.type}\ndata: {data}\n\n"

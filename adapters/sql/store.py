@@ -77,6 +77,7 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 _MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
 
 _INSTANCES = SQLModel.metadata.tables["instances"]
+_READERS = SQLModel.metadata.tables["readers"]
 # Rows are read into records by position: both tables list their columns in field order.
 _ICOLS = [c.name for c in _INSTANCES.columns]
 _HCOLS = [f'"{c.name}"' if c.name == "trigger" else c.name
@@ -405,6 +406,10 @@ class SQLStore:
             f"WHERE id = {p} AND children_version = {p}"
         )
         self._sql_children = f"SELECT children_version FROM instances WHERE id = {p}"
+        self._sql_readers_clear = f"DELETE FROM readers WHERE instance_id = {p}"
+        self._sql_readers_insert = (
+            f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
+        )
         self._p = p
 
     # -- connections -----------------------------------------------------------------------
@@ -553,6 +558,15 @@ class SQLStore:
                 raise ConcurrencyConflict(parent_id, seen, found[0] if found else None)
         if self.fault_hook is not None:
             self.fault_hook("after_instance_update")
+        inserted = {new.id for new in commit.inserts}
+        for instance_id, levels in commit.readers.items():
+            if instance_id not in inserted:
+                ex(self._sql_readers_clear, (instance_id,))
+            if levels:
+                cur.executemany(
+                    self._sql_readers_insert,
+                    [(instance_id, who, level) for who, level in sorted(levels.items())],
+                )
         for e in commit.history:
             ex(self._sql_history_insert, (
                 e.instance_id, e.seq, e.workflow, e.workflow_version, e.definition_hash,
@@ -707,6 +721,11 @@ class SQLStore:
             )
         if query.field is not None:
             stmt = stmt.where(self._field_equals(query.field, query.value))
+        if query.readers is not None:
+            r = _READERS.c
+            stmt = stmt.where(
+                sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
+            )
         compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
         params: Sequence[Any] | dict[str, Any] = (
             [compiled.params[k] for k in compiled.positiontup]
@@ -752,6 +771,20 @@ class SQLStore:
 
     def instance_orgs(self) -> dict[str, str]:
         return {str(r[0]): str(r[1]) for r in self._read("SELECT id, org FROM instances")}
+
+    def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        ids = list(dict.fromkeys(instance_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._read(
+                "SELECT instance_id, principal, level FROM readers WHERE instance_id IN "
+                f"({', '.join([self._p] * len(chunk))})",
+                chunk,
+            )
+            for iid, who, level in rows:
+                out.setdefault(iid, {})[who] = int(level)
+        return out
 
     def instance_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])

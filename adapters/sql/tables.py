@@ -28,6 +28,7 @@ __all__ = [
     "LedgerHeadRow",
     "LedgerRow",
     "OutboxRow",
+    "ReaderRow",
     "TimerRow",
     "TokenRow",
 ]
@@ -102,6 +103,22 @@ class HistoryRow(SQLModel, table=True):
     hash: str = Field(sa_type=Text, nullable=False)
     parent_id: str | None = Field(default=None, sa_type=Text, nullable=True)
     deadline: str | None = Field(default=None, sa_type=Text, nullable=True)  # JSON, when set
+
+
+class ReaderRow(SQLModel, table=True):
+    """One reader principal of an instance (``r:ROLE``, ``u:ROLE:UNIT``, ``a:ACTOR``, ``*``)
+    and the highest level it reads at (1 see, 2 data, 3 internal); rewritten with each step."""
+
+    __tablename__ = "readers"
+    __table_args__ = (
+        PrimaryKeyConstraint("instance_id", "principal", name="pk_readers"),
+        ForeignKeyConstraint(["instance_id"], ["instances.id"], name="fk_readers_instance"),
+        Index("ix_readers_principal", "principal", "instance_id"),
+    )
+
+    instance_id: str = Field(sa_type=Text, primary_key=True)
+    principal: str = Field(sa_type=Text, primary_key=True)
+    level: int = Field(sa_type=Integer, nullable=False)
 
 
 class OutboxRow(SQLModel, table=True):

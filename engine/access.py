@@ -1,0 +1,216 @@
+"""Access: the units an instance binds its unit-level roles to, and who may read it.
+
+A definition's ``bound_roles`` names, per role, where its units come from; a ``read:`` section
+grants three levels (``see`` < ``data`` < ``internal``) to roles, bound units, actors named in
+the data, or anyone of the org, by state and condition. After every step the engine turns the
+rules into *reader principals* (``r:ROLE``, ``u:ROLE:UNIT``, ``a:ACTOR``, ``*``), each with the
+highest level granted, and stores them with the step; every scoped read (get, history, children,
+query, HTTP, CLI, the event stream) compares them with the principals of the reading actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import cel
+
+from .definition import ReadRule
+from .expressions import Compiled
+from .records import SYSTEM, Actor, HistoryEntry, Instance
+
+if TYPE_CHECKING:
+    from .compiler import CompiledWorkflow
+
+__all__ = [
+    "ANYONE",
+    "DATA",
+    "DEFAULT_HIDDEN_STATES",
+    "INTERNAL",
+    "LEVELS",
+    "SEE",
+    "CompiledRule",
+    "default_rules",
+    "evaluate_bound",
+    "level_of",
+    "principals",
+    "readers",
+    "redact_history",
+    "redact_instance",
+    "unscoped",
+]
+
+SEE, DATA, INTERNAL = 1, 2, 3
+LEVELS = {"see": SEE, "data": DATA, "internal": INTERNAL}
+ANYONE = "*"
+# what a workflow without a ``read:`` section never shows to a scoped reader
+DEFAULT_HIDDEN_STATES = frozenset({"draft"})
+DEFAULT_PUBLIC_FLAG = "is_public"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One read rule with its expressions compiled, and the level it grants."""
+
+    level: int
+    roles: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    named: tuple[Compiled, ...] = ()
+    anyone: bool = False
+    states: frozenset[str] = frozenset()
+    not_states: frozenset[str] = frozenset()
+    when: Compiled | None = None
+
+
+def default_rules(definition_states: Iterable[str], data_fields: Iterable[str]) -> list[ReadRule]:
+    """The rules of a level a definition leaves out: anyone of the org sees everything, except
+    in a ``draft`` state and while ``data.is_public`` is false (those only trusted callers)."""
+    hidden = tuple(s for s in definition_states if s in DEFAULT_HIDDEN_STATES)
+    when = f"data.{DEFAULT_PUBLIC_FLAG} != false" if DEFAULT_PUBLIC_FLAG in data_fields else None
+    return [ReadRule(anyone=True, not_states=hidden, when=when)]
+
+
+def unscoped(actor: Actor | None) -> bool:
+    """Calls without an actor, and the engine's own system actor, read everything."""
+    return actor is None or actor == SYSTEM
+
+
+def principals(actor: Actor) -> frozenset[str]:
+    """What an actor reads as: anyone, itself, each of its roles, each role for its unit."""
+    out = {ANYONE, f"a:{actor.id}"}
+    for role in actor.roles:
+        out.add(f"r:{role}")
+        if actor.unit is not None:
+            out.add(f"u:{role}:{actor.unit}")
+    return frozenset(out)
+
+
+def level_of(reader_levels: Mapping[str, int], actor: Actor) -> int:
+    """The highest level any of the actor's principals holds; 0: it may not see the instance."""
+    return max((reader_levels.get(p, 0) for p in principals(actor)), default=0)
+
+
+def _context(wf: CompiledWorkflow, instance: Instance) -> Any:
+    data = {k: instance.data.get(k) for k in wf.definition.data}
+    return cel.Context(
+        {
+            "data": data,
+            "params": wf.params,
+            "instance": {
+                "id": instance.id,
+                "workflow": instance.workflow,
+                "state": instance.state,
+                "version": instance.version,
+                "org": instance.org,
+                "created_at": instance.created_at,
+                "entered_at": instance.entered_at,
+                "parent_id": instance.parent_id,
+                "unit": instance.unit,
+            },
+        },
+        wf.functions,
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v is not None and v != ""]
+    return [] if value == "" else [str(value)]
+
+
+def evaluate_bound(
+    wf: CompiledWorkflow, instance: Instance, context: Any = None
+) -> dict[str, list[str] | None]:
+    """The units each bound role may act for on this instance, in the order named.
+
+    None for a role bound the old way (to the instance's own unit) on an instance without one:
+    such a role is not bound there. An expression that fails yields no unit.
+    """
+    out: dict[str, list[str] | None] = {}
+    for role, sources in wf.bound.items():
+        if sources is None:
+            out[role] = None if instance.unit is None else [instance.unit]
+            continue
+        context = context if context is not None else _context(wf, instance)
+        units: list[str] = []
+        for expr in sources:
+            try:
+                found = _strings(expr.run(context))
+            except Exception:
+                found = []
+            units += [u for u in found if u not in units]
+        out[role] = units
+    return out
+
+
+def readers(wf: CompiledWorkflow, instance: Instance) -> dict[str, int]:
+    """The reader principals of the instance as it is now, each with its highest level."""
+    context = _context(wf, instance)
+    bound: dict[str, list[str] | None] | None = None
+    out: dict[str, int] = {}
+
+    def grant(principal: str, level: int) -> None:
+        if out.get(principal, 0) < level:
+            out[principal] = level
+
+    for rule in wf.read_rules:
+        if rule.states and instance.state not in rule.states:
+            continue
+        if instance.state in rule.not_states:
+            continue
+        if rule.when is not None:
+            try:
+                ok = rule.when.run(context)
+            except Exception:
+                ok = False
+            if ok is not True:
+                continue
+        if rule.anyone:
+            grant(ANYONE, rule.level)
+        for role in rule.roles:
+            grant(f"r:{role}", rule.level)
+        if rule.units:
+            bound = bound if bound is not None else evaluate_bound(wf, instance, context)
+            for role in rule.units:
+                for unit in bound.get(role) or ():
+                    grant(f"u:{role}:{unit}", rule.level)
+        for expr in rule.named:
+            try:
+                names = _strings(expr.run(context))
+            except Exception:
+                names = []
+            for name in names:
+                grant(f"a:{name}", rule.level)
+    return out
+
+
+def redact_instance(wf: CompiledWorkflow, instance: Instance, level: int) -> Instance:
+    """The instance as a reader of ``level`` sees it: below ``data``, only its public fields."""
+    if level >= DATA:
+        return instance
+    shown = instance.copy()
+    fields = wf.definition.data
+    shown.data = {k: v for k, v in instance.data.items() if k in fields and fields[k].public}
+    return shown
+
+
+def redact_history(
+    wf: CompiledWorkflow, rows: list[HistoryEntry], level: int
+) -> list[HistoryEntry]:
+    """The rows a reader of ``level`` sees: internal rows only at ``internal``; below ``data``
+    each payload keeps only the public data fields (the row's hash then no longer matches:
+    a redacted row is a view, never evidence)."""
+    if level >= INTERNAL:
+        return rows
+    public = [r for r in rows if r.visibility == "public"]
+    if level >= DATA:
+        return public
+    fields = wf.definition.data
+    out: list[HistoryEntry] = []
+    for r in public:
+        payload = {k: v for k, v in r.payload.items() if k in fields and fields[k].public}
+        out.append(replace(r, payload=payload))
+    return out
