@@ -25,24 +25,31 @@ from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from xieshang import (
+    Actor,
+    Definition,
+    DefinitionError,
+    Engine,
+    HistoryEntry,
+    Instance,
+    InvalidPayload,
+    NotFound,
+    Query,
+    Registry,
+    SettingsError,
+    Usage,
+    XieshangError,
+    load_definition,
+)
 from xieshang.adapters.settings import Settings, build_engine, load_workflows, workflow_paths
-from xieshang.calendar import CHINA_TZ
-from xieshang.definition import Definition
-from xieshang.errors import DefinitionError, InvalidPayload, NotFound, XieshangError
-from xieshang.loading import load_definition
-from xieshang.ports import Query
-from xieshang.records import Actor, HistoryEntry, Instance
-from xieshang.registry import Registry
-from xieshang.runtime import Engine
+from xieshang.shared import CHINA_TZ, read_yaml
 from xieshang.workflows import BUNDLED_DIR
-from xieshang.yamlsafe import read_yaml
 
 __all__ = ["app", "main"]
 
@@ -103,17 +110,6 @@ DOT_MISSING = (
 )
 
 
-class Usage(XieshangError):
-    """The command line is wrong (exit 2); ``option`` names the offending option, if one."""
-
-    code = "usage"
-
-    def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
-        if option is not None:
-            details["option"] = option
-        super().__init__(message, **details)
-
-
 @dataclass
 class _State:
     """The global options, and the engine built from them on first use."""
@@ -133,8 +129,8 @@ class _State:
                 overrides["clock"] = self.clock
             try:
                 self._settings = Settings(**overrides)
-            except ValidationError as e:
-                raise Usage("; ".join(_setting_error(err) for err in e.errors())) from None
+            except SettingsError as e:
+                raise Usage("; ".join(_setting_error(err) for err in e.errors)) from None
         return self._settings
 
     def dirs(self) -> list[Path]:
@@ -159,12 +155,13 @@ class _State:
             self._engine = None
 
 
-def _setting_error(err: Any) -> str:
-    name = str(err["loc"][0]) if err["loc"] else "settings"
+def _setting_error(err: dict[str, Any]) -> str:
+    name = str(err["field"]).partition(".")[0] or "settings"
     option = {"database_url": "--db", "clock": "--clock", "workflows": "--workflows"}.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message} (got {err.get('input')!r})"
+    message = str(err["error"]).removeprefix("Value error, ")
+    got = f" (got {err['got']})" if "got" in err else ""
+    return f"{where}: {message}{got}"
 
 
 @app.callback()
@@ -411,7 +408,7 @@ def _declared_id(path: Path) -> str | None:
 @app.command()
 def schema(as_json: JsonFlag = False) -> None:
     """Print the JSON Schema of a workflow file (for editors)."""
-    from xieshang.diagram import schema_json
+    from xieshang.shared import schema_json
 
     del as_json  # the output is JSON either way
     _emit_json(schema_json())
@@ -456,7 +453,7 @@ def diagram(
     as_json: JsonFlag = False,
 ) -> None:
     """Draw a workflow as Mermaid, Graphviz dot, or SVG."""
-    from xieshang.diagram import to_dot, to_mermaid
+    from xieshang.shared import to_dot, to_mermaid
 
     with _reporting(as_json):
         definition = _definition_of(ctx, target)

@@ -30,8 +30,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from xieshang import Actor, Engine, FixedClock
-from xieshang.errors import CommandRefused
+from xieshang import Actor, CommandRefused, Engine, FixedClock
 from xieshang.workflows import bundled
 
 from .reports import (

@@ -284,7 +284,7 @@ def _sa_engine(source: Any) -> tuple[sa.Engine, bool]:
 
 
 def _year_bounds(year: int) -> tuple[str, str]:
-    from xieshang.records import iso
+    from xieshang.shared import iso
 
     return iso(datetime(year, 1, 1, tzinfo=CN)), iso(datetime(year + 1, 1, 1, tzinfo=CN))
 

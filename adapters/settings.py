@@ -9,13 +9,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from xieshang.compiler import CompiledWorkflow
-from xieshang.ports import Clock, FixedClock, Store, SystemClock
-from xieshang.registry import Registry
-from xieshang.runtime import Engine
+from xieshang import (
+    Clock,
+    CompiledWorkflow,
+    Engine,
+    FixedClock,
+    Registry,
+    SettingsError,
+    Store,
+    SystemClock,
+)
+from xieshang.shared import field_errors
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "build_engine", "load_workflows", "workflow_paths"]
 
@@ -28,7 +35,16 @@ class Settings(BaseSettings):
     Every field is read from the environment with the prefix ``XIESHANG_``
     (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
     ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``); keyword arguments win over the environment.
+
+    Raises:
+        SettingsError: a setting is invalid; ``errors`` names each one.
     """
+
+    def __init__(self, /, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise SettingsError("settings", field_errors(e)) from e
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
 

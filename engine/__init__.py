@@ -1,6 +1,7 @@
 """xieshang (协商): a workflow engine for the consultation work of a consultative conference.
 
-The supported surface is what ``__all__`` lists; every other module is internal.
+The supported surface is what ``__all__`` lists; every other module is internal (adapters reach
+the engine's few shared helpers through :mod:`xieshang.shared`).
 
 >>> from xieshang import Actor, Engine
 """
@@ -12,20 +13,37 @@ from .errors import (
     CalendarError,
     CommandRefused,
     ConcurrencyConflict,
+    ConflictCase,
     DefinitionError,
+    DeliveryFailed,
     Forbidden,
     InvalidPayload,
     NotFound,
     Problem,
+    SettingsError,
+    StoreError,
+    StoreUnavailable,
     TransitionNotAllowed,
     UnknownTrigger,
+    Usage,
     XieshangError,
 )
 from .loading import load_definition
-from .ports import Clock, FixedClock, Query, Store, SystemClock
-from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
+from .ports import (
+    Clock,
+    DefinitionStore,
+    FixedClock,
+    HistoryStore,
+    InstanceStore,
+    Query,
+    QueryStore,
+    Store,
+    SystemClock,
+    TimerStore,
+)
+from .records import SYSTEM, Actor, Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 from .registry import Registry
-from .runtime import Availability, Engine, Page
+from .runtime import Availability, Engine, Page, TickReport
 
 __all__ = [
     "SYSTEM",
@@ -34,27 +52,41 @@ __all__ = [
     "CalendarError",
     "Clock",
     "CommandRefused",
+    "Commit",
     "CompiledWorkflow",
     "ConcurrencyConflict",
+    "ConflictCase",
     "Definition",
     "DefinitionError",
+    "DefinitionStore",
+    "DeliveryFailed",
     "Duration",
     "Engine",
     "EventRecord",
     "FixedClock",
     "Forbidden",
     "HistoryEntry",
+    "HistoryStore",
     "Instance",
+    "InstanceStore",
     "InvalidPayload",
     "NotFound",
     "Page",
     "Problem",
     "Query",
+    "QueryStore",
     "Registry",
+    "SettingsError",
     "Store",
+    "StoreError",
+    "StoreUnavailable",
     "SystemClock",
+    "TickReport",
+    "TimerRecord",
+    "TimerStore",
     "TransitionNotAllowed",
     "UnknownTrigger",
+    "Usage",
     "XieshangError",
     "load_definition",
     "parse_duration",

@@ -31,11 +31,13 @@ from .definition import Definition
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
+    ConflictCase,
     Forbidden,
     InvalidPayload,
     NotFound,
     TransitionNotAllowed,
     UnknownTrigger,
+    Usage,
     XieshangError,
 )
 from .events import events_for, reminder_event
@@ -257,7 +259,9 @@ class Engine:
                     continue
                 raise
             return result
-        raise ConcurrencyConflict(instance_id, expected_version, None)
+        raise ConcurrencyConflict(
+            instance_id, expected_version, case=ConflictCase.RETRIES_EXHAUSTED
+        )
 
     def _step(
         self,
@@ -518,8 +522,15 @@ class Engine:
         return out
 
     def query(self, query: Query | None = None, **criteria: Any) -> Page:
-        """Instances matching ``query`` (or keyword criteria of :class:`Query`), one page."""
-        q = query or Query(**criteria)
+        """Instances matching ``query`` (or keyword criteria of :class:`Query`), one page.
+
+        Raises:
+            Usage: a keyword that is not a criterion of :class:`Query`.
+        """
+        try:
+            q = query or Query(**criteria)
+        except TypeError as e:
+            raise Usage(f"not a query: {e}", "criteria", allowed=list(Query.__match_args__)) from e
         items = self.store.query(q)
         cursor = None
         if len(items) == q.limit and items:
@@ -706,7 +717,9 @@ class Engine:
 
     def _result_of(self, row: HistoryEntry, instance_id: str | None, trigger: str) -> Instance:
         if (instance_id is not None and row.instance_id != instance_id) or row.trigger != trigger:
-            raise ConcurrencyConflict(row.instance_id, None, row.seq)
+            raise ConcurrencyConflict(
+                row.instance_id, None, row.seq, case=ConflictCase.COMMAND_USED
+            )
         rows = self.store.history(row.instance_id)[: row.seq]
         return self._replay_rows(rows)
 

@@ -15,9 +15,8 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from xieshang.errors import XieshangError
+from xieshang import SettingsError, XieshangError
 
 from .relay import Relay
 from .settings import EventSettings, build_sinks
@@ -38,10 +37,10 @@ def _database_url(ctx: typer.Context) -> str:
 def _event_settings() -> EventSettings:
     try:
         return EventSettings()
-    except ValidationError as e:
+    except SettingsError as e:
         problems = "; ".join(
-            f"XIESHANG_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-            for err in e.errors()
+            f"XIESHANG_{str(err['field']).replace('.', '_').upper() or 'SETTINGS'}: {err['error']}"
+            for err in e.errors
         )
         typer.echo(f"error: {problems}", err=True)
         raise typer.Exit(2) from None

@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from xieshang.errors import NotFound, XieshangError
-from xieshang.records import iso
+from xieshang import NotFound, Usage
+from xieshang.shared import iso
 
 from .settings import EventSettings
 from .sinks import DeliveryFailed, EventSink
@@ -144,7 +144,7 @@ class Relay:
     ) -> None:
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
-            raise XieshangError(f"two sinks have the same name: {names}", sinks=names)
+            raise Usage(f"two sinks have the same name: {names}", "sinks", sinks=names)
         self.engine, self._owns_engine = _engine_of(engine_or_url)
         self.sinks = list(sinks)
         self.settings = settings or EventSettings()

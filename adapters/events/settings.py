@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -19,6 +19,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from xieshang import SettingsError
+from xieshang.shared import field_errors
 
 from .sinks import EventSink
 
@@ -33,7 +36,16 @@ class EventSettings(BaseSettings):
     (``per_workflow`` or ``single``); ``XIESHANG_JSONL_PATH``. Retries: attempt *n* waits
     ``min(retry_cap, retry_base * 2**(n-1))`` seconds, between half and all of it (jitter);
     after ``max_attempts`` failed attempts the delivery is dead.
+
+    Raises:
+        SettingsError: a setting is invalid; ``errors`` names each one.
     """
+
+    def __init__(self, /, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise SettingsError("event settings", field_errors(e)) from e
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
 

@@ -16,11 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xieshang.definition import IDENT
-from xieshang.errors import NotFound
-from xieshang.ports import Query as StoreQuery
-from xieshang.records import Actor, Instance
-from xieshang.runtime import Engine
+from xieshang import Actor, Engine, Instance, NotFound
+from xieshang import Query as StoreQuery
+from xieshang.shared import IDENT
 
 from .admin import add_token_routes
 from .auth import TokenStore
@@ -264,7 +262,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     )
     def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
         """The JSON Schema of the definition format (for editors)."""
-        from xieshang.diagram import schema_json
+        from xieshang.shared import schema_json
 
         engine.registry.get(workflow_id)
         return schema_json()
@@ -290,7 +288,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         format: Annotated[DiagramFormat, Query()] = DiagramFormat.mermaid,
     ) -> Response:
         """The workflow drawn as Mermaid text or (with graphviz on the server) SVG."""
-        from xieshang.diagram import to_dot, to_mermaid
+        from xieshang.shared import to_dot, to_mermaid
 
         definition = engine.registry.get(workflow_id).definition
         if format is DiagramFormat.mermaid:

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from xieshang.errors import InvalidPayload
-from xieshang.records import Actor, iso
+from xieshang import Actor, InvalidPayload
+from xieshang.shared import iso
 
 __all__ = [
     "TOKEN_PREFIX",

@@ -15,8 +15,7 @@ import sqlalchemy as sa
 import typer
 from fastapi import FastAPI
 
-from xieshang.errors import XieshangError
-from xieshang.records import Actor
+from xieshang import Actor, XieshangError
 
 from .app import create_app
 from .auth import SQLTokenStore

@@ -19,8 +19,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from xieshang.ports import QueryStore
-from xieshang.records import Actor
+from xieshang import Actor, QueryStore
 
 from .problems import ApiProblem
 
