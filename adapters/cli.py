@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,11 +45,14 @@ from xieshang import (
     XieshangError,
     load_definition,
 )
+from xieshang.adapters.common import DiagramFormat, draw, parse_cursor
 from xieshang.adapters.settings import Settings, build_engine, load_workflows, workflow_paths
 from xieshang.shared import CHINA_TZ, read_yaml
 from xieshang.workflows import BUNDLED_DIR
 
 __all__ = ["app", "main"]
+
+DOT_TIMEOUT_SECONDS = 120
 
 # Commands other adapters contribute through their ``register_cli(app)``, by the module that
 # has them. They are added on first use: importing the web stack costs about a second, which
@@ -102,13 +103,6 @@ AsActor = Annotated[
     str,
     typer.Option("--as", help="The actor: id:role[,role...][@org[/unit]], or a JSON object."),
 ]
-
-DOT_MISSING = (
-    "the graphviz 'dot' binary is needed for --format svg and was not found on PATH; "
-    "install graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
-    "or use --format dot or --format mermaid, which need nothing else"
-)
-
 
 @dataclass
 class _State:
@@ -322,12 +316,6 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-class DiagramFormat(StrEnum):
-    mermaid = "mermaid"
-    dot = "dot"
-    svg = "svg"
-
-
 def _yaml_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
@@ -423,25 +411,6 @@ def _definition_of(ctx: typer.Context, target: str) -> Definition:
     return _state(ctx).registry().get(target).definition
 
 
-def _svg(dot_text: str) -> bytes:
-    binary = shutil.which("dot")
-    if binary is None:
-        raise Usage(DOT_MISSING, "--format", missing="dot")
-    try:
-        done = subprocess.run(
-            [binary, "-Tsvg"],
-            input=dot_text.encode(),
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise XieshangError(f"graphviz 'dot' failed: {e}") from None
-    if done.returncode != 0:
-        raise XieshangError(f"graphviz 'dot' failed: {done.stderr.decode(errors='replace')}")
-    return done.stdout
-
-
 @app.command()
 def diagram(
     ctx: typer.Context,
@@ -453,15 +422,9 @@ def diagram(
     as_json: JsonFlag = False,
 ) -> None:
     """Draw a workflow as Mermaid, Graphviz dot, or SVG."""
-    from xieshang.shared import to_dot, to_mermaid
-
     with _reporting(as_json):
         definition = _definition_of(ctx, target)
-        if diagram_format is DiagramFormat.mermaid:
-            body = to_mermaid(definition).encode()
-        else:
-            dot_text = to_dot(definition)
-            body = _svg(dot_text) if diagram_format is DiagramFormat.svg else dot_text.encode()
+        body = draw(definition, diagram_format, timeout=DOT_TIMEOUT_SECONDS)
         if output is not None:
             try:
                 output.write_bytes(body)
@@ -656,19 +619,6 @@ def available(
         _out().print(table)
 
 
-def _cursor(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    created, sep, last_id = text.partition("|")
-    try:
-        datetime.fromisoformat(created)
-    except ValueError:
-        sep = ""
-    if not sep or not last_id:
-        raise Usage(f"--cursor {text!r} is not a cursor this command printed", "--cursor")
-    return created, last_id
-
-
 @app.command("list")
 def list_instances(
     ctx: typer.Context,
@@ -686,7 +636,7 @@ def list_instances(
 ) -> None:
     """List instances, oldest first, one page at a time."""
     with _reporting(as_json):
-        after = _cursor(cursor)
+        after = parse_cursor(cursor, "--cursor")
         engine = _state(ctx).engine()
         page = engine.query(
             Query(

@@ -674,9 +674,9 @@ class _counting:
     """A short-lived connection for the closing counts."""
 
     def __init__(self, url: str) -> None:
-        from xieshang.adapters.sql.store import sa_engine
+        from xieshang.adapters.sql import engine_for
 
-        self.engine: sa.Engine = sa_engine(url)
+        self.engine: sa.Engine = engine_for(url)[0]
 
     def __enter__(self) -> sa.Connection:
         self.conn: sa.Connection = self.engine.connect()

@@ -24,7 +24,14 @@ from xieshang import (
 )
 from xieshang.shared import field_errors
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "build_engine", "load_workflows", "workflow_paths"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Settings",
+    "build_engine",
+    "command_database_url",
+    "load_workflows",
+    "workflow_paths",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
 
@@ -137,6 +144,22 @@ def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = 
     """
     files = tuple((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
     return Registry(_compile(files))
+
+
+def command_database_url(ctx: Any, db: str | None = None) -> str:
+    """The database a command works on: its own ``--db``, else the global ``--db``, else the
+    settings (``XIESHANG_DATABASE_URL``). A bare path is a SQLite file.
+
+    Args:
+        ctx: the command's typer context (its root object holds the global options).
+        db: the command's own ``--db``, if it has one.
+    """
+    root = ctx.find_root().obj
+    db = db or getattr(root, "db", None)
+    if db is None:
+        settings = getattr(root, "settings", None)
+        return str(settings().database_url if callable(settings) else Settings().database_url)
+    return db if "://" in db else f"sqlite:///{db}"
 
 
 def open_configured_store(settings: Settings) -> Store:

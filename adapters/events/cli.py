@@ -17,21 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from xieshang import SettingsError, XieshangError
+from xieshang.adapters.settings import command_database_url
 
 from .relay import Relay
 from .settings import EventSettings, build_sinks
 
 __all__ = ["register_cli"]
-
-
-def _database_url(ctx: typer.Context) -> str:
-    root = ctx.find_root().obj
-    settings = getattr(root, "settings", None)
-    if callable(settings):
-        return str(settings().database_url)
-    from xieshang.adapters.settings import Settings
-
-    return str(Settings().database_url)
 
 
 def _event_settings() -> EventSettings:
@@ -50,7 +41,7 @@ def _relay(ctx: typer.Context, *, with_sinks: bool) -> Relay:
     settings = _event_settings()
     sinks = build_sinks(settings) if with_sinks else []
     try:
-        return Relay(_database_url(ctx), sinks, settings)
+        return Relay(command_database_url(ctx), sinks, settings)
     except XieshangError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(2) from None
