@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,7 @@ from xieshang.shared import field_errors
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "CheckedSettings",
     "Settings",
     "build_engine",
     "command_database_url",
@@ -36,7 +37,19 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
 
 
-class Settings(BaseSettings):
+class CheckedSettings(BaseSettings):
+    """Settings whose validation errors are a :class:`SettingsError` naming each setting."""
+
+    _what: ClassVar[str] = "settings"
+
+    def __init__(self, /, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise SettingsError(self._what, field_errors(e)) from e
+
+
+class Settings(CheckedSettings):
     """Where a deployment keeps its data, which workflows it runs and what time it is.
 
     Every field is read from the environment with the prefix ``XIESHANG_``
@@ -46,12 +59,6 @@ class Settings(BaseSettings):
     Raises:
         SettingsError: a setting is invalid; ``errors`` names each one.
     """
-
-    def __init__(self, /, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as e:
-            raise SettingsError("settings", field_errors(e)) from e
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
 

@@ -63,6 +63,10 @@ class XieshangError(Exception):
         return {"code": self.code, "message": self.message, **self.details}
 
 
+def _invalid(what: str, errors: list[dict[str, Any]]) -> str:
+    return f"invalid {what}: " + "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One problem found in a workflow file, with its stable code and its place in the file."""
@@ -118,8 +122,7 @@ class SettingsError(XieshangError):
     code = "settings-invalid"
 
     def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
-        lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
-        super().__init__(f"invalid {what}: {lines}", what=what, errors=errors)
+        super().__init__(_invalid(what, errors), what=what, errors=errors)
         self.errors = errors
 
 
@@ -219,8 +222,7 @@ class InvalidPayload(CommandRefused):
     code = "invalid-payload"
 
     def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
-        lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
-        super().__init__(f"invalid {what}: {lines}", what=what, errors=errors)
+        super().__init__(_invalid(what, errors), what=what, errors=errors)
         self.errors = errors
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -20,15 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from xieshang import SettingsError
-from xieshang.shared import field_errors
+from xieshang.adapters.settings import CheckedSettings
 
 from .sinks import EventSink
 
 __all__ = ["EventSettings", "build_sinks"]
 
 
-class EventSettings(BaseSettings):
+class EventSettings(CheckedSettings):
     """The event sinks and the relay's retry policy.
 
     Sinks: ``XIESHANG_WEBHOOK_URLS`` (one webhook sink per URL) signed with
@@ -40,12 +39,7 @@ class EventSettings(BaseSettings):
     Raises:
         SettingsError: a setting is invalid; ``errors`` names each one.
     """
-
-    def __init__(self, /, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as e:
-            raise SettingsError("event settings", field_errors(e)) from e
+    _what: ClassVar[str] = "event settings"
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
 
