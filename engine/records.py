@@ -64,7 +64,15 @@ class Actor:
 
     @classmethod
     def parse(cls, text: str) -> Actor:
-        """``id:role[,role...][@org[/unit]]``, or a JSON object with id, roles, org, unit."""
+        """``id:role[,role...][@org[/unit]]``, or a JSON object with id, roles, org, unit.
+
+        Raises:
+            InvalidPayload: ``text`` is neither.
+        """
+        if not isinstance(text, str):
+            got = f"{text!r} that is a {type(text).__name__}"
+            error = {"field": "actor", "error": "expected text", "got": got}
+            raise InvalidPayload("actor", [error])
         text = text.strip()
         if text.startswith("{"):
             try:

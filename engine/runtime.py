@@ -99,6 +99,11 @@ class _Refusal(Exception):
         self.error = error
 
 
+def _not_a_mapping(value: Any) -> dict[str, Any]:
+    got = f"{value!r} that is a {type(value).__name__}"
+    return {"field": "", "error": "must be an object of field names to values", "got": got}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
@@ -742,6 +747,8 @@ class Engine:
             for k, spec in wf.definition.data.items()
             if spec.default is not None
         }
+        if not isinstance(data, Mapping):
+            raise InvalidPayload(f"data of {wf.id!r}", [_not_a_mapping(data)])
         merged.update(data)
         try:
             valid = wf.data_adapter.validate_python(merged)
@@ -751,6 +758,9 @@ class Engine:
 
     @staticmethod
     def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(payload, Mapping):
+            error = _not_a_mapping(payload)
+            raise _Refusal(3, InvalidPayload(f"payload of {t.trigger!r}", [error]))
         if t.payload is None:
             if payload:
                 raise _Refusal(

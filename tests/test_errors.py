@@ -24,6 +24,7 @@ from xieshang import (
     Definition,
     Engine,
     FixedClock,
+    Registry,
     SettingsError,
     StoreError,
     Usage,
@@ -116,16 +117,16 @@ def test_a_conflict_names_its_case_and_never_prints_a_missing_version(
 
 BAD_CALLS: list[tuple[str, Callable[[], Any]]] = [
     ("FixedClock(naive)", lambda: FixedClock(datetime(2024, 1, 1))),
-    ("FixedClock(text)", lambda: FixedClock("2024-01-01")),  # type: ignore[arg-type]
+    ("FixedClock(text)", lambda: FixedClock("2024-01-01")),
     (
         "FixedClock.advance(bad keyword)",
         lambda: FixedClock(datetime.now().astimezone()).advance(fortnights=1),
     ),
-    ("Actor.from_dict(list)", lambda: Actor.from_dict([1, 2])),  # type: ignore[arg-type]
+    ("Actor.from_dict(list)", lambda: Actor.from_dict([1, 2])),
     ("Actor.from_dict(int roles)", lambda: Actor.from_dict({"id": "a", "roles": 3})),
     ("Actor.parse(bad JSON)", lambda: Actor.parse("{nope")),
     ("Actor.parse(no roles)", lambda: Actor.parse("someone")),
-    ("Definition(**{})", lambda: Definition()),  # type: ignore[call-arg]
+    ("Definition(**{})", lambda: Definition()),
     ("Definition.model_validate(list)", lambda: Definition.model_validate([1])),
     ("Definition.model_validate_json", lambda: Definition.model_validate_json("{")),
     ("load_definition(not YAML)", lambda: load_definition("a: [")),
@@ -147,6 +148,16 @@ BAD_CALLS: list[tuple[str, Callable[[], Any]]] = [
             "no-such-instance", "submit", Actor.of("a", "r")
         ),
     ),
+    (
+        "Engine.start(data not a mapping)",
+        lambda: Engine(MemoryStore(), bundled()).start(
+            "proposal", [1, 2], Actor.of("a", "member", org="o")
+        ),
+    ),
+    ("Registry.from_texts(not text)", lambda: Registry.from_texts([("a.yaml", 5)])),
+    ("parse_duration(None)", lambda: parse_duration(None)),
+    ("load_definition(None)", lambda: load_definition(None)),
+    ("Actor.parse(None)", lambda: Actor.parse(None)),
     ("Engine.query(unknown field)", lambda: Engine(MemoryStore(), bundled()).query(colour="red")),
 ]
 
