@@ -94,7 +94,13 @@ class InstanceStore(Protocol):
         """The stored instance; ``fresh`` bypasses any cache."""
 
     def apply(self, commit: Commit) -> None:
-        """Write a commit atomically. Raises ConcurrencyConflict if a version does not match."""
+        """Write a commit atomically: all of it or none of it.
+
+        Raises:
+            ConcurrencyConflict: a version, a timer, a command id or an instance id was taken
+                first; ``case`` says which (a :class:`ConflictCase`).
+            StoreError: the store refused for another reason (``StoreUnavailable``: try again).
+        """
 
 
 class HistoryStore(Protocol):
