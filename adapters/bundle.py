@@ -22,10 +22,24 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from xieshang.errors import XieshangError
-from xieshang.ledger import LedgerEntry, verify_ledger
-from xieshang.ports import Query, Store
-from xieshang.records import HistoryEntry, Instance, canonical_json, iso
+from xieshang import (
+    Definition,
+    Engine,
+    HistoryEntry,
+    Instance,
+    Query,
+    Registry,
+    Store,
+    XieshangError,
+)
+from xieshang.shared import (
+    CHINA_TZ,
+    LedgerEntry,
+    canonical_json,
+    compile_definition,
+    iso,
+    verify_ledger,
+)
 
 from .checkpoints import load_public_key, read_checkpoint, write_whole
 
@@ -82,8 +96,6 @@ def _jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def _day_start(day: date) -> datetime:
-    from xieshang.calendar import CHINA_TZ
-
     return datetime.combine(day, time(), tzinfo=CHINA_TZ)
 
 
@@ -186,10 +198,6 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> dict[str, Any]:
         CheckpointError: a checkpoint's signature does not verify.
     """
     from xieshang.adapters.memory import MemoryStore
-    from xieshang.definition import Definition
-    from xieshang.loading import compile_definition
-    from xieshang.registry import Registry
-    from xieshang.runtime import Engine
 
     manifest, files = _read_bundle(path)
     problems: list[dict[str, Any]] = []

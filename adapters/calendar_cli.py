@@ -17,11 +17,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from xieshang.adapters.cli import JsonFlag, Usage, _emit_json, _err, _out, _reporting, _state
+from xieshang import CalendarChain, CalendarFileError, Usage, parse_calendar_file
+from xieshang.adapters.cli import JsonFlag, _emit_json, _err, _out, _reporting, _state
 from xieshang.adapters.settings import load_calendar
-from xieshang.calendar import add_workdays
-from xieshang.errors import CalendarFileError
-from xieshang.schedules import CalendarChain, Tracking, parse_calendar_file
+from xieshang.shared import Tracking, add_workdays
 
 __all__ = ["register_cli"]
 

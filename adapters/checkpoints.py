@@ -23,9 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from xieshang.errors import XieshangError
-from xieshang.ports import Store
-from xieshang.records import canonical_json, iso
+from xieshang import Store, XieshangError
+from xieshang.shared import canonical_json, iso
 
 __all__ = [
     "ENV_KEY",

@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +23,29 @@ from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from xieshang import (
+    Actor,
+    Definition,
+    DefinitionError,
+    Engine,
+    HistoryEntry,
+    Instance,
+    InvalidPayload,
+    NotFound,
+    Query,
+    Registry,
+    SettingsError,
+    Usage,
+    XieshangError,
+    load_definition,
+)
+from xieshang.adapters.common import DiagramFormat, draw, parse_cursor
 from xieshang.adapters.settings import (
     Settings,
     build_engine,
@@ -39,19 +53,12 @@ from xieshang.adapters.settings import (
     load_workflows,
     workflow_paths,
 )
-from xieshang.calendar import CHINA_TZ
-from xieshang.definition import Definition
-from xieshang.errors import DefinitionError, InvalidPayload, NotFound, XieshangError
-from xieshang.loading import load_definition
-from xieshang.ports import Query
-from xieshang.records import Actor, HistoryEntry, Instance
-from xieshang.registry import Registry
-from xieshang.runtime import Engine
-from xieshang.schedules import provisional_years
+from xieshang.shared import CHINA_TZ, provisional_years, read_yaml
 from xieshang.workflows import BUNDLED_DIR
-from xieshang.yamlsafe import read_yaml
 
 __all__ = ["app", "main"]
+
+DOT_TIMEOUT_SECONDS = 120
 
 # Commands other adapters contribute through their ``register_cli(app)``, by the module that
 # has them. They are added on first use: importing the web stack costs about a second, which
@@ -112,23 +119,6 @@ ReadAs = Annotated[
     ),
 ]
 
-DOT_MISSING = (
-    "the graphviz 'dot' binary is needed for --format svg and was not found on PATH; "
-    "install graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
-    "or use --format dot or --format mermaid, which need nothing else"
-)
-
-
-class Usage(XieshangError):
-    """The command line is wrong (exit 2); ``option`` names the offending option, if one."""
-
-    code = "usage"
-
-    def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
-        if option is not None:
-            details["option"] = option
-        super().__init__(message, **details)
-
 
 @dataclass
 class _State:
@@ -152,8 +142,8 @@ class _State:
                 overrides["calendar"] = self.calendar
             try:
                 self._settings = Settings(**overrides)
-            except ValidationError as e:
-                raise Usage("; ".join(_setting_error(err) for err in e.errors())) from None
+            except SettingsError as e:
+                raise Usage("; ".join(_setting_error(err) for err in e.errors)) from None
         return self._settings
 
     def dirs(self) -> list[Path]:
@@ -178,8 +168,8 @@ class _State:
             self._engine = None
 
 
-def _setting_error(err: Any) -> str:
-    name = str(err["loc"][0]) if err["loc"] else "settings"
+def _setting_error(err: dict[str, Any]) -> str:
+    name = str(err["field"]).partition(".")[0] or "settings"
     option = {
         "database_url": "--db",
         "clock": "--clock",
@@ -187,8 +177,9 @@ def _setting_error(err: Any) -> str:
         "calendar": "--calendar",
     }.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message} (got {err.get('input')!r})"
+    message = str(err["error"]).removeprefix("Value error, ")
+    got = f" (got {err['got']})" if "got" in err else ""
+    return f"{where}: {message}{got}"
 
 
 @app.callback()
@@ -361,12 +352,6 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-class DiagramFormat(StrEnum):
-    mermaid = "mermaid"
-    dot = "dot"
-    svg = "svg"
-
-
 def _yaml_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
@@ -447,7 +432,7 @@ def _declared_id(path: Path) -> str | None:
 @app.command()
 def schema(as_json: JsonFlag = False) -> None:
     """Print the JSON Schema of a workflow file (for editors)."""
-    from xieshang.diagram import schema_json
+    from xieshang.shared import schema_json
 
     del as_json  # the output is JSON either way
     _emit_json(schema_json())
@@ -462,25 +447,6 @@ def _definition_of(ctx: typer.Context, target: str) -> Definition:
     return _state(ctx).registry().get(target).definition
 
 
-def _svg(dot_text: str) -> bytes:
-    binary = shutil.which("dot")
-    if binary is None:
-        raise Usage(DOT_MISSING, "--format", missing="dot")
-    try:
-        done = subprocess.run(
-            [binary, "-Tsvg"],
-            input=dot_text.encode(),
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise XieshangError(f"graphviz 'dot' failed: {e}") from None
-    if done.returncode != 0:
-        raise XieshangError(f"graphviz 'dot' failed: {done.stderr.decode(errors='replace')}")
-    return done.stdout
-
-
 @app.command()
 def diagram(
     ctx: typer.Context,
@@ -492,15 +458,9 @@ def diagram(
     as_json: JsonFlag = False,
 ) -> None:
     """Draw a workflow as Mermaid, Graphviz dot, or SVG."""
-    from xieshang.diagram import to_dot, to_mermaid
-
     with _reporting(as_json):
         definition = _definition_of(ctx, target)
-        if diagram_format is DiagramFormat.mermaid:
-            body = to_mermaid(definition).encode()
-        else:
-            dot_text = to_dot(definition)
-            body = _svg(dot_text) if diagram_format is DiagramFormat.svg else dot_text.encode()
+        body = draw(definition, diagram_format, timeout=DOT_TIMEOUT_SECONDS)
         if output is not None:
             try:
                 output.write_bytes(body)
@@ -699,19 +659,6 @@ def available(
         _out().print(table)
 
 
-def _cursor(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    created, sep, last_id = text.partition("|")
-    try:
-        datetime.fromisoformat(created)
-    except ValueError:
-        sep = ""
-    if not sep or not last_id:
-        raise Usage(f"--cursor {text!r} is not a cursor this command printed", "--cursor")
-    return created, last_id
-
-
 @app.command("list")
 def list_instances(
     ctx: typer.Context,
@@ -730,7 +677,7 @@ def list_instances(
 ) -> None:
     """List instances, oldest first, one page at a time."""
     with _reporting(as_json):
-        after = _cursor(cursor)
+        after = parse_cursor(cursor, "--cursor")
         who = _actor(actor) if actor is not None else None
         engine = _state(ctx).engine()
         page = engine.query(

@@ -30,9 +30,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from xieshang import Actor, Engine, FixedClock
-from xieshang.errors import CommandRefused, XieshangError
-from xieshang.schedules import CalendarChain
+from xieshang import Actor, CalendarChain, CommandRefused, Engine, FixedClock, XieshangError
 from xieshang.workflows import bundled
 
 from .reports import (
@@ -688,9 +686,9 @@ class _counting:
     """A short-lived connection for the closing counts."""
 
     def __init__(self, url: str) -> None:
-        from xieshang.adapters.sql.store import sa_engine
+        from xieshang.adapters.sql import engine_for
 
-        self.engine: sa.Engine = sa_engine(url)
+        self.engine: sa.Engine = engine_for(url)[0]
 
     def __enter__(self) -> sa.Connection:
         self.conn: sa.Connection = self.engine.connect()

@@ -10,10 +10,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from xieshang.errors import ConcurrencyConflict
-from xieshang.ledger import GENESIS, LedgerEntry, append_entries
-from xieshang.ports import Query
-from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
+from xieshang import (
+    Commit,
+    ConcurrencyConflict,
+    ConflictCase,
+    EventRecord,
+    HistoryEntry,
+    Instance,
+    Query,
+    TimerRecord,
+)
+from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
 __all__ = ["MemoryStore"]
 
@@ -40,26 +47,33 @@ class MemoryStore:
         with self._lock:
             for new in commit.inserts:
                 if new.id in self._instances:
-                    raise ConcurrencyConflict(new.id, None, self._instances[new.id].version)
+                    raise ConcurrencyConflict(
+                        new.id, None, self._instances[new.id].version,
+                        case=ConflictCase.INSTANCE_EXISTS,
+                    )  # fmt: skip
             for new, expected in commit.updates:
                 current = self._instances.get(new.id)
                 if current is None or current.version != expected:
                     raise ConcurrencyConflict(
-                        new.id, expected, current.version if current else None
-                    )
+                        new.id, expected, current.version if current else None,
+                        case=ConflictCase.ANOTHER_WRITER,
+                    )  # fmt: skip
             for timer in commit.consume_timers:
                 if timer not in self._timers:
-                    raise ConcurrencyConflict(timer.instance_id, None, None)
+                    raise ConcurrencyConflict(timer.instance_id, case=ConflictCase.TIMER_TAKEN)
             for parent_id, seen in commit.touch:
                 parent = self._instances.get(parent_id)
                 if parent is None or parent.children_version != seen:
                     raise ConcurrencyConflict(
-                        parent_id, seen, parent.children_version if parent else None
-                    )
+                        parent_id, seen, parent.children_version if parent else None,
+                        case=ConflictCase.CHILDREN_CHANGED,
+                    )  # fmt: skip
             for entry in commit.history:
                 if entry.command_id is not None and entry.command_id in self._commands:
                     existing = self._commands[entry.command_id]
-                    raise ConcurrencyConflict(existing.instance_id, None, existing.seq)
+                    raise ConcurrencyConflict(
+                        existing.instance_id, None, existing.seq, case=ConflictCase.COMMAND_USED
+                    )
             for new in commit.inserts:
                 self._instances[new.id] = new.copy()
             for parent_id, _ in commit.touch:

@@ -28,6 +28,11 @@ import sqlalchemy as sa
 import typer
 from rich.console import Console
 
+from xieshang.adapters.settings import command_database_url
+from xieshang.adapters.sql import engine_for
+from xieshang.adapters.sql.tables import history as HISTORY
+from xieshang.adapters.sql.tables import instances as INSTANCES
+
 __all__ = [
     "KINDS",
     "Line",
@@ -98,30 +103,6 @@ SATISFACTION = ("satisfied", "basically_satisfied", "unsatisfied")
 SATISFACTION_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 REPLIED_OR_LATER = {"replied", "rehandling", "awaiting_meeting", "closed"}
 UNSTATED = "未注明"
-
-_meta = sa.MetaData()
-INSTANCES = sa.Table(
-    "instances",
-    _meta,
-    sa.Column("id", sa.Text),
-    sa.Column("workflow", sa.Text),
-    sa.Column("org", sa.Text),
-    sa.Column("state", sa.Text),
-    sa.Column("data", sa.Text),
-    sa.Column("created_at", sa.Text),
-    sa.Column("final", sa.Boolean),
-    sa.Column("overdue", sa.Boolean),
-    sa.Column("parent_id", sa.Text),
-    sa.Column("unit", sa.Text),
-)
-HISTORY = sa.Table(
-    "history",
-    _meta,
-    sa.Column("instance_id", sa.Text),
-    sa.Column("seq", sa.Integer),
-    sa.Column("trigger", sa.Text),
-    sa.Column("occurred_at", sa.Text),
-)
 
 
 @dataclass(frozen=True)
@@ -267,24 +248,8 @@ class Report:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def _sa_engine(source: Any) -> tuple[sa.Engine, bool]:
-    """A SQLAlchemy engine from an engine, a store, an Engine (its store) or a URL; owned?"""
-    if isinstance(source, sa.Engine):
-        return source, False
-    store = getattr(source, "store", source)
-    existing = getattr(store, "sa_engine", None)
-    if isinstance(existing, sa.Engine):
-        return existing, False
-    from xieshang.adapters.sql.store import sa_engine
-
-    url = getattr(store, "url", source)
-    if not isinstance(url, str):
-        url = url.render_as_string(hide_password=False)
-    return sa_engine(url), True
-
-
 def _year_bounds(year: int) -> tuple[str, str]:
-    from xieshang.records import iso
+    from xieshang.shared import iso
 
     return iso(datetime(year, 1, 1, tzinfo=CN)), iso(datetime(year + 1, 1, 1, tzinfo=CN))
 
@@ -301,7 +266,7 @@ class _Row:
 
 class _Reader:
     def __init__(self, source: Any) -> None:
-        self.engine, self.owned = _sa_engine(source)
+        self.engine, self.owned = engine_for(source)
 
     def close(self) -> None:
         if self.owned:
@@ -792,7 +757,7 @@ def register_cli(app: typer.Typer) -> None:
         if fmt not in ("table", "json", "csv", "xlsx"):
             err.print(f"unknown format {fmt!r}; one of table, json, csv, xlsx")
             raise typer.Exit(2)
-        url = _url(ctx, db)
+        url = command_database_url(ctx, db)
         rep = report(kind, url, year, org)
         if fmt == "xlsx":
             if output is None:
@@ -816,14 +781,3 @@ def register_cli(app: typer.Typer) -> None:
         console.print(render_table(rep))
         if output is not None:
             output.write_text(console.export_text(), encoding="utf-8")
-
-
-def _url(ctx: Any, db: str | None) -> str:
-    from xieshang.adapters.sql.store import database_url
-
-    if db is None:
-        root = ctx.find_root().obj
-        db = getattr(root, "db", None)
-    if db is not None and "://" not in db:
-        db = f"sqlite:///{db}"
-    return str(database_url(db))

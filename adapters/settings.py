@@ -7,22 +7,32 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from xieshang.compiler import CompiledWorkflow
-from xieshang.errors import CalendarError
-from xieshang.ports import Clock, FixedClock, Store, SystemClock
-from xieshang.registry import Registry
-from xieshang.runtime import Engine
-from xieshang.schedules import CalendarChain, parse_calendar_file
+from xieshang import (
+    CalendarChain,
+    CalendarError,
+    Clock,
+    CompiledWorkflow,
+    Engine,
+    FixedClock,
+    Registry,
+    SettingsError,
+    Store,
+    SystemClock,
+    parse_calendar_file,
+)
+from xieshang.shared import field_errors
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "CheckedSettings",
     "Settings",
     "build_engine",
+    "command_database_url",
     "load_calendar",
     "load_workflows",
     "workflow_paths",
@@ -31,13 +41,28 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
 
 
-class Settings(BaseSettings):
+class CheckedSettings(BaseSettings):
+    """Settings whose validation errors are a :class:`SettingsError` naming each setting."""
+
+    _what: ClassVar[str] = "settings"
+
+    def __init__(self, /, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise SettingsError(self._what, field_errors(e)) from e
+
+
+class Settings(CheckedSettings):
     """Where a deployment keeps its data, which workflows it runs and what time it is.
 
     Every field is read from the environment with the prefix ``XIESHANG_``
     (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
     ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``, ``XIESHANG_CALENDAR``); keyword arguments
     win over the environment.
+
+    Raises:
+        SettingsError: a setting is invalid; ``errors`` names each one.
     """
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
@@ -155,6 +180,22 @@ def load_calendar(path: str | os.PathLike[str] | None) -> CalendarChain:
             f"cannot read the calendar file {str(file)!r}: {e.strerror or e}", file=str(file)
         ) from e
     return CalendarChain(parse_calendar_file(text, str(file)), origin=str(file))
+
+
+def command_database_url(ctx: Any, db: str | None = None) -> str:
+    """The database a command works on: its own ``--db``, else the global ``--db``, else the
+    settings (``XIESHANG_DATABASE_URL``). A bare path is a SQLite file.
+
+    Args:
+        ctx: the command's typer context (its root object holds the global options).
+        db: the command's own ``--db``, if it has one.
+    """
+    root = ctx.find_root().obj
+    db = db or getattr(root, "db", None)
+    if db is None:
+        settings = getattr(root, "settings", None)
+        return str(settings().database_url if callable(settings) else Settings().database_url)
+    return db if "://" in db else f"sqlite:///{db}"
 
 
 def open_configured_store(settings: Settings) -> Store:

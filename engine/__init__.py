@@ -1,6 +1,7 @@
 """xieshang (协商): a workflow engine for the consultation work of a consultative conference.
 
-The supported surface is what ``__all__`` lists; every other module is internal.
+The supported surface is what ``__all__`` lists; every other module is internal (adapters reach
+the engine's few shared helpers through :mod:`xieshang.shared`).
 
 >>> from xieshang import Actor, Engine
 """
@@ -13,22 +14,39 @@ from .errors import (
     CalendarFileError,
     CommandRefused,
     ConcurrencyConflict,
+    ConflictCase,
     DefinitionError,
+    DeliveryFailed,
     Forbidden,
     FunctionFailed,
     InvalidPayload,
     NotFound,
     Problem,
+    SettingsError,
+    StoreError,
+    StoreUnavailable,
     TransitionNotAllowed,
     UnknownTrigger,
+    Usage,
     XieshangError,
 )
 from .loading import load_definition
-from .ports import Clock, FixedClock, Query, Store, SystemClock
+from .ports import (
+    Clock,
+    DefinitionStore,
+    FixedClock,
+    HistoryStore,
+    InstanceStore,
+    Query,
+    QueryStore,
+    Store,
+    SystemClock,
+    TimerStore,
+)
 from .reconcile import ReconcileReport
-from .records import SYSTEM, Actor, EventRecord, HistoryEntry, Instance
+from .records import SYSTEM, Actor, Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 from .registry import Registry
-from .runtime import Availability, Engine, Page
+from .runtime import Availability, Engine, Page, TickReport
 from .schedules import CalendarChain, YearSchedule, parse_calendar_file
 
 __all__ = [
@@ -40,10 +58,14 @@ __all__ = [
     "CalendarFileError",
     "Clock",
     "CommandRefused",
+    "Commit",
     "CompiledWorkflow",
     "ConcurrencyConflict",
+    "ConflictCase",
     "Definition",
     "DefinitionError",
+    "DefinitionStore",
+    "DeliveryFailed",
     "Duration",
     "Engine",
     "EventRecord",
@@ -51,18 +73,28 @@ __all__ = [
     "Forbidden",
     "FunctionFailed",
     "HistoryEntry",
+    "HistoryStore",
     "Instance",
+    "InstanceStore",
     "InvalidPayload",
     "NotFound",
     "Page",
     "Problem",
     "Query",
+    "QueryStore",
     "ReconcileReport",
     "Registry",
+    "SettingsError",
     "Store",
+    "StoreError",
+    "StoreUnavailable",
     "SystemClock",
+    "TickReport",
+    "TimerRecord",
+    "TimerStore",
     "TransitionNotAllowed",
     "UnknownTrigger",
+    "Usage",
     "XieshangError",
     "YearSchedule",
     "load_definition",

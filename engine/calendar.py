@@ -181,6 +181,8 @@ def parse_duration(text: str) -> Duration:
     Raises:
         CalendarError: the text is not one of the accepted forms; the message lists them.
     """
+    if not isinstance(text, str):
+        raise CalendarError(f"a duration is text, not {type(text).__name__} {text!r}", text=text)
     cleaned = text.strip().lower()
     if m := _EN_RE.fullmatch(cleaned):
         unit = _EN_WORDS[re.sub(r"\s+", " ", m[2]).removesuffix("s")]

@@ -9,12 +9,22 @@ the static checks that need the whole graph live in :mod:`xieshang.checks`, expr
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import DefinitionError, Problem
+from .records import canonical_json
+from .yamlsafe import Path, format_path
 
 __all__ = [
     "Definition",
@@ -29,6 +39,7 @@ __all__ = [
     "StateSpec",
     "TimerSpec",
     "TransitionSpec",
+    "schema_errors",
 ]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -254,6 +265,35 @@ class StartSpec(_Model):
 class Definition(_Model):
     """One workflow type, as a process owner writes it in YAML."""
 
+    # (no docstring on the class beyond its first line: it becomes the JSON Schema's description)
+
+    def __init__(self, /, **data: Any) -> None:
+        """Check the shape only; :func:`xieshang.load_definition` also checks graph and guards.
+
+        ``model_validate`` and ``model_validate_json`` raise the same way.
+
+        Raises:
+            DefinitionError: one problem (``XS010 schema``) per offending place, with its path.
+        """
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise _shape_error(e) from e
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as e:
+            raise _shape_error(e) from e
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as e:
+            raise _shape_error(e) from e
+
     id: Ident
     version: int = Field(ge=1, strict=True)
     title: Label
@@ -298,10 +338,7 @@ class Definition(_Model):
     @cached_property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON form: what running instances pin."""
-        canonical = json.dumps(
-            self.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical_json(self.to_json()).encode()).hexdigest()
 
     @property
     def initial_state(self) -> str:
@@ -320,3 +357,49 @@ class Definition(_Model):
 
     def triggers(self) -> list[str]:
         return list(dict.fromkeys(t.trigger for t in self.transitions))
+
+
+SCHEMA_CODE = "XS010"
+
+
+def _path_in_file(loc: tuple[Any, ...]) -> Path:
+    out: list[str | int] = []
+    for part in loc:
+        if part == "from_":
+            part = "from"
+        elif part == "in_":
+            part = "in"
+        if isinstance(part, str) and ("[" in part or part in {"function-after", "function-before"}):
+            continue  # pydantic's names for union members and validators are not places in the file
+        out.append(part)
+    return tuple(out)
+
+
+def _schema_message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    got = repr(err.get("input"))
+    if len(got) > 60:
+        got = got[:57] + "..."
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{msg} (got {got})"
+
+
+def schema_errors(error: ValidationError) -> list[tuple[Path, str]]:
+    """Each error of a definition's validation as (its path in the file, a message)."""
+    return [
+        (_path_in_file(err["loc"]), _schema_message(err)) for err in error.errors(include_url=False)
+    ]
+
+
+def _shape_error(error: ValidationError) -> DefinitionError:
+    found = schema_errors(error)
+    return DefinitionError(
+        [
+            Problem(SCHEMA_CODE, "schema", msg, format_path(path), extra={"at": path})
+            for path, msg in found
+        ]
+    )

@@ -7,13 +7,18 @@ The tree::
     ├── CalendarError            a date the calendar cannot answer for, a bad duration
     │   ├── CalendarFileError    a deployment calendar file is invalid; .problems lists all
     │   └── FunctionFailed       a date function in an expression failed (its name and arguments)
+    ├── SettingsError            a deployment setting (environment, settings file) is invalid
+    ├── Usage                    a call or command line is wrong: a bad argument or option
     ├── NotFound                 no such instance / workflow / definition hash
     ├── CommandRefused           a command was refused; nothing was changed or emitted
     │   ├── UnknownTrigger       the definition has no such trigger
     │   ├── TransitionNotAllowed the trigger exists, but not from this state, or its guard is false
     │   ├── Forbidden            the actor has no allowed role, or separation of duties forbids it
     │   └── InvalidPayload       the payload (or start data) does not match its schema
-    └── ConcurrencyConflict      another command changed the instance first (expected version)
+    ├── ConcurrencyConflict      another command changed the instance first; .case says how
+    ├── StoreError               the store refused an operation (not a version conflict)
+    │   └── StoreUnavailable     the store cannot be reached, or stayed locked; try again
+    └── DeliveryFailed           an event sink could not deliver an event; .retryable says if later
 
 Every error carries a stable ``code`` and renders to a dict (``to_dict``) so that the CLI and the
 HTTP API show the same facts: what was refused and what would have been allowed.
@@ -22,6 +27,7 @@ HTTP API show the same facts: what was refused and what would have been allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -29,14 +35,20 @@ __all__ = [
     "CalendarFileError",
     "CommandRefused",
     "ConcurrencyConflict",
+    "ConflictCase",
     "DefinitionError",
+    "DeliveryFailed",
     "Forbidden",
     "FunctionFailed",
     "InvalidPayload",
     "NotFound",
     "Problem",
+    "SettingsError",
+    "StoreError",
+    "StoreUnavailable",
     "TransitionNotAllowed",
     "UnknownTrigger",
+    "Usage",
     "XieshangError",
 ]
 
@@ -53,6 +65,10 @@ class XieshangError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.details}
+
+
+def _invalid(what: str, errors: list[dict[str, Any]]) -> str:
+    return f"invalid {what}: " + "; ".join(f"{e['field']}: {e['error']}" for e in errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,28 @@ class FunctionFailed(CalendarError):
         self.function = function
         self.arguments = arguments
         self.reason = reason
+
+
+class SettingsError(XieshangError):
+    """A deployment setting is invalid; ``errors`` lists each offending setting."""
+
+    code = "settings-invalid"
+
+    def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(_invalid(what, errors), what=what, errors=errors)
+        self.errors = errors
+
+
+class Usage(XieshangError):
+    """A call or a command line is wrong (the CLI exits 2); ``option`` names the culprit, if one."""
+
+    code = "usage"
+
+    def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
+        if option is not None:
+            details["option"] = option
+        super().__init__(message, **details)
+        self.option = option
 
 
 class NotFound(XieshangError):
@@ -219,23 +257,112 @@ class InvalidPayload(CommandRefused):
     code = "invalid-payload"
 
     def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
-        lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
-        super().__init__(f"invalid {what}: {lines}", what=what, errors=errors)
+        super().__init__(_invalid(what, errors), what=what, errors=errors)
         self.errors = errors
 
 
+class ConflictCase(StrEnum):
+    """Which race a :class:`ConcurrencyConflict` lost."""
+
+    STALE_VERSION = "stale-version"  # the caller's expected version is not the stored one
+    ANOTHER_WRITER = "another-writer"  # the row changed between the read and the write
+    INSTANCE_EXISTS = "instance-exists"  # an instance with this id was stored first
+    COMMAND_USED = "command-used"  # the command id was used before, by another step
+    TIMER_TAKEN = "timer-taken"  # another worker fired the timer first
+    CHILDREN_CHANGED = "children-changed"  # a sibling's step moved the parent's children first
+    RETRIES_EXHAUSTED = "retries-exhausted"  # the instance kept changing under the command
+
+
+def _conflict_message(
+    case: ConflictCase, instance_id: str, expected: int | None, actual: int | None
+) -> str:
+    now = f" (now at version {actual})" if actual is not None else ""
+    moved = (
+        f" (version {expected} became {actual})"
+        if expected is not None and actual is not None
+        else now
+    )
+    if case is ConflictCase.STALE_VERSION:
+        wanted = f"the expected {expected}" if expected is not None else "the version expected"
+        where = f"is at version {actual}" if actual is not None else "no longer exists"
+        return f"instance {instance_id!r} {where}, not {wanted}"
+    if case is ConflictCase.ANOTHER_WRITER:
+        return f"another writer changed instance {instance_id!r} first{moved}"
+    if case is ConflictCase.INSTANCE_EXISTS:
+        return f"instance {instance_id!r} already exists{now}"
+    if case is ConflictCase.COMMAND_USED:
+        step = f" for step {actual}" if actual is not None else ""
+        return f"the command id was already used{step} of instance {instance_id!r}"
+    if case is ConflictCase.TIMER_TAKEN:
+        return f"another worker fired the timer of instance {instance_id!r} first"
+    if case is ConflictCase.CHILDREN_CHANGED:
+        return (
+            f"a step of another child changed the children of instance {instance_id!r} first"
+            f"{moved.replace('version', 'count')}"
+        )
+    return f"instance {instance_id!r} kept changing under the command; gave up retrying{now}"
+
+
 class ConcurrencyConflict(XieshangError):
-    """Another command changed the instance first; re-read it and try again."""
+    """Another command changed the instance first; re-read it and try again.
+
+    Attributes:
+        instance_id: the instance the race was about.
+        expected: the version (or children count) the writer expected, if it expected one.
+        actual: the stored version (or, for :attr:`ConflictCase.COMMAND_USED`, the step number
+            the command id made), if known.
+        case: which race was lost (a :class:`ConflictCase`).
+    """
 
     code = "concurrency-conflict"
 
-    def __init__(self, instance_id: str, expected: int | None, actual: int | None) -> None:
+    def __init__(
+        self,
+        instance_id: str,
+        expected: int | None = None,
+        actual: int | None = None,
+        *,
+        case: ConflictCase = ConflictCase.STALE_VERSION,
+    ) -> None:
         super().__init__(
-            f"instance {instance_id!r} is at version {actual}, not the expected {expected}",
+            _conflict_message(case, instance_id, expected, actual),
             instance_id=instance_id,
             expected=expected,
             actual=actual,
+            case=case.value,
         )
         self.instance_id = instance_id
         self.expected = expected
         self.actual = actual
+        self.case = case
+
+
+class StoreError(XieshangError):
+    """The store refused an operation for a reason that is not a version conflict."""
+
+    code = "store-error"
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, or stayed locked past the busy timeout; try again."""
+
+    code = "store-unavailable"
+
+
+class DeliveryFailed(XieshangError):
+    """A sink could not deliver an event.
+
+    Attributes:
+        retryable: True when trying again later may succeed (a timeout, a 503, a refused
+            connection); False when it never will (a 400, a 404): the event is dead-lettered.
+        reason: what went wrong, for the ``deliveries.last_error`` column and the CLI.
+        retry_after: seconds the receiver asked us to wait (an HTTP ``Retry-After``), if any.
+    """
+
+    code = "delivery-failed"
+
+    def __init__(self, retryable: bool, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason, retryable=retryable, retry_after=retry_after)
+        self.retryable = retryable
+        self.reason = reason
+        self.retry_after = retry_after

@@ -46,7 +46,7 @@ from pydantic import ValidationError
 from .access import LEVELS, CompiledRule, default_rules
 from .calendar import parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
-from .definition import Definition, FieldSpec, ParamSpec, ReadRule, TransitionSpec
+from .definition import SCHEMA_CODE, Definition, FieldSpec, ParamSpec, ReadRule, TransitionSpec
 from .errors import CalendarError, DefinitionError, Problem
 from .expressions import (
     ACTOR_FIELDS,
@@ -66,7 +66,6 @@ __all__ = ["compile_definition", "load_definition", "parse_definition"]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-SCHEMA_CODE = "XS010"
 
 
 def _suggest(word: str, options: Iterable[str]) -> str:
@@ -86,38 +85,11 @@ def parse_definition(
         return None, located, problems
     try:
         definition = Definition.model_validate(located.data)
-    except ValidationError as e:
-        for err in e.errors(include_url=False):
-            path = _yaml_path(err["loc"])
-            problems.append(located.problem(SCHEMA_CODE, "schema", _schema_message(err), path))
+    except DefinitionError as e:
+        for p in e.problems:  # each keeps its path as parts, which locate its line in the file
+            problems.append(located.problem(p.code, p.name, p.message, p.extra["at"]))
         return None, located, problems
     return definition, located, problems
-
-
-def _yaml_path(loc: tuple[Any, ...]) -> Path:
-    out: list[str | int] = []
-    for part in loc:
-        if part == "from_":
-            part = "from"
-        elif part == "in_":
-            part = "in"
-        if isinstance(part, str) and ("[" in part or part in {"function-after", "function-before"}):
-            continue  # pydantic's names for union members and validators are not places in the file
-        out.append(part)
-    return tuple(out)
-
-
-def _schema_message(err: Any) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    got = repr(err.get("input"))
-    if len(got) > 60:
-        got = got[:57] + "..."
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{msg} (got {got})"
 
 
 def load_definition(

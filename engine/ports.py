@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from .errors import Usage
 from .ledger import LedgerEntry
 from .records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 
@@ -41,23 +42,35 @@ class FixedClock:
     """A clock that says what it is told: for tests and simulated years."""
 
     def __init__(self, moment: datetime) -> None:
-        if moment.tzinfo is None:
-            raise ValueError("FixedClock needs a timezone-aware datetime")
-        self.moment = moment
+        """Raises: Usage: ``moment`` is not a timezone-aware datetime."""
+        self.moment = _aware(moment)
 
     def now(self) -> datetime:
         return self.moment
 
     def set(self, moment: datetime) -> None:
-        if moment.tzinfo is None:
-            raise ValueError("FixedClock needs a timezone-aware datetime")
-        self.moment = moment
+        """Raises: Usage: ``moment`` is not a timezone-aware datetime."""
+        self.moment = _aware(moment)
 
     def advance(self, **delta: float) -> datetime:
-        from datetime import timedelta
+        """Move the clock on by ``timedelta(**delta)`` (``days=1``, ``hours=2`` ...).
 
-        self.moment = self.moment + timedelta(**delta)
+        Raises:
+            Usage: a keyword ``timedelta`` does not take, or a value that is not a number.
+        """
+        try:
+            step = timedelta(**delta)
+            self.moment = self.moment + step
+        except (TypeError, OverflowError) as e:
+            raise Usage(f"cannot advance the clock by {delta!r}: {e}", "delta") from e
         return self.moment
+
+
+def _aware(moment: Any) -> datetime:
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        got = f"{moment!r} that is a {type(moment).__name__}"
+        raise Usage(f"FixedClock needs a timezone-aware datetime (got {got})", "moment")
+    return moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +96,13 @@ class InstanceStore(Protocol):
         """The stored instance; ``fresh`` bypasses any cache."""
 
     def apply(self, commit: Commit) -> None:
-        """Write a commit atomically. Raises ConcurrencyConflict if a version does not match."""
+        """Write a commit atomically: all of it or none of it.
+
+        Raises:
+            ConcurrencyConflict: a version, a timer, a command id or an instance id was taken
+                first; ``case`` says which (a :class:`ConflictCase`).
+            StoreError: the store refused for another reason (``StoreUnavailable``: try again).
+        """
 
 
 class HistoryStore(Protocol):

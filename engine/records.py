@@ -65,13 +65,22 @@ class Actor:
 
     @classmethod
     def parse(cls, text: str) -> Actor:
-        """``id:role[,role...][@org[/unit]]``, or a JSON object with id, roles, org, unit."""
+        """``id:role[,role...][@org[/unit]]``, or a JSON object with id, roles, org, unit.
+
+        Raises:
+            InvalidPayload: ``text`` is neither.
+        """
+        if not isinstance(text, str):
+            got = f"{text!r} that is a {type(text).__name__}"
+            error = {"field": "actor", "error": "expected text", "got": got}
+            raise InvalidPayload("actor", [error])
         text = text.strip()
         if text.startswith("{"):
             try:
-                return cls.from_dict(json.loads(text))
-            except (ValueError, TypeError) as e:
+                value = json.loads(text)
+            except ValueError as e:
                 raise InvalidPayload("actor", [{"field": "actor", "error": str(e)}]) from e
+            return cls.from_dict(value)
         m = _ACTOR.match(text)
         if not m:
             raise InvalidPayload(
@@ -89,14 +98,28 @@ class Actor:
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> Actor:
-        if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-            raise TypeError("an actor object needs a string 'id'")
+        """An actor from ``{"id": ..., "roles": [...], "org": ..., "unit": ...}``.
+
+        Raises:
+            InvalidPayload: not such an object (``errors`` names the offending key).
+        """
+
+        def bad(key: str, error: str, got: Any) -> InvalidPayload:
+            got_text = f"{got!r} that is a {type(got).__name__}"
+            return InvalidPayload("actor", [{"field": key, "error": error, "got": got_text}])
+
+        if not isinstance(value, dict):
+            raise bad("actor", "an actor is an object with a string 'id'", value)
+        if not isinstance(value.get("id"), str):
+            raise bad("id", "an actor object needs a string 'id'", value.get("id"))
         roles = value.get("roles", [])
-        if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
-            raise TypeError("'roles' must be a list of strings")
+        if not isinstance(roles, list | tuple | set | frozenset) or not all(
+            isinstance(r, str) for r in roles
+        ):
+            raise bad("roles", "'roles' must be a list of strings", roles)
         for key in ("org", "unit"):
             if value.get(key) is not None and not isinstance(value[key], str):
-                raise TypeError(f"{key!r} must be a string (got {value[key]!r})")
+                raise bad(key, f"{key!r} must be a string", value[key])
         return cls(value["id"], frozenset(roles), value.get("org"), value.get("unit"))
 
     def to_dict(self) -> dict[str, Any]:

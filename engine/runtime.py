@@ -35,12 +35,14 @@ from .errors import (
     CalendarError,
     CommandRefused,
     ConcurrencyConflict,
+    ConflictCase,
     Forbidden,
     FunctionFailed,
     InvalidPayload,
     NotFound,
     TransitionNotAllowed,
     UnknownTrigger,
+    Usage,
     XieshangError,
 )
 from .events import events_for, reminder_event
@@ -105,6 +107,11 @@ class _Refusal(Exception):
     def __init__(self, stage: int, error: CommandRefused) -> None:
         self.stage = stage
         self.error = error
+
+
+def _not_a_mapping(value: Any) -> dict[str, Any]:
+    got = f"{value!r} that is a {type(value).__name__}"
+    return {"field": "", "error": "must be an object of field names to values", "got": got}
 
 
 def _jsonable(value: Any) -> Any:
@@ -281,7 +288,9 @@ class Engine:
                     continue
                 raise
             return result
-        raise ConcurrencyConflict(instance_id, expected_version, None)
+        raise ConcurrencyConflict(
+            instance_id, expected_version, case=ConflictCase.RETRIES_EXHAUSTED
+        )
 
     def _step(
         self,
@@ -621,8 +630,14 @@ class Engine:
 
         With ``actor``, only what it may read (filtered by the store, before paging: a page is
         full whenever more readable instances follow), each as :meth:`get` would show it.
+
+        Raises:
+            Usage: a keyword that is not a criterion of :class:`Query`.
         """
-        q = query or Query(**criteria)
+        try:
+            q = query or Query(**criteria)
+        except TypeError as e:
+            raise Usage(f"not a query: {e}", "criteria", allowed=list(Query.__match_args__)) from e
         scoped = not access.unscoped(actor)
         if scoped:
             assert actor is not None
@@ -866,7 +881,9 @@ class Engine:
 
     def _result_of(self, row: HistoryEntry, instance_id: str | None, trigger: str) -> Instance:
         if (instance_id is not None and row.instance_id != instance_id) or row.trigger != trigger:
-            raise ConcurrencyConflict(row.instance_id, None, row.seq)
+            raise ConcurrencyConflict(
+                row.instance_id, None, row.seq, case=ConflictCase.COMMAND_USED
+            )
         rows = self.store.history(row.instance_id)[: row.seq]
         return self._replay_rows(rows)
 
@@ -889,6 +906,8 @@ class Engine:
             for k, spec in wf.definition.data.items()
             if spec.default is not None
         }
+        if not isinstance(data, Mapping):
+            raise InvalidPayload(f"data of {wf.id!r}", [_not_a_mapping(data)])
         merged.update(data)
         try:
             valid = wf.data_adapter.validate_python(merged)
@@ -898,6 +917,9 @@ class Engine:
 
     @staticmethod
     def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(payload, Mapping):
+            error = _not_a_mapping(payload)
+            raise _Refusal(3, InvalidPayload(f"payload of {t.trigger!r}", [error]))
         if t.payload is None:
             if payload:
                 raise _Refusal(

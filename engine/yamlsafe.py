@@ -75,6 +75,9 @@ class Located:
 
 def read_yaml(text: str | bytes, file: str = "") -> tuple[Located | None, list[Problem]]:
     """Parse one YAML document. Returns the located data, or None and the problems."""
+    if not isinstance(text, str | bytes):
+        msg = f"a workflow file is text or bytes, not {type(text).__name__}"
+        return None, [Problem("XS001", "yaml-syntax", msg, "", file, None)]
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > MAX_BYTES:
         msg = f"file is {len(raw)} bytes; the limit is {MAX_BYTES}"

@@ -26,6 +26,7 @@ from sqlmodel import SQLModel
 from xieshang import (
     Actor,
     ConcurrencyConflict,
+    ConflictCase,
     Engine,
     FixedClock,
     Forbidden,
@@ -244,6 +245,7 @@ class StoreContract:
         before = (self.counts(store), store.load(started.id, fresh=True))
         with pytest.raises(ConcurrencyConflict) as caught:
             engine.fire(started.id, "start_review", COMMITTEE, expected_version=1)
+        assert caught.value.case is ConflictCase.STALE_VERSION
         assert (caught.value.instance_id, caught.value.expected, caught.value.actual) == (
             started.id,
             1,
@@ -319,6 +321,7 @@ class StoreContract:
         )
         with pytest.raises(ConcurrencyConflict) as caught:
             store.apply(commit)
+        assert caught.value.case is ConflictCase.ANOTHER_WRITER
         assert (caught.value.instance_id, caught.value.expected, caught.value.actual) == (
             b.id,
             7,
@@ -338,6 +341,7 @@ class StoreContract:
         before = self.counts(store)
         with pytest.raises(ConcurrencyConflict) as caught:
             store.apply(Commit(inserts=[started.copy()], history=[entry]))
+        assert caught.value.case is ConflictCase.INSTANCE_EXISTS
         assert (caught.value.instance_id, caught.value.actual) == (started.id, 1)
         assert self.counts(store) == before
 
@@ -350,6 +354,7 @@ class StoreContract:
         before = (self.counts(store), store.load(b.id, fresh=True))
         with pytest.raises(ConcurrencyConflict) as caught:
             store.apply(step_commit(b, command_id="once"))
+        assert caught.value.case is ConflictCase.COMMAND_USED
         assert (caught.value.instance_id, caught.value.actual) == (a.id, 2)
         assert (self.counts(store), store.load(b.id, fresh=True)) == before
 
@@ -589,6 +594,7 @@ class StoreContract:
         before = (self.counts(store), store.load(a.id, fresh=True))
         with pytest.raises(ConcurrencyConflict) as caught:
             store.apply(second)
+        assert caught.value.case is ConflictCase.TIMER_TAKEN
         assert caught.value.instance_id == a.id
         assert (self.counts(store), store.load(a.id, fresh=True)) == before
 
@@ -608,6 +614,7 @@ class StoreContract:
         before = (self.counts(store), store.load(child.id, fresh=True))
         with pytest.raises(ConcurrencyConflict) as caught:
             store.apply(stale)
+        assert caught.value.case is ConflictCase.CHILDREN_CHANGED
         assert (caught.value.instance_id, caught.value.expected, caught.value.actual) == (
             parent.id, 0, 1)  # fmt: skip
         assert (self.counts(store), store.load(child.id, fresh=True)) == before

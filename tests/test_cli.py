@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
-from xieshang import FixedClock, SystemClock
+from xieshang import FixedClock, SettingsError, SystemClock
 from xieshang.adapters.cli import app
 from xieshang.adapters.settings import Settings, build_engine
 
@@ -661,7 +660,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_settings_refuse_an_unknown_synchronous_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """synchronous is FULL or NORMAL; anything else is refused naming the field."""
     monkeypatch.setenv("XIESHANG_SYNCHRONOUS", "OFF")
-    with pytest.raises(ValidationError, match="synchronous"):
+    with pytest.raises(SettingsError, match="synchronous"):
         Settings()
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from xieshang import Definition, DefinitionError, Registry, load_definition
 from xieshang import loading as loading_module
@@ -329,8 +328,8 @@ def schema_problems(schema: dict[str, Any], data: Any) -> list[str]:
         errors += [f"missing {k}" for k in schema["required"] if k not in data]
         try:
             Definition.model_validate(data)
-        except ValidationError as e:
-            errors += [f"{list(err['loc'])}: {err['msg']}" for err in e.errors()]
+        except DefinitionError as e:
+            errors += [f"{p.path}: {p.message}" for p in e.problems]
         return errors
     validator = jsonschema_rs.validator_for(schema)
     return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(data)]

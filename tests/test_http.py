@@ -28,6 +28,7 @@ from xieshang.errors import (
     Forbidden,
     InvalidPayload,
     NotFound,
+    StoreUnavailable,
     TransitionNotAllowed,
     UnknownTrigger,
     XieshangError,
@@ -40,10 +41,7 @@ from xieshang.workflows import bundled
 PROBLEM = "application/problem+json"
 
 
-class _Unavailable(XieshangError):
-    """What a store raises when its database does not answer."""
-
-    code = "store-unavailable"
+_Unavailable = StoreUnavailable  # what a store raises when its database does not answer
 
 
 @dataclass

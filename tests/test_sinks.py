@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
 from sink_contract import SECRET, Receiver, SinkContract, closed_port, sample_events
 
+from xieshang import SettingsError
 from xieshang.adapters.events import (
     SIGNATURE_HEADER,
     DeliveryFailed,
@@ -297,13 +297,13 @@ def test_webhooks_without_a_secret_are_refused(monkeypatch: pytest.MonkeyPatch) 
     """Webhook URLs without XIESHANG_WEBHOOK_SECRET are a settings error naming the variable."""
     monkeypatch.setenv("XIESHANG_WEBHOOK_URLS", "http://a.test/h")
     monkeypatch.delenv("XIESHANG_WEBHOOK_SECRET", raising=False)
-    with pytest.raises(ValidationError, match="XIESHANG_WEBHOOK_SECRET"):
+    with pytest.raises(SettingsError, match="XIESHANG_WEBHOOK_SECRET"):
         EventSettings()
 
 
 def test_webhook_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     """A webhook URL that is not http(s) is refused, and named."""
-    with pytest.raises(ValidationError, match="ftp://x"):
+    with pytest.raises(SettingsError, match="ftp://x"):
         EventSettings(webhook_urls=["ftp://x"], webhook_secret=SECRET)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from xieshang.registry import Registry
+from xieshang import Registry
 
 __all__ = ["BUNDLED_DIR", "bundled", "bundled_files", "load_registry", "workflow_files"]
 

@@ -15,9 +15,9 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from xieshang.errors import XieshangError
+from xieshang import SettingsError, XieshangError
+from xieshang.adapters.settings import command_database_url
 
 from .relay import Relay
 from .settings import EventSettings, build_sinks
@@ -25,23 +25,13 @@ from .settings import EventSettings, build_sinks
 __all__ = ["register_cli"]
 
 
-def _database_url(ctx: typer.Context) -> str:
-    root = ctx.find_root().obj
-    settings = getattr(root, "settings", None)
-    if callable(settings):
-        return str(settings().database_url)
-    from xieshang.adapters.settings import Settings
-
-    return str(Settings().database_url)
-
-
 def _event_settings() -> EventSettings:
     try:
         return EventSettings()
-    except ValidationError as e:
+    except SettingsError as e:
         problems = "; ".join(
-            f"XIESHANG_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-            for err in e.errors()
+            f"XIESHANG_{str(err['field']).replace('.', '_').upper() or 'SETTINGS'}: {err['error']}"
+            for err in e.errors
         )
         typer.echo(f"error: {problems}", err=True)
         raise typer.Exit(2) from None
@@ -51,7 +41,7 @@ def _relay(ctx: typer.Context, *, with_sinks: bool) -> Relay:
     settings = _event_settings()
     sinks = build_sinks(settings) if with_sinks else []
     try:
-        return Relay(_database_url(ctx), sinks, settings)
+        return Relay(command_database_url(ctx), sinks, settings)
     except XieshangError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(2) from None

@@ -39,8 +39,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from xieshang.errors import NotFound, XieshangError
-from xieshang.records import iso
+from xieshang import NotFound, Usage
+from xieshang.adapters.sql import engine_for
+from xieshang.adapters.sql.tables import deliveries, outbox
+from xieshang.shared import iso
 
 from .settings import EventSettings
 from .sinks import DeliveryFailed, EventSink
@@ -51,26 +53,6 @@ log = logging.getLogger("xieshang.relay")
 
 ENV_FAULT = "XIESHANG_FAULT"  # test hook: ``after_deliver[:N]`` kills the relay (SIGKILL)
 
-outbox = sa.table(
-    "outbox",
-    sa.column("position", sa.BigInteger),
-    sa.column("event_id", sa.Text),
-    sa.column("instance_id", sa.Text),
-    sa.column("seq", sa.Integer),
-    sa.column("type", sa.Text),
-    sa.column("body", sa.Text),
-    sa.column("created_at", sa.Text),
-)
-deliveries = sa.table(
-    "deliveries",
-    sa.column("event_id", sa.Text),
-    sa.column("sink", sa.Text),
-    sa.column("status", sa.Text),
-    sa.column("attempts", sa.Integer),
-    sa.column("next_attempt_at", sa.Text),
-    sa.column("last_error", sa.Text),
-    sa.column("delivered_at", sa.Text),
-)
 _MAX_ERROR = 2000
 
 
@@ -94,18 +76,6 @@ class DeadLetter:
             "attempts": self.attempts,
             "last_error": self.last_error,
         }
-
-
-def _engine_of(target: Any) -> tuple[sa.Engine, bool]:
-    """An engine for a SQLAlchemy engine, a database URL, or a store with a ``url``."""
-    if isinstance(target, sa.Engine):
-        return target, False
-    from xieshang.adapters.sql.store import sa_engine
-
-    url = getattr(target, "url", target)
-    if isinstance(url, sa.URL):
-        url = url.render_as_string(hide_password=False)
-    return sa_engine(str(url)), True
 
 
 def _fault_hook() -> Callable[[], None] | None:
@@ -144,8 +114,8 @@ class Relay:
     ) -> None:
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
-            raise XieshangError(f"two sinks have the same name: {names}", sinks=names)
-        self.engine, self._owns_engine = _engine_of(engine_or_url)
+            raise Usage(f"two sinks have the same name: {names}", "sinks", sinks=names)
+        self.engine, self._owns_engine = engine_for(engine_or_url)
         self.sinks = list(sinks)
         self.settings = settings or EventSettings()
         self._rng = rng or random.Random()

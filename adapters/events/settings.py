@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -20,12 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from xieshang.adapters.settings import CheckedSettings
+
 from .sinks import EventSink
 
 __all__ = ["EventSettings", "build_sinks"]
 
 
-class EventSettings(BaseSettings):
+class EventSettings(CheckedSettings):
     """The event sinks and the relay's retry policy.
 
     Sinks: ``XIESHANG_WEBHOOK_URLS`` (one webhook sink per URL) signed with
@@ -33,7 +35,12 @@ class EventSettings(BaseSettings):
     (``per_workflow`` or ``single``); ``XIESHANG_JSONL_PATH``. Retries: attempt *n* waits
     ``min(retry_cap, retry_base * 2**(n-1))`` seconds, between half and all of it (jitter);
     after ``max_attempts`` failed attempts the delivery is dead.
+
+    Raises:
+        SettingsError: a setting is invalid; ``errors`` names each one.
     """
+
+    _what: ClassVar[str] = "event settings"
 
     model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
 

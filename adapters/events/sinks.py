@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from xieshang.errors import XieshangError
+from xieshang import DeliveryFailed
 
 __all__ = [
     "DeliveryFailed",
@@ -27,25 +27,6 @@ __all__ = [
     "encode",
     "redacted_url",
 ]
-
-
-class DeliveryFailed(XieshangError):
-    """A sink could not deliver an event.
-
-    Attributes:
-        retryable: True when trying again later may succeed (a timeout, a 503, a refused
-            connection); False when it never will (a 400, a 404): the event is dead-lettered.
-        reason: what went wrong, for the ``deliveries.last_error`` column and the CLI.
-        retry_after: seconds the receiver asked us to wait (an HTTP ``Retry-After``), if any.
-    """
-
-    code = "delivery-failed"
-
-    def __init__(self, retryable: bool, reason: str, *, retry_after: float | None = None) -> None:
-        super().__init__(reason, retryable=retryable, retry_after=retry_after)
-        self.retryable = retryable
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from xieshang.errors import XieshangError
+from xieshang import Usage
 
 from .sinks import DeliveryFailed, encode, redacted_url
 
@@ -71,7 +71,9 @@ class WebhookSink:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not secret:
-            raise XieshangError("a webhook needs a non-empty secret to sign its requests", url=url)
+            raise Usage(
+                "a webhook needs a non-empty secret to sign its requests", "secret", url=url
+            )
         self.url = url
         self.name = f"webhook:{redacted_url(url)}"
         self._secret = secret

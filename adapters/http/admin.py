@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from xieshang.records import Actor
+from xieshang import Actor
 
 from .auth import KEY_LENGTH, MIN_KEY_LENGTH, TokenStore, hash_token
 from .problems import ApiProblem, documented

@@ -7,10 +7,6 @@ functions (run in the thread pool), because the engine and its stores are synchr
 """
 
 import json
-import shutil
-import subprocess
-from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
@@ -18,11 +14,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xieshang.definition import IDENT
-from xieshang.errors import NotFound
-from xieshang.ports import Query as StoreQuery
-from xieshang.records import Actor, Instance
-from xieshang.runtime import Engine
+from xieshang import Actor, Definition, Engine, Instance, NotFound, Usage, XieshangError
+from xieshang import Query as StoreQuery
+from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw, parse_cursor
+from xieshang.shared import IDENT
 
 from .admin import add_token_routes
 from .auth import TokenStore
@@ -111,16 +106,11 @@ def _command_id(actor: Actor, key: str | None) -> str | None:
 
 
 def _cursor(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    created, sep, iid = text.rpartition("|")
     try:
-        datetime.fromisoformat(created)
-    except ValueError:
-        created = ""
-    if not sep or not created or not iid:
-        raise ApiProblem(422, "invalid-cursor", f"cursor {text!r} is not one this API gave")
-    return created, iid
+        return parse_cursor(text)
+    except Usage:
+        message = f"cursor {text!r} is not one this API gave"
+        raise ApiProblem(422, "invalid-cursor", message) from None
 
 
 def _field_value(text: str | None) -> Any:
@@ -137,30 +127,15 @@ def _page(engine: Engine, q: StoreQuery, actor: Actor) -> dict[str, Any]:
     return {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
 
 
-def _svg(dot_text: str) -> bytes:
-    binary = shutil.which("dot")
-    if binary is None:
+def _drawn(definition: Definition, fmt: DiagramFormat) -> bytes:
+    try:
+        return draw(definition, fmt, timeout=DOT_TIMEOUT_SECONDS)
+    except Usage as e:  # only graphviz missing
         raise ApiProblem(
             501, "graphviz-missing", "SVG needs graphviz 'dot' on the server; use format=mermaid"
-        )
-    try:
-        done = subprocess.run(
-            [binary, "-Tsvg"],
-            input=dot_text.encode(),
-            capture_output=True,
-            timeout=DOT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
+        ) from e
+    except XieshangError as e:
         raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it") from e
-    if done.returncode != 0:
-        raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it")
-    return done.stdout
-
-
-class DiagramFormat(StrEnum):
-    mermaid = "mermaid"
-    svg = "svg"
 
 
 def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_000_000) -> FastAPI:
@@ -266,7 +241,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     )
     def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
         """The JSON Schema of the definition format (for editors)."""
-        from xieshang.diagram import schema_json
+        from xieshang.shared import schema_json
 
         engine.registry.get(workflow_id)
         return schema_json()
@@ -277,9 +252,10 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         response_class=Response,
         responses={
             200: {
-                "description": "Mermaid text or an SVG picture",
+                "description": "Mermaid or Graphviz dot text, or an SVG picture",
                 "content": {
                     "text/plain": {"schema": {"type": "string"}},
+                    "text/vnd.graphviz": {"schema": {"type": "string"}},
                     "image/svg+xml": {"schema": {"type": "string"}},
                 },
             },
@@ -291,13 +267,10 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         actor: Caller,
         format: Annotated[DiagramFormat, Query()] = DiagramFormat.mermaid,
     ) -> Response:
-        """The workflow drawn as Mermaid text or (with graphviz on the server) SVG."""
-        from xieshang.diagram import to_dot, to_mermaid
-
+        """The workflow drawn as Mermaid or Graphviz dot text, or (with graphviz on the server)
+        SVG."""
         definition = engine.registry.get(workflow_id).definition
-        if format is DiagramFormat.mermaid:
-            return Response(to_mermaid(definition), media_type="text/plain; charset=utf-8")
-        return Response(_svg(to_dot(definition)), media_type="image/svg+xml")
+        return Response(_drawn(definition, format), media_type=MEDIA_TYPES[format])
 
     # -- instances ---------------------------------------------------------------------------
 

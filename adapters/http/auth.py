@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from xieshang.errors import InvalidPayload
-from xieshang.records import Actor, iso
+from xieshang import Actor, InvalidPayload
+from xieshang.adapters.sql import engine_for
+from xieshang.adapters.sql.tables import tokens as tokens_table
+from xieshang.shared import iso
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -180,30 +182,19 @@ class MemoryTokenStore:
         return [TokenInfo(h[:KEY_LENGTH], a, lb, c, r) for h, (a, lb, c, r) in rows]
 
 
-_metadata = sa.MetaData()
-tokens_table = sa.Table(
-    "tokens",
-    _metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("revoked_at", sa.Text, nullable=True),
-    sa.Column("label", sa.Text, nullable=False, default=""),
-)
-
-
 class SQLTokenStore:
     """Tokens in the ``tokens`` table of the deployment's database (SQLAlchemy Core).
 
     Args:
-        engine: the SQLAlchemy engine of the store, or a database URL to open one.
-        create: create the table when it is missing (the SQL store's schema also has it).
+        engine: the SQLAlchemy engine of the store, or a database URL to open one (pooled).
+        create: create the table when it is missing; the migrations create it with the rest of
+            the schema (:func:`xieshang.adapters.sql.upgrade`), which is the usual way.
     """
 
     def __init__(self, engine: sa.Engine | str, *, create: bool = True) -> None:
-        self.engine = sa.create_engine(engine) if isinstance(engine, str) else engine
+        self.engine = engine_for(engine, pooled=True)[0]
         if create:
-            _metadata.create_all(self.engine, tables=[tokens_table], checkfirst=True)
+            tokens_table.create(self.engine, checkfirst=True)
 
     def close(self) -> None:
         """Close the pooled connections."""

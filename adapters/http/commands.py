@@ -11,40 +11,27 @@ import json
 import os
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from fastapi import FastAPI
 
-from xieshang.errors import XieshangError
-from xieshang.records import Actor
+from xieshang import Actor, XieshangError
+from xieshang.adapters.settings import command_database_url
+from xieshang.adapters.sql import engine_for, upgrade
 
 from .app import create_app
 from .auth import SQLTokenStore
 
-__all__ = ["app_from_env", "register_cli", "sqlalchemy_url", "token_store_for"]
+__all__ = ["app_from_env", "register_cli", "token_store_for"]
 
 FACTORY = "xieshang.adapters.http.commands:app_from_env"
 ENV_MAX_BODY = "XIESHANG_MAX_BODY_BYTES"
 WORKER_STARTUP_SECONDS = 60
 
 
-def sqlalchemy_url(url: str) -> str:
-    """A database URL as SQLAlchemy opens it with the drivers we ship (psycopg 3)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
 def token_store_for(url: str) -> SQLTokenStore:
     """The token store in the database at ``url``, its schema created or upgraded first."""
-    try:
-        from xieshang.adapters.sql.store import database_url, upgrade
-    except ImportError:  # a deployment without the SQL adapter: the table is made here
-        return SQLTokenStore(sqlalchemy_url(url))
-    full = database_url(url)
-    upgrade(full)
-    return SQLTokenStore(sa.create_engine(full), create=False)
+    upgrade(url)
+    return SQLTokenStore(engine_for(url, pooled=True)[0], create=False)
 
 
 def app_from_env() -> FastAPI:
@@ -60,12 +47,6 @@ def app_from_env() -> FastAPI:
 
 def _root_option(ctx: typer.Context, name: str) -> Any:
     return getattr(ctx.find_root().obj, name, None)
-
-
-def _database_url(ctx: typer.Context, db: str | None) -> str:
-    from xieshang.adapters.settings import Settings
-
-    return db or _root_option(ctx, "db") or Settings().database_url
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -90,7 +71,7 @@ def serve(
     """Serve the HTTP API with uvicorn (SQLite by default; PostgreSQL by URL for many workers)."""
     import uvicorn
 
-    url = _database_url(ctx, db)
+    url = command_database_url(ctx, db)
     os.environ["XIESHANG_DATABASE_URL"] = url
     dirs = _root_option(ctx, "workflows") or []
     if dirs:
@@ -132,7 +113,7 @@ def tokens_create(
     """Issue a token for an actor; it is printed once and never stored."""
     try:
         who = Actor.parse(actor)
-        store = token_store_for(_database_url(ctx, db))
+        store = token_store_for(command_database_url(ctx, db))
         try:
             token = store.create(who, label)
         finally:
@@ -155,7 +136,7 @@ def tokens_revoke(
 ) -> None:
     """Revoke a token: requests with it get 401 from then on."""
     try:
-        store = token_store_for(_database_url(ctx, db))
+        store = token_store_for(command_database_url(ctx, db))
         try:
             done = store.revoke(ref)
         finally:
@@ -170,7 +151,7 @@ def tokens_revoke(
 @tokens_app.command("list")
 def tokens_list(ctx: typer.Context, db: Db = None, as_json: JsonFlag = False) -> None:
     """Every token's key, actor, label and dates (never the token itself)."""
-    store = token_store_for(_database_url(ctx, db))
+    store = token_store_for(command_database_url(ctx, db))
     try:
         rows = store.list()
     finally:

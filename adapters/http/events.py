@@ -19,9 +19,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from xieshang.errors import XieshangError
-from xieshang.records import Actor
-from xieshang.runtime import Engine
+from xieshang import Actor, Engine, XieshangError
 
 from .problems import ApiProblem
 

@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xieshang.errors import (
+from xieshang import (
     CalendarError,
     CommandRefused,
     ConcurrencyConflict,
@@ -38,6 +38,7 @@ from xieshang.errors import (
     Forbidden,
     InvalidPayload,
     NotFound,
+    StoreUnavailable,
     TransitionNotAllowed,
     UnknownTrigger,
     XieshangError,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
-UNAVAILABLE = "store-unavailable"
+UNAVAILABLE = StoreUnavailable.code
 INTERNAL = "an unexpected error occurred; it has been logged"
 log = logging.getLogger("xieshang.http")
 
@@ -143,7 +144,7 @@ def status_of(error: XieshangError, *, if_match: bool = False) -> int:
             return status
     if isinstance(error, CommandRefused):
         return 422
-    return 503 if error.code == UNAVAILABLE else 500
+    return 503 if isinstance(error, StoreUnavailable) else 500
 
 
 def problem_response(

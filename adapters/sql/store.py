@@ -45,10 +45,20 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from xieshang.errors import ConcurrencyConflict, XieshangError
-from xieshang.ledger import LedgerEntry, append_entries
-from xieshang.ports import Query
-from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
+from xieshang import (
+    Commit,
+    ConcurrencyConflict,
+    ConflictCase,
+    EventRecord,
+    HistoryEntry,
+    Instance,
+    Query,
+    StoreError,
+    StoreUnavailable,
+    TimerRecord,
+    XieshangError,
+)
+from xieshang.shared import LedgerEntry, append_entries, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
@@ -88,18 +98,6 @@ _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "
             "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
 
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class StoreError(XieshangError):
-    """The database refused an operation for a reason that is not a version conflict."""
-
-    code = "store-error"
-
-
-class StoreUnavailable(StoreError):
-    """The database cannot be reached, or stayed locked past the busy timeout; try again."""
-
-    code = "store-unavailable"
 
 
 # -- URLs, engines, migrations ----------------------------------------------------------------
@@ -544,18 +542,23 @@ class SQLStore:
             ex(self._sql_updates[same_state, same_due], (*values, new.id, expected))
             if cur.rowcount != 1:
                 found = ex(self._sql_version, (new.id,)).fetchone()
-                raise ConcurrencyConflict(new.id, expected, found[0] if found else None)
+                raise ConcurrencyConflict(
+                    new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
+                )
             rows.append(row)
         for t in commit.consume_timers:
             ex(self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
                                    t.org))  # fmt: skip
             if cur.rowcount != 1:  # another worker fired it first
-                raise ConcurrencyConflict(t.instance_id, None, None)
+                raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
         for parent_id, seen in commit.touch:
             ex(self._sql_touch, (parent_id, seen))
             if cur.rowcount != 1:
                 found = ex(self._sql_children, (parent_id,)).fetchone()
-                raise ConcurrencyConflict(parent_id, seen, found[0] if found else None)
+                raise ConcurrencyConflict(
+                    parent_id, seen, found[0] if found else None,
+                    case=ConflictCase.CHILDREN_CHANGED,
+                )  # fmt: skip
         if self.fault_hook is not None:
             self.fault_hook("after_instance_update")
         inserted = {new.id for new in commit.inserts}
@@ -630,13 +633,19 @@ class SQLStore:
                     f"SELECT instance_id, seq FROM history WHERE command_id = {p}", (e.command_id,)
                 ).fetchone()
                 if found is not None:
-                    return ConcurrencyConflict(found[0], None, found[1])
-            return ConcurrencyConflict(commit.history[0].instance_id, None, None)
+                    return ConcurrencyConflict(
+                        found[0], None, found[1], case=ConflictCase.COMMAND_USED
+                    )
+            return ConcurrencyConflict(
+                commit.history[0].instance_id, case=ConflictCase.COMMAND_USED
+            )
         if kind == "instance-id":
             for new in commit.inserts:
                 found = conn.execute(self._sql_version, (new.id,)).fetchone()
                 if found is not None:
-                    return ConcurrencyConflict(new.id, None, found[0])
+                    return ConcurrencyConflict(
+                        new.id, None, found[0], case=ConflictCase.INSTANCE_EXISTS
+                    )
         if kind in ("instance-id", "history-seq", "retry"):
             expected = {new.id: v for new, v in commit.updates}
             iid = (
@@ -647,7 +656,10 @@ class SQLStore:
                 else commit.history[0].instance_id
             )
             found = conn.execute(self._sql_version, (iid,)).fetchone()
-            return ConcurrencyConflict(iid, expected.get(iid), found[0] if found else None)
+            return ConcurrencyConflict(
+                iid, expected.get(iid), found[0] if found else None,
+                case=ConflictCase.ANOTHER_WRITER,
+            )  # fmt: skip
         return _plain(error)
 
     # -- the cache -------------------------------------------------------------------------

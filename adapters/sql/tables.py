@@ -1,5 +1,8 @@
 """The SQL schema: one SQLModel table per stored record; migration 0001 creates the same tables.
 
+This is the one schema of the database: the store, the relay, the reports and the token store
+all read and write these tables (by the SQLAlchemy ``Table`` handles at the end of the module).
+
 Moments are ISO-8601 UTC text with microseconds (:func:`xieshang.records.iso`): fixed width, so
 text order is time order on SQLite and PostgreSQL alike, and history rows keep the exact bytes
 their hash covers. JSON columns are text for the same reason.
@@ -14,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -31,6 +35,13 @@ __all__ = [
     "ReaderRow",
     "TimerRow",
     "TokenRow",
+    "definitions",
+    "deliveries",
+    "history",
+    "instances",
+    "outbox",
+    "timers",
+    "tokens",
 ]
 
 # BIGINT on PostgreSQL; INTEGER on SQLite so that the key is the rowid and autoincrements.
@@ -241,3 +252,13 @@ class TokenRow(SQLModel, table=True):
     created_at: str = Field(sa_type=Text, nullable=False)
     revoked_at: str | None = Field(default=None, sa_type=Text, nullable=True)
     label: str | None = Field(default=None, sa_type=Text, nullable=True)
+
+
+# SQLAlchemy Core handles of the tables above, for the adapters that write SQL of their own
+instances: Table = SQLModel.metadata.tables["instances"]
+history: Table = SQLModel.metadata.tables["history"]
+outbox: Table = SQLModel.metadata.tables["outbox"]
+deliveries: Table = SQLModel.metadata.tables["deliveries"]
+timers: Table = SQLModel.metadata.tables["timers"]
+definitions: Table = SQLModel.metadata.tables["definitions"]
+tokens: Table = SQLModel.metadata.tables["tokens"]

@@ -24,7 +24,7 @@ ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    from xieshang.ledger import GENESIS, LedgerEntry
+    from xieshang.shared import GENESIS, LedgerEntry
 
     ledger = op.create_table(
         "ledger",

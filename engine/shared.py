@@ -1,0 +1,40 @@
+"""The engine's helpers that adapters may use: one module, so what they lean on is deliberate.
+
+The supported API is what :mod:`xieshang` exports. Adapters (the CLI, the HTTP API, the SQL
+store, the relay, the reports) also need a few helpers of the engine's own: they import them
+from here and from nowhere else inside the engine, so every such dependency is visible in one
+place and an engine module can be rearranged without breaking an adapter (a test checks it).
+"""
+
+from __future__ import annotations
+
+from .calendar import CHINA_TZ, add_workdays
+from .definition import IDENT
+from .diagram import schema_json, to_dot, to_mermaid
+from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
+from .loading import compile_definition
+from .records import canonical_json, copy_json, iso
+from .schedules import Tracking, provisional_years
+from .schema_types import field_errors
+from .yamlsafe import read_yaml
+
+__all__ = [
+    "CHINA_TZ",
+    "GENESIS",
+    "IDENT",
+    "LedgerEntry",
+    "Tracking",
+    "add_workdays",
+    "append_entries",
+    "canonical_json",
+    "compile_definition",
+    "copy_json",
+    "field_errors",
+    "iso",
+    "provisional_years",
+    "read_yaml",
+    "schema_json",
+    "to_dot",
+    "to_mermaid",
+    "verify_ledger",
+]
