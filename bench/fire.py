@@ -43,6 +43,9 @@ INSTANCES = 100
 CHUNK = 100
 
 
+RESULTS: dict[str, str] = {}  # printed last, as one RESULT line
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -208,6 +211,9 @@ def durable(url: str, floor_conn: Any, n: int, label: str, **options: Any) -> No
         race(fire, floor, min(n, 200))  # warm up: statements prepared, caches filled
         spent_engine, spent_floor = race(fire, floor, n)
         ratio = spent_floor / spent_engine
+        key = label.lower().replace(" ", "_")
+        RESULTS[f"{key}_fires_per_s"] = f"{n / spent_engine:.0f}"
+        RESULTS[f"{key}_ratio"] = f"{ratio:.2f}"
         print(
             f"{label:<22} engine {n / spent_engine:8.0f} fires/s ({spent_engine / n * 1e6:6.0f} us)"
             f"   floor {n / spent_floor:8.0f} txn/s ({spent_floor / n * 1e6:6.0f} us)"
@@ -281,6 +287,8 @@ def memory_run(n: int) -> None:
     for iid in drafts:  # submit has a CEL guard and six effects
         engine.fire(iid, "submit", MEMBER, {"category": "economy", "is_public": True})
     guarded = time.perf_counter() - t
+    RESULTS["memory_fires_per_s"] = f"{n / spent:.0f}"
+    RESULTS["memory_guarded_us"] = f"{guarded / n * 1e6:.0f}"
     print(
         f"{'memory':<22} engine {n / spent:8.0f} fires/s ({spent / n * 1e6:6.0f} us)"
         f"   guarded step (submit): {guarded / n * 1e6:.0f} us/fire"
@@ -311,7 +319,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="transactions per measurement")
     parser.add_argument("--pg", help="a PostgreSQL URL; the bench creates and drops databases")
+    parser.add_argument("--quick", action="store_true", help="500 transactions each")
     args = parser.parse_args()
+    if args.quick:
+        args.n = 500
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.n} transactions each; {os.cpu_count()} CPUs, load average {load:.1f}")
     sqlite_runs(args.n)
@@ -319,6 +330,7 @@ def main() -> None:
         postgres_run(args.pg, args.n)
     memory_run(args.n)
     cache_bytes(1000)
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in RESULTS.items()))
 
 
 if __name__ == "__main__":

@@ -162,7 +162,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pg", help="a PostgreSQL URL (default: a fresh SQLite file)")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--quick", action="store_true", help="4 clients for 5 seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.seconds = 4, 5.0
     with tempfile.TemporaryDirectory() as tmp:
         url = args.pg or f"sqlite:///{Path(tmp) / 'bench.db'}"
         backend = "postgresql" if args.pg else "sqlite"
@@ -171,6 +174,10 @@ def main() -> None:
         f"{backend}, {args.workers} worker(s), {args.clients} clients, {args.seconds:g} s: "
         f"{result['requests']:.0f} fire requests, {result['errors']:.0f} errors, "
         f"{result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    )
+    print(
+        f"RESULT backend={backend} clients={args.clients} rps={result['rps']:.0f} "
+        f"p50_ms={result['p50_ms']:.1f} p99_ms={result['p99_ms']:.1f} errors={result['errors']:.0f}"
     )
 
 

@@ -66,7 +66,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--quick", action="store_true", help="20 proposals")
     args = parser.parse_args()
+    if args.quick:
+        args.n = 20
     with (
         tempfile.TemporaryDirectory() as tmp,
         open_store(f"sqlite:///{Path(tmp) / 'units.db'}", synchronous=args.synchronous) as store,
@@ -81,6 +84,10 @@ def main() -> None:
         f"SQLite synchronous={args.synchronous}: {args.n} proposals with 3 units, "
         f"{commands} commands in {elapsed:.2f} s = {commands / elapsed:,.0f} commands/s, "
         f"{args.n / elapsed:.1f} proposals/s"
+    )
+    print(
+        f"RESULT synchronous={args.synchronous} proposals={args.n} commands={commands} "
+        f"commands_per_s={commands / elapsed:.0f} proposals_per_s={args.n / elapsed:.1f}"
     )
 
 

@@ -230,7 +230,10 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.05, help="idle poll interval, s")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--synchronous", default="NORMAL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--quick", action="store_true", help="1,000 events, 3 s of lag")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.seconds = 1000, 3.0
     redis.Redis.from_url(args.redis).ping()
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} db={'sqlite' if args.db is None else 'postgresql'}"
@@ -247,6 +250,14 @@ def main() -> None:
             f"lag at {r['rate']:.0f}/s: median {r['lag_median_ms']:.1f} ms, "
             f"p99 {r['lag_p99_ms']:.1f} ms ({r['lag_events']} events)"
         )
+    print(
+        "RESULT "
+        + " ".join(
+            f"{r['sink']}_events_per_s={r['events_per_s']:.0f} "
+            f"{r['sink']}_lag_p99_ms={r['lag_p99_ms']:.1f}"
+            for r in results
+        )
+    )
 
 
 if __name__ == "__main__":

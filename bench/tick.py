@@ -62,6 +62,7 @@ def run(url: str, pending: int, due: int) -> None:
             f"{elapsed:.2f} s = {handled / elapsed:,.0f} timers/s"
         )
         assert handled == due
+    return handled / elapsed
 
 
 def main() -> None:
@@ -69,11 +70,17 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--pg", help="a PostgreSQL URL to measure too (an empty database)")
+    parser.add_argument("--quick", action="store_true", help="10,000 pending, 500 due")
     args = parser.parse_args()
+    if args.quick:
+        args.pending, args.due = 10_000, 500
+    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{Path(tmp) / 'tick.db'}", args.pending, args.due)
+        rates["sqlite"] = run(f"sqlite:///{Path(tmp) / 'tick.db'}", args.pending, args.due)
     if args.pg:
-        run(args.pg, args.pending, args.due)
+        rates["postgresql"] = run(args.pg, args.pending, args.due)
+    shown = " ".join(f"{k}_timers_per_s={v:.0f}" for k, v in rates.items())
+    print(f"RESULT pending={args.pending} due={args.due} {shown}")
 
 
 if __name__ == "__main__":
