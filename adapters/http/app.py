@@ -21,6 +21,7 @@ from xieshang.shared import IDENT
 
 from .admin import add_token_routes
 from .auth import TokenStore
+from .docs import install_docs
 from .events import event_stream
 from .problems import ApiProblem, documented, install_handlers, problem_response
 from .schemas import (
@@ -158,8 +159,11 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
             "actor and every read sees the token's org only. Errors are RFC 9457 "
             "`application/problem+json` with a stable `code`."
         ),
+        docs_url=None,
+        redoc_url=None,
     )
     install_handlers(api)
+    install_docs(api)
     bearer = HTTPBearer(auto_error=False, description="a token from `xieshang tokens create`")
 
     def caller(
