@@ -164,10 +164,19 @@ def to_dot(definition: Definition) -> str:
     for name, spec in definition.states.items():
         if spec.initial:
             out.append(f'    "__start" -> {_dot_string(name)};')
+    loops: dict[str, list[str]] = {}
     for t in definition.transitions:
-        label = _dot_string(_transition_text(definition, t))
+        text = _transition_text(definition, t)
         for source in t.from_:
+            if source == t.to:
+                loops.setdefault(source, []).append(text)
+                continue
+            label = _dot_string(text)
             out.append(f"    {_dot_string(source)} -> {_dot_string(t.to)} [label={label}];")
+    for state, texts in loops.items():
+        # one loop per state, its steps listed: several loops on one node overlap unreadably
+        label = _dot_string("\n".join(texts))
+        out.append(f"    {_dot_string(state)} -> {_dot_string(state)} [label={label}];")
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -156,10 +156,15 @@ def test_dot_draws_final_states_as_double_circles_and_enters_the_initial_state()
 
 
 def test_dot_edges_carry_the_chinese_label_and_roles() -> None:
-    """Each (source, transition) is one edge labelled `label [roles]`."""
+    """Each (source, transition) between two states is one edge labelled `label [roles]`; the
+    steps that stay in a state share one loop listing them all, so loops never overlap."""
     found = edges(to_dot(PROPOSAL))
     assert ("filed", "assigned", "交办 [督查室, 提案委员会]") in found
-    assert len(found) == sum(len(t.from_) for t in PROPOSAL.transitions)
+    moving = [(s, t.to) for t in PROPOSAL.transitions for s in t.from_ if s != t.to]
+    staying = {s for t in PROPOSAL.transitions for s in t.from_ if s == t.to}
+    assert len(found) == len(moving) + len(staying)
+    loops = [label for source, target, label in found if source == target == "assigned"]
+    assert len(loops) == 1 and loops[0].count("\\n") >= 3  # four steps stay in 已交办
 
 
 def test_dot_escapes_quotes_backslashes_and_line_breaks() -> None:
