@@ -211,9 +211,9 @@ def durable(url: str, floor_conn: Any, n: int, label: str, **options: Any) -> No
         race(fire, floor, min(n, 200))  # warm up: statements prepared, caches filled
         spent_engine, spent_floor = race(fire, floor, n)
         ratio = spent_floor / spent_engine
-        key = label.lower().replace(" ", "_")
-        RESULTS[f"{key}_fires_per_s"] = f"{n / spent_engine:.0f}"
+        key = label.lower().removeprefix("sqlite ").replace("postgresql", "pg")
         RESULTS[f"{key}_ratio"] = f"{ratio:.2f}"
+        RESULTS[f"{key}_fires_per_s"] = f"{n / spent_engine:.0f}"
         print(
             f"{label:<22} engine {n / spent_engine:8.0f} fires/s ({spent_engine / n * 1e6:6.0f} us)"
             f"   floor {n / spent_floor:8.0f} txn/s ({spent_floor / n * 1e6:6.0f} us)"
@@ -287,8 +287,8 @@ def memory_run(n: int) -> None:
     for iid in drafts:  # submit has a CEL guard and six effects
         engine.fire(iid, "submit", MEMBER, {"category": "economy", "is_public": True})
     guarded = time.perf_counter() - t
-    RESULTS["memory_fires_per_s"] = f"{n / spent:.0f}"
-    RESULTS["memory_guarded_us"] = f"{guarded / n * 1e6:.0f}"
+    RESULTS["memory_guard_us"] = f"{spent / n * 1e6:.0f}"  # flag_key: a guard, two effects
+    RESULTS["memory_submit_us"] = f"{guarded / n * 1e6:.0f}"
     print(
         f"{'memory':<22} engine {n / spent:8.0f} fires/s ({spent / n * 1e6:6.0f} us)"
         f"   guarded step (submit): {guarded / n * 1e6:.0f} us/fire"
