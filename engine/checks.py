@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .access import evaluate_bound
 from .compiler import CompiledTransition, CompiledWorkflow
-from .context import context, guard_message, jsonable
+from .context import Scope, context, guard_message, jsonable
 from .errors import (
     CommandRefused,
     Forbidden,
@@ -141,7 +141,8 @@ def check(
             Check.REASON_OR_EFFECTS,
             InvalidPayload(f"command {t.trigger!r}", [{"field": "reason", "error": "required"}]),
         )
-    ctx = context(engine, wf, instance, actor, t, values, now, children=children)
+    scope = Scope(wf, instance, t, actor, values, now)
+    ctx = context(engine, scope, children=children)
     world = replay and ("children" in t.needs or "siblings" in t.needs)
     if t.guard is not None and not world:
         failed: dict[str, Any] = {}
@@ -153,7 +154,7 @@ def check(
         except Exception as e:
             ok = f"error: {e}"
         if ok is not True:
-            message = guard_message(engine, wf, instance, actor, t, values, now)
+            message = guard_message(engine, scope)
             detail = "" if ok is False else f" ({ok})"
             raise Refusal(
                 Check.GUARD,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import access
 from .checks import validate_data
 from .compiler import CompiledTransition, CompiledWorkflow
-from .context import children_of, full_context, jsonable
+from .context import Scope, children_of, full_context, jsonable
 from .deadlines import due, timers_for
 from .errors import InvalidPayload
 from .events import events_for
@@ -31,7 +31,7 @@ def spawn(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
     assert spec is not None and t.spawn_for_each is not None
     child_wf = engine.registry.get(spec.workflow)
     engine._remember_definition(child_wf)
-    base = full_context(engine, wf, new, actor, t, step.values, now)
+    base = full_context(engine, Scope(wf, new, t, actor, step.values, now))
     try:
         items = t.spawn_for_each.run(base)
     except Exception as e:
@@ -74,7 +74,7 @@ def set_children(engine: Engine, commit: Commit, step: Step, new: Instance) -> N
     """Set ``children_set`` fields on every open child, in the same commit as the step:
     one ``parent_update`` history row per child that changes, its deadline recomputed."""
     wf, t, actor, now = step.wf, step.t, step.command.actor, step.command.now
-    ctx = full_context(engine, wf, new, actor, t, step.values, now)
+    ctx = full_context(engine, Scope(wf, new, t, actor, step.values, now))
     try:
         wanted = {k: jsonable(expr.run(ctx)) for k, expr in t.children_set}
     except Exception as e:

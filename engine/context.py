@@ -7,6 +7,7 @@ into CEL costs microseconds each), and the date functions bound to the engine's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .runtime import Engine
 
 __all__ = [
+    "Scope",
     "calendar_of",
     "children_of",
     "context",
@@ -31,6 +33,20 @@ __all__ = [
 ]
 
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a transition's expressions are evaluated over: the instance (as before the step
+    for its guard and effects, as after it for spawn lists and ``children_set``), the actor,
+    the validated payload and the time."""
+
+    wf: CompiledWorkflow
+    instance: Instance
+    t: CompiledTransition
+    actor: Actor
+    payload: dict[str, Any]
+    now: datetime
 
 
 def calendar_of(engine: Engine, wf: CompiledWorkflow) -> Calendar:
@@ -54,22 +70,13 @@ def children_of(engine: Engine, parent_id: str | None) -> list[Instance]:
     return engine.store.query(Query(parent_id=parent_id, limit=10_000))
 
 
-def context(
-    engine: Engine,
-    wf: CompiledWorkflow,
-    instance: Instance,
-    actor: Actor,
-    t: CompiledTransition,
-    payload: dict[str, Any],
-    now: datetime,
-    *,
-    children: list[Instance] | None = None,
-) -> Any:
+def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = None) -> Any:
     """The context of one transition: only the names and members its expressions read.
 
     ``children`` replaces the stored children when the caller knows newer ones (a join
     checked in the same commit as the child step that completes it).
     """
+    wf, instance, t, payload = scope.wf, scope.instance, scope.t, scope.payload
     variables: dict[str, Any] = {}
     for name, members in t.needs.items():
         if name == "data":
@@ -80,6 +87,7 @@ def context(
             keys = t.spec.payload if members is None else members
             variables[name] = {k: payload.get(k) for k in keys}
         elif name == "actor":
+            actor = scope.actor
             variables[name] = {
                 "id": actor.id,
                 "roles": sorted(actor.roles),
@@ -91,7 +99,7 @@ def context(
         elif name == "params":
             variables[name] = wf.params
         elif name == "now":
-            variables[name] = now
+            variables[name] = scope.now
         elif name == "children":
             kids = children if children is not None else children_of(engine, instance.id)
             variables[name] = [_summary(c) for c in kids]
@@ -101,17 +109,10 @@ def context(
     return new_context(variables, functions_of(engine, wf) if t.uses_functions else None)
 
 
-def full_context(
-    engine: Engine,
-    wf: CompiledWorkflow,
-    instance: Instance,
-    actor: Actor,
-    t: CompiledTransition,
-    payload: dict[str, Any],
-    now: datetime,
-) -> Any:
+def full_context(engine: Engine, scope: Scope) -> Any:
     """A context with every name, for expressions outside the guard and effects (message
     placeholders, spawn lists, children_set), which are rare enough not to be measured."""
+    t = scope.t
     probe = CompiledTransition(
         index=t.index,
         spec=t.spec,
@@ -123,26 +124,19 @@ def full_context(
         needs=dict.fromkeys(_ALL_NAMES),
         uses_functions=True,
     )
-    return context(engine, wf, instance, actor, probe, payload, now)
+    return context(engine, replace(scope, t=probe))
 
 
-def guard_message(
-    engine: Engine,
-    wf: CompiledWorkflow,
-    instance: Instance,
-    actor: Actor,
-    t: CompiledTransition,
-    payload: dict[str, Any],
-    now: datetime,
-) -> str:
+def guard_message(engine: Engine, scope: Scope) -> str:
     """The guard's message, its ``{expression}`` placeholders filled in: durations in the
     language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    t = scope.t
     assert t.guard is not None
     if t.spec.guard_message is None:
         return f"guard is not satisfied: {t.guard.source}"
     zh, en = t.spec.guard_message.zh, t.spec.guard_message.en
     if t.message_parts:
-        ctx = full_context(engine, wf, instance, actor, t, payload, now)
+        ctx = full_context(engine, scope)
         for source, part in t.message_parts:
             try:
                 value = part.run(ctx)
