@@ -14,10 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import cel
-
 from .definition import ReadRule
-from .expressions import Compiled
+from .expressions import Compiled, instance_view, new_context
 from .records import SYSTEM, Actor, HistoryEntry, Instance
 
 if TYPE_CHECKING:
@@ -93,24 +91,8 @@ def level_of(reader_levels: Mapping[str, int], actor: Actor) -> int:
 
 def _context(wf: CompiledWorkflow, instance: Instance) -> Any:
     data = {k: instance.data.get(k) for k in wf.definition.data}
-    return cel.Context(
-        {
-            "data": data,
-            "params": wf.params,
-            "instance": {
-                "id": instance.id,
-                "workflow": instance.workflow,
-                "state": instance.state,
-                "version": instance.version,
-                "org": instance.org,
-                "created_at": instance.created_at,
-                "entered_at": instance.entered_at,
-                "parent_id": instance.parent_id,
-                "unit": instance.unit,
-            },
-        },
-        wf.functions,
-    )
+    variables = {"data": data, "params": wf.params, "instance": instance_view(instance)}
+    return new_context(variables, wf.functions)
 
 
 def _strings(value: Any) -> list[str]:

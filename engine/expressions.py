@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cel
 
@@ -30,6 +30,9 @@ from .calendar import (
 )
 from .errors import CalendarError, FunctionFailed, XieshangError
 
+if TYPE_CHECKING:
+    from .records import Instance
+
 __all__ = [
     "ACTOR_FIELDS",
     "BUILTIN_FUNCTIONS",
@@ -38,7 +41,9 @@ __all__ = [
     "ExpressionError",
     "compile_expression",
     "date_functions",
+    "instance_view",
     "merge_needs",
+    "new_context",
     "references",
 ]
 
@@ -173,6 +178,28 @@ def _guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return call
+
+
+def new_context(
+    variables: dict[str, Any], functions: dict[str, Callable[..., Any]] | None = None
+) -> Any:
+    """The context an expression runs in: its variables, and the functions it may call."""
+    return cel.Context(variables, functions)
+
+
+def instance_view(instance: Instance) -> dict[str, Any]:
+    """What ``instance`` is to an expression: the members of ``INSTANCE_FIELDS``."""
+    return {
+        "id": instance.id,
+        "workflow": instance.workflow,
+        "state": instance.state,
+        "version": instance.version,
+        "org": instance.org,
+        "created_at": instance.created_at,
+        "entered_at": instance.entered_at,
+        "parent_id": instance.parent_id,
+        "unit": instance.unit,
+    }
 
 
 def references(source: str) -> list[tuple[str, str]]:

@@ -10,14 +10,18 @@ pending timers recomputed. What already fired (an overdue mark, a sent reminder)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import deadlines
 from .calendar import CHINA_TZ, before, deadline
 from .compiler import CompiledWorkflow
+from .context import calendar_of
+from .deadlines import duration
 from .errors import ConcurrencyConflict
 from .events import events_for
-from .records import SYSTEM, Commit, HistoryEntry, Instance, TimerRecord, iso
+from .records import SYSTEM, Commit, Instance, TimerRecord, iso
+from .rows import history_row
 from .schedules import CalendarChain, provisional_years, read_basis
 
 if TYPE_CHECKING:
@@ -102,8 +106,8 @@ def _plan(
     new.version += 1
     new.updated_at = now
     if due_stale:
-        new.due_at, new.due_basis = engine._due(wf, new, instance.entered_at)
-    cal = engine._calendar_of(wf)
+        new.due_at, new.due_basis = deadlines.due(engine, wf, new)
+    cal = calendar_of(engine, wf)
     moved_timers: list[dict[str, Any]] = []
     kept: list[TimerRecord] = []
     for t in timers:
@@ -113,7 +117,7 @@ def _plan(
         elif t.kind == "reminder" and new.due_at is not None:
             spec = wf.definition.states[instance.state].deadline
             if spec is not None and spec.remind_before is not None:
-                due = before(cal, new.due_at, engine._duration(wf, spec.remind_before))
+                due = before(cal, new.due_at, duration(wf, spec.remind_before))
                 basis = new.due_basis
         elif t.kind == "timer" and _stale(chain, t.basis):
             for spec_timer in wf.definition.timers:
@@ -121,7 +125,7 @@ def _plan(
                     due, basis = deadline(
                         cal,
                         instance.entered_at,
-                        engine._duration(wf, spec_timer.after),
+                        duration(wf, spec_timer.after),
                         roll=spec_timer.roll == "next_workday",
                     )
                     break
@@ -152,34 +156,17 @@ def _plan(
         "timers": moved_timers,
         "sources": sources,
     }
-    recorded: dict[str, Any] | None = None
-    if (new.due_at, new.due_basis) != (instance.due_at, instance.due_basis) and new.due_at:
-        recorded = {"due_at": iso(new.due_at)}
-        if new.due_basis is not None:
-            recorded["basis"] = new.due_basis
-            recorded["provisional"] = provisional_years(new.due_basis)
-    entry = HistoryEntry(
-        instance_id=instance.id,
-        seq=new.version,
-        workflow=wf.id,
-        workflow_version=wf.definition.version,
-        definition_hash=instance.definition_hash,
-        trigger=RECONCILE,
-        source=instance.state,
-        target=instance.state,
-        actor=SYSTEM.to_dict(),
-        role="system",
+    entry = history_row(
+        instance,
+        new,
+        RECONCILE,
+        SYSTEM,
+        "system",
+        payload,
+        now=now,
+        recorded_at=engine.clock.now(),
         reason=reason,
-        payload=payload,
-        visibility="public",
-        occurred_at=iso(now),
-        recorded_at=iso(datetime.now(UTC)),
-        command_id=None,
-        prev_hash=instance.head_hash,
-        parent_id=instance.parent_id,
-        deadline=recorded,
-    ).sealed()
-    new.head_hash = entry.hash
+    )
     events = events_for(
         wf,
         new,

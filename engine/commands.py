@@ -1,0 +1,214 @@
+"""Commands: start an instance, fire a trigger, each written as one Commit or refused whole.
+
+A fired trigger's candidate transitions are checked (:mod:`xieshang.checks`); the first that
+passes is committed with what it does to children, and with the join it completes in a parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .checks import Refusal, check, role_for, triggers_from, validate_data
+from .children import join_ready, set_children, spawn
+from .compiler import CompiledWorkflow
+from .context import children_of
+from .errors import (
+    CommandRefused,
+    ConcurrencyConflict,
+    ConflictCase,
+    Forbidden,
+    TransitionNotAllowed,
+    UnknownTrigger,
+)
+from .records import SYSTEM, Actor, Commit, Instance
+from .rows import START
+from .steps import Command, Step, created, moved
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+__all__ = ["commit_step", "fire", "start", "step"]
+
+_RETRIES = 5
+
+
+def start(
+    engine: Engine,
+    workflow: str,
+    data: Mapping[str, Any],
+    actor: Actor,
+    org: str,
+    *,
+    command_id: str | None,
+    parent_id: str | None,
+    unit: str | None,
+) -> Instance:
+    """Start an instance (see :meth:`Engine.start`)."""
+    wf = engine.registry.get(workflow)
+    if actor.org is not None and actor.org != org:
+        raise Forbidden(
+            f"actor {actor.id!r} of org {actor.org!r} cannot start an instance for org {org!r}",
+            trigger=START,
+            actor=actor.id,
+            allowed=[actor.org],
+        )
+    start_roles = wf.definition.start.roles
+    if start_roles:
+        role = role_for(actor, frozenset(start_roles))
+    else:
+        role = min(actor.roles) if actor.roles else ""
+    if role is None:
+        raise Forbidden(
+            f"actor {actor.id!r} with roles {sorted(actor.roles)} may not start {workflow!r}; "
+            f"allowed roles: {', '.join(start_roles)}",
+            trigger=START,
+            actor=actor.id,
+            allowed=list(start_roles),
+        )
+    values = validate_data(wf, data)
+    engine._remember_definition(wf)
+    now = engine.clock.now()
+    commit = Commit()
+    instance = created(
+        engine,
+        commit,
+        wf,
+        values,
+        actor,
+        role,
+        org,
+        now,
+        parent_id=parent_id,
+        unit=unit,
+        command_id=command_id,
+    )
+    engine.store.apply(commit)
+    return instance
+
+
+def fire(
+    engine: Engine,
+    instance_id: str,
+    trigger: str,
+    actor: Actor,
+    payload: Mapping[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None,
+    command_id: str | None,
+) -> Instance:
+    """Fire a trigger (see :meth:`Engine.fire`), judging again after a lost race."""
+    fresh = False
+    for attempt in range(_RETRIES):
+        instance = engine._load(instance_id, actor, fresh=fresh)
+        if expected_version is not None and instance.version != expected_version:
+            if not fresh:
+                fresh = True
+                continue
+            raise ConcurrencyConflict(instance_id, expected_version, instance.version)
+        wf = engine._workflow_of(instance)
+        command = Command(trigger, actor, payload, engine.clock.now(), reason, command_id)
+        try:
+            commit, result = step(engine, wf, instance, command)
+        except CommandRefused:
+            if fresh:
+                raise
+            # judged against a cached row: if another process moved it, judge the fresh one
+            current = engine.store.load(instance_id, fresh=True)
+            if current is None or current.version == instance.version:
+                raise
+            fresh = True
+            continue
+        if instance.parent_id is not None:
+            _join(engine, commit, result, command)
+        try:
+            engine.store.apply(commit)
+        except ConcurrencyConflict:
+            # a stale cached row, or a sibling's step touched the parent first: re-read
+            # everything and re-check, unless the caller's own expected version is gone
+            fresh = True
+            if attempt + 1 < _RETRIES:
+                continue
+            raise
+        return result
+    raise ConcurrencyConflict(instance_id, expected_version, case=ConflictCase.RETRIES_EXHAUSTED)
+
+
+def step(
+    engine: Engine, wf: CompiledWorkflow, instance: Instance, command: Command
+) -> tuple[Commit, Instance]:
+    """The commit of the first candidate transition of the command's trigger that passes its
+    checks; the refusal of the one that got furthest when none does."""
+    trigger = command.trigger
+    candidates = wf.by_trigger.get(trigger)
+    if not candidates:
+        raise UnknownTrigger(wf.id, trigger, wf.definition.triggers())
+    here = [t for t in candidates if instance.state in t.sources]
+    if not here:
+        allowed = triggers_from(wf, instance.state)
+        sources = sorted({s for t in candidates for s in t.sources})
+        raise TransitionNotAllowed(
+            f"{trigger!r} cannot fire in state {instance.state!r} (only from "
+            f"{', '.join(sources)}); from {instance.state!r}: "
+            f"{', '.join(allowed) or 'nothing'}",
+            trigger=trigger,
+            state=instance.state,
+            allowed=allowed,
+        )
+    best: Refusal | None = None
+    for t in here:
+        try:
+            checked = check(engine, wf, instance, t, command)
+        except Refusal as r:
+            if best is None or r.check > best.check:
+                best = r
+            continue
+        return commit_step(engine, checked)
+    assert best is not None
+    raise best.error
+
+
+def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple[Commit, Instance]:
+    """The commit of a checked transition: the step, the children it spawns and (unless in a
+    replay, where each child's own rows say it) the fields it sets on its children."""
+    commit, new = moved(engine, checked)
+    if checked.t.spec.spawn is not None:
+        spawn(engine, commit, checked, new)
+    if checked.t.children_set and not replay:
+        set_children(engine, commit, checked, new)
+    return commit, new
+
+
+def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> None:
+    """Touch the parent; if this child step completes a join, fire it in the same commit."""
+    assert child.parent_id is not None
+    parent = engine._load(child.parent_id, None, fresh=True)
+    commit.touch.append((parent.id, parent.children_version))
+    pwf = engine._workflow_of(parent)
+    joins = [t for t in pwf.by_state.get(parent.state, ()) if t.spec.join is not None]
+    if not joins:
+        return
+    siblings = {c.id: c for c in children_of(engine, parent.id)}
+    siblings[child.id] = child
+    for inserted in commit.inserts:
+        if inserted.parent_id == parent.id:
+            siblings[inserted.id] = inserted
+    kids = list(siblings.values())
+    for t in joins:
+        if not join_ready(t, kids):
+            continue
+        as_system = Command(t.trigger, SYSTEM, {}, command.now)
+        try:
+            checked = check(engine, pwf, parent, t, as_system, children=kids)
+        except Refusal:
+            continue
+        parent_commit, _ = commit_step(engine, checked)
+        commit.updates += parent_commit.updates
+        commit.history += parent_commit.history
+        commit.events += parent_commit.events
+        commit.timers += parent_commit.timers
+        commit.clear_timers += parent_commit.clear_timers
+        commit.inserts += parent_commit.inserts
+        commit.readers.update(parent_commit.readers)
+        return

@@ -1,0 +1,185 @@
+"""What expressions see: the context of a transition's guard and effects, and guard messages.
+
+A context holds only the names and members a transition's expressions read (converting values
+into CEL costs microseconds each), and the date functions bound to the engine's calendar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .calendar import Calendar, get_calendar, parse_duration
+from .compiler import CompiledTransition, CompiledWorkflow
+from .errors import CalendarError
+from .expressions import date_functions, instance_view, new_context
+from .ports import Query
+from .records import Actor, Instance, iso
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+__all__ = [
+    "Scope",
+    "calendar_of",
+    "children_of",
+    "context",
+    "full_context",
+    "functions_of",
+    "guard_message",
+    "jsonable",
+]
+
+_ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a transition's expressions are evaluated over: the instance (as before the step
+    for its guard and effects, as after it for spawn lists and ``children_set``), the actor,
+    the validated payload and the time."""
+
+    wf: CompiledWorkflow
+    instance: Instance
+    t: CompiledTransition
+    actor: Actor
+    payload: dict[str, Any]
+    now: datetime
+
+
+def calendar_of(engine: Engine, wf: CompiledWorkflow) -> Calendar:
+    """The calendar ``wf`` counts working days on, over the engine's calendar chain."""
+    return get_calendar(wf.definition.calendar, engine.calendar)
+
+
+def functions_of(engine: Engine, wf: CompiledWorkflow) -> dict[str, Callable[..., Any]]:
+    """The date functions bound to this engine's calendar (not the package tables alone)."""
+    name = wf.definition.calendar
+    found = engine._functions.get(name)
+    if found is None:
+        found = engine._functions[name] = date_functions(calendar_of(engine, wf))
+    return found
+
+
+def children_of(engine: Engine, parent_id: str | None) -> list[Instance]:
+    """The stored children of an instance, oldest first; none for no parent."""
+    if parent_id is None:
+        return []
+    return engine.store.query(Query(parent_id=parent_id, limit=10_000))
+
+
+def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = None) -> Any:
+    """The context of one transition: only the names and members its expressions read.
+
+    ``children`` replaces the stored children when the caller knows newer ones (a join
+    checked in the same commit as the child step that completes it).
+    """
+    wf, instance, t, payload = scope.wf, scope.instance, scope.t, scope.payload
+    variables: dict[str, Any] = {}
+    for name, members in t.needs.items():
+        if name == "data":
+            source = instance.data
+            keys = wf.definition.data if members is None else members
+            variables[name] = {k: source.get(k) for k in keys}
+        elif name == "payload":
+            keys = t.spec.payload if members is None else members
+            variables[name] = {k: payload.get(k) for k in keys}
+        elif name == "actor":
+            actor = scope.actor
+            variables[name] = {
+                "id": actor.id,
+                "roles": sorted(actor.roles),
+                "org": actor.org,
+                "unit": actor.unit,
+            }
+        elif name == "instance":
+            variables[name] = instance_view(instance)
+        elif name == "params":
+            variables[name] = wf.params
+        elif name == "now":
+            variables[name] = scope.now
+        elif name == "children":
+            kids = children if children is not None else children_of(engine, instance.id)
+            variables[name] = [_summary(c) for c in kids]
+        elif name == "siblings":
+            siblings = children_of(engine, instance.parent_id) if instance.parent_id else []
+            variables[name] = [_summary(c) for c in siblings if c.id != instance.id]
+    return new_context(variables, functions_of(engine, wf) if t.uses_functions else None)
+
+
+def full_context(engine: Engine, scope: Scope) -> Any:
+    """A context with every name, for expressions outside the guard and effects (message
+    placeholders, spawn lists, children_set), which are rare enough not to be measured."""
+    t = scope.t
+    probe = CompiledTransition(
+        index=t.index,
+        spec=t.spec,
+        sources=t.sources,
+        roles=t.roles,
+        guard=None,
+        sets=(),
+        payload=None,
+        needs=dict.fromkeys(_ALL_NAMES),
+        uses_functions=True,
+    )
+    return context(engine, replace(scope, t=probe))
+
+
+def guard_message(engine: Engine, scope: Scope) -> str:
+    """The guard's message, its ``{expression}`` placeholders filled in: durations in the
+    language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    t = scope.t
+    assert t.guard is not None
+    if t.spec.guard_message is None:
+        return f"guard is not satisfied: {t.guard.source}"
+    zh, en = t.spec.guard_message.zh, t.spec.guard_message.en
+    if t.message_parts:
+        ctx = full_context(engine, scope)
+        for source, part in t.message_parts:
+            try:
+                value = part.run(ctx)
+            except Exception:
+                value = None
+            token = "{" + source + "}"
+            zh = zh.replace(token, _shown(value, "zh"))
+            en = en.replace(token, _shown(value, "en")) if en else en
+    return f"{zh} / {en}" if en else zh
+
+
+def jsonable(value: Any) -> Any:
+    """An expression's result as JSON: timestamps as ISO text, maps and lists all through."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _summary(child: Instance) -> dict[str, Any]:
+    return {
+        "id": child.id,
+        "workflow": child.workflow,
+        "state": child.state,
+        "unit": child.unit,
+        "final": child.final,
+        "data": child.data,
+    }
+
+
+def _shown(value: Any, lang: str) -> str:
+    """A value in a message: a list joined, a duration in the message's language."""
+    if value is None:
+        return "?"
+    if isinstance(value, list):
+        return ("、" if lang == "zh" else ", ").join(_shown(v, lang) for v in value)
+    text = str(value)
+    if lang == "zh" and isinstance(value, str) and value[:1].isdigit():
+        try:
+            return parse_duration(value).zh
+        except CalendarError:
+            return text
+    return text

@@ -1,0 +1,181 @@
+"""What a step writes: the new instance row, its history row, its events and timers, as a Commit.
+
+Three kinds of step are built here: a creation, a transition that was checked
+(:mod:`xieshang.checks`), and the overdue mark of a deadline that passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import access
+from .compiler import CompiledTransition, CompiledWorkflow, Cursor
+from .deadlines import due, timers_for
+from .events import events_for
+from .records import SYSTEM, Actor, Commit, Instance, copy_json, iso
+from .rows import OVERDUE, START, history_row
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+__all__ = ["Command", "Step", "created", "moved", "overdue_step"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What was asked of an instance: a trigger, by whom, with what, and when."""
+
+    trigger: str
+    actor: Actor
+    payload: Mapping[str, Any]
+    now: datetime
+    reason: str | None = None
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A command that passed the checks of one transition: the role it acts in, the payload
+    as validated and the instance data its effects give."""
+
+    wf: CompiledWorkflow
+    instance: Instance
+    t: CompiledTransition
+    command: Command
+    role: str
+    values: dict[str, Any]
+    new_data: dict[str, Any]
+
+
+def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
+    """The commit of a checked transition (without what it does to children)."""
+    wf, instance, t, now = step.wf, step.instance, step.t, step.command.now
+    cursor = Cursor(instance.state)
+    wf.move(cursor, t)
+    moving = cursor.state != instance.state
+    new = Instance(
+        instance.id,
+        instance.workflow,
+        instance.workflow_version,
+        instance.definition_hash,
+        instance.org,
+        cursor.state,
+        step.new_data,
+        instance.version + 1,
+        instance.created_at,
+        now,
+        now if moving else instance.entered_at,
+        cursor.state in wf.final_states,
+        instance.due_at,
+        False if moving else instance.overdue,
+        instance.parent_id,
+        instance.unit,
+        children_version=instance.children_version,
+        due_basis=instance.due_basis,
+    )
+    if moving or cursor.state in wf.deadline_at:
+        new.due_at, new.due_basis = due(engine, wf, new)
+    reschedule = moving or new.due_at != instance.due_at
+    if reschedule and not moving and new.overdue and (new.due_at is None or new.due_at > now):
+        new.overdue = False  # the deadline moved past now (an approved extension)
+    entry = history_row(
+        instance,
+        new,
+        t.trigger,
+        step.command.actor,
+        step.role,
+        step.values,
+        now=now,
+        recorded_at=engine.clock.now(),
+        reason=step.command.reason,
+        visibility=t.spec.visibility,
+        command_id=step.command.command_id,
+    )
+    commit = Commit(
+        updates=[(new, instance.version)],
+        history=[entry],
+        events=events_for(wf, new, entry, t, deployment=engine.deployment),
+    )
+    if reschedule:
+        commit.clear_timers.append(new.id)
+        commit.timers.extend(timers_for(engine, wf, new))
+    now_readers = access.readers(wf, new)
+    if now_readers != access.readers(wf, instance):
+        commit.readers[new.id] = now_readers
+    return commit, new
+
+
+def created(
+    engine: Engine,
+    commit: Commit,
+    wf: CompiledWorkflow,
+    values: dict[str, Any],
+    actor: Actor,
+    role: str,
+    org: str,
+    now: datetime,
+    *,
+    parent_id: str | None = None,
+    unit: str | None = None,
+    command_id: str | None = None,
+) -> Instance:
+    """Add a new instance to ``commit``: its row, its creation as history row 1, its
+    events and the timers of its initial state."""
+    instance = Instance(
+        id=engine._ids(),
+        workflow=wf.id,
+        workflow_version=wf.definition.version,
+        definition_hash=wf.hash,
+        org=org,
+        state=wf.definition.initial_state,
+        data=values,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        entered_at=now,
+        parent_id=parent_id,
+        unit=unit,
+    )
+    instance.due_at, instance.due_basis = due(engine, wf, instance)
+    entry = history_row(
+        None,
+        instance,
+        START,
+        actor,
+        role,
+        copy_json(values),
+        now=now,
+        recorded_at=engine.clock.now(),
+        command_id=command_id,
+    )
+    commit.inserts.append(instance)
+    commit.history.append(entry)
+    commit.events += events_for(wf, instance, entry, None, deployment=engine.deployment)
+    commit.timers += timers_for(engine, wf, instance)
+    commit.readers[instance.id] = access.readers(wf, instance)
+    return instance
+
+
+def overdue_step(
+    engine: Engine, wf: CompiledWorkflow, instance: Instance, now: datetime
+) -> tuple[Commit, Instance]:
+    """The commit that marks an instance overdue: its deadline passed in this state visit."""
+    new = instance.copy()
+    new.version += 1
+    new.overdue = True
+    new.updated_at = now
+    payload = {"due_at": iso(instance.due_at) if instance.due_at else None}
+    entry = history_row(
+        instance, new, OVERDUE, SYSTEM, "system", payload, now=now, recorded_at=engine.clock.now()
+    )
+    commit = Commit(
+        updates=[(new, instance.version)],
+        history=[entry],
+        events=events_for(
+            wf, new, entry, None, deployment=engine.deployment, names=["instance.overdue"]
+        ),
+    )
+    return commit, new
