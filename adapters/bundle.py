@@ -2,6 +2,7 @@
 
 ``xieshang audit export --org ORG --from DATE --to DATE -o bundle.zip`` writes a zip of:
 ``instances.jsonl`` (the instance rows), ``history.jsonl`` (all their history rows),
+``events.jsonl`` (the events those rows announced),
 ``ledger.jsonl`` (the whole ledger up to its head: positions and hashes only, no content of
 other orgs), ``definitions.json`` (the workflow definitions the instances are pinned to), the
 checkpoints given, and ``manifest.json`` with the SHA-256 of each file.
@@ -25,6 +26,7 @@ from typing import Any
 from xieshang import (
     Definition,
     Engine,
+    EventRecord,
     HistoryEntry,
     Instance,
     Query,
@@ -91,6 +93,17 @@ def _instance(r: dict[str, Any]) -> Instance:
     )
 
 
+def _event_record(e: EventRecord) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "instance_id": e.instance_id,
+        "seq": e.seq,
+        "type": e.type,
+        "org": e.org,
+        "body": e.body,
+    }
+
+
 def _jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
     return "".join(canonical_json(r) + "\n" for r in rows).encode()
 
@@ -135,6 +148,18 @@ def export_bundle(
     files: dict[str, bytes] = {
         "instances.jsonl": _jsonl(_instance_record(i) for i in chosen.values()),
         "history.jsonl": _jsonl(r.to_dict() for r in history),
+        "events.jsonl": _jsonl(
+            {
+                "id": e.id,
+                "instance_id": e.instance_id,
+                "seq": e.seq,
+                "type": e.type,
+                "org": e.org,
+                "body": e.body,
+            }
+            for iid in chosen
+            for e in store.outbox(iid)
+        ),  # fmt: skip
         "ledger.jsonl": _jsonl(e.to_dict() for e in store.ledger()),
         "definitions.json": canonical_json(definitions).encode(),
     }
@@ -215,10 +240,11 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> dict[str, Any]:
 
     instances = [_instance(r) for r in lines("instances.jsonl")]
     rows = [HistoryEntry(**r) for r in lines("history.jsonl")]
+    events = [EventRecord(**r) for r in lines("events.jsonl")] if "events.jsonl" in files else []
     ledger = [LedgerEntry(**r) for r in lines("ledger.jsonl")]
     definitions: dict[str, str] = json.loads(files["definitions.json"])
     store = MemoryStore()
-    store.restore(instances, rows, definitions)
+    store.restore(instances, rows, definitions, events)
     statements = []
     cps = sorted(n for n in files if n.startswith("checkpoints/"))
     if cps:

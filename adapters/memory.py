@@ -144,6 +144,7 @@ class MemoryStore:
         instances: list[Instance],
         history: list[HistoryEntry],
         definitions: dict[str, str],
+        events: Sequence[EventRecord] = (),
     ) -> None:
         """Load records as they were stored elsewhere (an auditor's bundle), unchecked and
         without ledgering them again: verify is what checks them."""
@@ -153,6 +154,7 @@ class MemoryStore:
             for row in sorted(history, key=lambda r: (r.instance_id, r.seq)):
                 self._history.setdefault(row.instance_id, []).append(row)
             self._definitions.update(definitions)
+            self._outbox.extend(events)
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         found = self._ledger[after:]

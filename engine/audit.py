@@ -7,26 +7,33 @@ they changed, and are applied as recorded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .checks import Refusal, check
 from .commands import commit_step
-from .compiler import CompiledWorkflow
-from .deadlines import due
+from .compiler import CompiledTransition, CompiledWorkflow
+from .deadlines import due, timers_for
+from .definition import Definition
+from .derive import event_findings, instance_findings, timer_findings
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
     ConflictCase,
+    Forbidden,
     NotFound,
     TransitionNotAllowed,
     XieshangError,
 )
+from .events import events_for
 from .ledger import verify_ledger
+from .loading import compile_definition
 from .reconcile import RECONCILE
-from .records import Actor, HistoryEntry, Instance, canonical_json, copy_json
+from .records import Actor, Commit, EventRecord, HistoryEntry, Instance, canonical_json, copy_json
 from .rows import OVERDUE, PARENT_UPDATE, recorded_deadline
 from .steps import Command, overdue_step
 
@@ -36,10 +43,22 @@ if TYPE_CHECKING:
 __all__ = ["replay_rows", "result_of", "verify", "verify_one"]
 
 
-def replay_rows(engine: Engine, rows: list[HistoryEntry]) -> Instance:
+def replay_rows(
+    engine: Engine,
+    rows: list[HistoryEntry],
+    *,
+    unit: str | None = None,
+    events: list[EventRecord] | None = None,
+) -> Instance:
     """The instance that ``rows`` (an instance's history from row 1) leave.
 
+    Each transition's recorded role must be one the definition allows and the actor holds, and
+    separation of duties must hold, as when it was fired. ``unit`` is the unit the instance is
+    bound to (rows do not record it); ``events``, when given, collects the events the replayed
+    rows announce.
+
     Raises:
+        Forbidden: a row's role is not allowed, or separation of duties is broken.
         XieshangError: a step its definition refuses.
     """
     first = rows[0]
@@ -58,16 +77,22 @@ def replay_rows(engine: Engine, rows: list[HistoryEntry]) -> Instance:
         updated_at=created,
         entered_at=created,
         parent_id=first.parent_id,
+        unit=unit,
         head_hash=first.hash,
     )
     instance.due_at, instance.due_basis = due(engine, wf, instance)
     recorded_deadline(instance, first)
+    if events is not None:
+        events += events_for(wf, instance, first, None, deployment=engine.deployment)
+    fired: dict[str, set[str]] = {}
     for row in rows[1:]:
         now = datetime.fromisoformat(row.occurred_at)
         actor = Actor.from_dict(row.actor)
         in_place = row.source == instance.state == row.target
         if row.trigger == OVERDUE and in_place:
-            instance = overdue_step(engine, wf, instance, now)[1]
+            commit, instance = overdue_step(engine, wf, instance, now)
+            if events is not None:
+                events += commit.events
         elif row.trigger in (PARENT_UPDATE, RECONCILE) and in_place:
             instance = instance.copy()
             instance.version += 1
@@ -80,8 +105,11 @@ def replay_rows(engine: Engine, rows: list[HistoryEntry]) -> Instance:
                         instance.data[name] = value
             recorded_deadline(instance, row)
         else:
-            instance = _replay_transition(engine, wf, instance, row, actor, now)
+            commit, instance = _replay_transition(engine, wf, instance, row, actor, now, fired)
             recorded_deadline(instance, row)
+            if events is not None:
+                events += [e for e in commit.events if e.instance_id == instance.id]
+            fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
         instance.head_hash = row.hash
     return instance
 
@@ -93,7 +121,8 @@ def _replay_transition(
     row: HistoryEntry,
     actor: Actor,
     now: datetime,
-) -> Instance:
+    fired: Mapping[str, set[str]],
+) -> tuple[Commit, Instance]:
     candidates = [
         t
         for t in wf.by_trigger.get(row.trigger, ())
@@ -115,11 +144,37 @@ def _replay_transition(
         except Refusal as r:
             errors.append(r.error)
             continue
+        _judge_role(row, t, actor, fired)
         # the row as it was written: its reason, command id and role, not the replay's
         as_written = replace(command, reason=row.reason, command_id=row.command_id)
         checked = replace(checked, command=as_written, role=row.role)
-        return commit_step(engine, checked, replay=True)[1]
+        return commit_step(engine, checked, replay=True)
     raise errors[0]
+
+
+def _judge_role(
+    row: HistoryEntry, t: CompiledTransition, actor: Actor, fired: Mapping[str, set[str]]
+) -> None:
+    """A row's role must be one the transition allows and its actor holds, and separation of
+    duties must hold over the rows before it: a loosened stored definition or a rewritten actor
+    cannot pass a replay."""
+    if row.role not in t.roles or row.role not in actor.roles:
+        raise Forbidden(
+            f"row {row.seq}: {row.trigger!r} was fired as {row.role!r} by {actor.id!r} (roles "
+            f"{sorted(actor.roles)}); the definition allows {', '.join(sorted(t.roles))}",
+            trigger=row.trigger,
+            actor=actor.id,
+            allowed=sorted(t.roles),
+        )
+    earlier = set().union(*(fired.get(name, set()) for name in t.spec.not_by))
+    if actor.id in earlier:
+        raise Forbidden(
+            f"row {row.seq}: {actor.id!r} fired {row.trigger!r} after firing "
+            f"{', '.join(t.spec.not_by)} (separation of duties)",
+            trigger=row.trigger,
+            actor=actor.id,
+            allowed=[],
+        )
 
 
 def result_of(engine: Engine, row: HistoryEntry, instance_id: str | None, trigger: str) -> Instance:
@@ -131,7 +186,8 @@ def result_of(engine: Engine, row: HistoryEntry, instance_id: str | None, trigge
     if (instance_id is not None and row.instance_id != instance_id) or row.trigger != trigger:
         raise ConcurrencyConflict(row.instance_id, None, row.seq, case=ConflictCase.COMMAND_USED)
     rows = engine.store.history(row.instance_id)[: row.seq]
-    return replay_rows(engine, rows)
+    stored = engine.store.load(row.instance_id)
+    return replay_rows(engine, rows, unit=stored.unit if stored is not None else None)
 
 
 def verify(
@@ -193,8 +249,14 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
             "removed",
             f"the instance is at version {stored.version} but the history ends at row {len(rows)}",
         )
+    altered = _definition_altered(engine, stored.definition_hash)
+    if altered is not None:
+        return broken(None, "definition-altered", altered)
+    announced: list[EventRecord] = []
     try:
-        replayed = replay_rows(engine, rows)
+        replayed = replay_rows(engine, rows, unit=stored.unit, events=announced)
+    except Forbidden as e:
+        return broken(None, "role-not-allowed", e.message)
     except XieshangError as e:
         return broken(None, "replay-failed", e.message)
     except (ValueError, TypeError, KeyError) as e:  # a rewritten row that does not parse
@@ -206,5 +268,35 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
             "replay-differs",
             f"replay gives state {replayed.state!r} and data {replayed_data}, the store holds "
             f"{stored.state!r} and {stored_data}",
+        )
+    org_known = "org" in rows[0].actor
+    for kind, message in instance_findings(stored, replayed, org_known=org_known):
+        return broken(None, kind, message)
+    for seq, kind, message in event_findings(announced, engine.store.outbox(instance_id), rows):
+        return broken(seq, kind, message)
+    expected = timers_for(engine, engine._workflow_of(replayed), replayed)
+    for kind, message in timer_findings(engine.store.timers_of(instance_id), expected):
+        return broken(None, kind, message)
+    return None
+
+
+def _definition_altered(engine: Engine, content_hash: str) -> str | None:
+    """Why the stored body of a definition is not the one its hash names, or None."""
+    body = engine.store.load_definition(content_hash)
+    if body is None:
+        return None
+    return _body_mismatch(content_hash, body)
+
+
+@lru_cache(maxsize=256)
+def _body_mismatch(content_hash: str, body: str) -> str | None:
+    try:
+        found = compile_definition(Definition.model_validate(json.loads(body))).hash
+    except (XieshangError, ValueError) as e:
+        return f"the stored definition {content_hash[:12]} cannot be read: {e}"
+    if found != content_hash:
+        return (
+            f"the stored definition {content_hash[:12]} was altered: its body hashes to "
+            f"{found[:12]}"
         )
     return None

@@ -199,7 +199,7 @@ def checkpoint_now(engine: Engine, key: Path, path: Path) -> dict[str, object]:
 
 def rewrite_everything(url: str, engine: Engine, target: str) -> None:
     """The strongest writer without the key: move a step's time and recompute every hash, the
-    instance's chain, the whole ledger and its head."""
+    instance's chain, its events, the whole ledger and its head."""
     rows = engine.history(target)
     new_rows: list[HistoryEntry] = []
     prev = ""
@@ -221,6 +221,13 @@ def rewrite_everything(url: str, engine: Engine, target: str) -> None:
         for e in new_rows
     ]
     statements.append(("UPDATE instances SET head_hash = ? WHERE id = ?", (prev, target)))
+    moved_row = next(e for e in new_rows if e.seq == 3)
+    for event in engine.store.outbox(target):
+        if event.seq == 3:
+            body = {**event.body, "time": moved_row.occurred_at}
+            statements.append(
+                ("UPDATE outbox SET body = ? WHERE event_id = ?", (json.dumps(body), event.id))
+            )
     hashes = {(target, e.seq): e.hash for e in new_rows}
     ledger_prev = GENESIS
     for old in engine.store.ledger():
