@@ -148,18 +148,7 @@ def export_bundle(
     files: dict[str, bytes] = {
         "instances.jsonl": _jsonl(_instance_record(i) for i in chosen.values()),
         "history.jsonl": _jsonl(r.to_dict() for r in history),
-        "events.jsonl": _jsonl(
-            {
-                "id": e.id,
-                "instance_id": e.instance_id,
-                "seq": e.seq,
-                "type": e.type,
-                "org": e.org,
-                "body": e.body,
-            }
-            for iid in chosen
-            for e in store.outbox(iid)
-        ),  # fmt: skip
+        "events.jsonl": _jsonl(_event_record(e) for iid in chosen for e in store.outbox(iid)),
         "ledger.jsonl": _jsonl(e.to_dict() for e in store.ledger()),
         "definitions.json": canonical_json(definitions).encode(),
     }
