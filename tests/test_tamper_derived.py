@@ -1,0 +1,145 @@
+"""What verify derives from the history: the instance row, its events, its timers, its
+definition and the roles of its rows. Each tamper is plain SQL on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from store_contract import propose, sql_connection, to_filed
+
+from xieshang import Engine, FixedClock, HistoryEntry, Registry
+from xieshang.adapters.sql import open_store
+from xieshang.shared import canonical_json
+
+
+@pytest.fixture
+def engine(sql_url: str, registry: Registry, clock: FixedClock) -> Iterator[Engine]:
+    with open_store(sql_url) as store:
+        yield Engine(store, registry, clock)
+
+
+def tamper(url: str, sql: str, params: tuple[object, ...]) -> None:
+    with sql_connection(url) as (conn, mark):
+        conn.execute(sql.replace("?", mark), params)
+
+
+def filed(engine: Engine) -> str:
+    iid = propose(engine, "被改的").id
+    to_filed(engine, iid)
+    assert engine.verify() == []
+    return iid
+
+
+def kinds(engine: Engine, iid: str) -> list[str]:
+    return [p["kind"] for p in engine.verify(iid)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        ("parent_id", "someone-else", "moved-parent"),
+        ("final", True, "column-differs"),
+        ("overdue", True, "column-differs"),
+        ("workflow_version", 7, "column-differs"),
+        ("created_at", "2020-01-01T00:00:00.000000+00:00", "column-differs"),
+    ],
+)
+def test_an_instance_column_the_history_contradicts_is_found(
+    engine: Engine, sql_url: str, column: str, value: object, kind: str
+) -> None:
+    """A column of the instance row rewritten alone is named, with what the history gives."""
+    iid = filed(engine)
+    tamper(sql_url, f"UPDATE instances SET {column} = ? WHERE id = ?", (value, iid))
+    engine.store.load(iid, fresh=True)
+    found = engine.verify(iid)
+    assert [p["kind"] for p in found] == [kind]
+    assert column in found[0]["message"]
+
+
+def test_an_event_rewritten_in_the_outbox_is_forged(engine: Engine, sql_url: str) -> None:
+    """The relay would sign a rewritten event: verify names it forged, with its row."""
+    iid = filed(engine)
+    event = engine.store.outbox(iid)[1]
+    body = {**event.body, "data": {**event.body["data"], "to": "closed"}}
+    tamper(sql_url, "UPDATE outbox SET body = ? WHERE event_id = ?", (json.dumps(body), event.id))
+    found = engine.verify(iid)
+    assert [(p["seq"], p["kind"]) for p in found] == [(event.seq, "forged-event")]
+
+
+def test_an_event_inserted_or_deleted_is_found(engine: Engine, sql_url: str) -> None:
+    """An event no row announced is forged; an announced one that is gone is removed."""
+    iid = filed(engine)
+    event = engine.store.outbox(iid)[0]
+    tamper(sql_url, "DELETE FROM outbox WHERE event_id = ?", (event.id,))
+    assert kinds(engine, iid) == ["removed-event"]
+    body = {**event.body, "id": f"{iid}-2-9"}
+    tamper(
+        sql_url,
+        "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.id, iid, event.seq, event.type, event.org, json.dumps(event.body), "x"),
+    )
+    assert kinds(engine, iid) == []
+    tamper(
+        sql_url,
+        "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (body["id"], iid, 2, event.type, event.org, json.dumps(body), "x"),
+    )
+    assert kinds(engine, iid) == ["forged-event"]
+
+
+def test_a_timer_nothing_set_is_forged(engine: Engine, sql_url: str) -> None:
+    """A timer row inserted to fire a step (here: close the proposal) is found."""
+    iid = filed(engine)
+    tamper(
+        sql_url,
+        'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org) '
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (iid, "timer", "close", "2024-03-02T00:00:00.000000+00:00", 4, "gy"),
+    )
+    assert kinds(engine, iid) == ["forged-timer"]
+
+
+def test_a_loosened_stored_definition_is_found(engine: Engine, sql_url: str) -> None:
+    """A stored definition body edited to let members do the committee's steps no longer
+    matches its hash."""
+    iid = filed(engine)
+    content_hash = engine.get(iid).definition_hash
+    body = json.loads(engine.store.load_definition(content_hash) or "{}")
+    for t in body["transitions"]:
+        t["roles"] = sorted({*t["roles"], "member"})
+    tamper(
+        sql_url,
+        "UPDATE definitions SET body = ? WHERE hash = ?",
+        (canonical_json(body), content_hash),
+    )
+    assert kinds(engine, iid) == ["definition-altered"]
+
+
+def test_a_step_reattributed_to_a_role_the_definition_refuses_is_found(
+    engine: Engine, sql_url: str
+) -> None:
+    """Rewriting who filed a proposal (a member instead of the committee) and recomputing the
+    chain passes the hashes, but the replay re-judges the role."""
+    iid = filed(engine)
+    rows = engine.history(iid)
+    prev = ""
+    for row in rows:
+        body = row.body()
+        if row.trigger == "file":
+            body["actor"] = {"id": "m1", "roles": ["member"], "org": "gy"}
+            body["role"] = "member"
+        body["prev_hash"] = prev
+        new = HistoryEntry(**body).sealed()
+        tamper(
+            sql_url,
+            "UPDATE history SET actor = ?, role = ?, prev_hash = ?, hash = ? "
+            "WHERE instance_id = ? AND seq = ?",
+            (json.dumps(new.actor), new.role, new.prev_hash, new.hash, iid, new.seq),
+        )
+        prev = new.hash
+    tamper(sql_url, "UPDATE instances SET head_hash = ? WHERE id = ?", (prev, iid))
+    assert kinds(engine, iid) == ["role-not-allowed"]
