@@ -16,13 +16,24 @@ any other driver error                                 StoreError
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import sqlalchemy as sa
 
-from xieshang import StoreError, StoreUnavailable
+from xieshang import (
+    Commit,
+    ConcurrencyConflict,
+    ConflictCase,
+    StoreError,
+    StoreUnavailable,
+    XieshangError,
+)
 
-__all__ = ["DRIVER_ERRORS", "classify", "plain"]
+if TYPE_CHECKING:
+    from .statements import Statements
+
+__all__ = ["DRIVER_ERRORS", "classify", "conflict", "plain"]
 
 DRIVER_ERRORS = (sqlite3.Error, psycopg.Error)
 
@@ -67,3 +78,41 @@ def plain(error: BaseException) -> StoreError:
     if kind == "unavailable":
         return StoreUnavailable(f"the database is unavailable: {detail}", driver_error=detail)
     return StoreError(f"the database refused the operation: {detail}", driver_error=detail)
+
+
+def conflict(error: BaseException, commit: Commit, conn: Any, sql: Statements) -> XieshangError:
+    """The error for a driver error in ``commit``: the conflict it names, read on ``conn``."""
+    kind = classify(error)
+    p = sql.p
+    if kind == "command-id":
+        for e in commit.history:
+            if e.command_id is None:
+                continue
+            found = conn.execute(
+                f"SELECT instance_id, seq FROM history WHERE command_id = {p}", (e.command_id,)
+            ).fetchone()
+            if found is not None:
+                return ConcurrencyConflict(found[0], None, found[1], case=ConflictCase.COMMAND_USED)
+        return ConcurrencyConflict(commit.history[0].instance_id, case=ConflictCase.COMMAND_USED)
+    if kind == "instance-id":
+        for new in commit.inserts:
+            found = conn.execute(sql.version, (new.id,)).fetchone()
+            if found is not None:
+                return ConcurrencyConflict(
+                    new.id, None, found[0], case=ConflictCase.INSTANCE_EXISTS
+                )
+    if kind in ("instance-id", "history-seq", "retry"):
+        expected = {new.id: v for new, v in commit.updates}
+        iid = (
+            commit.updates[0][0].id
+            if commit.updates
+            else commit.inserts[0].id
+            if commit.inserts
+            else commit.history[0].instance_id
+        )
+        found = conn.execute(sql.version, (iid,)).fetchone()
+        return ConcurrencyConflict(
+            iid, expected.get(iid), found[0] if found else None,
+            case=ConflictCase.ANOTHER_WRITER,
+        )  # fmt: skip
+    return plain(error)

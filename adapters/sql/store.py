@@ -14,19 +14,12 @@ import contextlib
 import json
 import os
 import signal
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import URL, Dialect, make_url
-from sqlmodel import SQLModel
+from sqlalchemy.engine import URL, make_url
 
 from xieshang import (
     Commit,
@@ -39,16 +32,14 @@ from xieshang import (
     StoreError,
     StoreUnavailable,
     TimerRecord,
-    XieshangError,
 )
 from xieshang.shared import LedgerEntry, append_entries, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
-from .errors import DRIVER_ERRORS, classify, plain
+from .errors import DRIVER_ERRORS, classify, conflict, plain
 from .rows import (
-    HISTORY_COLUMNS,
-    INSTANCE_COLUMNS,
     InstanceRow,
     dump,
     entry,
@@ -58,6 +49,7 @@ from .rows import (
     instance_row,
     parsed,
 )
+from .statements import Statements
 
 __all__ = [
     "DEFAULT_URL",
@@ -79,14 +71,6 @@ __all__ = [
 ENV_FAULT = "XIESHANG_FAULT"
 SYNCHRONOUS = ("FULL", "NORMAL")
 
-_INSTANCES = SQLModel.metadata.tables["instances"]
-_READERS = SQLModel.metadata.tables["readers"]
-_ICOLS = ", ".join(INSTANCE_COLUMNS)
-_HCOLS = ", ".join(f'"{c}"' if c == "trigger" else c for c in HISTORY_COLUMNS)
-# What a step may change. The identity columns (workflow, org, parent, unit) never change, and
-# leaving them out of the SET spares SQLite the upkeep of their indexes.
-_UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
-            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
 _plain = plain  # the name the error-mapping tests use
 
 
@@ -165,11 +149,6 @@ class SQLStore:
             )
         self.url: URL = full
         self.postgres = full.get_backend_name() == "postgresql"
-        self._dialect: Dialect = (
-            postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
-            if self.postgres
-            else sqlite_dialect.dialect()
-        )
         if self.postgres:
             conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
@@ -180,68 +159,11 @@ class SQLStore:
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
         self._idle: list[Any] = []
         self._closed = False
-        self._cache: OrderedDict[str, InstanceRow] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()
+        self._cache = RowCache(cache_size)
         fault = os.environ.get(ENV_FAULT)
         self.fault_hook: Callable[[str], None] | None = _fault_hook(fault) if fault else None
-        p = "%s" if self.postgres else "?"
-
-        def marks(n: int) -> str:
-            return ", ".join([p] * n)
-
-        self._sql_load = f"SELECT {_ICOLS} FROM instances WHERE id = {p}"
-        self._sql_insert = (
-            f"INSERT INTO instances ({_ICOLS}) VALUES ({marks(len(INSTANCE_COLUMNS))})"
-        )
-        # keyed by (state unchanged, due_at unchanged): columns left out keep their index as is
-        self._sql_updates = {
-            (same_state, same_due): "UPDATE instances SET " + ", ".join(
-                f"{c} = {p}" for c in _UPDATED
-                if not (same_state and c == "state") and not (same_due and c == "due_at")
-            ) + f" WHERE id = {p} AND version = {p}"
-            for same_state in (False, True)
-            for same_due in (False, True)
-        }  # fmt: skip
-        self._sql_version = f"SELECT version FROM instances WHERE id = {p}"
-        self._sql_history_insert = (
-            f"INSERT INTO history ({_HCOLS}) VALUES ({marks(len(HISTORY_COLUMNS))})"
-        )
-        self._sql_history = f"SELECT {_HCOLS} FROM history WHERE instance_id = {p} ORDER BY seq"
-        self._sql_command = f"SELECT {_HCOLS} FROM history WHERE command_id = {p}"
-        self._sql_outbox_insert = (
-            "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_clear = f"DELETE FROM timers WHERE instance_id = {p}"
-        self._sql_timer_insert = (
-            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org, basis) '
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_consume = (
-            f"DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE instance_id = {p} "
-            f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
-            f"AND org = {p} ORDER BY id LIMIT 1)"
-        )
-        # the head is locked last, just before COMMIT: concurrent writers wait for each other
-        # only while one of them commits (PostgreSQL); SQLite's write lock is taken at BEGIN
-        lock = " FOR UPDATE" if self.postgres else ""
-        self._sql_head = f"SELECT position, hash FROM ledger_head WHERE id = 1{lock}"
-        self._sql_head_update = f"UPDATE ledger_head SET position = {p}, hash = {p} WHERE id = 1"
-        self._sql_ledger_insert = (
-            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_touch = (
-            f"UPDATE instances SET children_version = children_version + 1 "
-            f"WHERE id = {p} AND children_version = {p}"
-        )
-        self._sql_children = f"SELECT children_version FROM instances WHERE id = {p}"
-        self._sql_readers_clear = f"DELETE FROM readers WHERE instance_id = {p}"
-        self._sql_readers_insert = (
-            f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
-        )
-        self._p = p
+        self._sql = Statements(self.postgres)
+        self._p = self._sql.p
 
     # -- connections -----------------------------------------------------------------------
 
@@ -289,8 +211,7 @@ class SQLStore:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def __enter__(self) -> SQLStore:
         return self
@@ -301,18 +222,15 @@ class SQLStore:
     # -- instances -------------------------------------------------------------------------
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
-        if not fresh and self._cache_size:
-            with self._cache_lock:
-                hit = self._cache.get(instance_id)
-                if hit is not None:
-                    self._cache.move_to_end(instance_id)
+        if not fresh and self._cache.size:
+            hit = self._cache.hit(instance_id)
             if hit is not None:
                 return instance(hit)
-        rows = self._read(self._sql_load, (instance_id,))
+        rows = self._read(self._sql.load, (instance_id,))
         if not rows:
             return None
         row = parsed(rows[0])
-        self._remember(row)
+        self._cache.remember(row)
         return instance(row)
 
     def apply(self, commit: Commit) -> None:
@@ -332,7 +250,7 @@ class SQLStore:
             self._abandon(conn, commit)
             broken = classify(e) == "unavailable"
             try:
-                error = _plain(e) if broken else self._conflict(e, commit, conn)
+                error = _plain(e) if broken else conflict(e, commit, conn, self._sql)
             except DRIVER_ERRORS:
                 broken, error = True, _plain(e)
             raise error from e
@@ -341,8 +259,8 @@ class SQLStore:
             raise
         finally:
             self._put(conn, broken)
-        if self._cache_size:
-            self._cache_commit(commit, rows)
+        if self._cache.size:
+            self._cache.committed(commit, rows)
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         cur = conn.cursor()
@@ -351,7 +269,7 @@ class SQLStore:
         rows: list[InstanceRow] = []
         for new in commit.inserts:
             row = instance_row(new)
-            ex(self._sql_insert, insert_values(row))
+            ex(self._sql.insert, insert_values(row))
             rows.append(row)
         for new, expected in commit.updates:
             row = instance_row(new)
@@ -365,8 +283,7 @@ class SQLStore:
             }  # fmt: skip
             # the row at the expected version is the one cached at it (versions name contents),
             # so its indexed columns that did not change can be left out of the SET
-            with self._cache_lock:
-                held = self._cache.get(new.id)
+            held = self._cache.peek(new.id)
             same_state = same_due = False
             if held is not None and held.version == expected:
                 same_state, same_due = held.state == new.state, held.due_at == due
@@ -374,22 +291,22 @@ class SQLStore:
                 del values["due_at"]
             if same_state:
                 del values["state"]
-            ex(self._sql_updates[same_state, same_due], (*values.values(), new.id, expected))
+            ex(self._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
             if cur.rowcount != 1:
-                found = ex(self._sql_version, (new.id,)).fetchone()
+                found = ex(self._sql.version, (new.id,)).fetchone()
                 raise ConcurrencyConflict(
                     new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
                 )
             rows.append(row)
         for t in commit.consume_timers:
-            ex(self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
+            ex(self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
                                    t.org))  # fmt: skip
             if cur.rowcount != 1:  # another worker fired it first
                 raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
         for parent_id, seen in commit.touch:
-            ex(self._sql_touch, (parent_id, seen))
+            ex(self._sql.touch, (parent_id, seen))
             if cur.rowcount != 1:
-                found = ex(self._sql_children, (parent_id,)).fetchone()
+                found = ex(self._sql.children, (parent_id,)).fetchone()
                 raise ConcurrencyConflict(
                     parent_id, seen, found[0] if found else None,
                     case=ConflictCase.CHILDREN_CHANGED,
@@ -399,42 +316,42 @@ class SQLStore:
         inserted = {new.id for new in commit.inserts}
         for instance_id, levels in commit.readers.items():
             if instance_id not in inserted:
-                ex(self._sql_readers_clear, (instance_id,))
+                ex(self._sql.readers_clear, (instance_id,))
             if levels:
                 cur.executemany(
-                    self._sql_readers_insert,
+                    self._sql.readers_insert,
                     [(instance_id, who, level) for who, level in sorted(levels.items())],
                 )
         for e in commit.history:
-            ex(self._sql_history_insert, history_values(e))
+            ex(self._sql.history_insert, history_values(e))
         if commit.events:
             at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
             events = [
                 (v.id, v.instance_id, v.seq, v.type, v.org, dump(v.body), at) for v in commit.events
             ]
             if len(events) == 1:
-                ex(self._sql_outbox_insert, events[0])
+                ex(self._sql.outbox_insert, events[0])
             else:
-                cur.executemany(self._sql_outbox_insert, events)
+                cur.executemany(self._sql.outbox_insert, events)
         for instance_id in commit.clear_timers:
-            ex(self._sql_clear, (instance_id,))
+            ex(self._sql.clear, (instance_id,))
         if commit.timers:
             cur.executemany(
-                self._sql_timer_insert,
+                self._sql.timer_insert,
                 [
                     (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
                     for t in commit.timers
                 ],
             )
         if commit.history:
-            head = ex(self._sql_head).fetchone()
+            head = ex(self._sql.head).fetchone()
             entries = append_entries(commit, (int(head[0]), str(head[1])))
             cur.executemany(
-                self._sql_ledger_insert,
+                self._sql.ledger_insert,
                 [(e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
                  for e in entries],
             )  # fmt: skip
-            ex(self._sql_head_update, (entries[-1].position, entries[-1].hash))
+            ex(self._sql.head_update, (entries[-1].position, entries[-1].hash))
         ex("COMMIT")
         return rows
 
@@ -446,91 +363,15 @@ class SQLStore:
         touched += [new.id for new, _ in commit.updates]
         touched += [parent_id for parent_id, _ in commit.touch]
         touched += [t.instance_id for t in commit.consume_timers]
-        with self._cache_lock:
-            for instance_id in touched:
-                self._cache.pop(instance_id, None)
-
-    def _conflict(self, error: BaseException, commit: Commit, conn: Any) -> XieshangError:
-        kind = classify(error)
-        p = self._p
-        if kind == "command-id":
-            for e in commit.history:
-                if e.command_id is None:
-                    continue
-                found = conn.execute(
-                    f"SELECT instance_id, seq FROM history WHERE command_id = {p}", (e.command_id,)
-                ).fetchone()
-                if found is not None:
-                    return ConcurrencyConflict(
-                        found[0], None, found[1], case=ConflictCase.COMMAND_USED
-                    )
-            return ConcurrencyConflict(
-                commit.history[0].instance_id, case=ConflictCase.COMMAND_USED
-            )
-        if kind == "instance-id":
-            for new in commit.inserts:
-                found = conn.execute(self._sql_version, (new.id,)).fetchone()
-                if found is not None:
-                    return ConcurrencyConflict(
-                        new.id, None, found[0], case=ConflictCase.INSTANCE_EXISTS
-                    )
-        if kind in ("instance-id", "history-seq", "retry"):
-            expected = {new.id: v for new, v in commit.updates}
-            iid = (
-                commit.updates[0][0].id
-                if commit.updates
-                else commit.inserts[0].id
-                if commit.inserts
-                else commit.history[0].instance_id
-            )
-            found = conn.execute(self._sql_version, (iid,)).fetchone()
-            return ConcurrencyConflict(
-                iid, expected.get(iid), found[0] if found else None,
-                case=ConflictCase.ANOTHER_WRITER,
-            )  # fmt: skip
-        return _plain(error)
-
-    # -- the cache -------------------------------------------------------------------------
-
-    def _cache_commit(self, commit: Commit, rows: list[InstanceRow]) -> None:
-        """Keep the committed rows. An update never writes ``children_version``, so an updated
-        row keeps the count cached before (uncached, it is left to the next load); a touch adds
-        one to its parent's count."""
-        inserted = len(commit.inserts)
-        for row in rows[:inserted]:
-            self._remember(row)
-        with self._cache_lock:
-            for row in rows[inserted:]:
-                held = self._cache.get(row.id)
-                if held is not None and held.version <= row.version:
-                    self._cache[row.id] = row._replace(children_version=held.children_version)
-            for parent_id, seen in commit.touch:
-                held = self._cache.get(parent_id)
-                if held is not None:
-                    if held.children_version == seen:
-                        self._cache[parent_id] = held._replace(children_version=seen + 1)
-                    else:
-                        del self._cache[parent_id]
-
-    def _remember(self, row: InstanceRow) -> None:
-        if not self._cache_size:
-            return
-        with self._cache_lock:
-            held = self._cache.get(row.id)
-            if held is not None and held.version > row.version:
-                return  # a newer version was cached by another thread meanwhile
-            self._cache[row.id] = row
-            self._cache.move_to_end(row.id)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.forget(touched)
 
     # -- history ---------------------------------------------------------------------------
 
     def history(self, instance_id: str) -> list[HistoryEntry]:
-        return [entry(r) for r in self._read(self._sql_history, (instance_id,))]
+        return [entry(r) for r in self._read(self._sql.history, (instance_id,))]
 
     def find_command(self, command_id: str) -> HistoryEntry | None:
-        rows = self._read(self._sql_command, (command_id,))
+        rows = self._read(self._sql.command, (command_id,))
         return entry(rows[0]) if rows else None
 
     def actors_of(self, instance_id: str, triggers: frozenset[str]) -> set[str]:
@@ -547,47 +388,8 @@ class SQLStore:
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        c = _INSTANCES.c
-        columns = [c[name] for name in INSTANCE_COLUMNS]
-        stmt = sa.select(*columns).order_by(c.created_at, c.id).limit(query.limit)
-        criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
-                    (c.overdue, query.overdue), (c.final, query.final), (c.unit, query.unit),
-                    (c.parent_id, query.parent_id))  # fmt: skip
-        for column, want in criteria:
-            if want is not None:
-                stmt = stmt.where(column == want)
-        if query.after is not None:
-            stmt = stmt.where(
-                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after))
-            )
-        if query.field is not None:
-            stmt = stmt.where(self._field_equals(query.field, query.value))
-        if query.readers is not None:
-            r = _READERS.c
-            stmt = stmt.where(
-                sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
-            )
-        compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
-        params: Sequence[Any] | dict[str, Any] = (
-            [compiled.params[k] for k in compiled.positiontup]
-            if compiled.positiontup is not None
-            else compiled.params
-        )
-        return [instance(parsed(r)) for r in self._read(compiled.string, params)]
-
-    def _field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
-        """``data[field] == value`` compared as JSON values; a missing field equals None."""
-        data = _INSTANCES.c.data
-        if self.postgres:
-            null = sa.cast(sa.literal("null"), JSONB)
-            found = sa.func.coalesce(sa.cast(data, JSONB).op("->")(field), null)
-            return found == sa.cast(sa.literal(dump(value)), JSONB)
-        path = '$."' + field.replace('"', '""') + '"'
-        # both sides go through json_extract, so strings, numbers, booleans and lists compare
-        # as SQLite's JSON functions see them; IS makes a missing field equal to null
-        return sa.func.json_extract(data, path).is_not_distinct_from(
-            sa.func.json_extract(dump(value), "$")
-        )
+        sql, params = self._sql.query(query)
+        return [instance(parsed(r)) for r in self._read(sql, params)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
@@ -669,7 +471,7 @@ class SQLStore:
     def delete_timer(self, timer: TimerRecord) -> None:
         t = timer
         self._write_one(
-            self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
+            self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
         )
 
     # -- definitions -----------------------------------------------------------------------
