@@ -63,18 +63,10 @@ def plan_report(source: Any, year: int, org: str | None = None) -> Report:
         states["cancelled_by_revision"],
         Rate(states["cancelled_by_revision"], n),
     )
-    for cat, e in rep.figures["by_category"].items():
-        rep.add(
-            "按类别（计划/开展率）",
-            CATEGORY_ZH.get(cat, cat),
-            e["planned"],
-            Rate(e["held"], e["planned"]),
-        )
-    for form, e in rep.figures["by_form"].items():
-        rep.add(
-            "按协商形式（计划/开展率）",
-            FORM_ZH.get(form, form),
-            e["planned"],
-            Rate(e["held"], e["planned"]),
-        )
+    for section, key, names in (
+        ("按类别（计划/开展率）", "by_category", CATEGORY_ZH),
+        ("按协商形式（计划/开展率）", "by_form", FORM_ZH),
+    ):
+        for value, e in rep.figures[key].items():
+            rep.add(section, names.get(value, value), e["planned"], Rate(e["held"], e["planned"]))
     return rep

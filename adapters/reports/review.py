@@ -7,7 +7,7 @@ from typing import Any
 
 from .labels import CATEGORY_ZH, GROUND_ZH, KIND_ZH, UNSTATED
 from .model import Rate, Report
-from .reading import Reader, new_report
+from .reading import Reader, Row, new_report
 
 __all__ = ["review_report"]
 
@@ -44,20 +44,9 @@ def review_report(
         ),
         "not_filed_by_ground": dict(sorted(grounds.items())),
     }
-    by_category: dict[str, dict[str, int]] = {}
-    for r in received:
-        cat = r.data.get("category") or UNSTATED
-        entry = by_category.setdefault(cat, {"received": 0, "filed": 0})
-        entry["received"] += 1
-        entry["filed"] += 1 if marks["file"][r.id] else 0
-    by_kind: dict[str, dict[str, int]] = {}
-    for r in received:
-        kind = r.data.get("proposer_kind") or UNSTATED
-        entry = by_kind.setdefault(kind, {"received": 0, "filed": 0})
-        entry["received"] += 1
-        entry["filed"] += 1 if marks["file"][r.id] else 0
-    figures["by_category"] = dict(sorted(by_category.items()))
-    figures["by_proposer_kind"] = dict(sorted(by_kind.items()))
+    filed_ids = {r.id for r in filed}
+    figures["by_category"] = _received_and_filed(received, filed_ids, "category")
+    figures["by_proposer_kind"] = _received_and_filed(received, filed_ids, "proposer_kind")
     rep.figures = figures
     rep.rates["filing_rate"] = Rate(len(filed), n)
     for key in ("merged", "converted", "not_filed", "withdrawn"):
@@ -74,16 +63,28 @@ def review_report(
         rep.add(
             "不予立案理由", GROUND_ZH.get(ground, ground), count, Rate(count, figures["not_filed"])
         )
-    for section, key, total in (
-        ("按类别（收到）", "received", n),
-        ("按类别（立案）", "filed", len(filed)),
+    for prefix, dimension, names in (
+        ("按类别", "by_category", CATEGORY_ZH),
+        ("按提案者", "by_proposer_kind", KIND_ZH),
     ):
-        for cat, entry in figures["by_category"].items():
-            rep.add(section, CATEGORY_ZH.get(cat, cat), entry[key], Rate(entry[key], total))
-    for section, key, total in (
-        ("按提案者（收到）", "received", n),
-        ("按提案者（立案）", "filed", len(filed)),
-    ):
-        for kind, entry in figures["by_proposer_kind"].items():
-            rep.add(section, KIND_ZH.get(kind, kind), entry[key], Rate(entry[key], total))
+        for suffix, key, total in (("收到", "received", n), ("立案", "filed", len(filed))):
+            for value, entry in figures[dimension].items():
+                rep.add(
+                    f"{prefix}（{suffix}）",
+                    names.get(value, value),
+                    entry[key],
+                    Rate(entry[key], total),
+                )
     return rep
+
+
+def _received_and_filed(
+    received: list[Row], filed_ids: set[str], field: str
+) -> dict[str, dict[str, int]]:
+    """Per value of ``data[field]``, how many proposals were received and filed, by value."""
+    out: dict[str, dict[str, int]] = {}
+    for r in received:
+        entry = out.setdefault(r.data.get(field) or UNSTATED, {"received": 0, "filed": 0})
+        entry["received"] += 1
+        entry["filed"] += 1 if r.id in filed_ids else 0
+    return dict(sorted(out.items()))
