@@ -1,19 +1,146 @@
-"""One way in: the SQLAlchemy engine for whatever names a database (URL, store, engine).
+"""One way in: database URLs, the engines that open them, and the migrations that shape them.
 
-The relay, the reports, the token store and the commands that drive them all open the database
-here, so a URL is read (:func:`database_url`) and connected (:func:`sa_engine`) the same way
-everywhere.
+The store, the relay, the reports, the token store and the commands that drive them all open
+the database here, so a URL is read (:func:`database_url`) and connected (:func:`sa_engine`,
+:func:`engine_for`) the same way everywhere; :func:`upgrade` runs the alembic migrations.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
-from .store import database_url, sa_engine
+from xieshang import StoreError
 
-__all__ = ["engine_for"]
+from .errors import plain
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_URL",
+    "connect_sqlite",
+    "database_url",
+    "engine_for",
+    "sa_engine",
+    "upgrade",
+]
+
+DEFAULT_URL = "sqlite:///./xieshang.db"
+ENV_URL = "XIESHANG_DATABASE_URL"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``$XIESHANG_DATABASE_URL``, else ``sqlite:///./xieshang.db``.
+
+    ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://``.
+
+    Raises:
+        StoreError: a URL that is not SQLite (with a file) or PostgreSQL.
+    """
+    text = url or os.environ.get(ENV_URL) or DEFAULT_URL
+    try:
+        parsed = make_url(text)
+    except sa.exc.ArgumentError as e:
+        raise StoreError(f"cannot read the database URL {text!r}: {e}", url=text) from e
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        if parsed.database in (None, "", ":memory:"):
+            raise StoreError(
+                f"the SQL store needs a SQLite file (sqlite:///PATH), not {text!r}; "
+                "use xieshang.adapters.memory.MemoryStore for a store in memory",
+                url=text,
+            )
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    raise StoreError(
+        f"unsupported database URL {parsed.render_as_string()!r}; allowed: sqlite:///PATH, "
+        "postgresql://..., postgresql+psycopg://...",
+        url=parsed.render_as_string(),
+        allowed=["sqlite", "postgresql", "postgresql+psycopg"],
+    )
+
+
+def connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN / COMMIT ourselves; the connection may move between
+    # threads because the pool hands it to one thread at a time
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=busy_timeout_ms / 1000,
+        cached_statements=256,
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def sa_engine(url: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> sa.Engine:
+    """A SQLAlchemy engine (no pool) whose connections have the store's settings."""
+    parsed = make_url(database_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        path = str(parsed.database)
+        return sa.create_engine(
+            "sqlite://",
+            poolclass=NullPool,
+            creator=lambda: connect_sqlite(path, synchronous, busy_timeout_ms),
+        )
+    return sa.create_engine(parsed, poolclass=NullPool)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def upgrade(target: str | sa.Engine | None = None, *, revision: str = "head") -> None:
+    """Create or upgrade the schema (``alembic upgrade``) in one transaction.
+
+    Safe to run from many processes at once: SQLite takes the write lock first, PostgreSQL an
+    advisory lock, so the second waits and then finds nothing to do.
+
+    Args:
+        target: a URL (see :func:`database_url`) or a SQLAlchemy engine.
+        revision: the revision to reach; ``head`` by default.
+
+    Raises:
+        StoreError, StoreUnavailable: the database refused or could not be reached.
+    """
+    engine = target if isinstance(target, sa.Engine) else sa_engine(database_url(target))
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
+    except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as e:
+        raise plain(e) from e
+    finally:
+        if engine is not target:
+            engine.dispose()
 
 
 def engine_for(source: Any, *, pooled: bool = False) -> tuple[sa.Engine, bool]:

@@ -1,23 +1,11 @@
 """The SQL store: SQLite (a file, the default) and PostgreSQL behind one class, :class:`SQLStore`.
 
-The schema is defined in :mod:`.tables` and created by alembic (:func:`upgrade`). Commands run
-on the driver's own connection (``sqlite3``, ``psycopg``) with statements the driver prepares
-once: one transaction per commit, no ORM session. Recently written instances are kept in a
-small LRU cache; every write is still checked against the version in the database.
-
-Driver errors become ours at this boundary, most specific first (:func:`classify`):
-
-=====================================================  =====================================
-driver error                                           raised as
-=====================================================  =====================================
-unique ``history.command_id``                          ConcurrencyConflict (the first row)
-unique ``instances.id``                                ConcurrencyConflict (the stored one)
-unique ``history`` (instance, seq) / ``outbox`` id     ConcurrencyConflict
-PostgreSQL serialization failure / deadlock            ConcurrencyConflict
-any other integrity error (foreign key, not null)      StoreError
-operational error (locked, connection lost, I/O)       StoreUnavailable
-any other driver error                                 StoreError
-=====================================================  =====================================
+The schema is defined in :mod:`.tables` and created by alembic (:func:`upgrade`, in
+:mod:`.connect`). Commands run on the driver's own connection (``sqlite3``, ``psycopg``) with
+statements the driver prepares once: one transaction per commit, no ORM session. Recently
+written instances are kept in a small LRU cache of :class:`.rows.InstanceRow`; every write is
+still checked against the version in the database. Driver errors become ours as
+:mod:`.errors` describes.
 """
 
 from __future__ import annotations
@@ -26,24 +14,12 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.pool import NullPool
-from sqlmodel import SQLModel
+from sqlalchemy.engine import URL, make_url
 
 from xieshang import (
     Commit,
@@ -56,11 +32,24 @@ from xieshang import (
     StoreError,
     StoreUnavailable,
     TimerRecord,
-    XieshangError,
 )
 from xieshang.shared import LedgerEntry, append_entries, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .cache import RowCache
+from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
+from .errors import DRIVER_ERRORS, classify, conflict, plain
+from .rows import (
+    InstanceRow,
+    dump,
+    entry,
+    history_values,
+    insert_values,
+    instance,
+    instance_row,
+    parsed,
+)
+from .statements import Statements
 
 __all__ = [
     "DEFAULT_URL",
@@ -76,135 +65,13 @@ __all__ = [
     "upgrade",
 ]
 
-DEFAULT_URL = "sqlite:///./xieshang.db"
-ENV_URL = "XIESHANG_DATABASE_URL"
 # Test hook: ``XIESHANG_FAULT=after_instance_update[:N]`` kills the process (SIGKILL) the N-th
 # time a commit has updated its instance rows but written nothing else. Read once, when a store
 # is made; unset, it costs one ``is None`` test per commit.
 ENV_FAULT = "XIESHANG_FAULT"
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SYNCHRONOUS = ("FULL", "NORMAL")
-_MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
 
-_INSTANCES = SQLModel.metadata.tables["instances"]
-_READERS = SQLModel.metadata.tables["readers"]
-# Rows are read into records by position: both tables list their columns in field order.
-_ICOLS = [c.name for c in _INSTANCES.columns]
-_HCOLS = [f'"{c.name}"' if c.name == "trigger" else c.name
-          for c in SQLModel.metadata.tables["history"].columns]  # fmt: skip
-# What a step may change. The identity columns (workflow, org, parent, unit) never change, and
-# leaving them out of the SET spares SQLite the upkeep of their indexes.
-_UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
-            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
-
-_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-# -- URLs, engines, migrations ----------------------------------------------------------------
-
-
-def database_url(url: str | None = None) -> str:
-    """The URL to use: ``url``, else ``$XIESHANG_DATABASE_URL``, else ``sqlite:///./xieshang.db``.
-
-    ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://``.
-
-    Raises:
-        StoreError: a URL that is not SQLite (with a file) or PostgreSQL.
-    """
-    text = url or os.environ.get(ENV_URL) or DEFAULT_URL
-    try:
-        parsed = make_url(text)
-    except sa.exc.ArgumentError as e:
-        raise StoreError(f"cannot read the database URL {text!r}: {e}", url=text) from e
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    if backend == "sqlite" and driver in ("", "pysqlite"):
-        if parsed.database in (None, "", ":memory:"):
-            raise StoreError(
-                f"the SQL store needs a SQLite file (sqlite:///PATH), not {text!r}; "
-                "use xieshang.adapters.memory.MemoryStore for a store in memory",
-                url=text,
-            )
-        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
-    raise StoreError(
-        f"unsupported database URL {parsed.render_as_string()!r}; allowed: sqlite:///PATH, "
-        "postgresql://..., postgresql+psycopg://...",
-        url=parsed.render_as_string(),
-        allowed=["sqlite", "postgresql", "postgresql+psycopg"],
-    )
-
-
-def _connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
-    # isolation_level=None: we issue BEGIN / COMMIT ourselves; the connection may move between
-    # threads because the pool hands it to one thread at a time
-    conn = sqlite3.connect(
-        path,
-        isolation_level=None,
-        check_same_thread=False,
-        timeout=busy_timeout_ms / 1000,
-        cached_statements=256,
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def sa_engine(url: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> sa.Engine:
-    """A SQLAlchemy engine (no pool) whose connections have the store's settings."""
-    parsed = make_url(database_url(url))
-    if parsed.get_backend_name() == "sqlite":
-        path = str(parsed.database)
-        return sa.create_engine(
-            "sqlite://",
-            poolclass=NullPool,
-            creator=lambda: _connect_sqlite(path, synchronous, busy_timeout_ms),
-        )
-    return sa.create_engine(parsed, poolclass=NullPool)
-
-
-def _alembic_config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("path_separator", "os")
-    return cfg
-
-
-def upgrade(target: str | sa.Engine | None = None, *, revision: str = "head") -> None:
-    """Create or upgrade the schema (``alembic upgrade``) in one transaction.
-
-    Safe to run from many processes at once: SQLite takes the write lock first, PostgreSQL an
-    advisory lock, so the second waits and then finds nothing to do.
-
-    Args:
-        target: a URL (see :func:`database_url`) or a SQLAlchemy engine.
-        revision: the revision to reach; ``head`` by default.
-
-    Raises:
-        StoreError, StoreUnavailable: the database refused or could not be reached.
-    """
-    engine = target if isinstance(target, sa.Engine) else sa_engine(database_url(target))
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            cfg = _alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-            conn.commit()
-    except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as e:
-        raise _plain(e) from e
-    finally:
-        if engine is not target:
-            engine.dispose()
+_plain = plain  # the name the error-mapping tests use
 
 
 def open_store(
@@ -238,59 +105,7 @@ def open_store(
     return store
 
 
-# -- errors -------------------------------------------------------------------------------------
-
-_CONSTRAINTS = {
-    "uq_history_command_id": "command-id",
-    "history.command_id": "command-id",
-    "pk_instances": "instance-id",
-    "instances.id": "instance-id",
-    "pk_history": "history-seq",
-    "history.instance_id, history.seq": "history-seq",
-    "uq_outbox_event_id": "history-seq",
-    "outbox.event_id": "history-seq",
-}
-
-
-def classify(error: BaseException) -> str:
-    """Which row of the error mapping a driver error falls in (see the module docstring).
-
-    Returns one of ``command-id``, ``instance-id``, ``history-seq``, ``retry``, ``integrity``,
-    ``unavailable``, ``other``.
-    """
-    if isinstance(error, sa.exc.DBAPIError) and isinstance(error.orig, BaseException):
-        error = error.orig
-    if isinstance(error, psycopg.IntegrityError):
-        return _CONSTRAINTS.get(error.diag.constraint_name or "", "integrity")
-    if isinstance(error, sqlite3.IntegrityError):
-        text = str(error)
-        name = text.partition("constraint failed: ")[2] if "UNIQUE" in text else ""
-        return _CONSTRAINTS.get(name, "integrity")
-    if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
-        return "retry"
-    if isinstance(error, sqlite3.OperationalError | psycopg.OperationalError):
-        return "unavailable"
-    return "other"
-
-
-def _plain(error: BaseException) -> StoreError:
-    """The error for a driver error that names no instance (integrity, unavailable, other)."""
-    kind = classify(error)
-    inner = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-    detail = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    if kind == "unavailable":
-        return StoreUnavailable(f"the database is unavailable: {detail}", driver_error=detail)
-    return StoreError(f"the database refused the operation: {detail}", driver_error=detail)
-
-
 # -- the store ----------------------------------------------------------------------------------
-
-_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error)
-_CacheRow = tuple[Any, ...]  # the fields of an Instance, its data kept as JSON text
-
-
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _fault_hook(spec: str) -> Callable[[str], None]:
@@ -334,81 +149,21 @@ class SQLStore:
             )
         self.url: URL = full
         self.postgres = full.get_backend_name() == "postgresql"
-        self._dialect: Dialect = (
-            postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
-            if self.postgres
-            else sqlite_dialect.dialect()
-        )
         if self.postgres:
             conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
             self._begin = "BEGIN"
         else:
             path, sync = str(full.database), self.synchronous
-            self._connect = lambda: _connect_sqlite(path, sync, busy_timeout_ms)
+            self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms)
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
         self._idle: list[Any] = []
         self._closed = False
-        self._cache: OrderedDict[str, _CacheRow] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()
+        self._cache = RowCache(cache_size)
         fault = os.environ.get(ENV_FAULT)
         self.fault_hook: Callable[[str], None] | None = _fault_hook(fault) if fault else None
-        p = "%s" if self.postgres else "?"
-
-        def marks(n: int) -> str:
-            return ", ".join([p] * n)
-
-        icols = ", ".join(_ICOLS)
-        self._sql_load = f"SELECT {icols} FROM instances WHERE id = {p}"
-        self._sql_insert = f"INSERT INTO instances ({icols}) VALUES ({marks(len(_ICOLS))})"
-        # keyed by (state unchanged, due_at unchanged): columns left out keep their index as is
-        self._sql_updates = {
-            (same_state, same_due): "UPDATE instances SET " + ", ".join(
-                f"{c} = {p}" for c in _UPDATED
-                if not (same_state and c == "state") and not (same_due and c == "due_at")
-            ) + f" WHERE id = {p} AND version = {p}"
-            for same_state in (False, True)
-            for same_due in (False, True)
-        }  # fmt: skip
-        self._sql_version = f"SELECT version FROM instances WHERE id = {p}"
-        hcols = ", ".join(_HCOLS)
-        self._sql_history_insert = f"INSERT INTO history ({hcols}) VALUES ({marks(len(_HCOLS))})"
-        self._sql_history = f"SELECT {hcols} FROM history WHERE instance_id = {p} ORDER BY seq"
-        self._sql_command = f"SELECT {hcols} FROM history WHERE command_id = {p}"
-        self._sql_outbox_insert = (
-            "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_clear = f"DELETE FROM timers WHERE instance_id = {p}"
-        self._sql_timer_insert = (
-            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org, basis) '
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_consume = (
-            f"DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE instance_id = {p} "
-            f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
-            f"AND org = {p} ORDER BY id LIMIT 1)"
-        )
-        # the head is locked last, just before COMMIT: concurrent writers wait for each other
-        # only while one of them commits (PostgreSQL); SQLite's write lock is taken at BEGIN
-        lock = " FOR UPDATE" if self.postgres else ""
-        self._sql_head = f"SELECT position, hash FROM ledger_head WHERE id = 1{lock}"
-        self._sql_head_update = f"UPDATE ledger_head SET position = {p}, hash = {p} WHERE id = 1"
-        self._sql_ledger_insert = (
-            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
-            f"VALUES ({marks(7)})"
-        )
-        self._sql_touch = (
-            f"UPDATE instances SET children_version = children_version + 1 "
-            f"WHERE id = {p} AND children_version = {p}"
-        )
-        self._sql_children = f"SELECT children_version FROM instances WHERE id = {p}"
-        self._sql_readers_clear = f"DELETE FROM readers WHERE instance_id = {p}"
-        self._sql_readers_insert = (
-            f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
-        )
-        self._p = p
+        self._sql = Statements(self.postgres)
+        self._p = self._sql.p
 
     # -- connections -----------------------------------------------------------------------
 
@@ -420,7 +175,7 @@ class SQLStore:
                 raise StoreError("the store is closed") from None
             try:
                 return self._connect()
-            except _DRIVER_ERRORS as e:
+            except DRIVER_ERRORS as e:
                 raise _plain(e) from e
 
     def _put(self, conn: Any, broken: bool = False) -> None:
@@ -434,7 +189,7 @@ class SQLStore:
         broken = False
         try:
             return list(conn.execute(sql, params).fetchall())
-        except _DRIVER_ERRORS as e:
+        except DRIVER_ERRORS as e:
             broken = True
             raise _plain(e) from e
         finally:
@@ -445,7 +200,7 @@ class SQLStore:
         broken = False
         try:
             conn.execute(sql, params)
-        except _DRIVER_ERRORS as e:
+        except DRIVER_ERRORS as e:
             broken = True
             raise _plain(e) from e
         finally:
@@ -456,8 +211,7 @@ class SQLStore:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def __enter__(self) -> SQLStore:
         return self
@@ -468,19 +222,16 @@ class SQLStore:
     # -- instances -------------------------------------------------------------------------
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
-        if not fresh and self._cache_size:
-            with self._cache_lock:
-                hit = self._cache.get(instance_id)
-                if hit is not None:
-                    self._cache.move_to_end(instance_id)
+        if not fresh and self._cache.size:
+            hit = self._cache.hit(instance_id)
             if hit is not None:
-                return _instance(hit)
-        rows = self._read(self._sql_load, (instance_id,))
+                return instance(hit)
+        rows = self._read(self._sql.load, (instance_id,))
         if not rows:
             return None
-        row = _parsed(rows[0])
-        self._remember(row)
-        return _instance(row)
+        row = parsed(rows[0])
+        self._cache.remember(row)
+        return instance(row)
 
     def apply(self, commit: Commit) -> None:
         """Write a commit in one transaction.
@@ -495,12 +246,12 @@ class SQLStore:
         broken = False
         try:
             rows = self._write(conn, commit)
-        except _DRIVER_ERRORS as e:
+        except DRIVER_ERRORS as e:
             self._abandon(conn, commit)
             broken = classify(e) == "unavailable"
             try:
-                error = _plain(e) if broken else self._conflict(e, commit, conn)
-            except _DRIVER_ERRORS:
+                error = _plain(e) if broken else conflict(e, commit, conn, self._sql)
+            except DRIVER_ERRORS:
                 broken, error = True, _plain(e)
             raise error from e
         except BaseException:
@@ -508,53 +259,54 @@ class SQLStore:
             raise
         finally:
             self._put(conn, broken)
-        if self._cache_size:
-            self._cache_commit(commit, rows)
+        if self._cache.size:
+            self._cache.committed(commit, rows)
 
-    def _write(self, conn: Any, commit: Commit) -> list[_CacheRow]:
+    def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         cur = conn.cursor()
         ex = cur.execute
         ex(self._begin)
-        rows: list[_CacheRow] = []
+        rows: list[InstanceRow] = []
         for new in commit.inserts:
-            row = _row(new)
-            ex(self._sql_insert, _params(row))
+            row = instance_row(new)
+            ex(self._sql.insert, insert_values(row))
             rows.append(row)
         for new, expected in commit.updates:
-            row = _row(new)
+            row = instance_row(new)
             due = new.due_at
-            values = [
-                new.workflow_version, new.definition_hash, new.state, row[6], new.version,
-                iso(new.updated_at), iso(new.entered_at), new.final,
-                iso(due) if due is not None else None, new.overdue, new.head_hash, new.due_basis,
-            ]  # fmt: skip
+            values = {
+                "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
+                "state": new.state, "data": row.data, "version": new.version,
+                "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
+                "final": new.final, "due_at": iso(due) if due is not None else None,
+                "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
+            }  # fmt: skip
             # the row at the expected version is the one cached at it (versions name contents),
             # so its indexed columns that did not change can be left out of the SET
-            with self._cache_lock:
-                held = self._cache.get(new.id)
+            held = self._cache.peek(new.id)
             same_state = same_due = False
-            if held is not None and held[7] == expected:
-                same_state, same_due = held[5] == new.state, held[12] == due
+            if held is not None and held.version == expected:
+                same_state, same_due = held.state == new.state, held.due_at == due
             if same_due:
-                del values[8]
+                del values["due_at"]
             if same_state:
-                del values[2]
-            ex(self._sql_updates[same_state, same_due], (*values, new.id, expected))
+                del values["state"]
+            ex(self._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
             if cur.rowcount != 1:
-                found = ex(self._sql_version, (new.id,)).fetchone()
+                found = ex(self._sql.version, (new.id,)).fetchone()
                 raise ConcurrencyConflict(
                     new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
                 )
             rows.append(row)
         for t in commit.consume_timers:
-            ex(self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
+            ex(self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
                                    t.org))  # fmt: skip
             if cur.rowcount != 1:  # another worker fired it first
                 raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
         for parent_id, seen in commit.touch:
-            ex(self._sql_touch, (parent_id, seen))
+            ex(self._sql.touch, (parent_id, seen))
             if cur.rowcount != 1:
-                found = ex(self._sql_children, (parent_id,)).fetchone()
+                found = ex(self._sql.children, (parent_id,)).fetchone()
                 raise ConcurrencyConflict(
                     parent_id, seen, found[0] if found else None,
                     case=ConflictCase.CHILDREN_CHANGED,
@@ -564,146 +316,63 @@ class SQLStore:
         inserted = {new.id for new in commit.inserts}
         for instance_id, levels in commit.readers.items():
             if instance_id not in inserted:
-                ex(self._sql_readers_clear, (instance_id,))
+                ex(self._sql.readers_clear, (instance_id,))
             if levels:
                 cur.executemany(
-                    self._sql_readers_insert,
+                    self._sql.readers_insert,
                     [(instance_id, who, level) for who, level in sorted(levels.items())],
                 )
         for e in commit.history:
-            ex(self._sql_history_insert, (
-                e.instance_id, e.seq, e.workflow, e.workflow_version, e.definition_hash,
-                e.trigger, e.source, e.target, _dump(e.actor), e.role, e.reason,
-                _dump(e.payload), e.visibility, e.occurred_at, e.recorded_at, e.command_id,
-                e.prev_hash, e.hash, e.parent_id,
-                _dump(e.deadline) if e.deadline is not None else None,
-            ))  # fmt: skip
+            ex(self._sql.history_insert, history_values(e))
         if commit.events:
             at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
             events = [
-                (v.id, v.instance_id, v.seq, v.type, v.org, _dump(v.body), at)
-                for v in commit.events
+                (v.id, v.instance_id, v.seq, v.type, v.org, dump(v.body), at) for v in commit.events
             ]
             if len(events) == 1:
-                ex(self._sql_outbox_insert, events[0])
+                ex(self._sql.outbox_insert, events[0])
             else:
-                cur.executemany(self._sql_outbox_insert, events)
+                cur.executemany(self._sql.outbox_insert, events)
         for instance_id in commit.clear_timers:
-            ex(self._sql_clear, (instance_id,))
+            ex(self._sql.clear, (instance_id,))
         if commit.timers:
             cur.executemany(
-                self._sql_timer_insert,
+                self._sql.timer_insert,
                 [
                     (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
                     for t in commit.timers
                 ],
             )
         if commit.history:
-            head = ex(self._sql_head).fetchone()
+            head = ex(self._sql.head).fetchone()
             entries = append_entries(commit, (int(head[0]), str(head[1])))
             cur.executemany(
-                self._sql_ledger_insert,
+                self._sql.ledger_insert,
                 [(e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
                  for e in entries],
             )  # fmt: skip
-            ex(self._sql_head_update, (entries[-1].position, entries[-1].hash))
+            ex(self._sql.head_update, (entries[-1].position, entries[-1].hash))
         ex("COMMIT")
         return rows
 
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone
-        with contextlib.suppress(*_DRIVER_ERRORS):
+        with contextlib.suppress(*DRIVER_ERRORS):
             conn.execute("ROLLBACK")
         touched = [new.id for new in commit.inserts]
         touched += [new.id for new, _ in commit.updates]
         touched += [parent_id for parent_id, _ in commit.touch]
         touched += [t.instance_id for t in commit.consume_timers]
-        with self._cache_lock:
-            for instance_id in touched:
-                self._cache.pop(instance_id, None)
-
-    def _conflict(self, error: BaseException, commit: Commit, conn: Any) -> XieshangError:
-        kind = classify(error)
-        p = self._p
-        if kind == "command-id":
-            for e in commit.history:
-                if e.command_id is None:
-                    continue
-                found = conn.execute(
-                    f"SELECT instance_id, seq FROM history WHERE command_id = {p}", (e.command_id,)
-                ).fetchone()
-                if found is not None:
-                    return ConcurrencyConflict(
-                        found[0], None, found[1], case=ConflictCase.COMMAND_USED
-                    )
-            return ConcurrencyConflict(
-                commit.history[0].instance_id, case=ConflictCase.COMMAND_USED
-            )
-        if kind == "instance-id":
-            for new in commit.inserts:
-                found = conn.execute(self._sql_version, (new.id,)).fetchone()
-                if found is not None:
-                    return ConcurrencyConflict(
-                        new.id, None, found[0], case=ConflictCase.INSTANCE_EXISTS
-                    )
-        if kind in ("instance-id", "history-seq", "retry"):
-            expected = {new.id: v for new, v in commit.updates}
-            iid = (
-                commit.updates[0][0].id
-                if commit.updates
-                else commit.inserts[0].id
-                if commit.inserts
-                else commit.history[0].instance_id
-            )
-            found = conn.execute(self._sql_version, (iid,)).fetchone()
-            return ConcurrencyConflict(
-                iid, expected.get(iid), found[0] if found else None,
-                case=ConflictCase.ANOTHER_WRITER,
-            )  # fmt: skip
-        return _plain(error)
-
-    # -- the cache -------------------------------------------------------------------------
-
-    def _cache_commit(self, commit: Commit, rows: list[_CacheRow]) -> None:
-        """Keep the committed rows. An update never writes ``children_version``, so an updated
-        row keeps the count cached before (uncached, it is left to the next load); a touch adds
-        one to its parent's count."""
-        inserted = len(commit.inserts)
-        for row in rows[:inserted]:
-            self._remember(row)
-        with self._cache_lock:
-            for row in rows[inserted:]:
-                held = self._cache.get(row[0])
-                if held is not None and held[7] <= row[7]:
-                    self._cache[row[0]] = (*row[:17], held[17], *row[18:])
-            for parent_id, seen in commit.touch:
-                held = self._cache.get(parent_id)
-                if held is not None:
-                    if held[17] == seen:
-                        self._cache[parent_id] = (*held[:17], seen + 1, *held[18:])
-                    else:
-                        del self._cache[parent_id]
-
-    def _remember(self, row: _CacheRow) -> None:
-        if not self._cache_size:
-            return
-        with self._cache_lock:
-            held = self._cache.get(row[0])
-            if held is not None and held[7] > row[7]:
-                return  # a newer version was cached by another thread meanwhile
-            self._cache[row[0]] = row
-            self._cache.move_to_end(row[0])
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.forget(touched)
 
     # -- history ---------------------------------------------------------------------------
 
     def history(self, instance_id: str) -> list[HistoryEntry]:
-        return [_entry(r) for r in self._read(self._sql_history, (instance_id,))]
+        return [entry(r) for r in self._read(self._sql.history, (instance_id,))]
 
     def find_command(self, command_id: str) -> HistoryEntry | None:
-        rows = self._read(self._sql_command, (command_id,))
-        return _entry(rows[0]) if rows else None
+        rows = self._read(self._sql.command, (command_id,))
+        return entry(rows[0]) if rows else None
 
     def actors_of(self, instance_id: str, triggers: frozenset[str]) -> set[str]:
         if not triggers:
@@ -719,46 +388,8 @@ class SQLStore:
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        c = _INSTANCES.c
-        stmt = sa.select(_INSTANCES).order_by(c.created_at, c.id).limit(query.limit)
-        criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
-                    (c.overdue, query.overdue), (c.final, query.final), (c.unit, query.unit),
-                    (c.parent_id, query.parent_id))  # fmt: skip
-        for column, want in criteria:
-            if want is not None:
-                stmt = stmt.where(column == want)
-        if query.after is not None:
-            stmt = stmt.where(
-                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after))
-            )
-        if query.field is not None:
-            stmt = stmt.where(self._field_equals(query.field, query.value))
-        if query.readers is not None:
-            r = _READERS.c
-            stmt = stmt.where(
-                sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
-            )
-        compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
-        params: Sequence[Any] | dict[str, Any] = (
-            [compiled.params[k] for k in compiled.positiontup]
-            if compiled.positiontup is not None
-            else compiled.params
-        )
-        return [_instance(_parsed(r)) for r in self._read(compiled.string, params)]
-
-    def _field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
-        """``data[field] == value`` compared as JSON values; a missing field equals None."""
-        data = _INSTANCES.c.data
-        if self.postgres:
-            null = sa.cast(sa.literal("null"), JSONB)
-            found = sa.func.coalesce(sa.cast(data, JSONB).op("->")(field), null)
-            return found == sa.cast(sa.literal(_dump(value)), JSONB)
-        path = '$."' + field.replace('"', '""') + '"'
-        # both sides go through json_extract, so strings, numbers, booleans and lists compare
-        # as SQLite's JSON functions see them; IS makes a missing field equal to null
-        return sa.func.json_extract(data, path).is_not_distinct_from(
-            sa.func.json_extract(_dump(value), "$")
-        )
+        sql, params = self._sql.query(query)
+        return [instance(parsed(r)) for r in self._read(sql, params)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
@@ -819,7 +450,7 @@ class SQLStore:
             f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}",
             (iso(now), limit),
         )
-        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], r[6]) for r in rows]
+        return [_timer(r) for r in rows]
 
     def timers_of(self, instance_id: str) -> list[TimerRecord]:
         rows = self._read(
@@ -827,7 +458,7 @@ class SQLStore:
             f"WHERE instance_id = {self._p} ORDER BY due_at, id",
             (instance_id,),
         )
-        return [TimerRecord(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], r[6]) for r in rows]
+        return [_timer(r) for r in rows]
 
     def calendar_dependent(self) -> list[str]:
         rows = self._read(
@@ -840,7 +471,7 @@ class SQLStore:
     def delete_timer(self, timer: TimerRecord) -> None:
         t = timer
         self._write_one(
-            self._sql_consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
+            self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
         )
 
     # -- definitions -----------------------------------------------------------------------
@@ -858,38 +489,7 @@ class SQLStore:
         return str(rows[0][0]) if rows else None
 
 
-def _row(i: Instance) -> _CacheRow:
-    return (i.id, i.workflow, i.workflow_version, i.definition_hash, i.org, i.state,
-            _dump(i.data), i.version, i.created_at, i.updated_at, i.entered_at, i.final,
-            i.due_at, i.overdue, i.parent_id, i.unit, i.head_hash, i.children_version,
-            i.due_basis)  # fmt: skip
-
-
-def _params(row: _CacheRow) -> tuple[Any, ...]:
-    """The column values of a cached row: moments as ISO text."""
-    due = row[12]
-    return (*row[:8], iso(row[8]), iso(row[9]), iso(row[10]), row[11],
-            iso(due) if due is not None else None, *row[13:])  # fmt: skip
-
-
-# the records built from rows by position: the column lists above follow their field order
-_make_instance: Callable[..., Instance] = Instance
-_make_entry: Callable[..., HistoryEntry] = HistoryEntry
-
-
-def _parsed(r: Sequence[Any]) -> _CacheRow:
-    """A cache row from an ``instances`` row: moments parsed, booleans made bool."""
-    due = r[12]
-    return (*r[:8], _dt(r[8]), _dt(r[9]), _dt(r[10]), bool(r[11]),
-            _dt(due) if due is not None else None, bool(r[13]), *r[14:])  # fmt: skip
-
-
-def _instance(row: _CacheRow) -> Instance:
-    return _make_instance(*row[:6], json.loads(row[6]), *row[7:])
-
-
-def _entry(r: Sequence[Any]) -> HistoryEntry:
-    deadline = json.loads(r[19]) if r[19] is not None else None
-    return _make_entry(
-        *r[:8], json.loads(r[8]), r[9], r[10], json.loads(r[11]), *r[12:19], deadline
-    )
+def _timer(r: Sequence[Any]) -> TimerRecord:
+    instance_id, kind, trigger, due_at, version, org, basis = r
+    return TimerRecord(instance_id, kind, trigger, datetime.fromisoformat(due_at), version, org,
+                       basis)  # fmt: skip

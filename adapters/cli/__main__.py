@@ -1,0 +1,5 @@
+"""``python -m xieshang.adapters.cli``: the console script."""
+
+from . import main
+
+main()

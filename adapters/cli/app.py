@@ -1,0 +1,173 @@
+"""The ``xieshang`` app: its root group (plugins loaded on first use), the global options and
+the state built from them, and the option types the commands share."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from xieshang import Engine, Registry, SettingsError, Usage
+from xieshang.adapters.settings import Settings, build_engine, load_workflows
+
+# Commands other adapters contribute through their ``register_cli(app)``, by the module that
+# has them. They are added on first use: importing the web stack costs about a second, which
+# `validate` or `show` should not pay.
+PLUGINS = {
+    "serve": "xieshang.adapters.http",
+    "tokens": "xieshang.adapters.http",
+    "relay": "xieshang.adapters.events",
+    "events": "xieshang.adapters.events",
+    "report": "xieshang.adapters.reports",
+    "demo": "xieshang.adapters.demo",
+    "calendar": "xieshang.adapters.calendar_cli",
+}
+
+
+class _Group(TyperGroup):
+    """The root command group, with the commands of :data:`PLUGINS` loaded when first named."""
+
+    # ctx and the command are Any: recent typer vendors its own click, older typer uses click's
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        own = super().list_commands(ctx)
+        return [*own, *(name for name in PLUGINS if name not in own)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in PLUGINS and cmd_name not in self.commands:
+            register = importlib.import_module(PLUGINS[cmd_name]).register_cli
+            extra = typer.Typer(rich_markup_mode=None)
+            register(extra)
+            for name, command in typer.main.get_group(extra).commands.items():
+                self.commands.setdefault(name, command)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(
+    name="xieshang",
+    cls=_Group,
+    help="xieshang (协商): check, draw, run and audit consultation workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+)
+audit_app = typer.Typer(help="Check that stored histories are intact.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+AsActor = Annotated[
+    str,
+    typer.Option("--as", help="The actor: id:role[,role...][@org[/unit]], or a JSON object."),
+]
+ReadAs = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Read as this actor (id:role[,role...][@org[/unit]]): only what the workflow's "
+        "read: rules let it see. Without it, everything (the trusted operator).",
+    ),
+]
+
+
+@dataclass
+class _State:
+    """The global options, and the engine built from them on first use."""
+
+    db: str | None = None
+    workflows: list[Path] = field(default_factory=list)
+    clock: str | None = None
+    calendar: Path | None = None
+    _settings: Settings | None = None
+    _engine: Engine | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides: dict[str, Any] = {}
+            if self.db is not None:
+                overrides["database_url"] = self.db
+            if self.clock is not None:
+                overrides["clock"] = self.clock
+            if self.calendar is not None:
+                overrides["calendar"] = self.calendar
+            try:
+                self._settings = Settings(**overrides)
+            except SettingsError as e:
+                raise Usage("; ".join(_setting_error(err) for err in e.errors)) from None
+        return self._settings
+
+    def dirs(self) -> list[Path]:
+        for d in self.workflows:
+            if not d.exists():
+                raise Usage(f"--workflows {str(d)!r}: no such file or directory", "--workflows")
+        return self.workflows
+
+    def registry(self) -> Registry:
+        return load_workflows(self.settings(), self.dirs())
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = build_engine(self.settings(), workflows_dirs=self.dirs())
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            close = getattr(self._engine.store, "close", None)
+            if callable(close):
+                close()
+            self._engine = None
+
+
+def _setting_error(err: dict[str, Any]) -> str:
+    name = str(err["field"]).partition(".")[0] or "settings"
+    option = {
+        "database_url": "--db",
+        "clock": "--clock",
+        "workflows": "--workflows",
+        "calendar": "--calendar",
+    }.get(name)
+    where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
+    message = str(err["error"]).removeprefix("Value error, ")
+    got = f" (got {err['got']})" if "got" in err else ""
+    return f"{where}: {message}{got}"
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (env XIESHANG_DATABASE_URL).", show_default=False),
+    ] = None,
+    workflows: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--workflows",
+            help="A directory (or file) of workflow YAML; repeatable (env XIESHANG_WORKFLOWS).",
+        ),
+    ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option("--clock", help="Simulated time, ISO with timezone (env XIESHANG_CLOCK)."),
+    ] = None,
+    calendar: Annotated[
+        Path | None,
+        typer.Option(
+            "--calendar",
+            help="The deployment's holiday file, YAML by year (env XIESHANG_CALENDAR).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    state = _State(db=db, workflows=list(workflows or []), clock=clock, calendar=calendar)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: typer.Context) -> _State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, _State) else _State()

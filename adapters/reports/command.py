@@ -1,0 +1,65 @@
+"""The command: ``xieshang report KIND --year Y [--org O] [--format ...] [-o FILE]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from xieshang.adapters.settings import command_database_url
+
+from .kinds import KINDS, report
+from .render import render_table
+
+__all__ = ["register_cli"]
+
+
+def register_cli(app: typer.Typer) -> None:
+    """Add ``xieshang report KIND --year Y [--org O] [--format ...] [-o FILE]``."""
+
+    @app.command("report")
+    def report_command(
+        ctx: typer.Context,
+        kind: Annotated[str, typer.Argument(help="review | handling | plan | opinions")],
+        year: Annotated[int, typer.Option("--year", help="The year (by creation date, UTC+8).")],
+        org: Annotated[str | None, typer.Option("--org", help="Only this organisation.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="table | json | csv | xlsx")] = "table",
+        output: Annotated[
+            Path | None, typer.Option("-o", "--output", help="Write to this file.")
+        ] = None,
+        db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")] = None,
+    ) -> None:
+        """The year's figures: proposal review, handling, plan execution, opinion reports."""
+        err = Console(stderr=True)
+        if kind not in KINDS:
+            err.print(f"unknown report {kind!r}; one of {', '.join(KINDS)}")
+            raise typer.Exit(2)
+        if fmt not in ("table", "json", "csv", "xlsx"):
+            err.print(f"unknown format {fmt!r}; one of table, json, csv, xlsx")
+            raise typer.Exit(2)
+        url = command_database_url(ctx, db)
+        rep = report(kind, url, year, org)
+        if fmt == "xlsx":
+            if output is None:
+                err.print("--format xlsx needs -o FILE")
+                raise typer.Exit(2)
+            rep.write_xlsx(output)
+            return
+        if fmt == "csv":
+            if output is not None:
+                rep.write_csv(output)
+            else:
+                typer.echo(rep.to_csv(), nl=False)
+            return
+        if fmt == "json":
+            if output is not None:
+                output.write_text(rep.to_json() + "\n", encoding="utf-8")
+            else:
+                typer.echo(rep.to_json())
+            return
+        console = Console(record=output is not None)
+        console.print(render_table(rep))
+        if output is not None:
+            output.write_text(console.export_text(), encoding="utf-8")

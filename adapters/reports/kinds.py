@@ -1,0 +1,29 @@
+"""The reports by name: :data:`KINDS` and :func:`report`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .handling import handling_report
+from .model import Report
+from .opinions import opinions_report
+from .plan import plan_report
+from .review import review_report
+
+__all__ = ["KINDS", "report"]
+
+KINDS = {
+    "review": review_report,
+    "handling": handling_report,
+    "plan": plan_report,
+    "opinions": opinions_report,
+}
+
+
+def report(kind: str, source: Any, year: int, org: str | None = None) -> Report:
+    """The report ``kind`` (one of :data:`KINDS`)."""
+    try:
+        fn = KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown report {kind!r}; one of {', '.join(KINDS)}") from None
+    return fn(source, year, org)

@@ -1,0 +1,107 @@
+"""What the reports read: the instances of a workflow in a year, and their history by trigger.
+
+One query each, over the ``instances`` and ``history`` tables, never a replay of histories.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from xieshang.adapters.sql import engine_for
+from xieshang.adapters.sql.tables import history as HISTORY
+from xieshang.adapters.sql.tables import instances as INSTANCES
+
+from .labels import CN
+from .model import Report
+
+__all__ = ["Reader", "Row", "new_report"]
+
+
+def _year_bounds(year: int) -> tuple[str, str]:
+    from xieshang.shared import iso
+
+    return iso(datetime(year, 1, 1, tzinfo=CN)), iso(datetime(year + 1, 1, 1, tzinfo=CN))
+
+
+@dataclass
+class Row:
+    """An instance as the reports see it."""
+
+    id: str
+    state: str
+    data: dict[str, Any]
+    overdue: bool
+    unit: str | None
+    parent_id: str | None
+
+
+class Reader:
+    """Reads for one report, on the database ``source`` names (see :func:`engine_for`)."""
+
+    def __init__(self, source: Any) -> None:
+        self.engine, self.owned = engine_for(source)
+
+    def close(self) -> None:
+        if self.owned:
+            self.engine.dispose()
+
+    @staticmethod
+    def scope(workflow: str, year: int | None, org: str | None) -> sa.Select[Any]:
+        """The ids of the instances of ``workflow`` created in ``year`` in ``org``."""
+        q = sa.select(INSTANCES.c.id).where(INSTANCES.c.workflow == workflow)
+        if year is not None:
+            lo, hi = _year_bounds(year)
+            q = q.where(INSTANCES.c.created_at >= lo, INSTANCES.c.created_at < hi)
+        if org is not None:
+            q = q.where(INSTANCES.c.org == org)
+        return q
+
+    @staticmethod
+    def child_scope(workflow: str, parents: sa.Select[Any]) -> sa.Select[Any]:
+        """The ids of the ``workflow`` children of the instances in ``parents``."""
+        return sa.select(INSTANCES.c.id).where(
+            INSTANCES.c.workflow == workflow, INSTANCES.c.parent_id.in_(parents)
+        )
+
+    def instances(self, scope: sa.Select[Any]) -> list[Row]:
+        q = (
+            sa.select(
+                INSTANCES.c.id,
+                INSTANCES.c.state,
+                INSTANCES.c.data,
+                INSTANCES.c.overdue,
+                INSTANCES.c.unit,
+                INSTANCES.c.parent_id,
+            )
+            .where(INSTANCES.c.id.in_(scope))
+            .order_by(INSTANCES.c.created_at, INSTANCES.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Row(r.id, r.state, json.loads(r.data), bool(r.overdue), r.unit, r.parent_id)
+                for r in conn.execute(q)
+            ]
+
+    def triggered(self, scope: sa.Select[Any], triggers: set[str]) -> dict[str, Counter[str]]:
+        """Per trigger, how many history rows each instance of ``scope`` has with it."""
+        out: dict[str, Counter[str]] = {t: Counter() for t in triggers}
+        q = (
+            sa.select(HISTORY.c.instance_id, HISTORY.c.trigger, sa.func.count())
+            .where(HISTORY.c.trigger.in_(sorted(triggers)), HISTORY.c.instance_id.in_(scope))
+            .group_by(HISTORY.c.instance_id, HISTORY.c.trigger)
+        )
+        with self.engine.connect() as conn:
+            for iid, trig, n in conn.execute(q):
+                out[trig][iid] = n
+        return out
+
+
+def new_report(kind: str, title: str, year: int, org: str | None) -> Report:
+    """An empty report titled for its year."""
+    return Report(kind=kind, title=f"{year}年{title}", year=year, org=org)

@@ -1,0 +1,80 @@
+"""The store's cache of recently written instances: an LRU of :class:`.rows.InstanceRow`.
+
+A cached row is the row at its version (versions name contents); every write is still checked
+against the version in the database, so the cache only spares reads and index upkeep.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from xieshang import Commit
+
+from .rows import InstanceRow
+
+__all__ = ["RowCache"]
+
+
+class RowCache:
+    """At most ``size`` rows, the least recently used dropped first; 0 keeps none. Thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, InstanceRow] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, instance_id: str) -> InstanceRow | None:
+        """The cached row, now the most recently used."""
+        with self._lock:
+            row = self._rows.get(instance_id)
+            if row is not None:
+                self._rows.move_to_end(instance_id)
+        return row
+
+    def peek(self, instance_id: str) -> InstanceRow | None:
+        """The cached row, its place unchanged."""
+        with self._lock:
+            return self._rows.get(instance_id)
+
+    def remember(self, row: InstanceRow) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            held = self._rows.get(row.id)
+            if held is not None and held.version > row.version:
+                return  # a newer version was cached by another thread meanwhile
+            self._rows[row.id] = row
+            self._rows.move_to_end(row.id)
+            if len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def committed(self, commit: Commit, rows: list[InstanceRow]) -> None:
+        """Keep the committed rows. An update never writes ``children_version``, so an updated
+        row keeps the count cached before (uncached, it is left to the next load); a touch adds
+        one to its parent's count."""
+        inserted = len(commit.inserts)
+        for row in rows[:inserted]:
+            self.remember(row)
+        with self._lock:
+            for row in rows[inserted:]:
+                held = self._rows.get(row.id)
+                if held is not None and held.version <= row.version:
+                    self._rows[row.id] = row._replace(children_version=held.children_version)
+            for parent_id, seen in commit.touch:
+                held = self._rows.get(parent_id)
+                if held is not None:
+                    if held.children_version == seen:
+                        self._rows[parent_id] = held._replace(children_version=seen + 1)
+                    else:
+                        del self._rows[parent_id]
+
+    def forget(self, instance_ids: Iterable[str]) -> None:
+        with self._lock:
+            for instance_id in instance_ids:
+                self._rows.pop(instance_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()

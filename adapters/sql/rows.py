@@ -1,0 +1,134 @@
+"""Rows to records and back, by column name: the ``instances`` and ``history`` tables.
+
+Statements select and insert the columns named here, in this order, so a row read from the
+driver is bound to its names once (:class:`InstanceRow`) and read by name from then on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from xieshang import HistoryEntry, Instance
+from xieshang.shared import iso
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "INSTANCE_COLUMNS",
+    "InstanceRow",
+    "dump",
+    "entry",
+    "history_values",
+    "insert_values",
+    "instance",
+    "instance_row",
+    "parsed",
+]
+
+dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class InstanceRow(NamedTuple):
+    """An ``instances`` row as the store caches it: moments parsed, ``data`` kept as JSON text.
+
+    Its fields are the table's columns and :class:`xieshang.Instance`'s fields, by name.
+    """
+
+    id: str
+    workflow: str
+    workflow_version: int
+    definition_hash: str
+    org: str
+    state: str
+    data: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    entered_at: datetime
+    final: bool
+    due_at: datetime | None
+    overdue: bool
+    parent_id: str | None
+    unit: str | None
+    head_hash: str
+    children_version: int
+    due_basis: str | None
+
+
+INSTANCE_COLUMNS: tuple[str, ...] = InstanceRow._fields
+HISTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HistoryEntry))
+_HISTORY_JSON = frozenset({"actor", "payload"})
+
+
+def _dt(text: Any) -> datetime:
+    """A moment from the ISO text the driver returns."""
+    return datetime.fromisoformat(text)
+
+
+def instance_row(i: Instance) -> InstanceRow:
+    """The cache row of an instance."""
+    return InstanceRow(
+        id=i.id, workflow=i.workflow, workflow_version=i.workflow_version,
+        definition_hash=i.definition_hash, org=i.org, state=i.state, data=dump(i.data),
+        version=i.version, created_at=i.created_at, updated_at=i.updated_at,
+        entered_at=i.entered_at, final=i.final, due_at=i.due_at, overdue=i.overdue,
+        parent_id=i.parent_id, unit=i.unit, head_hash=i.head_hash,
+        children_version=i.children_version, due_basis=i.due_basis,
+    )  # fmt: skip
+
+
+def insert_values(row: InstanceRow) -> tuple[Any, ...]:
+    """The values to insert for a cache row, in :data:`INSTANCE_COLUMNS` order: moments as ISO
+    text."""
+    values = row._asdict()
+    for name in ("created_at", "updated_at", "entered_at"):
+        values[name] = iso(values[name])
+    if row.due_at is not None:
+        values["due_at"] = iso(row.due_at)
+    return tuple(values.values())
+
+
+def parsed(values: Sequence[Any]) -> InstanceRow:
+    """A cache row from the values of a select of :data:`INSTANCE_COLUMNS`: moments parsed,
+    booleans made bool."""
+    raw = InstanceRow._make(values)
+    due = raw.due_at
+    return raw._replace(
+        created_at=_dt(raw.created_at),
+        updated_at=_dt(raw.updated_at),
+        entered_at=_dt(raw.entered_at),
+        final=bool(raw.final),
+        due_at=_dt(due) if due is not None else None,
+        overdue=bool(raw.overdue),
+    )
+
+
+def instance(row: InstanceRow) -> Instance:
+    """The instance a cache row holds (a fresh copy: its data parsed anew)."""
+    fields = row._asdict()
+    fields["data"] = json.loads(row.data)
+    return Instance(**fields)
+
+
+def history_values(e: HistoryEntry) -> tuple[Any, ...]:
+    """The values to insert for a history entry, in :data:`HISTORY_COLUMNS` order."""
+    values = []
+    for name in HISTORY_COLUMNS:
+        value = getattr(e, name)
+        if name in _HISTORY_JSON or (name == "deadline" and value is not None):
+            value = dump(value)
+        values.append(value)
+    return tuple(values)
+
+
+def entry(values: Sequence[Any]) -> HistoryEntry:
+    """A history entry from the values of a select of :data:`HISTORY_COLUMNS`."""
+    fields = dict(zip(HISTORY_COLUMNS, values, strict=True))
+    for name in _HISTORY_JSON:
+        fields[name] = json.loads(fields[name])
+    if fields["deadline"] is not None:
+        fields["deadline"] = json.loads(fields["deadline"])
+    return HistoryEntry(**fields)

@@ -1,0 +1,144 @@
+"""The statements of the SQL store, written once per store for its driver's placeholder.
+
+The instance and history columns come from :mod:`.rows`, so a statement and the row it reads
+name the same columns in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlmodel import SQLModel
+
+from xieshang import Query
+
+from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .rows import HISTORY_COLUMNS, INSTANCE_COLUMNS, dump
+
+__all__ = ["Statements"]
+
+INSTANCES = SQLModel.metadata.tables["instances"]
+READERS = SQLModel.metadata.tables["readers"]
+_ICOLS = ", ".join(INSTANCE_COLUMNS)
+_HCOLS = ", ".join(f'"{c}"' if c == "trigger" else c for c in HISTORY_COLUMNS)
+# What a step may change. The identity columns (workflow, org, parent, unit) never change, and
+# leaving them out of the SET spares SQLite the upkeep of their indexes.
+_UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
+            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
+
+
+class Statements:
+    """The SQL text of every statement the store runs on PostgreSQL (``%s``) or SQLite (``?``)."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        self.dialect: Dialect = (
+            postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+            if postgres
+            else sqlite_dialect.dialect()
+        )
+        p = "%s" if postgres else "?"
+
+        def marks(n: int) -> str:
+            return ", ".join([p] * n)
+
+        self.load = f"SELECT {_ICOLS} FROM instances WHERE id = {p}"
+        self.insert = f"INSERT INTO instances ({_ICOLS}) VALUES ({marks(len(INSTANCE_COLUMNS))})"
+        # keyed by (state unchanged, due_at unchanged): columns left out keep their index as is
+        self.updates = {
+            (same_state, same_due): "UPDATE instances SET " + ", ".join(
+                f"{c} = {p}" for c in _UPDATED
+                if not (same_state and c == "state") and not (same_due and c == "due_at")
+            ) + f" WHERE id = {p} AND version = {p}"
+            for same_state in (False, True)
+            for same_due in (False, True)
+        }  # fmt: skip
+        self.version = f"SELECT version FROM instances WHERE id = {p}"
+        self.history_insert = (
+            f"INSERT INTO history ({_HCOLS}) VALUES ({marks(len(HISTORY_COLUMNS))})"
+        )
+        self.history = f"SELECT {_HCOLS} FROM history WHERE instance_id = {p} ORDER BY seq"
+        self.command = f"SELECT {_HCOLS} FROM history WHERE command_id = {p}"
+        self.outbox_insert = (
+            "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
+            f"VALUES ({marks(7)})"
+        )
+        self.clear = f"DELETE FROM timers WHERE instance_id = {p}"
+        self.timer_insert = (
+            f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org, basis) '
+            f"VALUES ({marks(7)})"
+        )
+        self.consume = (
+            f"DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE instance_id = {p} "
+            f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
+            f"AND org = {p} ORDER BY id LIMIT 1)"
+        )
+        # the head is locked last, just before COMMIT: concurrent writers wait for each other
+        # only while one of them commits (PostgreSQL); SQLite's write lock is taken at BEGIN
+        lock = " FOR UPDATE" if postgres else ""
+        self.head = f"SELECT position, hash FROM ledger_head WHERE id = 1{lock}"
+        self.head_update = f"UPDATE ledger_head SET position = {p}, hash = {p} WHERE id = 1"
+        self.ledger_insert = (
+            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
+            f"VALUES ({marks(7)})"
+        )
+        self.touch = (
+            f"UPDATE instances SET children_version = children_version + 1 "
+            f"WHERE id = {p} AND children_version = {p}"
+        )
+        self.children = f"SELECT children_version FROM instances WHERE id = {p}"
+        self.readers_clear = f"DELETE FROM readers WHERE instance_id = {p}"
+        self.readers_insert = (
+            f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
+        )
+        self.p = p
+
+    def query(self, query: Query) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        """The select of the instances ``query`` asks for, and its parameters."""
+        c = INSTANCES.c
+        columns = [c[name] for name in INSTANCE_COLUMNS]
+        stmt = sa.select(*columns).order_by(c.created_at, c.id).limit(query.limit)
+        criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
+                    (c.overdue, query.overdue), (c.final, query.final), (c.unit, query.unit),
+                    (c.parent_id, query.parent_id))  # fmt: skip
+        for column, want in criteria:
+            if want is not None:
+                stmt = stmt.where(column == want)
+        if query.after is not None:
+            stmt = stmt.where(
+                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after))
+            )
+        if query.field is not None:
+            stmt = stmt.where(self.field_equals(query.field, query.value))
+        if query.readers is not None:
+            r = READERS.c
+            stmt = stmt.where(
+                sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
+            )
+        compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        params: Sequence[Any] | dict[str, Any] = (
+            [compiled.params[k] for k in compiled.positiontup]
+            if compiled.positiontup is not None
+            else compiled.params
+        )
+        return compiled.string, params
+
+    def field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
+        """``data[field] == value`` compared as JSON values; a missing field equals None."""
+        data = INSTANCES.c.data
+        if self.postgres:
+            null = sa.cast(sa.literal("null"), JSONB)
+            found = sa.func.coalesce(sa.cast(data, JSONB).op("->")(field), null)
+            return found == sa.cast(sa.literal(dump(value)), JSONB)
+        path = '$."' + field.replace('"', '""') + '"'
+        # both sides go through json_extract, so strings, numbers, booleans and lists compare
+        # as SQLite's JSON functions see them; IS makes a missing field equal to null
+        return sa.func.json_extract(data, path).is_not_distinct_from(
+            sa.func.json_extract(dump(value), "$")
+        )
