@@ -275,6 +275,13 @@ class _Checker:
         )
         return False
 
+    def role_ref(self, role: str, roles: set[str], path: Path) -> bool:
+        """Whether ``role`` is one of ``roles``; an XS110 problem at ``path`` when not."""
+        if role in roles:
+            return True
+        self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles), path)
+        return False
+
     def check_states(self) -> None:
         initials = [n for n, s in self.d.states.items() if s.initial]
         if len(initials) != 1:
@@ -319,13 +326,7 @@ class _Checker:
         triggers = set(self.d.triggers())
         roles = set(self.d.roles) | {SYSTEM_ROLE}
         for j, role in enumerate(self.d.start.roles):
-            if role not in roles:
-                self.add(
-                    "XS110",
-                    "unknown-role",
-                    f"unknown role {role!r}" + _suggest(role, roles),
-                    ("start", "roles", j),
-                )
+            self.role_ref(role, roles, ("start", "roles", j))
         seen: dict[tuple[str, str, str, str | None], int] = {}
         payload_types: dict[tuple[str, str], tuple[str, int]] = {}
         for i, t in enumerate(self.d.transitions):
@@ -361,13 +362,7 @@ class _Checker:
                     (*path, "roles"),
                 )
             for j, role in enumerate(t.roles):
-                if role not in roles:
-                    self.add(
-                        "XS110",
-                        "unknown-role",
-                        f"unknown role {role!r}" + _suggest(role, roles),
-                        (*path, "roles", j),
-                    )
+                self.role_ref(role, roles, (*path, "roles", j))
             for j, other in enumerate(t.not_by):
                 if other not in triggers:
                     self.add(
@@ -405,10 +400,7 @@ class _Checker:
         bound = self.d.bound_roles
         for j, role in enumerate(bound):
             where: Path = ("bound_roles", role) if isinstance(bound, dict) else ("bound_roles", j)
-            if role not in roles:
-                self.add(
-                    "XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles), where
-                )
+            if not self.role_ref(role, roles, where):
                 continue
             if not isinstance(bound, dict):
                 self.bound[role] = None
@@ -450,22 +442,11 @@ class _Checker:
             )
             return None
         for j, role in enumerate(rule.roles):
-            if role not in roles:
-                self.add(
-                    "XS110",
-                    "unknown-role",
-                    f"unknown role {role!r}" + _suggest(role, roles),
-                    (*path, "roles", j),
-                )
+            self.role_ref(role, roles, (*path, "roles", j))
         for j, role in enumerate(rule.units):
-            if role not in roles:
-                self.add(
-                    "XS110",
-                    "unknown-role",
-                    f"unknown role {role!r}" + _suggest(role, roles),
-                    (*path, "units", j),
-                )
-            elif role not in self.d.bound_units:
+            if not self.role_ref(role, roles, (*path, "units", j)):
+                continue
+            if role not in self.d.bound_units:
                 self.add(
                     "XS124",
                     "unbound-units",
