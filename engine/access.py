@@ -89,8 +89,37 @@ def level_of(reader_levels: Mapping[str, int], actor: Actor) -> int:
     return max((reader_levels.get(p, 0) for p in principals(actor)), default=0)
 
 
+_READ_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def _read_fields(wf: CompiledWorkflow) -> tuple[str, ...]:
+    """The data fields the read rules and unit bindings read (all, if one reads data whole)."""
+    found = _READ_FIELDS.get(wf.hash)
+    if found is None:
+        exprs = [e for rule in wf.read_rules for e in (rule.when, *rule.named) if e is not None]
+        exprs += [e for sources in wf.bound.values() for e in (sources or ())]
+        members: set[str] = set()
+        whole = False
+        for e in exprs:
+            needed = e.needs.get("data", frozenset())
+            if needed is None:
+                whole = True
+            else:
+                members |= needed
+        fields = wf.definition.data if whole else sorted(members & set(wf.definition.data))
+        found = _READ_FIELDS[wf.hash] = tuple(fields)
+    return found
+
+
+def readers_key(wf: CompiledWorkflow, instance: Instance) -> tuple[Any, ...]:
+    """What an instance's readers depend on: a step that leaves it as it was leaves them too."""
+    data = instance.data
+    return (instance.state, instance.unit, *[data.get(k) for k in _read_fields(wf)])
+
+
 def _context(wf: CompiledWorkflow, instance: Instance) -> Any:
-    data = {k: instance.data.get(k) for k in wf.definition.data}
+    # only the fields the rules read: converting a value into CEL costs microseconds
+    data = {k: instance.data.get(k) for k in _read_fields(wf)}
     variables = {"data": data, "params": wf.params, "instance": instance_view(instance)}
     return new_context(variables, wf.functions)
 

@@ -111,9 +111,10 @@ def set_children(engine: Engine, commit: Commit, step: Step, new: Instance) -> N
             now=now,
             recorded_at=engine.clock.now(),
         )
-        child_readers = access.readers(child_wf, updated)
-        if child_readers != access.readers(child_wf, child):
-            commit.readers[child.id] = child_readers
+        if access.readers_key(child_wf, updated) != access.readers_key(child_wf, child):
+            child_readers = access.readers(child_wf, updated)
+            if child_readers != access.readers(child_wf, child):
+                commit.readers[child.id] = child_readers
         moved = (updated.due_at, updated.overdue) != (child.due_at, child.overdue)
         commit.updates.append((updated, child.version))
         commit.history.append(entry)

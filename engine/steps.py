@@ -102,9 +102,10 @@ def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
     if reschedule:
         commit.clear_timers.append(new.id)
         commit.timers.extend(timers_for(engine, wf, new))
-    now_readers = access.readers(wf, new)
-    if now_readers != access.readers(wf, instance):
-        commit.readers[new.id] = now_readers
+    if access.readers_key(wf, new) != access.readers_key(wf, instance):
+        now_readers = access.readers(wf, new)
+        if now_readers != access.readers(wf, instance):
+            commit.readers[new.id] = now_readers
     return commit, new
 
 
