@@ -118,3 +118,29 @@ def test_start_across_new_year_then_reconcile_with_the_notice(tmp_path: Path) ->
     invoke(*base, "audit", "verify")
     again = json.loads(invoke(*base, *later, "calendar", "reconcile", "--json"))
     assert again["changes"] == []
+
+
+def test_bad_dates_are_refused_naming_the_value_and_the_form(tmp_path: Path) -> None:
+    """`calendar add-workdays` with an impossible date and `audit export` with a bad or a
+    backwards range exit non-zero naming what was given; export writes no bundle."""
+    result = CliRunner().invoke(app, ["calendar", "add-workdays", "2027-02-30", "5"])
+    assert result.exit_code == 2
+    assert "2027-02-30" in result.output and "YYYY-MM-DD" in result.output
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    out = tmp_path / "b.zip"
+    base = ["--db", db, "audit", "export", "--org", "gy", "-o", str(out)]
+    bad = CliRunner().invoke(app, [*base, "--from", "2024-13-01", "--to", "2024-12-31"])
+    assert bad.exit_code == 2 and "2024-13-01" in bad.output
+    backwards = CliRunner().invoke(app, [*base, "--from", "2024-12-31", "--to", "2024-01-01"])
+    assert backwards.exit_code == 1 and "before" in backwards.output
+    assert not out.exists()
+
+
+def test_verify_with_a_checkpoint_but_no_public_key_is_refused(tmp_path: Path) -> None:
+    """A checkpoint is never taken on trust: without --public-key the command says so."""
+    cp = tmp_path / "cp.json"
+    cp.write_text("{}", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["--db", f"sqlite:///{tmp_path / 'x.db'}", "audit", "verify", "--checkpoint", str(cp)]
+    )
+    assert result.exit_code == 2 and "--public-key" in result.output
