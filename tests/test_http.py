@@ -366,6 +366,7 @@ def test_audit_verify_needs_auditor_or_admin(people: People) -> None:
     """A member may not verify histories (403); an auditor verifies the org's instances."""
     body = _problem(people.member.post("/audit/verify", json={}), 403, "forbidden")
     assert body["allowed"] == ["admin", "auditor"]
+    _start(people.member)
     r = people.auditor.post("/audit/verify", json={})
     assert r.status_code == 200 and r.json()["problems"] == [] and r.json()["checked"] >= 1
 
