@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from .errors import InvalidPayload
 from .schedules import provisional_years
 
 __all__ = [
+    "REDACTED",
     "SYSTEM",
     "Actor",
     "Commit",
@@ -22,7 +24,9 @@ __all__ = [
     "TimerRecord",
     "canonical_json",
     "copy_json",
+    "field_digest",
     "iso",
+    "new_seal",
 ]
 
 _ACTOR = re.compile(
@@ -228,8 +232,13 @@ class HistoryEntry:
     hash: str = ""
     parent_id: str | None = None
     deadline: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] | None = None
+    seal: dict[str, str] | None = None
 
     def body(self) -> dict[str, Any]:
+        """What the hash covers. A sealed row (``seal`` set) covers each payload field by its
+        digest (:func:`field_digest`), so a field can later be redacted without breaking the
+        chain; rows written before seals existed cover their payload as it is."""
         body = {
             "instance_id": self.instance_id,
             "seq": self.seq,
@@ -242,7 +251,7 @@ class HistoryEntry:
             "actor": self.actor,
             "role": self.role,
             "reason": self.reason,
-            "payload": self.payload,
+            "payload": self.payload if self.seal is None else self.payload_digests(),
             "visibility": self.visibility,
             "occurred_at": self.occurred_at,
             "recorded_at": self.recorded_at,
@@ -253,7 +262,30 @@ class HistoryEntry:
         if self.deadline is not None:
             # rows written before deadlines were recorded keep the hash they were sealed with
             body["deadline"] = self.deadline
+        if self.warnings is not None:
+            body["warnings"] = self.warnings
+        if self.seal is not None:
+            body["payload_sealed"] = True
         return body
+
+    def payload_digests(self) -> dict[str, str]:
+        """The digest of each payload field, as the hash covers them: from the field's value
+        and salt, or, for a redacted field, the digest its seal kept."""
+        seal = self.seal or {}
+        digests: dict[str, str] = {}
+        for name in sorted(set(seal) | set(self.payload)):
+            kept = seal.get(name, "")
+            if kept.startswith(REDACTED_PREFIX):
+                digests[name] = kept[len(REDACTED_PREFIX) :]
+            elif kept.startswith(SALT_PREFIX) and name in self.payload:
+                digests[name] = field_digest(kept[len(SALT_PREFIX) :], self.payload[name])
+            else:  # a field without its salt, or a salt without its field: the hash will differ
+                digests[name] = ""
+        return digests
+
+    def redacted_fields(self) -> list[str]:
+        """The payload fields of this row that were redacted."""
+        return sorted(k for k, v in (self.seal or {}).items() if v.startswith(REDACTED_PREFIX))
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
@@ -263,7 +295,34 @@ class HistoryEntry:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.body(), "hash": self.hash}
+        """Every field as stored (what an export carries and :class:`HistoryEntry` reads back);
+        ``deadline``, ``warnings`` and ``seal`` only when set."""
+        out = {
+            **self.body(),
+            "payload": self.payload,
+            "hash": self.hash,
+        }
+        out.pop("payload_sealed", None)
+        if self.seal is not None:
+            out["seal"] = self.seal
+        return out
+
+
+SALT_PREFIX = "salt:"
+REDACTED_PREFIX = "redacted:"
+REDACTED = "[redacted]"  # what a redacted payload or data field holds in place of its value
+
+
+def field_digest(salt: str, value: Any) -> str:
+    """The digest a sealed row keeps of one payload field: SHA-256 over a random salt and the
+    value's canonical JSON. The salt makes a short value (a phone number) impossible to find
+    again by trying every candidate once the value and its salt are removed."""
+    return hashlib.sha256(f"{salt}:{canonical_json(value)}".encode()).hexdigest()
+
+
+def new_seal(payload: dict[str, Any]) -> dict[str, str]:
+    """A fresh salt for each field of ``payload``."""
+    return {name: SALT_PREFIX + secrets.token_hex(16) for name in payload}
 
 
 @dataclass(frozen=True, slots=True)

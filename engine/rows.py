@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .records import Actor, HistoryEntry, Instance, iso
+from .records import Actor, HistoryEntry, Instance, iso, new_seal
 from .schedules import provisional_years
 
 __all__ = [
@@ -39,6 +39,7 @@ def history_row(
     reason: str | None = None,
     visibility: str = "public",
     command_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
 ) -> HistoryEntry:
     """The sealed row of the step from ``before`` (None for a creation) to ``after``, chained
     to the row before; ``after.head_hash`` becomes its hash.
@@ -46,6 +47,7 @@ def history_row(
     Args:
         now: when the step happened (``occurred_at``).
         recorded_at: when it is written, by the engine's clock.
+        warnings: the soft checks the step passed with a warning (code and message).
     """
     entry = HistoryEntry(
         instance_id=after.id,
@@ -67,6 +69,8 @@ def history_row(
         prev_hash=before.head_hash if before is not None else "",
         parent_id=after.parent_id,
         deadline=deadline_set(after, before),
+        warnings=warnings or None,
+        seal=new_seal(payload),
     ).sealed()
     after.head_hash = entry.hash
     return entry

@@ -176,6 +176,16 @@ class HistoryEntryOut(BaseModel):
         description="the deadline this step set: due_at, and the calendar basis and "
         "provisional years when it was counted in working days",
     )
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="the soft checks this step passed with a warning: code and message",
+    )
+    seal: dict[str, str] | None = Field(
+        default=None,
+        description="per payload field, the salt of its digest (`salt:...`) or, for a field "
+        "redacted since, the digest kept in its place (`redacted:...`); absent on rows written "
+        "before fields were sealed",
+    )
 
 
 class AvailabilityOut(BaseModel):

@@ -61,6 +61,7 @@ class InstanceRow(NamedTuple):
 INSTANCE_COLUMNS: tuple[str, ...] = InstanceRow._fields
 HISTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HistoryEntry))
 _HISTORY_JSON = frozenset({"actor", "payload"})
+_HISTORY_OPTIONAL_JSON = frozenset({"deadline", "warnings", "seal"})  # NULL when not set
 
 
 def _dt(text: Any) -> datetime:
@@ -118,7 +119,7 @@ def history_values(e: HistoryEntry) -> tuple[Any, ...]:
     values = []
     for name in HISTORY_COLUMNS:
         value = getattr(e, name)
-        if name in _HISTORY_JSON or (name == "deadline" and value is not None):
+        if name in _HISTORY_JSON or (name in _HISTORY_OPTIONAL_JSON and value is not None):
             value = dump(value)
         values.append(value)
     return tuple(values)
@@ -129,6 +130,7 @@ def entry(values: Sequence[Any]) -> HistoryEntry:
     fields = dict(zip(HISTORY_COLUMNS, values, strict=True))
     for name in _HISTORY_JSON:
         fields[name] = json.loads(fields[name])
-    if fields["deadline"] is not None:
-        fields["deadline"] = json.loads(fields["deadline"])
+    for name in _HISTORY_OPTIONAL_JSON:
+        if fields[name] is not None:
+            fields[name] = json.loads(fields[name])
     return HistoryEntry(**fields)

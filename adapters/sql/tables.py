@@ -114,6 +114,10 @@ class HistoryRow(SQLModel, table=True):
     hash: str = Field(sa_type=Text, nullable=False)
     parent_id: str | None = Field(default=None, sa_type=Text, nullable=True)
     deadline: str | None = Field(default=None, sa_type=Text, nullable=True)  # JSON, when set
+    # JSON, when set: the soft checks the step passed with a warning
+    warnings: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # JSON, when set: each payload field's salt, or the digest kept of a redacted field
+    seal: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class ReaderRow(SQLModel, table=True):
