@@ -74,6 +74,13 @@ class MemoryStore:
                     raise ConcurrencyConflict(
                         existing.instance_id, None, existing.seq, case=ConflictCase.COMMAND_USED
                     )
+            rows = self._history.get
+            for entry in commit.reseal:
+                held = rows(entry.instance_id, [])
+                if len(held) < entry.seq or held[entry.seq - 1].hash != entry.hash:
+                    raise ConcurrencyConflict(entry.instance_id, case=ConflictCase.ANOTHER_WRITER)
+            for entry in commit.reseal:
+                self._history[entry.instance_id][entry.seq - 1] = entry
             for new in commit.inserts:
                 self._instances[new.id] = new.copy()
             for parent_id, _ in commit.touch:

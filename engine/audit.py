@@ -1,8 +1,9 @@
 """Audit: replay a history through its pinned definition, and verify the hash chains.
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
-engine writes on its own (``overdue``, ``parent_update``, ``calendar_reconcile``) carry what
-they changed, and are applied as recorded.
+engine writes on its own (``overdue``, ``parent_update``, ``calendar_reconcile``, ``redact``)
+carry what they changed, and are applied as recorded. A row whose payload fields were redacted
+is replayed with ``[redacted]`` in their place, its payload taken as validated when written.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .ledger import verify_ledger
 from .loading import compile_definition
 from .reconcile import RECONCILE
 from .records import Actor, Commit, EventRecord, HistoryEntry, Instance, canonical_json, copy_json
+from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
 from .rows import OVERDUE, PARENT_UPDATE, recorded_deadline
 from .steps import Command, overdue_step
 
@@ -93,6 +95,16 @@ def replay_rows(
             commit, instance = overdue_step(engine, wf, instance, now)
             if events is not None:
                 events += commit.events
+        elif row.trigger == REDACT and in_place:
+            if row.role != REDACTOR_ROLE or REDACTOR_ROLE not in actor.roles:
+                raise Forbidden(
+                    f"row {row.seq}: a redaction by {actor.id!r} as {row.role!r}; only "
+                    f"{REDACTOR_ROLE!r} may redact",
+                    trigger=REDACT,
+                    actor=actor.id,
+                    allowed=[REDACTOR_ROLE],
+                )
+            instance = apply_redaction(instance, row.payload, now)
         elif row.trigger in (PARENT_UPDATE, RECONCILE) and in_place:
             instance = instance.copy()
             instance.version += 1
@@ -140,7 +152,9 @@ def _replay_transition(
     errors: list[CommandRefused] = []
     for t in candidates:
         try:
-            checked = check(engine, wf, instance, t, command, replay=True)
+            checked = check(
+                engine, wf, instance, t, command, replay=True, validated=bool(row.redacted_fields())
+            )
         except Refusal as r:
             errors.append(r.error)
             continue

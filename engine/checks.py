@@ -23,7 +23,7 @@ from .errors import (
     InvalidPayload,
     TransitionNotAllowed,
 )
-from .records import Actor, Instance, copy_json
+from .records import REDACTED, Actor, Instance, copy_json
 from .schema_types import field_errors
 from .steps import Command, Step
 
@@ -99,12 +99,15 @@ def check(
     *,
     replay: bool = False,
     children: list[Instance] | None = None,
+    validated: bool = False,
 ) -> Step:
     """Run the checks of one candidate transition; raise Refusal at the first that fails.
 
     With ``replay``, what was judged against the world at the time (roles, units,
     separation of duties, guards over children) is not judged again; the payload, the guard
     over the instance and the effects, which decide the stored state and data, are.
+    ``validated`` takes the payload as it was validated when written (a replayed row with
+    redacted fields, whose placeholders no schema would accept).
     """
     actor, now, reason = command.actor, command.now, command.reason
     role = role_for(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
@@ -135,7 +138,7 @@ def check(
                     not_by=list(t.spec.not_by),
                 ),
             )
-    values = _validate_payload(t, command.payload)
+    values = dict(command.payload) if validated else _validate_payload(t, command.payload)
     if t.spec.reason_required and not (reason and reason.strip()):
         raise Refusal(
             Check.REASON_OR_EFFECTS,
@@ -167,7 +170,7 @@ def check(
                     **failed,
                 ),
             )
-    new_data = _effects(wf, instance, t, ctx)
+    new_data = _effects(wf, instance, t, ctx, replay)
     return Step(wf, instance, t, command, role, values, new_data)
 
 
@@ -198,9 +201,10 @@ def _check_unit(
 
 
 def _effects(
-    wf: CompiledWorkflow, instance: Instance, t: CompiledTransition, ctx: Any
+    wf: CompiledWorkflow, instance: Instance, t: CompiledTransition, ctx: Any, replay: bool
 ) -> dict[str, Any]:
-    """The instance data after the transition's ``set:`` effects, every failure listed."""
+    """The instance data after the transition's ``set:`` effects, every failure listed. In a
+    replay, a value that is the placeholder of a redacted one is kept as it is."""
     new_data = dict(instance.data)
     errors: list[dict[str, Any]] = []
     for name, expr in t.sets:
@@ -210,6 +214,9 @@ def _effects(
                 if wf.definition.data[name].required:
                     errors.append({"field": name, "error": "a required field cannot be unset"})
                 new_data.pop(name, None)
+                continue
+            if replay and value == REDACTED:
+                new_data[name] = value
                 continue
             new_data[name] = wf.field_adapters[name].dump_python(
                 wf.field_adapters[name].validate_python(value), mode="json"

@@ -15,6 +15,7 @@ from .schedules import provisional_years
 
 __all__ = [
     "REDACTED",
+    "REDACTED_PREFIX",
     "SYSTEM",
     "Actor",
     "Commit",
@@ -270,12 +271,13 @@ class HistoryEntry:
 
     def payload_digests(self) -> dict[str, str]:
         """The digest of each payload field, as the hash covers them: from the field's value
-        and salt, or, for a redacted field, the digest its seal kept."""
+        and salt, or, for a redacted field (which must hold ``[redacted]``), the digest its seal
+        kept."""
         seal = self.seal or {}
         digests: dict[str, str] = {}
         for name in sorted(set(seal) | set(self.payload)):
             kept = seal.get(name, "")
-            if kept.startswith(REDACTED_PREFIX):
+            if kept.startswith(REDACTED_PREFIX) and self.payload.get(name) == REDACTED:
                 digests[name] = kept[len(REDACTED_PREFIX) :]
             elif kept.startswith(SALT_PREFIX) and name in self.payload:
                 digests[name] = field_digest(kept[len(SALT_PREFIX) :], self.payload[name])
@@ -371,6 +373,9 @@ class Commit:
     timers belonged to, or its deadline moved) before ``timers`` are added.
     ``readers`` maps an instance id to its new reader principals and levels, replacing the
     stored ones (only instances whose readers changed are named).
+    ``reseal`` holds history rows written before whose payload and seal are replaced (a
+    redaction): the row with that instance, seq and hash gets the new payload and seal, and its
+    hash, which the seal keeps true, does not change; a row not found fails the commit.
     """
 
     inserts: list[Instance] = field(default_factory=list)
@@ -382,3 +387,4 @@ class Commit:
     consume_timers: list[TimerRecord] = field(default_factory=list)
     touch: list[tuple[str, int]] = field(default_factory=list)
     readers: dict[str, dict[str, int]] = field(default_factory=dict)
+    reseal: list[HistoryEntry] = field(default_factory=list)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import audit, checks, commands, reads, timers
+from . import audit, checks, commands, reads, redaction, timers
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
@@ -237,6 +237,20 @@ class Engine:
             not already reported; an empty list when everything verifies.
         """
         return audit.verify(self, instance_id, checkpoints)
+
+    def redact(self, instance_id: str, fields: list[str], actor: Actor, reason: str) -> Instance:
+        """Replace the payload ``fields`` of every history row of an instance by their digests,
+        and the data fields derived from them by ``[redacted]``, in one audited row by an
+        ``admin``; the hash chain, the ledger and the replay still verify.
+
+        Raises:
+            Forbidden: the actor is not an ``admin``.
+            InvalidPayload: no fields or reason, or a field no row of the instance holds.
+            CommandRefused: a row was written before fields were sealed, the replay would need
+                a value, or a data field to clear is public.
+            NotFound: no such instance.
+        """
+        return redaction.redact(self, instance_id, fields, actor, reason)
 
     # -- time --------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The ``audit`` commands: ``verify``, ``readers``, ``keygen``, ``checkpoint``, ``export``,
-``verify-bundle``."""
+"""The ``audit`` commands: ``verify``, ``readers``, ``redact``, ``keygen``, ``checkpoint``,
+``export``, ``verify-bundle``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from rich.text import Text
 
 from xieshang import NotFound, Usage
 
-from .app import JsonFlag, _state, audit_app
-from .output import _emit_json, _err, _out, _reporting
+from .app import AsActor, JsonFlag, _state, audit_app
+from .output import _actor, _emit_json, _err, _out, _reporting
 
 
 @audit_app.command()
@@ -155,6 +155,37 @@ def readers(
             _emit_json({"rewritten": changed})
         else:
             _out().print(Text(f"reader principals rewritten for {changed} instances"))
+
+
+@audit_app.command()
+def redact(
+    ctx: typer.Context,
+    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance.")],
+    fields: Annotated[
+        list[str], typer.Option("--field", help="A payload field to redact; repeatable.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the redaction row).")],
+    actor: AsActor,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a personal value (a phone or ID card number) in an instance's history by its
+    digest: every row holding the payload field, and the data derived from it. The chain, the
+    ledger and the replay still verify; the redaction is itself a row. Needs the admin role."""
+    with _reporting(as_json):
+        engine = _state(ctx).engine()
+        instance = engine.redact(instance_id, fields, _actor(actor), reason)
+        row = engine.store.history(instance_id)[-1]
+        if as_json:
+            _emit_json({"instance": instance.to_dict(), "redaction": row.payload, "seq": row.seq})
+        else:
+            _out().print(
+                Text(
+                    f"✓ redacted {', '.join(row.payload['fields'])} in rows "
+                    f"{', '.join(map(str, row.payload['rows']))}; data fields cleared: "
+                    f"{', '.join(row.payload['data']) or 'none'} (row {row.seq})",
+                    style="green",
+                )
+            )
 
 
 @audit_app.command()

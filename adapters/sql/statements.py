@@ -65,6 +65,10 @@ class Statements:
         )
         self.history = f"SELECT {_HCOLS} FROM history WHERE instance_id = {p} ORDER BY seq"
         self.command = f"SELECT {_HCOLS} FROM history WHERE command_id = {p}"
+        self.reseal = (
+            f"UPDATE history SET payload = {p}, seal = {p} "
+            f"WHERE instance_id = {p} AND seq = {p} AND hash = {p}"
+        )
         self.outbox_insert = (
             "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
             f"VALUES ({marks(7)})"

@@ -322,6 +322,10 @@ class SQLStore:
                     self._sql.readers_insert,
                     [(instance_id, who, level) for who, level in sorted(levels.items())],
                 )
+        for e in commit.reseal:
+            ex(self._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
+            if cur.rowcount != 1:  # the row is not the one the redaction read
+                raise ConcurrencyConflict(e.instance_id, case=ConflictCase.ANOTHER_WRITER)
         for e in commit.history:
             ex(self._sql.history_insert, history_values(e))
         if commit.events:
