@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import signal
 import tempfile
 from collections import Counter
 from datetime import datetime
@@ -48,8 +49,16 @@ class CheckpointError(XieshangError):
     code = "checkpoint-invalid"
 
 
+ENV_FAULT = "XIESHANG_FAULT"  # ``before_replace``: die (SIGKILL) with the file half-done
+
+
 def write_whole(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that it is either all there or not there at all."""
+    """Write ``data`` to ``path`` so that it is either all there or not there at all: into a
+    temporary file beside it, synced, then renamed over it. A file another writer left behind
+    when it was killed is removed first.
+
+    With ``XIESHANG_FAULT=before_replace`` in the environment the process kills itself after
+    writing the temporary file and before the rename (what the crash tests use)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*"):  # left by a writer that was killed
         stale.unlink(missing_ok=True)
@@ -60,6 +69,8 @@ def write_whole(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if os.environ.get(ENV_FAULT) == "before_replace":
+            os.kill(os.getpid(), signal.SIGKILL)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
