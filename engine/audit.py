@@ -56,14 +56,16 @@ def replay_rows(
 
     Each transition's recorded role must be one the definition allows and the actor holds, and
     separation of duties must hold, as when it was fired. ``unit`` is the unit the instance is
-    bound to (rows do not record it); ``events``, when given, collects the events the replayed
-    rows announce.
+    bound to, for rows written before a creation's row recorded it; ``events``, when given,
+    collects the events the replayed rows announce.
 
     Raises:
         Forbidden: a row's role is not allowed, or separation of duties is broken.
         XieshangError: a step its definition refuses.
     """
     first = rows[0]
+    if first.seal is not None:  # rows sealed by field also record the unit of a creation
+        unit = first.unit
     wf = engine._workflow_by_hash(first.definition_hash)
     created = datetime.fromisoformat(first.occurred_at)
     instance = Instance(

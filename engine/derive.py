@@ -22,6 +22,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("definition_hash", "column-differs"),
     ("org", "moved-org"),
     ("parent_id", "moved-parent"),
+    ("unit", "moved-unit"),
     ("version", "column-differs"),
     ("final", "column-differs"),
     ("overdue", "column-differs"),

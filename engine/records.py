@@ -235,6 +235,7 @@ class HistoryEntry:
     deadline: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] | None = None
     seal: dict[str, str] | None = None
+    unit: str | None = None  # a creation's unit (the one a bound role acts for), when it has one
 
     def body(self) -> dict[str, Any]:
         """What the hash covers. A sealed row (``seal`` set) covers each payload field by its
@@ -267,6 +268,8 @@ class HistoryEntry:
             body["warnings"] = self.warnings
         if self.seal is not None:
             body["payload_sealed"] = True
+        if self.unit is not None:
+            body["unit"] = self.unit
         return body
 
     def payload_digests(self) -> dict[str, str]:

@@ -71,6 +71,7 @@ def history_row(
         deadline=deadline_set(after, before),
         warnings=warnings or None,
         seal=new_seal(payload),
+        unit=after.unit if before is None else None,
     ).sealed()
     after.head_hash = entry.hash
     return entry

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def test_a_row_inserted_without_the_ledger_is_found(engine: Engine, sql_url: str
     """A forged row appended to an instance's chain (hash recomputed) was never ledgered."""
     target, _ = filed(engine)
     last = engine.history(target)[-1]
-    body = last.body()
+    body = asdict(last)
     body.update(seq=last.seq + 1, prev_hash=last.hash, reason="伪造")
     forged = HistoryEntry(**body).sealed()
     tamper(
@@ -204,7 +205,7 @@ def rewrite_everything(url: str, engine: Engine, target: str) -> None:
     new_rows: list[HistoryEntry] = []
     prev = ""
     for row in rows:
-        body = row.body()
+        body = asdict(row)
         if row.seq == 3:
             moved = datetime.fromisoformat(body["occurred_at"]) + timedelta(seconds=59)
             body["occurred_at"] = iso(moved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import pytest
 from store_contract import propose, sql_connection, to_filed
@@ -40,6 +41,7 @@ def kinds(engine: Engine, iid: str) -> list[str]:
     ("column", "value", "kind"),
     [
         ("parent_id", "someone-else", "moved-parent"),
+        ("unit", "U9", "moved-unit"),
         ("final", True, "column-differs"),
         ("overdue", True, "column-differs"),
         ("workflow_version", 7, "column-differs"),
@@ -56,6 +58,22 @@ def test_an_instance_column_the_history_contradicts_is_found(
     found = engine.verify(iid)
     assert [p["kind"] for p in found] == [kind]
     assert column in found[0]["message"]
+
+
+def test_a_units_handling_moved_to_another_unit_is_found(engine: Engine, sql_url: str) -> None:
+    """A unit's handling child re-bound to another unit in its instance row: the creation row
+    recorded the unit, so the move is named."""
+    from store_contract import OFFICE
+
+    iid = filed(engine)
+    engine.fire(iid, "assign", OFFICE, {"mode": "sole", "units": ["U1"]})
+    [child] = engine.children(iid)
+    assert engine.store.history(child.id)[0].unit == "U1"
+    tamper(sql_url, "UPDATE instances SET unit = ? WHERE id = ?", ("U2", child.id))
+    engine.store.load(child.id, fresh=True)
+    [found] = engine.verify(child.id)
+    assert found["kind"] == "moved-unit" and "'U2'" not in found["message"]
+    assert "U2" in found["message"] and "U1" in found["message"]
 
 
 def test_an_event_rewritten_in_the_outbox_is_forged(engine: Engine, sql_url: str) -> None:
@@ -128,7 +146,7 @@ def test_a_step_reattributed_to_a_role_the_definition_refuses_is_found(
     rows = engine.history(iid)
     prev = ""
     for row in rows:
-        body = row.body()
+        body = asdict(row)
         if row.trigger == "file":
             body["actor"] = {"id": "m1", "roles": ["member"], "org": "gy"}
             body["role"] = "member"

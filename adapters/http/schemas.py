@@ -180,6 +180,9 @@ class HistoryEntryOut(BaseModel):
         default=None,
         description="the soft checks this step passed with a warning: code and message",
     )
+    unit: str | None = Field(
+        default=None, description="on a creation's row, the unit the instance is bound to"
+    )
     seal: dict[str, str] | None = Field(
         default=None,
         description="per payload field, the salt of its digest (`salt:...`) or, for a field "

@@ -118,6 +118,7 @@ class HistoryRow(SQLModel, table=True):
     warnings: str | None = Field(default=None, sa_type=Text, nullable=True)
     # JSON, when set: each payload field's salt, or the digest kept of a redacted field
     seal: str | None = Field(default=None, sa_type=Text, nullable=True)
+    unit: str | None = Field(default=None, sa_type=Text, nullable=True)  # a creation's unit
 
 
 class ReaderRow(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""History rows record the warnings of soft checks, and seal each payload field by a digest.
+"""History rows record the warnings of soft checks and a creation's unit, and seal each payload
+field by a digest.
 
 A sealed row's hash covers each payload field by a salted digest (``seal`` keeps the salts), so
 a field can later be redacted and the chain still verifies. Rows written before this revision
@@ -21,7 +22,7 @@ down_revision: str | Sequence[str] | None = "0004_read_scope"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COLUMNS = ("warnings", "seal")
+_COLUMNS = ("warnings", "seal", "unit")
 
 
 def upgrade() -> None:
