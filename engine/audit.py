@@ -34,7 +34,16 @@ from .events import events_for
 from .ledger import verify_ledger
 from .loading import compile_definition
 from .reconcile import RECONCILE
-from .records import Actor, Commit, EventRecord, HistoryEntry, Instance, canonical_json, copy_json
+from .records import (
+    Actor,
+    Commit,
+    EventRecord,
+    HistoryEntry,
+    Instance,
+    canonical_json,
+    copy_json,
+    iso,
+)
 from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
 from .rows import OVERDUE, PARENT_UPDATE, recorded_deadline
 from .steps import Command, overdue_step
@@ -108,6 +117,7 @@ def replay_rows(
                 )
             instance = apply_redaction(instance, row.payload, now)
         elif row.trigger in (PARENT_UPDATE, RECONCILE) and in_place:
+            before = instance
             instance = instance.copy()
             instance.version += 1
             instance.updated_at = now
@@ -118,6 +128,12 @@ def replay_rows(
                     else:
                         instance.data[name] = value
             recorded_deadline(instance, row)
+            # a deadline moved past now lifts the overdue mark, as the update did
+            lifted = instance.overdue and instance.due_at is not None and instance.due_at > now
+            if row.trigger == PARENT_UPDATE and row.deadline is not None and lifted:
+                instance.overdue = False
+            if events is not None:
+                events += _engine_row_events(engine, wf, before, instance, row)
         else:
             commit, instance = _replay_transition(engine, wf, instance, row, actor, now, fired)
             recorded_deadline(instance, row)
@@ -126,6 +142,22 @@ def replay_rows(
             fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
         instance.head_hash = row.hash
     return instance
+
+
+def _engine_row_events(
+    engine: Engine, wf: CompiledWorkflow, before: Instance, after: Instance, row: HistoryEntry
+) -> list[EventRecord]:
+    """The events a ``parent_update`` or ``calendar_reconcile`` row announced, from what it
+    records (as :mod:`xieshang.children` and :mod:`xieshang.reconcile` built them)."""
+    if row.trigger == RECONCILE:
+        due_at = row.payload.get("due_at", {})
+        extra = {"due_at_before": due_at.get("from"), "due_at": due_at.get("to")}
+        name = "instance.deadline_changed"
+    else:
+        moved = (after.due_at, after.overdue) != (before.due_at, before.overdue)
+        name = "instance.deadline_changed" if moved else "instance.updated"
+        extra = {"due_at_before": iso(before.due_at) if before.due_at else None} if moved else None
+    return events_for(wf, after, row, None, deployment=engine.deployment, names=[name], extra=extra)
 
 
 def _replay_transition(

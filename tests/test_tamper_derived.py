@@ -76,6 +76,52 @@ def test_a_units_handling_moved_to_another_unit_is_found(engine: Engine, sql_url
     assert "U2" in found["message"] and "U1" in found["message"]
 
 
+def overdue_then_extended(engine: Engine, clock: FixedClock) -> str:
+    """A unit's handling that went overdue, then an approved extension moved its due date past
+    now (a parent_update row that lifts the overdue mark); returns the child's id."""
+    from store_contract import OFFICE, UNIT
+
+    iid = filed(engine)
+    engine.fire(iid, "assign", OFFICE, {"mode": "sole", "units": ["U1"]})
+    [child] = engine.children(iid)
+    engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "联系人"})
+    engine.fire(child.id, "contact_proposer", UNIT, {"mode": "phone"})
+    clock.advance(days=100)
+    engine.tick()
+    assert engine.get(child.id).overdue
+    engine.fire(iid, "request_extension", UNIT, {"new_due": "2024-08-30"}, reason="调研")
+    engine.fire(iid, "approve_extension", OFFICE)
+    extended = engine.get(child.id)
+    assert not extended.overdue and extended.data["due"] == "2024-08-30"
+    return child.id
+
+
+def test_a_parent_update_that_lifts_the_overdue_mark_replays(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """The replay applies the moved deadline and lifts the mark as the update did, and derives
+    the update's deadline_changed event: the child verifies."""
+    child = overdue_then_extended(engine, clock)
+    rows = engine.store.history(child)
+    assert rows[-1].trigger == "parent_update"
+    assert [e.type for e in engine.store.outbox(child) if e.seq == rows[-1].seq] == [
+        "xieshang.instance.deadline_changed"
+    ]
+    assert engine.verify() == []
+
+
+def test_a_rewritten_event_of_a_parent_update_is_forged(
+    engine: Engine, clock: FixedClock, sql_url: str
+) -> None:
+    """Events of the rows the engine writes on its own are derived and held like the others."""
+    child = overdue_then_extended(engine, clock)
+    last = engine.store.history(child)[-1].seq
+    [event] = [e for e in engine.store.outbox(child) if e.seq == last]
+    body = {**event.body, "data": {**event.body["data"], "due_at": "2030-01-01T00:00:00Z"}}
+    tamper(sql_url, "UPDATE outbox SET body = ? WHERE event_id = ?", (json.dumps(body), event.id))
+    assert [(p["seq"], p["kind"]) for p in engine.verify(child)] == [(last, "forged-event")]
+
+
 def test_an_event_rewritten_in_the_outbox_is_forged(engine: Engine, sql_url: str) -> None:
     """The relay would sign a rewritten event: verify names it forged, with its row."""
     iid = filed(engine)
