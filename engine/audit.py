@@ -1,8 +1,8 @@
 """Audit: replay a history through its pinned definition, and verify the hash chains.
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
-engine writes on its own (``overdue``, ``parent_update``, ``calendar_reconcile``) carry what
-they changed, and are applied as recorded.
+engine writes on its own (``overdue``, ``parent_update``, ``linked_update``,
+``calendar_reconcile``) carry what they changed, and are applied as recorded.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .ledger import verify_ledger
 from .loading import compile_definition
 from .reconcile import RECONCILE
 from .records import Actor, Commit, EventRecord, HistoryEntry, Instance, canonical_json, copy_json
-from .rows import OVERDUE, PARENT_UPDATE, recorded_deadline
+from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, recorded_deadline
 from .steps import Command, overdue_step
 
 if TYPE_CHECKING:
@@ -93,11 +93,11 @@ def replay_rows(
             commit, instance = overdue_step(engine, wf, instance, now)
             if events is not None:
                 events += commit.events
-        elif row.trigger in (PARENT_UPDATE, RECONCILE) and in_place:
+        elif row.trigger in (PARENT_UPDATE, LINKED_UPDATE, RECONCILE) and in_place:
             instance = instance.copy()
             instance.version += 1
             instance.updated_at = now
-            if row.trigger == PARENT_UPDATE:
+            if row.trigger != RECONCILE:
                 for name, value in row.payload.get("set", {}).items():
                     if value is None:
                         instance.data.pop(name, None)

@@ -72,8 +72,8 @@ def event_findings(
 
     A stored event that no row announced, or whose content differs, is ``forged-event`` (the
     relay would sign it for delivery); an announced event that is gone is ``removed-event``.
-    Events of the rows the engine writes on its own (``parent_update``, ``calendar_reconcile``)
-    and reminders are not derived, so not held.
+    Events of the rows the engine writes on its own (``parent_update``, ``linked_update``,
+    ``calendar_reconcile``) and reminders are not derived, so not held.
     """
     expected = {e.id: e for e in announced}
     derived = {e.seq for e in expected.values()}
