@@ -32,9 +32,10 @@ def update_linked(engine: Engine, commit: Commit, step: Step, new: Instance) -> 
     Nothing is written when the id is null or no field changes.
 
     Raises:
-        InvalidPayload: the id is not text, names this instance, or names no instance of the
-            declared workflow in this org; a field the target does not declare; a value its
-            field refuses. Each names what was refused and what is allowed.
+        InvalidPayload: the id is not text, names this instance, its parent or one of its
+            children, or names no instance of the declared workflow in this org; a field the
+            target does not declare; a value its field refuses. Each names what was refused
+            and what is allowed.
     """
     t = step.t
     spec = t.spec.update
@@ -55,6 +56,13 @@ def update_linked(engine: Engine, commit: Commit, step: Step, new: Instance) -> 
     target = engine.store.load(target_id, fresh=True)
     if target is None or target.org != new.org or target.workflow != spec.workflow:
         error = f"no {spec.workflow!r} instance {target_id!r} in org {new.org!r}"
+        raise InvalidPayload(what, [{"field": "update.instance", "error": error}])
+    if target.id == new.parent_id or target.parent_id == new.id:
+        # the step's own commit may already write that row (a join, children_set)
+        error = (
+            f"{target_id!r} is this instance's parent or child: a parent's step sets its "
+            "children's fields with children_set, a child's steps reach its parent by a join"
+        )
         raise InvalidPayload(what, [{"field": "update.instance", "error": error}])
     target_wf = engine._workflow_of(target)
     changed = _changed(target_wf, target, wanted, what)

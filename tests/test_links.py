@@ -149,3 +149,33 @@ def test_an_update_naming_no_instance_of_its_workflow_is_refused(engine: Engine)
         {"field": "update.instance", "error": f"no 'note' instance {other_case!r} in org 'city'"}
     ]
     assert engine.get(case).state == "linked" and engine.get(other_case).version == 1
+
+
+def test_a_lookup_of_an_id_that_is_not_text_is_refused_as_a_failed_function() -> None:
+    """``lookup(0)`` is a refusal with its ``function_failed`` detail, nothing printed."""
+    text = CASE.replace("lookup(payload.note_id) != null", "lookup(size(payload.note_id)) != null")
+    registry = Registry.from_texts([("note.yaml", NOTE), ("case.yaml", text)])
+    engine = Engine(MemoryStore(), registry, FixedClock(datetime(2024, 5, 6, tzinfo=UTC)))
+    case = engine.start("case", {}, CLERK).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(case, "link", CLERK, {"note_id": "x"})
+    assert err.value.to_dict()["function_failed"]["reason"] == "an instance id is text, not 1"
+    assert engine.get(case).version == 1
+
+
+def test_an_update_of_the_instance_s_own_parent_is_refused() -> None:
+    """A parent's row is written by its join; an update naming it is refused, naming why."""
+    parent = NOTE + (
+        "  - trigger: open_case\n    from: open\n    to: open\n    roles: [clerk]\n"
+        "    spawn: {workflow: case, for_each: '[1]', data: {note_id: instance.id}}\n"
+    )
+    registry = Registry.from_texts([("note.yaml", parent), ("case.yaml", CASE)])
+    engine = Engine(MemoryStore(), registry, FixedClock(datetime(2024, 5, 6, tzinfo=UTC)))
+    note = engine.start("note", {"title": "记录"}, CLERK).id
+    engine.fire(note, "open_case", CLERK)
+    case = engine.children(note)[0].id
+    engine.fire(case, "link", CLERK, {"note_id": note})
+    with pytest.raises(InvalidPayload) as err:
+        engine.fire(case, "conclude", CLERK, {"outcome": "done"})
+    assert "this instance's parent or child" in err.value.errors[0]["error"]
+    assert engine.get(case).state == "linked" and engine.get(note).version == 2
