@@ -1,9 +1,10 @@
 """Audit: replay a history through its pinned definition, and verify the hash chains.
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
-engine writes on its own (``overdue``, ``parent_update``, ``calendar_reconcile``, ``redact``)
-carry what they changed, and are applied as recorded. A row whose payload fields were redacted
-is replayed with ``[redacted]`` in their place, its payload taken as validated when written.
+engine writes on its own (``overdue``, ``parent_update``, ``linked_update``,
+``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded. A row
+whose payload fields were redacted is replayed with ``[redacted]`` in their place, its payload
+taken as validated when written.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from .records import (
     iso,
 )
 from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
-from .rows import OVERDUE, PARENT_UPDATE, recorded_deadline
+from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, recorded_deadline
 from .steps import Command, overdue_step
 
 if TYPE_CHECKING:
@@ -116,12 +117,12 @@ def replay_rows(
                     allowed=[REDACTOR_ROLE],
                 )
             instance = apply_redaction(instance, row.payload, now)
-        elif row.trigger in (PARENT_UPDATE, RECONCILE) and in_place:
+        elif row.trigger in (PARENT_UPDATE, LINKED_UPDATE, RECONCILE) and in_place:
             before = instance
             instance = instance.copy()
             instance.version += 1
             instance.updated_at = now
-            if row.trigger == PARENT_UPDATE:
+            if row.trigger != RECONCILE:
                 for name, value in row.payload.get("set", {}).items():
                     if value is None:
                         instance.data.pop(name, None)
@@ -130,7 +131,7 @@ def replay_rows(
             recorded_deadline(instance, row)
             # a deadline moved past now lifts the overdue mark, as the update did
             lifted = instance.overdue and instance.due_at is not None and instance.due_at > now
-            if row.trigger == PARENT_UPDATE and row.deadline is not None and lifted:
+            if row.trigger != RECONCILE and row.deadline is not None and lifted:
                 instance.overdue = False
             if events is not None:
                 events += _engine_row_events(engine, wf, before, instance, row)
@@ -147,8 +148,9 @@ def replay_rows(
 def _engine_row_events(
     engine: Engine, wf: CompiledWorkflow, before: Instance, after: Instance, row: HistoryEntry
 ) -> list[EventRecord]:
-    """The events a ``parent_update`` or ``calendar_reconcile`` row announced, from what it
-    records (as :mod:`xieshang.children` and :mod:`xieshang.reconcile` built them)."""
+    """The events a ``parent_update``, ``linked_update`` or ``calendar_reconcile`` row
+    announced, from what it records (as :func:`xieshang.steps.data_update` and
+    :mod:`xieshang.reconcile` built them)."""
     if row.trigger == RECONCILE:
         due_at = row.payload.get("due_at", {})
         extra = {"due_at_before": due_at.get("from"), "due_at": due_at.get("to")}

@@ -104,10 +104,10 @@ def check(
     """Run the checks of one candidate transition; raise Refusal at the first that fails.
 
     With ``replay``, what was judged against the world at the time (roles, units,
-    separation of duties, guards over children) is not judged again; the payload, the guard
-    over the instance and the effects, which decide the stored state and data, are.
-    ``validated`` takes the payload as it was validated when written (a replayed row with
-    redacted fields, whose placeholders no schema would accept).
+    separation of duties, guards over children or other instances) is not judged again; the
+    payload, the guard over the instance and the effects, which decide the stored state and
+    data, are. ``validated`` takes the payload as it was validated when written (a replayed row
+    with redacted fields, whose placeholders no schema would accept).
     """
     actor, now, reason = command.actor, command.now, command.reason
     role = role_for(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
@@ -146,7 +146,7 @@ def check(
         )
     scope = Scope(wf, instance, t, actor, values, now)
     ctx = context(engine, scope, children=children)
-    world = replay and ("children" in t.needs or "siblings" in t.needs)
+    world = replay and ("children" in t.needs or "siblings" in t.needs or t.uses_lookup)
     if t.guard is not None and not world:
         failed: dict[str, Any] = {}
         try:

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import access
 from .checks import validate_data
 from .compiler import CompiledTransition, CompiledWorkflow
 from .context import Scope, children_of, full_context, jsonable
-from .deadlines import due, timers_for
 from .errors import InvalidPayload
-from .events import events_for
-from .records import Commit, Instance, iso
-from .rows import PARENT_UPDATE, history_row
-from .steps import Step, created
+from .records import Commit, Instance
+from .rows import PARENT_UPDATE
+from .steps import Step, created, data_update
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -73,8 +70,8 @@ def spawn(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
 def set_children(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
     """Set ``children_set`` fields on every open child, in the same commit as the step:
     one ``parent_update`` history row per child that changes, its deadline recomputed."""
-    wf, t, actor, now = step.wf, step.t, step.command.actor, step.command.now
-    ctx = full_context(engine, Scope(wf, new, t, actor, step.values, now))
+    wf, t = step.wf, step.t
+    ctx = full_context(engine, Scope(wf, new, t, step.command.actor, step.values, step.command.now))
     try:
         wanted = {k: jsonable(expr.run(ctx)) for k, expr in t.children_set}
     except Exception as e:
@@ -86,50 +83,9 @@ def set_children(engine: Engine, commit: Commit, step: Step, new: Instance) -> N
             continue
         child_wf = engine._workflow_of(child)
         changed = _changes(child_wf, child, wanted)
-        if not changed:
-            continue
-        updated = child.copy()
-        updated.version += 1
-        updated.updated_at = now
-        for name, value in changed.items():
-            if value is None:
-                updated.data.pop(name, None)
-            else:
-                updated.data[name] = value
-        if child.state in child_wf.deadline_at:
-            updated.due_at, updated.due_basis = due(engine, child_wf, updated)
-            if updated.overdue and updated.due_at is not None and updated.due_at > now:
-                updated.overdue = False
-        payload = {"parent_id": new.id, "parent_trigger": t.trigger, "set": changed}
-        entry = history_row(
-            child,
-            updated,
-            PARENT_UPDATE,
-            actor,
-            step.role,
-            payload,
-            now=now,
-            recorded_at=engine.clock.now(),
-        )
-        if access.readers_key(child_wf, updated) != access.readers_key(child_wf, child):
-            child_readers = access.readers(child_wf, updated)
-            if child_readers != access.readers(child_wf, child):
-                commit.readers[child.id] = child_readers
-        moved = (updated.due_at, updated.overdue) != (child.due_at, child.overdue)
-        commit.updates.append((updated, child.version))
-        commit.history.append(entry)
-        commit.events += events_for(
-            child_wf,
-            updated,
-            entry,
-            None,
-            deployment=engine.deployment,
-            names=["instance.deadline_changed" if moved else "instance.updated"],
-            extra={"due_at_before": iso(child.due_at) if child.due_at else None} if moved else None,
-        )
-        if moved:
-            commit.clear_timers.append(child.id)
-            commit.timers.extend(timers_for(engine, child_wf, updated))
+        if changed:
+            payload = {"parent_id": new.id, "parent_trigger": t.trigger, "set": changed}
+            data_update(engine, commit, child_wf, child, changed, step, PARENT_UPDATE, payload)
 
 
 def _changes(wf: CompiledWorkflow, child: Instance, wanted: dict[str, Any]) -> dict[str, Any]:

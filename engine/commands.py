@@ -21,6 +21,7 @@ from .errors import (
     TransitionNotAllowed,
     UnknownTrigger,
 )
+from .links import update_linked
 from .records import SYSTEM, Actor, Commit, Instance
 from .rows import START
 from .steps import Command, Step, created, moved
@@ -171,12 +172,15 @@ def step(
 
 def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple[Commit, Instance]:
     """The commit of a checked transition: the step, the children it spawns and (unless in a
-    replay, where each child's own rows say it) the fields it sets on its children."""
+    replay, where the other instances' own rows say it) the fields it sets on its children and
+    on the instance its ``update:`` names."""
     commit, new = moved(engine, checked)
     if checked.t.spec.spawn is not None:
         spawn(engine, commit, checked, new)
     if checked.t.children_set and not replay:
         set_children(engine, commit, checked, new)
+    if checked.t.update_instance is not None and not replay:
+        update_linked(engine, commit, checked, new)
     return commit, new
 
 

@@ -45,8 +45,11 @@ class CompiledTransition:
     spawn_bind: Compiled | None = None
     needs: dict[str, frozenset[str] | None] = field(default_factory=dict)
     uses_functions: bool = False
+    uses_lookup: bool = False  # its guard calls lookup(id)
     message_parts: tuple[tuple[str, Compiled], ...] = ()
     children_set: tuple[tuple[str, Compiled], ...] = ()
+    update_instance: Compiled | None = None
+    update_set: tuple[tuple[str, Compiled], ...] = ()
 
     @property
     def trigger(self) -> str:

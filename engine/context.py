@@ -1,7 +1,8 @@
 """What expressions see: the context of a transition's guard and effects, and guard messages.
 
 A context holds only the names and members a transition's expressions read (converting values
-into CEL costs microseconds each), and the date functions bound to the engine's calendar.
+into CEL costs microseconds each), the date functions bound to the engine's calendar, and for a
+guard that reads other instances, ``lookup`` bound to the store and the instance's org.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .calendar import Calendar, get_calendar, parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
 from .errors import CalendarError
-from .expressions import date_functions, instance_view, new_context
+from .expressions import LOOKUP, date_functions, guarded, instance_view, new_context
 from .ports import Query
 from .records import Actor, Instance, iso
 
@@ -30,6 +31,7 @@ __all__ = [
     "functions_of",
     "guard_message",
     "jsonable",
+    "lookup_function",
 ]
 
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
@@ -106,7 +108,35 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
         elif name == "siblings":
             siblings = children_of(engine, instance.parent_id) if instance.parent_id else []
             variables[name] = [_summary(c) for c in siblings if c.id != instance.id]
-    return new_context(variables, functions_of(engine, wf) if t.uses_functions else None)
+    functions = functions_of(engine, wf) if t.uses_functions else None
+    if t.uses_lookup:
+        functions = {**(functions or {}), LOOKUP: lookup_function(engine, instance.org)}
+    return new_context(variables, functions)
+
+
+def lookup_function(engine: Engine, org: str) -> Callable[[Any], dict[str, Any] | None]:
+    """``lookup(id)`` for one evaluation: the instance ``id`` of ``org`` as a summary (the
+    members of a child in ``children``, and ``parent_id`` and ``created_at``), or None when
+    ``org`` has no such instance. Each id is read once per evaluation."""
+    seen: dict[str, dict[str, Any] | None] = {}
+
+    def lookup(instance_id: Any) -> dict[str, Any] | None:
+        if not isinstance(instance_id, str):
+            raise TypeError(f"an instance id is text, not {instance_id!r}")
+        if instance_id not in seen:
+            found = engine.store.load(instance_id, fresh=True)
+            seen[instance_id] = (
+                None
+                if found is None or found.org != org
+                else {
+                    **_summary(found),
+                    "parent_id": found.parent_id,
+                    "created_at": found.created_at,
+                }
+            )
+        return seen[instance_id]
+
+    return guarded(LOOKUP, lookup)
 
 
 def full_context(engine: Engine, scope: Scope) -> Any:
@@ -123,6 +153,7 @@ def full_context(engine: Engine, scope: Scope) -> Any:
         payload=None,
         needs=dict.fromkeys(_ALL_NAMES),
         uses_functions=True,
+        uses_lookup=True,
     )
     return context(engine, replace(scope, t=probe))
 

@@ -39,6 +39,7 @@ __all__ = [
     "StateSpec",
     "TimerSpec",
     "TransitionSpec",
+    "UpdateSpec",
     "schema_errors",
 ]
 
@@ -161,6 +162,21 @@ class SpawnSpec(_Model):
     )
 
 
+class UpdateSpec(_Model):
+    """After the step, set data fields on another instance of the same org, named by id (a key
+    proposal's supervision writes its outcome back to the proposal): one ``linked_update``
+    history row on it, in the same transaction as the step."""
+
+    instance: str = Field(
+        description="CEL over this instance's new data, the payload and actor giving the id "
+        "of the instance to update (null: no update)"
+    )
+    workflow: Ident = Field(description="the workflow that instance must be of")
+    set: dict[str, str] = Field(
+        min_length=1, description="its data field -> CEL over this instance's new data"
+    )
+
+
 class JoinSpec(_Model):
     """Fire this transition automatically (as ``system``) once the children satisfy a condition.
 
@@ -203,6 +219,7 @@ class TransitionSpec(_Model):
         "instance's new data) on every open child, each change one history row of the child "
         "(an approved extension moves the handling units' due date)",
     )
+    update: UpdateSpec | None = None
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
 

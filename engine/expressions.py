@@ -4,6 +4,10 @@ An expression may read only the names of its place (``data``, ``payload``, ``act
 ``instance``, ``params``, ``now``, and ``item`` / ``children`` where those exist); an unknown
 name, field, parameter or function is found when the definition loads, not when it runs.
 Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestamp.
+
+A guard (and its message) may also call ``lookup(id)``: another instance of the same org, read
+when the guard runs (see :data:`LOOKUP`). Nowhere else, since every other expression is
+evaluated again from the instance's own history (replay, read rules, deadlines).
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ __all__ = [
     "ACTOR_FIELDS",
     "BUILTIN_FUNCTIONS",
     "INSTANCE_FIELDS",
+    "LOOKUP",
     "Compiled",
     "ExpressionError",
     "compile_expression",
     "date_functions",
+    "guarded",
     "instance_view",
     "merge_needs",
     "new_context",
@@ -54,6 +60,9 @@ INSTANCE_FIELDS = frozenset(
 DOMAIN_FUNCTIONS = frozenset(
     {"add_workdays", "add_months", "workdays_between", "date", "due_date", "days_between", "length"}
 )
+# lookup(id): the instance ``id`` of the same org as {id, workflow, state, final, unit,
+# parent_id, created_at, data}, or null when the org has none; bound per step (context.py)
+LOOKUP = "lookup"
 BUILTIN_FUNCTIONS = (
     frozenset(
         {
@@ -164,7 +173,10 @@ _FAILED: contextvars.ContextVar[FunctionFailed | None] = contextvars.ContextVar(
 )
 
 
-def _guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` for CEL: a failure is recorded for :meth:`Compiled.run` to raise as a
+    :class:`FunctionFailed` naming ``name``, and the call gives null."""
+
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
         try:
@@ -213,6 +225,7 @@ def compile_expression(
     *,
     names: Iterable[str],
     members: Mapping[str, Iterable[str] | None],
+    lookup: bool = False,
 ) -> Compiled:
     """Compile ``source`` and check every name, member and function it uses.
 
@@ -220,6 +233,7 @@ def compile_expression(
         source: the CEL text.
         names: the variables this place may read.
         members: for a variable, the members it has (None: any member, e.g. ``item``).
+        lookup: whether this place may call ``lookup(id)`` (a guard or its message).
 
     Raises:
         ExpressionError: bad syntax (XS120), unknown variable (XS121), function (XS122),
@@ -241,8 +255,15 @@ def compile_expression(
             + ", ".join(sorted(allowed)),
         )
     for fn in program.functions():
-        if fn[0] in "_@!-" or fn in BUILTIN_FUNCTIONS:
+        if fn[0] in "_@!-" or fn in BUILTIN_FUNCTIONS or (lookup and fn == LOOKUP):
             continue
+        if fn == LOOKUP:
+            raise ExpressionError(
+                "XS122",
+                "unknown-function",
+                f"lookup() in {source!r}: it reads other instances as they are now, and is "
+                "allowed only in a transition's guard and guard_message",
+            )
         raise ExpressionError(
             "XS122",
             "unknown-function",
@@ -266,7 +287,7 @@ def compile_expression(
         source,
         program,
         _needs(source, [v for v in program.variables() if v not in bound]),
-        calls=bool(set(program.functions()) & DOMAIN_FUNCTIONS),
+        calls=bool(set(program.functions()) & (DOMAIN_FUNCTIONS | {LOOKUP})),
     )
 
 
@@ -356,4 +377,4 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         "date": date_,
         "due_date": due_date,
     }
-    return {name: _guarded(name, fn) for name, fn in functions.items()}
+    return {name: guarded(name, fn) for name, fn in functions.items()}

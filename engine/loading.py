@@ -18,14 +18,14 @@ XS105 trap-state             a non-final state with no way out
 XS106 no-path-to-final       no final state can be reached from it
 XS107 final-has-exit         a transition leaves a final state
 XS110 unknown-role           a transition names a role the workflow does not declare
-XS111 unknown-field          ``set`` writes a data field that is not declared
+XS111 unknown-field          ``set`` (or an ``update:``) writes a data field that is not declared
 XS112 unknown-param          ``params.NAME`` that is not declared
 XS113 unknown-trigger        a timer or ``not_by`` names a trigger that does not exist
 XS114 payload-collision      one trigger declares the same payload field with two types
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn names a workflow that is not loaded
+XS118 unknown-workflow       a spawn or an update names a workflow that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -52,6 +52,7 @@ from .expressions import (
     ACTOR_FIELDS,
     DOMAIN_FUNCTIONS,
     INSTANCE_FIELDS,
+    LOOKUP,
     Compiled,
     ExpressionError,
     compile_expression,
@@ -97,7 +98,7 @@ def load_definition(
     file: str = "",
     *,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
 ) -> CompiledWorkflow:
     """Read, check and compile one workflow file.
 
@@ -105,7 +106,9 @@ def load_definition(
         text: the YAML text.
         file: the file name shown in problems.
         params: deployment overrides of the definition's params (name -> value).
-        known_workflows: the workflow ids a spawn may name; None skips that check.
+        known_workflows: the workflow ids a spawn or an update may name, or a mapping of
+            them to their data fields (then an update's fields are checked too); None skips
+            these checks.
 
     Returns:
         The compiled workflow, cached by the caller under (id, version, content hash).
@@ -131,7 +134,7 @@ def compile_definition(
     *,
     located: Located | None = None,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
     problems: list[Problem] | None = None,
     source: str = "",
 ) -> CompiledWorkflow:
@@ -166,12 +169,17 @@ class _Checker:
         definition: Definition,
         located: Located,
         overrides: Mapping[str, Any],
-        known_workflows: Iterable[str] | None,
+        known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None,
     ) -> None:
         self.d = definition
         self.loc = located
         self.overrides = overrides
         self.known_workflows = None if known_workflows is None else set(known_workflows)
+        self.known_fields = (
+            {k: set(v) for k, v in known_workflows.items()}
+            if isinstance(known_workflows, Mapping)
+            else None
+        )
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -492,10 +500,16 @@ class _Checker:
         return names, members
 
     def expr(
-        self, source: str, path: Path, names: list[str], members: dict[str, Any]
+        self,
+        source: str,
+        path: Path,
+        names: list[str],
+        members: dict[str, Any],
+        *,
+        lookup: bool = False,
     ) -> Compiled | None:
         try:
-            return compile_expression(source, names=names, members=members)
+            return compile_expression(source, names=names, members=members, lookup=lookup)
         except ExpressionError as e:
             self.add(e.code, e.name, e.message, path)
             return None
@@ -503,14 +517,16 @@ class _Checker:
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
         path: Path = ("transitions", i)
         names, members = self.names(t)
-        guard = self.expr(t.guard, (*path, "guard"), names, members) if t.guard else None
+        guard = (
+            self.expr(t.guard, (*path, "guard"), names, members, lookup=True) if t.guard else None
+        )
         message_parts: list[tuple[str, Compiled]] = []
         if t.guard_message is not None:
             for lang in ("zh", "en"):
                 text = getattr(t.guard_message, lang) or ""
                 for source in _PLACEHOLDER.findall(text):
                     compiled_part = self.expr(
-                        source, (*path, "guard_message", lang), names, members
+                        source, (*path, "guard_message", lang), names, members, lookup=True
                     )
                     if compiled_part is not None:
                         message_parts.append((source, compiled_part))
@@ -554,6 +570,7 @@ class _Checker:
             compiled = self.expr(source, (*path, "children_set", name), names, members)
             if compiled is not None:
                 children_set.append((name, compiled))
+        update_instance, update_set = self.compile_update(t, path, names, members)
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
         exprs = [guard, *(c for _, c in sets)]
         return CompiledTransition(
@@ -573,7 +590,46 @@ class _Checker:
             spawn_data=tuple(spawn_data),
             spawn_bind=spawn_bind,
             children_set=tuple(children_set),
+            uses_lookup=any(
+                c is not None and LOOKUP in c.program.functions()
+                for c in (guard, *(part for _, part in message_parts))
+            ),
+            update_instance=update_instance,
+            update_set=update_set,
         )
+
+    def compile_update(
+        self, t: TransitionSpec, path: Path, names: list[str], members: dict[str, Any]
+    ) -> tuple[Compiled | None, tuple[tuple[str, Compiled], ...]]:
+        """An ``update:``'s id expression and field effects; its workflow and fields checked
+        against the workflows loaded alongside."""
+        up = t.update
+        if up is None:
+            return None, ()
+        path = (*path, "update")
+        if self.known_workflows is not None and up.workflow not in self.known_workflows:
+            self.add(
+                "XS118",
+                "unknown-workflow",
+                f"update names unknown workflow {up.workflow!r}"
+                + _suggest(up.workflow, self.known_workflows),
+                (*path, "workflow"),
+            )
+        fields = None if self.known_fields is None else self.known_fields.get(up.workflow)
+        compiled = []
+        for name, source in up.set.items():
+            if fields is not None and name not in fields:
+                self.add(
+                    "XS111",
+                    "unknown-field",
+                    f"update sets field {name!r}, which workflow {up.workflow!r} does not declare"
+                    + _suggest(name, fields),
+                    (*path, "set", name),
+                )
+            expr = self.expr(source, (*path, "set", name), names, members)
+            if expr is not None:
+                compiled.append((name, expr))
+        return self.expr(up.instance, (*path, "instance"), names, members), tuple(compiled)
 
     def check_timers(self) -> None:
         triggers = set(self.d.triggers())

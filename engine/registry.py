@@ -38,7 +38,8 @@ class Registry:
 
         Raises:
             DefinitionError: listing the problems of all files, including ids defined twice
-                (naming both files) and spawns of workflows that none of the files defines.
+                (naming both files), and spawns and updates of workflows (or fields) that none
+                of the files defines.
         """
         problems: list[Problem] = []
         parsed: list[tuple[Definition, Located, str]] = []
@@ -64,7 +65,9 @@ class Registry:
             parsed.append(
                 (definition, located, str(text if isinstance(text, str) else text.decode()))
             )
-        known = {d.id for d, _, _ in parsed}
+        known: dict[str, set[str]] = {}
+        for d, _, _ in parsed:
+            known.setdefault(d.id, set()).update(d.data)
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:

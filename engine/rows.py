@@ -1,7 +1,8 @@
 """History rows: the one way a step's audited row is built, and what it records of deadlines.
 
 Every row is built by :func:`history_row` from the instance before and after the step: a
-creation, a transition, an overdue mark, a parent's update of a child, a calendar reconcile.
+creation, a transition, an overdue mark, a parent's update of a child, another instance's
+update of this one, a calendar reconcile.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .records import Actor, HistoryEntry, Instance, iso, new_seal
 from .schedules import provisional_years
 
 __all__ = [
+    "LINKED_UPDATE",
     "OVERDUE",
     "PARENT_UPDATE",
     "START",
@@ -24,6 +26,7 @@ __all__ = [
 START = "start"
 OVERDUE = "overdue"
 PARENT_UPDATE = "parent_update"
+LINKED_UPDATE = "linked_update"
 
 
 def history_row(

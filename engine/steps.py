@@ -1,7 +1,8 @@
 """What a step writes: the new instance row, its history row, its events and timers, as a Commit.
 
-Three kinds of step are built here: a creation, a transition that was checked
-(:mod:`xieshang.checks`), and the overdue mark of a deadline that passed.
+The kinds of step built here: a creation, a transition that was checked
+(:mod:`xieshang.checks`), the overdue mark of a deadline that passed, and the update of an
+instance's data by another instance's step (a parent's ``children_set``, an ``update:``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .rows import OVERDUE, START, history_row
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["Command", "Step", "created", "moved", "overdue_step"]
+__all__ = ["Command", "Step", "created", "data_update", "moved", "overdue_step"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +181,62 @@ def overdue_step(
         ),
     )
     return commit, new
+
+
+def data_update(
+    engine: Engine,
+    commit: Commit,
+    wf: CompiledWorkflow,
+    instance: Instance,
+    changed: Mapping[str, Any],
+    step: Step,
+    trigger: str,
+    payload: dict[str, Any],
+) -> None:
+    """Add to ``commit`` the update of ``instance``'s data by another instance's ``step``: the
+    ``changed`` fields (None unsets one), one in-place history row named ``trigger``, its
+    deadline counted again and its readers rewritten when they change."""
+    actor, now = step.command.actor, step.command.now
+    updated = instance.copy()
+    updated.version += 1
+    updated.updated_at = now
+    for name, value in changed.items():
+        if value is None:
+            updated.data.pop(name, None)
+        else:
+            updated.data[name] = value
+    if instance.state in wf.deadline_at:
+        updated.due_at, updated.due_basis = due(engine, wf, updated)
+        if updated.overdue and updated.due_at is not None and updated.due_at > now:
+            updated.overdue = False
+    entry = history_row(
+        instance,
+        updated,
+        trigger,
+        actor,
+        step.role,
+        payload,
+        now=now,
+        recorded_at=engine.clock.now(),
+    )
+    if access.readers_key(wf, updated) != access.readers_key(wf, instance):
+        now_readers = access.readers(wf, updated)
+        if now_readers != access.readers(wf, instance):
+            commit.readers[instance.id] = now_readers
+    moved_due = (updated.due_at, updated.overdue) != (instance.due_at, instance.overdue)
+    commit.updates.append((updated, instance.version))
+    commit.history.append(entry)
+    commit.events += events_for(
+        wf,
+        updated,
+        entry,
+        None,
+        deployment=engine.deployment,
+        names=["instance.deadline_changed" if moved_due else "instance.updated"],
+        extra={"due_at_before": iso(instance.due_at) if instance.due_at else None}
+        if moved_due
+        else None,
+    )
+    if moved_due:
+        commit.clear_timers.append(instance.id)
+        commit.timers.extend(timers_for(engine, wf, updated))

@@ -276,8 +276,9 @@ def test_key_proposals_are_selected_supervised_and_joined(engine: Engine) -> Non
     committee = Actor.of("p", "proposal_committee", org="city")
     chairs = Actor.of("c", "chairpersons_council", org="city")
     special = Actor.of("e", "special_committee", org="city")
+    p1, p2, p3 = (filed(engine, title) for title in ("一", "二", "三"))
     sel = engine.start("key_proposal_selection", {"year": 2024, "filed_count": 445}, committee).id
-    engine.fire(sel, "propose_candidates", committee, {"candidates": ["p1", "p2", "p3"]})
+    engine.fire(sel, "propose_candidates", committee, {"candidates": [p1, p2]})
     with pytest.raises(TransitionNotAllowed) as err:
         engine.fire(
             sel,
@@ -286,17 +287,28 @@ def test_key_proposals_are_selected_supervised_and_joined(engine: Engine) -> Non
             {
                 "selected": [
                     {
-                        "proposal_id": "p9",
+                        "proposal_id": p3,
                         "lead_leader": "市长",
                         "supervising_committee": "经济委员会",
+                        "due": "2024-06-30",
                     }
                 ]
             },
         )
     assert "候选提案" in err.value.message
     chosen = [
-        {"proposal_id": "p1", "lead_leader": "市长", "supervising_committee": "经济委员会"},
-        {"proposal_id": "p2", "lead_leader": "副市长", "supervising_committee": "提案委员会"},
+        {
+            "proposal_id": p1,
+            "lead_leader": "市长",
+            "supervising_committee": "经济委员会",
+            "due": "2024-06-30",
+        },
+        {
+            "proposal_id": p2,
+            "lead_leader": "副市长",
+            "supervising_committee": "提案委员会",
+            "due": "2024-06-30",
+        },
     ]
     engine.fire(sel, "select", committee, {"selected": chosen})
     engine.fire(sel, "approve", chairs, {})
@@ -305,8 +317,8 @@ def test_key_proposals_are_selected_supervised_and_joined(engine: Engine) -> Non
     assert sorted(k.data["lead_leader"] for k in kids) == ["副市长", "市长"]
     for k in kids:
         with pytest.raises(TransitionNotAllowed):
-            engine.fire(k.id, "conclude", special, {"result": "完成"})
+            engine.fire(k.id, "conclude", special, {"outcome": "implemented", "result": "完成"})
         engine.fire(k.id, "report_progress", special, {"progress": "已开工"})
-        engine.fire(k.id, "conclude", special, {"result": "完成"})
+        engine.fire(k.id, "conclude", special, {"outcome": "implemented", "result": "完成"})
     assert engine.get(sel).state == "done"
     assert engine.verify() == []

@@ -32,6 +32,18 @@ def test_same_seed_gives_the_same_reports(tmp_path: Path) -> None:
     opinions = first["opinions"]["figures"]  # type: ignore[index]
     assert opinions["submitted"] == 5
     assert opinions["adopted"] + opinions["not_adopted"] == 5
+    key = first["key_proposals"]["figures"]  # type: ignore[index]
+    assert key["supervised"] >= 1 and key["concluded"] == key["written_back"] == key["supervised"]
+    appraisal = first["appraisal"]["figures"]  # type: ignore[index]
+    assert (appraisal["voted"], appraisal["recounts"], appraisal["rectified_again"]) == (4, 1, 1)
+    micro = first["micro"]["figures"]  # type: ignore[index]
+    assert (micro["collected"], micro["escalated"], micro["escalated_proposals_filed"]) == (
+        12,
+        2,
+        2,
+    )
+    online = first["online"]["figures"]  # type: ignore[index]
+    assert (online["posted"], online["closed_without_comments"]) == (6, 1)
 
 
 def test_another_seed_gives_another_year(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from .cast import (
 )  # fmt: skip
 from .sim import Life, Sim
 
-__all__ = ["proposal_life"]
+__all__ = ["handled_life", "proposal_life"]
 
 Phase = Generator[datetime, None, bool]  # yields moments; returns whether the life goes on
 
@@ -45,6 +45,12 @@ def proposal_life(sim: Sim, n: int, main_ids: list[str]) -> Life:
     p = yield from _reviewed(sim, n, main_ids)
     if p is None:
         return
+    yield from handled_life(sim, p.id, p.proposer, p.filed_on)
+
+
+def handled_life(sim: Sim, pid: str, proposer: Actor, filed_on: date) -> Life:
+    """A filed proposal from its assignment to its evaluation."""
+    p = _Proposal(pid, proposer, filed_on)
     yield from _assigned(sim, p)
     late = sim.rng.random() < 0.08
     release = sim.rng.random() < 0.08

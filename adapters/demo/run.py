@@ -17,15 +17,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from xieshang import CalendarChain, Engine, FixedClock
 from xieshang.adapters.reports import (
     Report,
+    appraisal_report,
     handling_report,
+    key_proposals_report,
+    micro_report,
+    online_report,
     opinions_report,
     plan_report,
     review_report,
 )
 from xieshang.workflows import bundled
 
-from .appraisal import appraisal_life
+from .appraisal import TARGETS, appraisal_life
 from .cast import ORG, YEAR, day
+from .key_proposals import key_proposal_life
+from .micro import micro_life
+from .online import online_life
 from .opinions import opinion_life
 from .plan import plan_life
 from .proposals import proposal_life
@@ -60,6 +67,8 @@ def run_demo(
     proposals: int = 240,
     topics: int = 51,
     opinions: int = 26,
+    micro: int = 12,
+    online: int = 6,
     console: Console | None = None,
     progress: bool = True,
     calendar: CalendarChain | None = None,
@@ -93,14 +102,31 @@ def run_demo(
         sim.add("proposal", proposal_life(sim, n, main_ids))
     for n in range(opinions):
         sim.add("opinion", opinion_life(sim, n))
-    sim.add("appraisal", appraisal_life(sim))
+    for k in range(len(TARGETS)):
+        sim.add("appraisal", appraisal_life(sim, k))
+    sim.add("key", key_proposal_life(sim, main_ids))
+    for n in range(micro):
+        sim.add("micro", micro_life(sim, n))
+    for n in range(online):
+        sim.add("online", online_life(sim, n))
 
-    totals = {"plan": 1 + topics, "proposal": proposals, "opinion": opinions, "appraisal": 1}
+    totals = {
+        "plan": 1 + topics,
+        "proposal": proposals,
+        "opinion": opinions,
+        "appraisal": len(TARGETS),
+        "key": 1,
+        "micro": micro,
+        "online": online,
+    }
     labels = {
         "plan": "年度协商计划与议题",
         "proposal": "提案办理",
         "opinion": "社情民意信息",
         "appraisal": "民主评议",
+        "key": "重点提案遴选与督办",
+        "micro": "小微协商",
+        "online": "网络协商",
     }
     end = day(date(YEAR, 12, 31), 18)
     if progress:
@@ -127,6 +153,10 @@ def run_demo(
         "handling": handling_report(engine, YEAR, ORG),
         "plan": plan_report(engine, YEAR, ORG),
         "opinions": opinions_report(engine, YEAR, ORG),
+        "key_proposals": key_proposals_report(engine, YEAR, ORG),
+        "appraisal": appraisal_report(engine, YEAR, ORG),
+        "micro": micro_report(engine, YEAR, ORG),
+        "online": online_report(engine, YEAR, ORG),
     }
     problems = engine.verify()
     with _counting(url) as conn:

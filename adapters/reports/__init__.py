@@ -13,10 +13,14 @@ percentage with one decimal (``domain.md`` §1.5 and decision 4).
 
 from __future__ import annotations
 
+from .appraisal import appraisal_report
 from .command import register_cli
 from .handling import handling_report
+from .key_proposals import key_proposals_report
 from .kinds import KINDS, report
+from .micro import micro_report
 from .model import Line, Rate, Report
+from .online import online_report
 from .opinions import opinions_report
 from .plan import plan_report
 from .render import render_table
@@ -27,7 +31,11 @@ __all__ = [
     "Line",
     "Rate",
     "Report",
+    "appraisal_report",
     "handling_report",
+    "key_proposals_report",
+    "micro_report",
+    "online_report",
     "opinions_report",
     "plan_report",
     "register_cli",

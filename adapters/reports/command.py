@@ -22,7 +22,7 @@ def register_cli(app: typer.Typer) -> None:
     @app.command("report")
     def report_command(
         ctx: typer.Context,
-        kind: Annotated[str, typer.Argument(help="review | handling | plan | opinions")],
+        kind: Annotated[str, typer.Argument(help=" | ".join(KINDS))],
         year: Annotated[int, typer.Option("--year", help="The year (by creation date, UTC+8).")],
         org: Annotated[str | None, typer.Option("--org", help="Only this organisation.")] = None,
         fmt: Annotated[str, typer.Option("--format", help="table | json | csv | xlsx")] = "table",
@@ -31,7 +31,8 @@ def register_cli(app: typer.Typer) -> None:
         ] = None,
         db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")] = None,
     ) -> None:
-        """The year's figures: proposal review, handling, plan execution, opinion reports."""
+        """The year's figures: proposal review, handling, plan execution, opinion reports, key
+        proposals, democratic appraisal, micro and online consultation."""
         err = Console(stderr=True)
         if kind not in KINDS:
             err.print(f"unknown report {kind!r}; one of {', '.join(KINDS)}")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .appraisal import appraisal_report
 from .handling import handling_report
+from .key_proposals import key_proposals_report
+from .micro import micro_report
 from .model import Report
+from .online import online_report
 from .opinions import opinions_report
 from .plan import plan_report
 from .review import review_report
@@ -17,6 +21,10 @@ KINDS = {
     "handling": handling_report,
     "plan": plan_report,
     "opinions": opinions_report,
+    "key_proposals": key_proposals_report,
+    "appraisal": appraisal_report,
+    "micro": micro_report,
+    "online": online_report,
 }
 
 
