@@ -36,42 +36,23 @@ XS124 unbound-units          a read rule's ``units`` names a role that ``bound_r
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from .access import LEVELS, CompiledRule, default_rules
-from .calendar import parse_duration
+from .access_rules import check_access
+from .checker import SYSTEM_ROLE, Checker, suggest
 from .compiler import CompiledTransition, CompiledWorkflow
-from .definition import SCHEMA_CODE, Definition, FieldSpec, ParamSpec, ReadRule, TransitionSpec
-from .errors import CalendarError, DefinitionError, Problem
-from .expressions import (
-    ACTOR_FIELDS,
-    DOMAIN_FUNCTIONS,
-    INSTANCE_FIELDS,
-    LOOKUP,
-    Compiled,
-    ExpressionError,
-    compile_expression,
-    date_functions,
-    merge_needs,
-)
+from .definition import SCHEMA_CODE, Definition, TransitionSpec
+from .errors import DefinitionError, Problem
+from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, merge_needs
 from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
 from .yamlsafe import Located, Path, read_yaml
 
 __all__ = ["compile_definition", "load_definition", "parse_definition"]
 
-SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def parse_definition(
@@ -161,37 +142,8 @@ def compile_definition(
     )
 
 
-class _Checker:
+class _Checker(Checker):
     """Runs every static check of one definition, collecting problems."""
-
-    def __init__(
-        self,
-        definition: Definition,
-        located: Located,
-        overrides: Mapping[str, Any],
-        known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None,
-    ) -> None:
-        self.d = definition
-        self.loc = located
-        self.overrides = overrides
-        self.known_workflows = None if known_workflows is None else set(known_workflows)
-        self.known_fields = (
-            {k: set(v) for k, v in known_workflows.items()}
-            if isinstance(known_workflows, Mapping)
-            else None
-        )
-        self.problems: list[Problem] = []
-        self.compiled: list[CompiledTransition] = []
-        self.param_values: dict[str, Any] = {}
-        self.effective = definition
-        self.functions = date_functions(definition.calendar)
-        self.deadline_at: dict[str, Compiled] = {}
-        self.messages: dict[int, list[tuple[str, Compiled]]] = {}
-        self.bound: dict[str, tuple[Compiled, ...] | None] = {}
-        self.read_rules: list[CompiledRule] = []
-
-    def add(self, code: str, name: str, message: str, path: Path) -> None:
-        self.problems.append(self.loc.problem(code, name, message, path))
 
     def run(self) -> None:
         self.check_params()
@@ -199,96 +151,9 @@ class _Checker:
         self.check_states()
         self.check_transitions()
         self.check_timers()
-        self.check_access()
+        check_access(self)
         if not self.problems:
             self.check_graph()
-
-    # -- params and fields -------------------------------------------------------------------
-
-    def check_params(self) -> None:
-        unknown = sorted(set(self.overrides) - set(self.d.params))
-        for name in unknown:
-            self.add(
-                "XS112",
-                "unknown-param",
-                f"override of unknown param {name!r}" + _suggest(name, self.d.params),
-                ("params",),
-            )
-        new_params: dict[str, ParamSpec] = {}
-        for name, spec in self.d.params.items():
-            value = self.overrides.get(name, spec.default)
-            problem = _param_problem(spec, value)
-            if problem:
-                where = "override" if name in self.overrides else "default"
-                self.add(
-                    "XS116",
-                    "bad-default",
-                    f"{where} {value!r}: {problem}",
-                    ("params", name, "default"),
-                )
-            self.param_values[name] = value
-            if name in self.overrides:
-                new_params[name] = spec.model_copy(update={"default": value})
-        if new_params and not self.problems:
-            self.effective = self.d.model_copy(update={"params": {**self.d.params, **new_params}})
-
-    def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
-        for name, spec in fields.items():
-            if spec.default is None:
-                continue
-            try:
-                value_adapter(spec).validate_python(spec.default)
-            except ValidationError as e:
-                msg = e.errors(include_url=False)[0]["msg"]
-                self.add(
-                    "XS116",
-                    "bad-default",
-                    f"default {spec.default!r}: {msg}",
-                    (*path, name, "default"),
-                )
-
-    def check_duration(self, text: str, path: Path) -> None:
-        if text.startswith("params."):
-            name = text.removeprefix("params.")
-            if name not in self.d.params:
-                self.add(
-                    "XS112",
-                    "unknown-param",
-                    f"unknown param {name!r}" + _suggest(name, self.d.params),
-                    path,
-                )
-            elif self.d.params[name].type != "duration":
-                self.add(
-                    "XS115",
-                    "bad-duration",
-                    f"param {name!r} is a {self.d.params[name].type}, not a duration",
-                    path,
-                )
-            return
-        try:
-            parse_duration(text)
-        except CalendarError as e:
-            self.add("XS115", "bad-duration", e.message, path)
-
-    # -- states, transitions, timers ---------------------------------------------------------
-
-    def state_ref(self, name: str, path: Path) -> bool:
-        if name in self.d.states:
-            return True
-        self.add(
-            "XS101",
-            "unknown-state",
-            f"unknown state {name!r}" + _suggest(name, self.d.states),
-            path,
-        )
-        return False
-
-    def role_ref(self, role: str, roles: set[str], path: Path) -> bool:
-        """Whether ``role`` is one of ``roles``; an XS110 problem at ``path`` when not."""
-        if role in roles:
-            return True
-        self.add("XS110", "unknown-role", f"unknown role {role!r}" + _suggest(role, roles), path)
-        return False
 
     def check_states(self) -> None:
         initials = [n for n, s in self.d.states.items() if s.initial]
@@ -376,7 +241,7 @@ class _Checker:
                     self.add(
                         "XS113",
                         "unknown-trigger",
-                        f"unknown trigger {other!r}" + _suggest(other, triggers),
+                        f"unknown trigger {other!r}" + suggest(other, triggers),
                         (*path, "not_by", j),
                     )
             for name, spec in t.payload.items():
@@ -392,127 +257,6 @@ class _Checker:
                 payload_types.setdefault((t.trigger, name), (spec.type, i))
             self.check_fields(t.payload, (*path, "payload"))
             self.compiled.append(self.compile_transition(i, t))
-
-    # -- access: bound units and read rules ---------------------------------------------------
-
-    def access_expr(self, source: str, path: Path) -> Compiled | None:
-        members = {
-            "data": set(self.d.data),
-            "params": set(self.d.params),
-            "instance": INSTANCE_FIELDS,
-        }
-        return self.expr(source, path, ["data", "params", "instance"], members)
-
-    def check_access(self) -> None:
-        roles = set(self.d.roles)
-        bound = self.d.bound_roles
-        for j, role in enumerate(bound):
-            where: Path = ("bound_roles", role) if isinstance(bound, dict) else ("bound_roles", j)
-            if not self.role_ref(role, roles, where):
-                continue
-            if not isinstance(bound, dict):
-                self.bound[role] = None
-                continue
-            sources = bound[role]
-            if not sources:
-                self.add(
-                    "XS010",
-                    "schema",
-                    f"bound role {role!r} names no source of units (e.g. [data.units])",
-                    where,
-                )
-            compiled = [self.access_expr(src, (*where, k)) for k, src in enumerate(sources)]
-            self.bound[role] = tuple(c for c in compiled if c is not None)
-        spec = self.d.read
-        for name, level in LEVELS.items():
-            # without a read: section anyone of the org reads all, as before, but for the
-            # drafts and non-public instances that default_rules holds back; with one, a level
-            # left out grants nothing beyond what the higher levels grant
-            if spec is None:
-                rules = default_rules(self.d.states, self.d.data) if name == "internal" else []
-            else:
-                rules = list(getattr(spec, name) or ())
-            for k, rule in enumerate(rules):
-                path: Path = ("read", name, k)
-                compiled_rule = self.read_rule(rule, level, path, roles)
-                if compiled_rule is not None:
-                    self.read_rules.append(compiled_rule)
-
-    def read_rule(
-        self, rule: ReadRule, level: int, path: Path, roles: set[str]
-    ) -> CompiledRule | None:
-        if not (rule.roles or rule.units or rule.named or rule.anyone):
-            self.add(
-                "XS010",
-                "schema",
-                "a read rule needs one of roles, units, named or anyone",
-                path,
-            )
-            return None
-        for j, role in enumerate(rule.roles):
-            self.role_ref(role, roles, (*path, "roles", j))
-        for j, role in enumerate(rule.units):
-            if not self.role_ref(role, roles, (*path, "units", j)):
-                continue
-            if role not in self.d.bound_units:
-                self.add(
-                    "XS124",
-                    "unbound-units",
-                    f"role {role!r} is not bound to units; bound roles: "
-                    + (", ".join(self.d.bound_units) or "none"),
-                    (*path, "units", j),
-                )
-        for key in ("states", "not_states"):
-            for j, state in enumerate(getattr(rule, key)):
-                self.state_ref(state, (*path, key, j))
-        named = [self.access_expr(src, (*path, "named", j)) for j, src in enumerate(rule.named)]
-        when = self.access_expr(rule.when, (*path, "when")) if rule.when is not None else None
-        return CompiledRule(
-            level=level,
-            roles=rule.roles,
-            units=rule.units,
-            named=tuple(c for c in named if c is not None),
-            anyone=rule.anyone,
-            states=frozenset(rule.states),
-            not_states=frozenset(rule.not_states),
-            when=when,
-        )
-
-    def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
-        names = [
-            "data",
-            "payload",
-            "actor",
-            "instance",
-            "params",
-            "now",
-            "children",
-            "siblings",
-            *extra,
-        ]
-        members: dict[str, Any] = {
-            "data": set(self.d.data),
-            "payload": set(t.payload),
-            "actor": ACTOR_FIELDS,
-            "instance": INSTANCE_FIELDS,
-            "params": set(self.d.params),
-        }
-        return names, members
-
-    def expr(
-        self,
-        source: str,
-        path: Path,
-        names: list[str],
-        members: dict[str, Any],
-        *,
-        lookup: bool = False,
-    ) -> Compiled | None:
-        try:
-            return compile_expression(source, names=names, members=members, lookup=lookup)
-        except ExpressionError as e:
-            self.add(e.code, e.name, e.message, path)
-            return None
 
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
         path: Path = ("transitions", i)
@@ -536,7 +280,7 @@ class _Checker:
                 self.add(
                     "XS111",
                     "unknown-field",
-                    f"set writes undeclared field {name!r}" + _suggest(name, self.d.data),
+                    f"set writes undeclared field {name!r}" + suggest(name, self.d.data),
                     (*path, "set", name),
                 )
             compiled = self.expr(source, (*path, "set", name), names, members)
@@ -551,7 +295,7 @@ class _Checker:
                     "XS118",
                     "unknown-workflow",
                     f"spawn names unknown workflow {sp.workflow!r}"
-                    + _suggest(sp.workflow, self.known_workflows),
+                    + suggest(sp.workflow, self.known_workflows),
                     (*path, "spawn", "workflow"),
                 )
             spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
@@ -612,7 +356,7 @@ class _Checker:
                 "XS118",
                 "unknown-workflow",
                 f"update names unknown workflow {up.workflow!r}"
-                + _suggest(up.workflow, self.known_workflows),
+                + suggest(up.workflow, self.known_workflows),
                 (*path, "workflow"),
             )
         fields = None if self.known_fields is None else self.known_fields.get(up.workflow)
@@ -623,7 +367,7 @@ class _Checker:
                     "XS111",
                     "unknown-field",
                     f"update sets field {name!r}, which workflow {up.workflow!r} does not declare"
-                    + _suggest(name, fields),
+                    + suggest(name, fields),
                     (*path, "set", name),
                 )
             expr = self.expr(source, (*path, "set", name), names, members)
@@ -641,7 +385,7 @@ class _Checker:
                 self.add(
                     "XS113",
                     "unknown-trigger",
-                    f"timer fires unknown trigger {timer.fire!r}" + _suggest(timer.fire, triggers),
+                    f"timer fires unknown trigger {timer.fire!r}" + suggest(timer.fire, triggers),
                     (*path, "fire"),
                 )
             elif timer.in_ in self.d.states and not any(
@@ -684,22 +428,3 @@ class _Checker:
                     f"no final state can be reached from {s!r}",
                     ("states", s),
                 )
-
-
-def _param_problem(spec: ParamSpec, value: Any) -> str | None:
-    kind = spec.type
-    if kind == "duration":
-        if not isinstance(value, str):
-            return "a duration is text such as '5 working days'"
-        try:
-            parse_duration(value)
-        except CalendarError as e:
-            return e.message
-        return None
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "bool": isinstance(value, bool),
-    }[kind]
-    return None if ok else f"expected a {kind}"

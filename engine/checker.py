@@ -1,0 +1,225 @@
+"""The loader's checker: the state of the static checks of one definition, and the checks every
+section shares (references to states, roles and params, durations, defaults, expressions).
+
+:mod:`xieshang.loading` runs the checks in their order; the checks of one section that are long
+enough to read on their own live in modules of their own (:mod:`xieshang.access_rules`,
+:mod:`xieshang.warn_rules`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from .access import CompiledRule
+from .calendar import parse_duration
+from .compiler import CompiledTransition
+from .definition import Definition, FieldSpec, ParamSpec, TransitionSpec
+from .errors import CalendarError, Problem
+from .expressions import (
+    ACTOR_FIELDS,
+    INSTANCE_FIELDS,
+    Compiled,
+    ExpressionError,
+    compile_expression,
+    date_functions,
+)
+from .schema_types import value_adapter
+from .yamlsafe import Located, Path
+
+__all__ = ["SYSTEM_ROLE", "Checker", "suggest"]
+
+SYSTEM_ROLE = "system"
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the option closest to a misspelt word, or nothing."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class Checker:
+    """The problems found so far in one definition, and what its checks compiled."""
+
+    def __init__(
+        self,
+        definition: Definition,
+        located: Located,
+        overrides: Mapping[str, Any],
+        known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None,
+    ) -> None:
+        self.d = definition
+        self.loc = located
+        self.overrides = overrides
+        self.known_workflows = None if known_workflows is None else set(known_workflows)
+        self.known_fields = (
+            {k: set(v) for k, v in known_workflows.items()}
+            if isinstance(known_workflows, Mapping)
+            else None
+        )
+        self.problems: list[Problem] = []
+        self.compiled: list[CompiledTransition] = []
+        self.param_values: dict[str, Any] = {}
+        self.effective = definition
+        self.functions = date_functions(definition.calendar)
+        self.deadline_at: dict[str, Compiled] = {}
+        self.bound: dict[str, tuple[Compiled, ...] | None] = {}
+        self.read_rules: list[CompiledRule] = []
+
+    def add(self, code: str, name: str, message: str, path: Path) -> None:
+        self.problems.append(self.loc.problem(code, name, message, path))
+
+    # -- params and fields -------------------------------------------------------------------
+
+    def check_params(self) -> None:
+        unknown = sorted(set(self.overrides) - set(self.d.params))
+        for name in unknown:
+            self.add(
+                "XS112",
+                "unknown-param",
+                f"override of unknown param {name!r}" + suggest(name, self.d.params),
+                ("params",),
+            )
+        new_params: dict[str, ParamSpec] = {}
+        for name, spec in self.d.params.items():
+            value = self.overrides.get(name, spec.default)
+            problem = param_problem(spec, value)
+            if problem:
+                where = "override" if name in self.overrides else "default"
+                self.add(
+                    "XS116",
+                    "bad-default",
+                    f"{where} {value!r}: {problem}",
+                    ("params", name, "default"),
+                )
+            self.param_values[name] = value
+            if name in self.overrides:
+                new_params[name] = spec.model_copy(update={"default": value})
+        if new_params and not self.problems:
+            self.effective = self.d.model_copy(update={"params": {**self.d.params, **new_params}})
+
+    def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
+        for name, spec in fields.items():
+            if spec.default is None:
+                continue
+            try:
+                value_adapter(spec).validate_python(spec.default)
+            except ValidationError as e:
+                msg = e.errors(include_url=False)[0]["msg"]
+                self.add(
+                    "XS116",
+                    "bad-default",
+                    f"default {spec.default!r}: {msg}",
+                    (*path, name, "default"),
+                )
+
+    def check_duration(self, text: str, path: Path) -> None:
+        if text.startswith("params."):
+            name = text.removeprefix("params.")
+            if name not in self.d.params:
+                self.add(
+                    "XS112",
+                    "unknown-param",
+                    f"unknown param {name!r}" + suggest(name, self.d.params),
+                    path,
+                )
+            elif self.d.params[name].type != "duration":
+                self.add(
+                    "XS115",
+                    "bad-duration",
+                    f"param {name!r} is a {self.d.params[name].type}, not a duration",
+                    path,
+                )
+            return
+        try:
+            parse_duration(text)
+        except CalendarError as e:
+            self.add("XS115", "bad-duration", e.message, path)
+
+    # -- references ------------------------------------------------------------------------
+
+    def state_ref(self, name: str, path: Path) -> bool:
+        if name in self.d.states:
+            return True
+        self.add(
+            "XS101",
+            "unknown-state",
+            f"unknown state {name!r}" + suggest(name, self.d.states),
+            path,
+        )
+        return False
+
+    def role_ref(self, role: str, roles: set[str], path: Path) -> bool:
+        """Whether ``role`` is one of ``roles``; an XS110 problem at ``path`` when not."""
+        if role in roles:
+            return True
+        self.add("XS110", "unknown-role", f"unknown role {role!r}" + suggest(role, roles), path)
+        return False
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
+        names = [
+            "data",
+            "payload",
+            "actor",
+            "instance",
+            "params",
+            "now",
+            "children",
+            "siblings",
+            *extra,
+        ]
+        members: dict[str, Any] = {
+            "data": set(self.d.data),
+            "payload": set(t.payload),
+            "actor": ACTOR_FIELDS,
+            "instance": INSTANCE_FIELDS,
+            "params": set(self.d.params),
+        }
+        return names, members
+
+    def expr(
+        self,
+        source: str,
+        path: Path,
+        names: list[str],
+        members: dict[str, Any],
+        *,
+        lookup: bool = False,
+    ) -> Compiled | None:
+        try:
+            return compile_expression(source, names=names, members=members, lookup=lookup)
+        except ExpressionError as e:
+            self.add(e.code, e.name, e.message, path)
+            return None
+
+    def access_expr(self, source: str, path: Path) -> Compiled | None:
+        members = {
+            "data": set(self.d.data),
+            "params": set(self.d.params),
+            "instance": INSTANCE_FIELDS,
+        }
+        return self.expr(source, path, ["data", "params", "instance"], members)
+
+
+def param_problem(spec: ParamSpec, value: Any) -> str | None:
+    kind = spec.type
+    if kind == "duration":
+        if not isinstance(value, str):
+            return "a duration is text such as '5 working days'"
+        try:
+            parse_duration(value)
+        except CalendarError as e:
+            return e.message
+        return None
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }[kind]
+    return None if ok else f"expected a {kind}"
