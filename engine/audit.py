@@ -61,13 +61,15 @@ def replay_rows(
     *,
     unit: str | None = None,
     events: list[EventRecord] | None = None,
+    warnings: list[tuple[HistoryEntry, list[dict[str, Any]] | None]] | None = None,
 ) -> Instance:
     """The instance that ``rows`` (an instance's history from row 1) leave.
 
     Each transition's recorded role must be one the definition allows and the actor holds, and
     separation of duties must hold, as when it was fired. ``unit`` is the unit the instance is
     bound to, for rows written before a creation's row recorded it; ``events``, when given,
-    collects the events the replayed rows announce.
+    collects the events the replayed rows announce, and ``warnings`` each transition row with
+    the warnings its replay raises.
 
     Raises:
         Forbidden: a row's role is not allowed, or separation of duties is broken.
@@ -138,6 +140,8 @@ def replay_rows(
         else:
             commit, instance = _replay_transition(engine, wf, instance, row, actor, now, fired)
             recorded_deadline(instance, row)
+            if warnings is not None:
+                warnings.append((row, commit.history[0].warnings))
             if events is not None:
                 events += [e for e in commit.events if e.instance_id == instance.id]
             fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
@@ -198,6 +202,9 @@ def _replay_transition(
         # the row as it was written: its reason, command id and role, not the replay's
         as_written = replace(command, reason=row.reason, command_id=row.command_id)
         checked = replace(checked, command=as_written, role=row.role)
+        if row.redacted_fields():
+            # the payload its warnings may quote is gone: they are taken as recorded
+            checked = replace(checked, warnings=tuple(row.warnings or ()))
         return commit_step(engine, checked, replay=True)
     raise errors[0]
 
@@ -303,8 +310,9 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
     if altered is not None:
         return broken(None, "definition-altered", altered)
     announced: list[EventRecord] = []
+    warned: list[tuple[HistoryEntry, list[dict[str, Any]] | None]] = []
     try:
-        replayed = replay_rows(engine, rows, unit=stored.unit, events=announced)
+        replayed = replay_rows(engine, rows, unit=stored.unit, events=announced, warnings=warned)
     except Forbidden as e:
         return broken(None, "role-not-allowed", e.message)
     except XieshangError as e:
@@ -319,6 +327,14 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
             f"replay gives state {replayed.state!r} and data {replayed_data}, the store holds "
             f"{stored.state!r} and {stored_data}",
         )
+    for row, replayed_warnings in warned:
+        if row.warnings != replayed_warnings:
+            return broken(
+                row.seq,
+                "warnings-differ",
+                f"row {row.seq} records the warnings {canonical_json(row.warnings)}; its replay "
+                f"gives {canonical_json(replayed_warnings)}",
+            )
     org_known = "org" in rows[0].actor
     for kind, message in instance_findings(stored, replayed, org_known=org_known):
         return broken(None, kind, message)

@@ -9,6 +9,7 @@ enough to read on their own live in modules of their own (:mod:`xieshang.access_
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from .access import CompiledRule
 from .calendar import parse_duration
 from .compiler import CompiledTransition
-from .definition import Definition, FieldSpec, ParamSpec, TransitionSpec
+from .definition import Definition, FieldSpec, Label, ParamSpec, TransitionSpec
 from .errors import CalendarError, Problem
 from .expressions import (
     ACTOR_FIELDS,
@@ -33,6 +34,7 @@ from .yamlsafe import Located, Path
 __all__ = ["SYSTEM_ROLE", "Checker", "suggest"]
 
 SYSTEM_ROLE = "system"
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
@@ -196,6 +198,24 @@ class Checker:
         except ExpressionError as e:
             self.add(e.code, e.name, e.message, path)
             return None
+
+    def placeholders(
+        self,
+        label: Label,
+        path: Path,
+        names: list[str],
+        members: dict[str, Any],
+        *,
+        lookup: bool = False,
+    ) -> tuple[tuple[str, Compiled], ...]:
+        """The ``{expression}`` placeholders of a message, compiled (a problem for each bad one)."""
+        parts: list[tuple[str, Compiled]] = []
+        for lang in ("zh", "en"):
+            for source in _PLACEHOLDER.findall(getattr(label, lang) or ""):
+                compiled = self.expr(source, (*path, lang), names, members, lookup=lookup)
+                if compiled is not None:
+                    parts.append((source, compiled))
+        return tuple(parts)
 
     def access_expr(self, source: str, path: Path) -> Compiled | None:
         members = {

@@ -9,13 +9,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from .access import evaluate_bound
 from .compiler import CompiledTransition, CompiledWorkflow
-from .context import Scope, context, guard_message, jsonable
+from .context import Scope, context, fill_message, guard_message, jsonable
 from .errors import (
     CommandRefused,
     Forbidden,
@@ -34,10 +35,10 @@ __all__ = [
     "Availability",
     "Check",
     "Refusal",
+    "allowed_now",
     "available",
     "check",
     "role_for",
-    "triggers_from",
     "validate_data",
 ]
 
@@ -64,12 +65,22 @@ class Refusal(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Availability:
-    """Whether an actor may fire a trigger now, and if not, why."""
+    """Whether an actor may fire a trigger now, and if not, why.
+
+    ``allowed``: it fires now as it is, with no payload. ``needs_payload``: nothing but the
+    payload stands in the way, and whether it passes depends on the payload (a required field,
+    or a guard that reads it). Neither: ``reason`` says why not. ``payload_schema`` is the JSON
+    Schema of the payload, for every trigger that takes one; ``warnings`` are what its soft
+    rules that do not read the payload would record if it fired now.
+    """
 
     trigger: str
     target: str
     allowed: bool
     reason: str | None = None
+    needs_payload: bool = False
+    payload_schema: dict[str, Any] | None = None
+    warnings: tuple[dict[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +88,9 @@ class Availability:
             "to": self.target,
             "allowed": self.allowed,
             "reason": self.reason,
+            "needs_payload": self.needs_payload,
+            "payload_schema": self.payload_schema,
+            "warnings": [dict(w) for w in self.warnings],
         }
 
 
@@ -84,10 +98,6 @@ def role_for(actor: Actor, allowed: frozenset[str]) -> str | None:
     """The role the actor acts in: the first of its roles that is allowed, or None."""
     common = actor.roles & allowed
     return min(common) if common else None
-
-
-def triggers_from(wf: CompiledWorkflow, state: str) -> list[str]:
-    return sorted({t.trigger for t in wf.by_state.get(state, ())})
 
 
 def check(
@@ -100,6 +110,7 @@ def check(
     replay: bool = False,
     children: list[Instance] | None = None,
     validated: bool = False,
+    probe: bool = False,
 ) -> Step:
     """Run the checks of one candidate transition; raise Refusal at the first that fails.
 
@@ -107,7 +118,9 @@ def check(
     separation of duties, guards over children or other instances) is not judged again; the
     payload, the guard over the instance and the effects, which decide the stored state and
     data, are. ``validated`` takes the payload as it was validated when written (a replayed row
-    with redacted fields, whose placeholders no schema would accept).
+    with redacted fields, whose placeholders no schema would accept). With ``probe`` the
+    payload is unknown (:func:`available`): it is not validated, and the guard and soft rules
+    that read it are not run.
     """
     actor, now, reason = command.actor, command.now, command.reason
     role = role_for(actor, t.roles) if not replay else (min(actor.roles) if actor.roles else "")
@@ -138,7 +151,10 @@ def check(
                     not_by=list(t.spec.not_by),
                 ),
             )
-    values = dict(command.payload) if validated else _validate_payload(t, command.payload)
+    if probe:
+        values: dict[str, Any] = {}
+    else:
+        values = dict(command.payload) if validated else _validate_payload(t, command.payload)
     if t.spec.reason_required and not (reason and reason.strip()):
         raise Refusal(
             Check.REASON_OR_EFFECTS,
@@ -147,7 +163,8 @@ def check(
     scope = Scope(wf, instance, t, actor, values, now)
     ctx = context(engine, scope, children=children)
     world = replay and ("children" in t.needs or "siblings" in t.needs or t.uses_lookup)
-    if t.guard is not None and not world:
+    unknown = probe and t.guard is not None and "payload" in t.guard.needs
+    if t.guard is not None and not world and not unknown:
         failed: dict[str, Any] = {}
         try:
             ok = t.guard.run(ctx)
@@ -165,13 +182,52 @@ def check(
                     f"{t.trigger!r} refused in state {instance.state!r}: {message}{detail}",
                     trigger=t.trigger,
                     state=instance.state,
-                    allowed=triggers_from(wf, instance.state),
+                    allowed=[],
                     guard=t.guard.source,
                     **failed,
                 ),
             )
+    # a redacted row's payload is placeholders: the soft rules that read it cannot be judged
+    warnings = _soft_rules(engine, scope, ctx, probe=probe or validated)
     new_data = _effects(wf, instance, t, ctx, replay)
-    return Step(wf, instance, t, command, role, values, new_data)
+    return Step(wf, instance, t, command, role, values, new_data, warnings)
+
+
+def _soft_rules(
+    engine: Engine, scope: Scope, ctx: Any, *, probe: bool = False
+) -> tuple[dict[str, str], ...]:
+    """The warnings of the transition's ``warn:`` entries that hold, each ``{code, message}``;
+    an entry this deployment refuses raises the refusal instead. A condition that cannot be
+    evaluated, or gives no bool, counts as holding (with what went wrong after the message)."""
+    raised: list[dict[str, str]] = []
+    for w in scope.t.warnings:
+        if probe and "payload" in w.when.needs:
+            continue
+        detail = ""
+        try:
+            hit = w.when.run(ctx)
+        except FunctionFailed as e:
+            hit, detail = None, f" ({e.message})"
+        except Exception as e:
+            hit, detail = None, f" (error: {e})"
+        if hit is False:
+            continue
+        if hit is not True and not detail:
+            detail = f" (not a bool: {hit!r})"
+        message = fill_message(engine, scope, w.message, w.message_parts) + detail
+        if w.refuse:
+            raise Refusal(
+                Check.GUARD,
+                TransitionNotAllowed(
+                    f"{scope.t.trigger!r} refused in state {scope.instance.state!r}: {message}",
+                    trigger=scope.t.trigger,
+                    state=scope.instance.state,
+                    allowed=[],
+                    rule=w.code,
+                ),
+            )
+        raised.append({"code": w.code, "message": message})
+    return tuple(raised)
 
 
 def _check_unit(
@@ -272,25 +328,57 @@ def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict
 
 
 def available(engine: Engine, instance: Instance, actor: Actor) -> list[Availability]:
-    """Every trigger that can fire from the instance's state, and whether ``actor`` may fire it
-    (judged with an empty payload: what depends on the payload is reported as allowed)."""
+    """Every transition from the instance's state, and whether ``actor`` may fire it now, may
+    fire it with a suitable payload, or may not (and why)."""
     wf = engine._workflow_of(instance)
     now = engine.clock.now()
-    out: list[Availability] = []
-    for t in wf.by_state.get(instance.state, ()):
-        reason = None
-        try:
-            check(engine, wf, instance, t, Command(t.trigger, actor, {}, now, "-"))
-        except Refusal as r:
-            payload_guard = r.check == Check.GUARD and "payload" in (
-                t.guard.source if t.guard else ""
-            )
-            depends_on_payload = r.check == Check.PAYLOAD or payload_guard
-            if depends_on_payload or (
-                r.check == Check.REASON_OR_EFFECTS and isinstance(r.error, InvalidPayload)
-            ):
-                reason = None
-            else:
-                reason = r.error.message
-        out.append(Availability(t.trigger, t.target, reason is None, reason))
-    return out
+    return [
+        _availability(engine, wf, instance, t, actor, now)
+        for t in wf.by_state.get(instance.state, ())
+    ]
+
+
+def allowed_now(engine: Engine, instance: Instance, actor: Actor, *, besides: str) -> list[str]:
+    """The triggers other than ``besides`` that ``actor`` could fire now (with a suitable
+    payload, where one is needed): what a refusal names as allowed."""
+    choices = available(engine, instance, actor)
+    return sorted(
+        {a.trigger for a in choices if (a.allowed or a.needs_payload) and a.trigger != besides}
+    )
+
+
+def _availability(
+    engine: Engine,
+    wf: CompiledWorkflow,
+    instance: Instance,
+    t: CompiledTransition,
+    actor: Actor,
+    now: datetime,
+) -> Availability:
+    """Judge ``t`` for ``actor`` with the payload unknown: the checks that do not read it
+    decide; a required field or a guard that reads it makes the answer depend on it."""
+    schema = wf.payload_schema(t)
+    required = sorted(k for k, f in t.spec.payload.items() if f.required)
+    guard_reads = t.guard is not None and "payload" in t.guard.needs
+    depends = bool(required) or guard_reads
+    try:
+        step = check(engine, wf, instance, t, Command(t.trigger, actor, {}, now, "-"), probe=True)
+    except Refusal as r:
+        if not (r.check == Check.REASON_OR_EFFECTS and t.payload is not None):
+            return Availability(t.trigger, t.target, False, r.error.message, payload_schema=schema)
+        depends, step = True, None  # the effects failed on the payload left out
+    if not depends:
+        warnings = step.warnings if step is not None else ()
+        return Availability(t.trigger, t.target, True, payload_schema=schema, warnings=warnings)
+    why = [f"required {', '.join(required)}"] if required else []
+    why += ["the guard reads it"] if guard_reads else []
+    reason = "needs a payload" + (f" ({'; '.join(why)})" if why else "")
+    return Availability(
+        t.trigger,
+        t.target,
+        False,
+        reason,
+        needs_payload=True,
+        payload_schema=schema,
+        warnings=step.warnings if step is not None else (),
+    )

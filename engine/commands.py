@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .checks import Refusal, check, role_for, triggers_from, validate_data
+from .checks import Refusal, allowed_now, check, role_for, validate_data
 from .children import join_ready, set_children, spawn
 from .compiler import CompiledWorkflow
-from .context import children_of
+from .context import Scope, children_of, full_context, jsonable, summary
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
     ConflictCase,
     Forbidden,
+    InvalidPayload,
     TransitionNotAllowed,
     UnknownTrigger,
 )
@@ -147,11 +148,11 @@ def step(
         raise UnknownTrigger(wf.id, trigger, wf.definition.triggers())
     here = [t for t in candidates if instance.state in t.sources]
     if not here:
-        allowed = triggers_from(wf, instance.state)
+        allowed = allowed_now(engine, instance, command.actor, besides=trigger)
         sources = sorted({s for t in candidates for s in t.sources})
         raise TransitionNotAllowed(
             f"{trigger!r} cannot fire in state {instance.state!r} (only from "
-            f"{', '.join(sources)}); from {instance.state!r}: "
+            f"{', '.join(sources)}); {command.actor.id!r} may fire now: "
             f"{', '.join(allowed) or 'nothing'}",
             trigger=trigger,
             state=instance.state,
@@ -165,15 +166,30 @@ def step(
             if best is None or r.check > best.check:
                 best = r
             continue
-        return commit_step(engine, checked)
+        try:
+            return commit_step(engine, checked)
+        except TransitionNotAllowed as e:  # a child that children_fire could not move
+            raise _naming_allowed(engine, instance, command, e) from None
     assert best is not None
+    if isinstance(best.error, TransitionNotAllowed):
+        raise _naming_allowed(engine, instance, command, best.error)
     raise best.error
+
+
+def _naming_allowed(
+    engine: Engine, instance: Instance, command: Command, error: TransitionNotAllowed
+) -> TransitionNotAllowed:
+    """The refusal, its ``allowed`` the triggers the actor could fire now instead."""
+    allowed = allowed_now(engine, instance, command.actor, besides=command.trigger)
+    error.allowed = allowed
+    error.details["allowed"] = allowed
+    return error
 
 
 def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple[Commit, Instance]:
     """The commit of a checked transition: the step, the children it spawns and (unless in a
     replay, where the other instances' own rows say it) the fields it sets on its children and
-    on the instance its ``update:`` names."""
+    on the instance its ``update:`` names, and the steps it fires on its children."""
     commit, new = moved(engine, checked)
     if checked.t.spec.spawn is not None:
         spawn(engine, commit, checked, new)
@@ -181,7 +197,56 @@ def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple
         set_children(engine, commit, checked, new)
     if checked.t.update_instance is not None and not replay:
         update_linked(engine, commit, checked, new)
+    if checked.t.children_fire and not replay:
+        _fire_children(engine, commit, checked, new)
     return commit, new
+
+
+def _fire_children(engine: Engine, commit: Commit, checked: Step, new: Instance) -> None:
+    """Fire each ``children_fire`` trigger on the stored children it matches, as the system
+    actor, each a checked step of its own added to ``commit``; one refusal refuses all."""
+    t, now = checked.t, checked.command.now
+    base = full_context(
+        engine, Scope(checked.wf, new, t, checked.command.actor, checked.values, now)
+    )
+    kids = children_of(engine, new.id)
+    for entry in t.children_fire:
+        spec = entry.spec
+        for child in kids:
+            if child.workflow != spec.workflow:
+                continue
+            base.add_variable("child", summary(child))
+            try:
+                matches = entry.when.run(base) is True
+                payload = {k: jsonable(c.run(base)) for k, c in entry.payload}
+            except Exception as e:
+                raise InvalidPayload(
+                    f"children_fire of {t.trigger!r}",
+                    [{"field": f"child {child.id}", "error": str(e)}],
+                ) from None
+            if not matches:
+                continue
+            command = Command(
+                spec.trigger,
+                SYSTEM,
+                {k: v for k, v in payload.items() if v is not None},
+                now,
+                checked.command.reason,
+            )
+            try:
+                child_commit, _ = step(engine, engine._workflow_of(child), child, command)
+            except CommandRefused as e:
+                raise TransitionNotAllowed(
+                    f"{t.trigger!r} fires {spec.trigger!r} on child {child.id} "
+                    f"({child.data.get('title') or child.workflow}, state {child.state!r}), "
+                    f"which refuses it: {e.message}",
+                    trigger=t.trigger,
+                    state=checked.instance.state,
+                    allowed=[],
+                    child=child.id,
+                    child_refusal=e.to_dict(),
+                ) from None
+            _merge(commit, child_commit)
 
 
 def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> None:
@@ -208,11 +273,16 @@ def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> 
         except Refusal:
             continue
         parent_commit, _ = commit_step(engine, checked)
-        commit.updates += parent_commit.updates
-        commit.history += parent_commit.history
-        commit.events += parent_commit.events
-        commit.timers += parent_commit.timers
-        commit.clear_timers += parent_commit.clear_timers
-        commit.inserts += parent_commit.inserts
-        commit.readers.update(parent_commit.readers)
+        _merge(commit, parent_commit)
         return
+
+
+def _merge(commit: Commit, other: Commit) -> None:
+    """Add what ``other`` writes to ``commit`` (one transaction for both)."""
+    commit.updates += other.updates
+    commit.history += other.history
+    commit.events += other.events
+    commit.timers += other.timers
+    commit.clear_timers += other.clear_timers
+    commit.inserts += other.inserts
+    commit.readers.update(other.readers)

@@ -15,11 +15,17 @@ from pydantic import TypeAdapter
 from transitions import Machine, MachineError
 
 from .access import CompiledRule
-from .definition import Definition, FieldSpec, TransitionSpec
+from .definition import ChildFireSpec, Definition, FieldSpec, Label, TransitionSpec
 from .errors import TransitionNotAllowed
 from .expressions import Compiled
 
-__all__ = ["CompiledTransition", "CompiledWorkflow", "Cursor"]
+__all__ = [
+    "CompiledChildFire",
+    "CompiledTransition",
+    "CompiledWarning",
+    "CompiledWorkflow",
+    "Cursor",
+]
 
 
 class Cursor:
@@ -29,6 +35,27 @@ class Cursor:
 
     def __init__(self, state: str) -> None:
         self.state = state
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledWarning:
+    """A ``warn:`` entry ready to run: its condition, its message and its placeholders, and
+    whether this deployment refuses the step instead (its mode resolved against the params)."""
+
+    code: str
+    when: Compiled
+    message: Label
+    refuse: bool
+    message_parts: tuple[tuple[str, Compiled], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledChildFire:
+    """A ``children_fire:`` entry ready to run: which children match, and the payload."""
+
+    spec: ChildFireSpec
+    when: Compiled
+    payload: tuple[tuple[str, Compiled], ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +77,8 @@ class CompiledTransition:
     children_set: tuple[tuple[str, Compiled], ...] = ()
     update_instance: Compiled | None = None
     update_set: tuple[tuple[str, Compiled], ...] = ()
+    children_fire: tuple[CompiledChildFire, ...] = ()
+    warnings: tuple[CompiledWarning, ...] = ()
 
     @property
     def trigger(self) -> str:
@@ -82,6 +111,7 @@ class CompiledWorkflow:
     read_rules: tuple[CompiledRule, ...] = ()
     _machine: Any = None
     final_states: frozenset[str] = frozenset()
+    _schemas: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         d = self.definition
@@ -112,6 +142,15 @@ class CompiledWorkflow:
     @property
     def data_fields(self) -> dict[str, FieldSpec]:
         return self.definition.data
+
+    def payload_schema(self, transition: CompiledTransition) -> dict[str, Any] | None:
+        """The JSON Schema of a transition's payload (made once), or None if it takes none."""
+        if transition.payload is None:
+            return None
+        found = self._schemas.get(transition.index)
+        if found is None:
+            found = self._schemas[transition.index] = transition.payload.json_schema()
+        return found
 
     def move(self, cursor: Cursor, transition: CompiledTransition) -> None:
         """Move ``cursor`` along ``transition`` through the shared machine."""

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .calendar import Calendar, get_calendar, parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
+from .definition import Label
 from .errors import CalendarError
-from .expressions import LOOKUP, date_functions, guarded, instance_view, new_context
+from .expressions import LOOKUP, Compiled, date_functions, guarded, instance_view, new_context
 from .ports import Query
 from .records import Actor, Instance, iso
 
@@ -27,11 +28,13 @@ __all__ = [
     "calendar_of",
     "children_of",
     "context",
+    "fill_message",
     "full_context",
     "functions_of",
     "guard_message",
     "jsonable",
     "lookup_function",
+    "summary",
 ]
 
 _ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
@@ -104,10 +107,10 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
             variables[name] = scope.now
         elif name == "children":
             kids = children if children is not None else children_of(engine, instance.id)
-            variables[name] = [_summary(c) for c in kids]
+            variables[name] = [summary(c) for c in kids]
         elif name == "siblings":
             siblings = children_of(engine, instance.parent_id) if instance.parent_id else []
-            variables[name] = [_summary(c) for c in siblings if c.id != instance.id]
+            variables[name] = [summary(c) for c in siblings if c.id != instance.id]
     functions = functions_of(engine, wf) if t.uses_functions else None
     if t.uses_lookup:
         functions = {**(functions or {}), LOOKUP: lookup_function(engine, instance.org)}
@@ -129,7 +132,7 @@ def lookup_function(engine: Engine, org: str) -> Callable[[Any], dict[str, Any] 
                 None
                 if found is None or found.org != org
                 else {
-                    **_summary(found),
+                    **summary(found),
                     "parent_id": found.parent_id,
                     "created_at": found.created_at,
                 }
@@ -159,16 +162,24 @@ def full_context(engine: Engine, scope: Scope) -> Any:
 
 
 def guard_message(engine: Engine, scope: Scope) -> str:
-    """The guard's message, its ``{expression}`` placeholders filled in: durations in the
-    language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    """The guard's message, its ``{expression}`` placeholders filled in (see
+    :func:`fill_message`); the guard's source when it has no message."""
     t = scope.t
     assert t.guard is not None
     if t.spec.guard_message is None:
         return f"guard is not satisfied: {t.guard.source}"
-    zh, en = t.spec.guard_message.zh, t.spec.guard_message.en
-    if t.message_parts:
+    return fill_message(engine, scope, t.spec.guard_message, t.message_parts)
+
+
+def fill_message(
+    engine: Engine, scope: Scope, label: Label, parts: tuple[tuple[str, Compiled], ...]
+) -> str:
+    """A message (``zh / en``) with its ``{expression}`` placeholders filled in: durations in
+    the language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    zh, en = label.zh, label.en
+    if parts:
         ctx = full_context(engine, scope)
-        for source, part in t.message_parts:
+        for source, part in parts:
             try:
                 value = part.run(ctx)
             except Exception:
@@ -190,7 +201,8 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _summary(child: Instance) -> dict[str, Any]:
+def summary(child: Instance) -> dict[str, Any]:
+    """What a child (or sibling) is to an expression: id, workflow, state, unit, final, data."""
     return {
         "id": child.id,
         "workflow": child.workflow,

@@ -27,6 +27,7 @@ from .records import canonical_json
 from .yamlsafe import Path, format_path
 
 __all__ = [
+    "ChildFireSpec",
     "Definition",
     "FieldSpec",
     "JoinSpec",
@@ -40,6 +41,7 @@ __all__ = [
     "TimerSpec",
     "TransitionSpec",
     "UpdateSpec",
+    "WarnSpec",
     "schema_errors",
 ]
 
@@ -191,6 +193,46 @@ class JoinSpec(_Model):
     ignore: tuple[str, ...] = ()
 
 
+class WarnSpec(_Model):
+    """A soft rule of a transition: when ``when`` holds, the step still happens and its history
+    row records the warning ``code`` with its message; ``mode`` may make it a refusal instead.
+
+    ``when`` is CEL over ``data``, ``payload``, ``actor``, ``instance``, ``params`` and ``now``
+    (not ``children``: a replay must give the same warnings); the message may hold
+    ``{expression}`` placeholders like a guard's.
+    """
+
+    code: Ident = Field(description="the warning's stable code, unique within the transition")
+    when: str = Field(description="CEL condition that, when true, raises the warning")
+    message: Label
+    mode: str = Field(
+        default="warn",
+        description="'warn' (the step happens, the warning is recorded), 'refuse' (the step is "
+        "refused with this code and message), or 'params.NAME': a string param whose value, "
+        "warn or refuse, each deployment chooses",
+    )
+
+    _norm_label = field_validator("message", mode="before")(_label_from_str)
+
+
+class ChildFireSpec(_Model):
+    """Fire ``trigger`` on each child of ``workflow`` for which ``when`` holds, as the system
+    actor, in the same commit as this step: each child gets its own checked step and history
+    row, and a child that refuses refuses the whole step."""
+
+    workflow: Ident = Field(description="the workflow of the children to fire on")
+    trigger: Ident = Field(description="a trigger of that workflow that allows the system role")
+    when: str = Field(
+        default="true",
+        description="CEL over `child` (id, workflow, state, unit, final, data) and this "
+        "instance's new data, e.g. child.data.topic_id in data.revision_cancelled",
+    )
+    payload: dict[str, str] = Field(
+        default_factory=dict,
+        description="the child step's payload: field -> CEL over `child` and this instance",
+    )
+
+
 class TransitionSpec(_Model):
     """A step: ``trigger`` moves an instance from one of ``from`` to ``to``."""
 
@@ -220,6 +262,14 @@ class TransitionSpec(_Model):
         "(an approved extension moves the handling units' due date)",
     )
     update: UpdateSpec | None = None
+    children_fire: tuple[ChildFireSpec, ...] = Field(
+        default=(),
+        description="after the step, fire a trigger on the matching children, each one step "
+        "of its own in this commit (an approved revision cancels the plan's topics)",
+    )
+    warn: tuple[WarnSpec, ...] = Field(
+        default=(), description="soft rules: checked after the guard, recorded when they hold"
+    )
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
 

@@ -24,7 +24,9 @@ def events_for(
     names: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[EventRecord]:
-    """The events of one history entry: a generic one, then those the definition names.
+    """The events of one history entry: a generic one, then those the definition names, then
+    one ``<workflow>.warning`` per warning the entry records (its ``code`` and ``message`` in
+    the data).
 
     Internal entries (``visibility: internal``) announce nothing. ``extra`` adds fields to the
     events' data (a moved deadline's old and new dates).
@@ -48,6 +50,12 @@ def events_for(
     )
     if extra:
         data.update(extra)
+    named = [(name, data) for name in names]
+    warned = [
+        (f"{instance.workflow}.warning", {**data, "code": w["code"], "message": w["message"]})
+        for w in (entry.warnings or ())
+        if transition is not None
+    ]
     return [
         _record(
             instance,
@@ -55,10 +63,10 @@ def events_for(
             f"{instance.id}-{entry.seq}-{k}",
             name,
             entry.occurred_at,
-            data,
+            body,
             deployment,
         )
-        for k, name in enumerate(names)
+        for k, (name, body) in enumerate([*named, *warned])
     ]
 
 

@@ -58,7 +58,16 @@ INSTANCE_FIELDS = frozenset(
     {"id", "workflow", "state", "version", "org", "created_at", "parent_id", "unit", "entered_at"}
 )
 DOMAIN_FUNCTIONS = frozenset(
-    {"add_workdays", "add_months", "workdays_between", "date", "due_date", "days_between", "length"}
+    {
+        "add_workdays",
+        "add_months",
+        "workdays_between",
+        "date",
+        "due_date",
+        "days_between",
+        "length",
+        "year",
+    }
 )
 # lookup(id): the instance ``id`` of the same org as {id, workflow, state, final, unit,
 # parent_id, created_at, data}, or null when the org has none; bound per step (context.py)
@@ -364,6 +373,10 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
             raise CalendarError(f"due_date needs a day-based duration, not {str(d)!r}")
         return date.fromordinal(day.toordinal() + days * d.amount).isoformat()
 
+    def year(value: Any) -> int:
+        # the year of a date, or of a moment in China time (a step at 2026-12-31 20:00 UTC is 2027)
+        return _as_date(value).year
+
     def length(text: Any) -> int:
         # CEL's size() on a string counts UTF-8 bytes in this binding: 3 for one Chinese character
         return len(text) if isinstance(text, str) else len(text or ())
@@ -376,5 +389,6 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         "days_between": days_between,
         "date": date_,
         "due_date": due_date,
+        "year": year,
     }
     return {name: guarded(name, fn) for name, fn in functions.items()}

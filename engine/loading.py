@@ -20,39 +20,40 @@ XS107 final-has-exit         a transition leaves a final state
 XS110 unknown-role           a transition names a role the workflow does not declare
 XS111 unknown-field          ``set`` (or an ``update:``) writes a data field that is not declared
 XS112 unknown-param          ``params.NAME`` that is not declared
-XS113 unknown-trigger        a timer or ``not_by`` names a trigger that does not exist
+XS113 unknown-trigger        a timer, ``not_by`` or ``children_fire`` names a trigger that does not
+                             exist (or, for a timer or ``children_fire``, does not allow ``system``)
 XS114 payload-collision      one trigger declares the same payload field with two types
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn or an update names a workflow that is not loaded
+XS118 unknown-workflow       a spawn, an update or ``children_fire`` names a workflow not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
 XS123 unknown-member         CEL reads a field, parameter or attribute that is not declared
 XS124 unbound-units          a read rule's ``units`` names a role that ``bound_roles`` does not bind
+XS125 duplicate-warning      two ``warn:`` entries of one transition share a code
+XS126 bad-warn-mode          a ``warn:`` mode that is not warn, refuse or a string param holding one
 ===== ====================== ==========================================================
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .access_rules import check_access
 from .checker import SYSTEM_ROLE, Checker, suggest
-from .compiler import CompiledTransition, CompiledWorkflow
-from .definition import SCHEMA_CODE, Definition, TransitionSpec
+from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
+from .definition import SCHEMA_CODE, ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
 from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, merge_needs
 from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
+from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
 __all__ = ["compile_definition", "load_definition", "parse_definition"]
-
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
 def parse_definition(
@@ -264,16 +265,13 @@ class _Checker(Checker):
         guard = (
             self.expr(t.guard, (*path, "guard"), names, members, lookup=True) if t.guard else None
         )
-        message_parts: list[tuple[str, Compiled]] = []
-        if t.guard_message is not None:
-            for lang in ("zh", "en"):
-                text = getattr(t.guard_message, lang) or ""
-                for source in _PLACEHOLDER.findall(text):
-                    compiled_part = self.expr(
-                        source, (*path, "guard_message", lang), names, members, lookup=True
-                    )
-                    if compiled_part is not None:
-                        message_parts.append((source, compiled_part))
+        message_parts = (
+            self.placeholders(
+                t.guard_message, (*path, "guard_message"), names, members, lookup=True
+            )
+            if t.guard_message is not None
+            else ()
+        )
         sets = []
         for name, source in t.set.items():
             if name not in self.d.data:
@@ -315,10 +313,15 @@ class _Checker(Checker):
             if compiled is not None:
                 children_set.append((name, compiled))
         update_instance, update_set = self.compile_update(t, path, names, members)
+        children_fire = [
+            self.child_fire(t, (*path, "children_fire", j), f)
+            for j, f in enumerate(t.children_fire)
+        ]
+        warnings = compile_warnings(self, i, t)
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
-        exprs = [guard, *(c for _, c in sets)]
+        exprs = [guard, *(c for _, c in sets), *(w.when for w in warnings)]
         return CompiledTransition(
-            message_parts=tuple(message_parts),
+            message_parts=message_parts,
             needs=merge_needs(*exprs),
             uses_functions=any(
                 c is not None and bool(set(c.program.functions()) & DOMAIN_FUNCTIONS) for c in exprs
@@ -340,6 +343,8 @@ class _Checker(Checker):
             ),
             update_instance=update_instance,
             update_set=update_set,
+            children_fire=tuple(c for c in children_fire if c is not None),
+            warnings=warnings,
         )
 
     def compile_update(
@@ -374,6 +379,31 @@ class _Checker(Checker):
             if expr is not None:
                 compiled.append((name, expr))
         return self.expr(up.instance, (*path, "instance"), names, members), tuple(compiled)
+
+    def child_fire(
+        self, t: TransitionSpec, path: Path, spec: ChildFireSpec
+    ) -> CompiledChildFire | None:
+        """One ``children_fire`` entry: its workflow must be loaded (whether its trigger exists
+        there is checked by the registry, which sees every file), its expressions compile over
+        this instance and ``child``."""
+        if self.known_workflows is not None and spec.workflow not in self.known_workflows:
+            self.add(
+                "XS118",
+                "unknown-workflow",
+                f"children_fire names unknown workflow {spec.workflow!r}"
+                + suggest(spec.workflow, self.known_workflows),
+                (*path, "workflow"),
+            )
+        names, members = self.names(t, "child")
+        members["child"] = None
+        when = self.expr(spec.when, (*path, "when"), names, members)
+        payload = [
+            (name, self.expr(source, (*path, "payload", name), names, members))
+            for name, source in spec.payload.items()
+        ]
+        if when is None or any(c is None for _, c in payload):
+            return None
+        return CompiledChildFire(spec, when, tuple((k, c) for k, c in payload if c is not None))
 
     def check_timers(self) -> None:
         triggers = set(self.d.triggers())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .checker import SYSTEM_ROLE, suggest
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
@@ -38,8 +39,9 @@ class Registry:
 
         Raises:
             DefinitionError: listing the problems of all files, including ids defined twice
-                (naming both files), and spawns and updates of workflows (or fields) that none
-                of the files defines.
+                (naming both files), spawns and updates of workflows (or fields) that none of
+                the files defines, and ``children_fire`` triggers that the children's workflow
+                does not let the system actor fire.
         """
         problems: list[Problem] = []
         parsed: list[tuple[Definition, Located, str]] = []
@@ -68,6 +70,7 @@ class Registry:
         known: dict[str, set[str]] = {}
         for d, _, _ in parsed:
             known.setdefault(d.id, set()).update(d.data)
+        problems += _children_fire_problems(parsed)
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:
@@ -124,3 +127,35 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._latest)
+
+
+def _children_fire_problems(parsed: list[tuple[Definition, Located, str]]) -> list[Problem]:
+    """Each ``children_fire`` entry must name a trigger of its workflow that allows ``system``
+    (the actor its steps are fired as); a workflow none of the files defines is XS118, found
+    when the file is compiled."""
+    newest: dict[str, Definition] = {}
+    for d, _, _ in parsed:
+        if d.id not in newest or newest[d.id].version < d.version:
+            newest[d.id] = d
+    out: list[Problem] = []
+    for d, located, _ in parsed:
+        for i, t in enumerate(d.transitions):
+            for j, fire in enumerate(t.children_fire):
+                child = newest.get(fire.workflow)
+                if child is None:
+                    continue
+                steps = [c for c in child.transitions if c.trigger == fire.trigger]
+                if not steps:
+                    message = f"workflow {fire.workflow!r} has no trigger {fire.trigger!r}" + (
+                        suggest(fire.trigger, child.triggers())
+                    )
+                elif not any(SYSTEM_ROLE in c.roles for c in steps):
+                    message = (
+                        f"{fire.workflow}.{fire.trigger} does not allow the system role, "
+                        "which children_fire fires as"
+                    )
+                else:
+                    continue
+                path = ("transitions", i, "children_fire", j, "trigger")
+                out.append(located.problem("XS113", "unknown-trigger", message, path))
+    return out

@@ -40,7 +40,8 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class Step:
     """A command that passed the checks of one transition: the role it acts in, the payload
-    as validated and the instance data its effects give."""
+    as validated, the instance data its effects give and the warnings its soft rules raised
+    (each ``{code, message}``)."""
 
     wf: CompiledWorkflow
     instance: Instance
@@ -49,6 +50,7 @@ class Step:
     role: str
     values: dict[str, Any]
     new_data: dict[str, Any]
+    warnings: tuple[dict[str, str], ...] = ()
 
 
 def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
@@ -94,6 +96,7 @@ def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
         reason=step.command.reason,
         visibility=t.spec.visibility,
         command_id=step.command.command_id,
+        warnings=[dict(w) for w in step.warnings],
     )
     commit = Commit(
         updates=[(new, instance.version)],

@@ -337,10 +337,16 @@ def test_a_proposal_runs_from_start_to_closed_through_the_cli(db: str) -> None:
         "notified",
     )
     cid = child["id"]
-    choices = ok_json("--db", db, "available", cid, "--as", UNIT)
-    assert {"trigger": "acknowledge", "to": "acknowledged", "allowed": True, "reason": None} in (
-        choices
+    choices = {c["trigger"]: c for c in ok_json("--db", db, "available", cid, "--as", UNIT)}
+    ack = choices["acknowledge"]
+    assert (ack["to"], ack["allowed"], ack["needs_payload"], ack["warnings"]) == (
+        "acknowledged",
+        False,
+        True,
+        [],
     )
+    assert ack["reason"] == "needs a payload (required contact_person)"
+    assert ack["payload_schema"]["required"] == ["contact_person"]
     fire(db, cid, "acknowledge", UNIT, {"contact_person": "王老师"})
     fire(db, cid, "contact_proposer", UNIT, {"mode": "face_to_face"})
     reply = {"reply_class": "A", "reply_text": "已采纳", "signer": "局长"}

@@ -270,12 +270,16 @@ def test_unit_bound_actor_cannot_act_for_another_unit(engine: Engine) -> None:
 
 
 def test_available_explains_what_the_actor_may_not_do(engine: Engine) -> None:
-    """available() lists every trigger of the state, with the reason when it is not allowed."""
+    """available() lists every trigger of the state, with the reason when it is not allowed; a
+    trigger whose payload decides is reported as needing one, with its schema."""
     pid = new_proposal(engine)
     mine = {a.trigger: a for a in engine.available(pid, MEMBER)}
     theirs = {a.trigger: a for a in engine.available(pid, STAFF)}
-    assert mine["submit"].allowed and mine["withdraw"].allowed
-    assert not theirs["submit"].allowed and "allowed roles" in (theirs["submit"].reason or "")
+    assert mine["withdraw"].allowed and not mine["withdraw"].needs_payload
+    assert (mine["submit"].allowed, mine["submit"].needs_payload) == (False, True)
+    assert (mine["submit"].payload_schema or {})["required"] == ["category"]
+    assert not theirs["submit"].allowed and not theirs["submit"].needs_payload
+    assert "allowed roles" in (theirs["submit"].reason or "")
 
 
 def test_replay_rebuilds_the_stored_instance(engine: Engine) -> None:

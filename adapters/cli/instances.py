@@ -231,7 +231,8 @@ def available(
     actor: AsActor,
     as_json: JsonFlag = False,
 ) -> None:
-    """What an actor may do now: every trigger from the current state, and why not."""
+    """What an actor may do now: every trigger from the current state, whether it needs a
+    payload (with its JSON Schema in --json), the warnings it would record, and why not."""
     with _reporting(as_json):
         who = _actor(actor)
         engine = _state(ctx).engine()
@@ -249,11 +250,16 @@ def available(
             title=Text(f"{who.id} 在 {_state_label(d, instance.state)}"),
         )
         for c in choices:
+            mark, style = ("✓", "green") if c.allowed else ("✗", "red")
+            if c.needs_payload:
+                mark, style = "须填写 payload", "yellow"
+            notes = [c.reason or ""] if c.reason else []
+            notes += [f"⚠ {w['code']}: {w['message']}" for w in c.warnings]
             table.add_row(
                 Text(_trigger_label(d, c.trigger)),
                 Text(_state_label(d, c.target)),
-                Text("✓" if c.allowed else "✗", style="green" if c.allowed else "red"),
-                Text(c.reason or ""),
+                Text(mark, style=style),
+                Text("\n".join(notes)),
             )
         _out().print(table)
 

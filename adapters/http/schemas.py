@@ -17,6 +17,7 @@ __all__ = [
     "StartIn",
     "VerifyIn",
     "VerifyOut",
+    "WarningOut",
     "WorkflowOut",
 ]
 
@@ -191,8 +192,17 @@ class HistoryEntryOut(BaseModel):
     )
 
 
+class WarningOut(BaseModel):
+    """A soft rule that a step would record (or recorded): its code and message."""
+
+    code: str
+    message: str
+
+
 class AvailabilityOut(BaseModel):
-    """A trigger that can fire from the current state, and whether the caller may fire it."""
+    """A trigger that can fire from the current state, and whether the caller may fire it:
+    now as it is (``allowed``), with a payload that passes (``needs_payload``, its JSON Schema
+    in ``payload_schema``), or not (``reason``)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -202,15 +212,43 @@ class AvailabilityOut(BaseModel):
                     "to": "filed",
                     "allowed": False,
                     "reason": "actor 'm1' with roles ['member'] may not fire 'file'; ...",
-                }
+                    "needs_payload": False,
+                    "payload_schema": None,
+                    "warnings": [],
+                },
+                {
+                    "trigger": "submit",
+                    "to": "submitted",
+                    "allowed": False,
+                    "reason": "needs a payload (required category; the guard reads it)",
+                    "needs_payload": True,
+                    "payload_schema": {
+                        "type": "object",
+                        "properties": {"category": {"enum": ["economy", "society"]}},
+                        "required": ["category"],
+                    },
+                    "warnings": [],
+                },
             ]
         }
     )
 
     trigger: str
     to: str
-    allowed: bool
-    reason: str | None
+    allowed: bool = Field(description="fires now as it is, with no payload")
+    reason: str | None = Field(description="why not, or what the payload must give")
+    needs_payload: bool = Field(
+        default=False,
+        description="nothing but the payload stands in the way: whether it passes depends on it",
+    )
+    payload_schema: dict[str, Any] | None = Field(
+        default=None, description="the JSON Schema of the trigger's payload, if it takes one"
+    )
+    warnings: list[WarningOut] = Field(
+        default_factory=list,
+        description="the soft rules that would warn if it fired now (those not reading the "
+        "payload)",
+    )
 
 
 class PageOut(BaseModel):
@@ -281,12 +319,12 @@ class ProblemOut(BaseModel):
                     "title": "Conflict",
                     "status": 409,
                     "detail": "'file' cannot fire in state 'submitted' (only from under_review); "
-                    "from 'submitted': return_for_revision, start_review, withdraw",
+                    "'s1' may fire now: return_for_revision, start_review",
                     "code": "transition-not-allowed",
                     "instance": "/instances/6f1c0e4b9a7d4c1e8f2a3b4c5d6e7f80/fire",
                     "trigger": "file",
                     "state": "submitted",
-                    "allowed": ["return_for_revision", "start_review", "withdraw"],
+                    "allowed": ["return_for_revision", "start_review"],
                 }
             ]
         },
