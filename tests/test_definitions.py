@@ -81,7 +81,7 @@ def load_error(text: str, file: str = "f.yaml") -> DefinitionError:
 def test_every_documented_problem_code_has_a_fixture_named_after_it() -> None:
     """Each code of the loader's table has an invalid fixture whose name starts with that code."""
     named = {p.name[:5] for p in INVALID if re.match(r"XS\d{3}-", p.name)}
-    assert len(DOCUMENTED_CODES) == 25
+    assert len(DOCUMENTED_CODES) == 27
     assert set(DOCUMENTED_CODES) == named
 
 
@@ -167,6 +167,67 @@ def test_a_spawn_of_a_workflow_loaded_alongside_is_accepted() -> None:
     with pytest.raises(DefinitionError) as info:
         Registry.from_texts([("assignment.yaml", (FIXTURES / "valid/assignment.yaml").read_text())])
     assert [p.code for p in info.value.problems] == ["XS118"]
+
+
+# -- soft rules (warn:) ------------------------------------------------------------------------
+
+
+def test_every_problem_of_warn_entries_is_listed_with_its_path() -> None:
+    """Bad conditions, a name a warning may not read (children), a bad placeholder, a code used
+    twice and a bad mode are all reported at once, each at its entry's key."""
+    path = FIXTURES / "invalid" / "warn-problems.yaml"
+    expected, _ = expectations(path)
+    problems = problems_of(path)
+    assert sorted((p.code, p.line, p.path) for p in problems) == sorted(expected)
+    reads = next(p for p in problems if p.path == "transitions[1].warn[1].when")
+    assert reads.message == (
+        "unknown name 'children' in 'children.exists(c, !c.final)'; names allowed here: "
+        "actor, data, instance, now, params, payload"
+    )
+
+
+def test_a_warn_entry_without_a_message_is_a_schema_problem() -> None:
+    """``message`` is required (Chinese at least): its absence is XS010 at the entry."""
+    text = MINIMAL.replace(
+        "    set: {reply_class: payload.reply_class}\n",
+        "    set: {reply_class: payload.reply_class}\n"
+        "    warn:\n      - {code: late, when: 'true'}\n",
+    )
+    (problem,) = load_error(text).problems
+    assert (problem.code, problem.path, problem.message) == (
+        "XS010",
+        "transitions[1].warn[0].message",
+        "required key is missing",
+    )
+
+
+WARNED = MINIMAL.replace(
+    "params:\n",
+    "params:\n  class_c: {type: string, default: warn}\n",
+).replace(
+    "    set: {reply_class: payload.reply_class}\n",
+    "    set: {reply_class: payload.reply_class}\n    warn:\n"
+    "      - {code: class_c, when: \"payload.reply_class == 'C'\", mode: params.class_c,\n"
+    "         message: {zh: C类答复}}\n",
+)
+
+
+def test_a_deployment_chooses_warn_or_refuse_through_the_param() -> None:
+    """The mode param resolves at load time: its default warns, an override may refuse, and an
+    override that is neither is XS126 naming the param and its value."""
+    [warn] = load_definition(WARNED).transitions[1].warnings
+    assert (warn.code, warn.refuse, warn.message.zh) == ("class_c", False, "C类答复")
+    [strict] = load_definition(WARNED, params={"class_c": "refuse"}).transitions[1].warnings
+    assert strict.refuse is True
+    with pytest.raises(DefinitionError) as info:
+        load_definition(WARNED, "w.yaml", params={"class_c": "strict"})
+    assert [(p.code, p.path, p.message) for p in info.value.problems] == [
+        (
+            "XS126",
+            "transitions[1].warn[0].mode",
+            "param 'class_c' is the string 'strict'; a mode param is a string, 'warn' or 'refuse'",
+        )
+    ]
 
 
 # -- safe YAML -------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """What the reports read: the instances of a workflow in a year, and their history by trigger.
 
 One query each, over the ``instances`` and ``history`` tables, never a replay of histories.
+An instance counts in the business year its data names (``data.year``: the plan's year, the
+proposal's session year), and only when it names none in the year it was created (China time).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from xieshang.adapters.sql import engine_for
 from xieshang.adapters.sql.tables import history as HISTORY
@@ -27,6 +32,32 @@ def _year_bounds(year: int) -> tuple[str, str]:
     from xieshang.shared import iso
 
     return iso(datetime(year, 1, 1, tzinfo=CN)), iso(datetime(year + 1, 1, 1, tzinfo=CN))
+
+
+class _DataYear(FunctionElement[int]):
+    """``data.year`` of an instance row when it is an integer, else NULL (a workflow whose data
+    has no year, or a year of another type, never breaks the query)."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+@compiles(_DataYear)
+def _data_year_sqlite(element: _DataYear, compiler: SQLCompiler, **kw: Any) -> str:
+    data = compiler.process(INSTANCES.c.data, **kw)
+    return (
+        f"CASE WHEN json_type({data}, '$.year') = 'integer' THEN json_extract({data}, '$.year') END"
+    )
+
+
+@compiles(_DataYear, "postgresql")
+def _data_year_postgresql(element: _DataYear, compiler: SQLCompiler, **kw: Any) -> str:
+    data = compiler.process(INSTANCES.c.data, **kw)
+    doc = f"CAST({data} AS JSONB)"
+    return (
+        f"CASE WHEN jsonb_typeof({doc} -> 'year') = 'number' "
+        f"THEN CAST({doc} ->> 'year' AS NUMERIC) END"
+    )
 
 
 @dataclass
@@ -53,11 +84,14 @@ class Reader:
 
     @staticmethod
     def scope(workflow: str, year: int | None, org: str | None) -> sa.Select[Any]:
-        """The ids of the instances of ``workflow`` created in ``year`` in ``org``."""
+        """The ids of the instances of ``workflow`` of business year ``year`` in ``org``: those
+        whose ``data.year`` is ``year``, and those that name no year created in it."""
         q = sa.select(INSTANCES.c.id).where(INSTANCES.c.workflow == workflow)
         if year is not None:
             lo, hi = _year_bounds(year)
-            q = q.where(INSTANCES.c.created_at >= lo, INSTANCES.c.created_at < hi)
+            named = _DataYear()
+            created = sa.and_(INSTANCES.c.created_at >= lo, INSTANCES.c.created_at < hi)
+            q = q.where(sa.or_(named == year, sa.and_(named.is_(None), created)))
         if org is not None:
             q = q.where(INSTANCES.c.org == org)
         return q
