@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from xieshang import (
 from xieshang.adapters.http import create_app
 from xieshang.adapters.http.commands import token_store_for
 from xieshang.adapters.http.testing import serve_in_thread
+from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.reports import plan_report, review_report
 from xieshang.adapters.sql import open_store
 from xieshang.workflows import load_registry
@@ -539,3 +541,49 @@ def test_http_available_and_refusals_say_what_the_caller_may_do(world: World) ->
     close = getattr(tokens, "close", None)
     if callable(close):
         close()
+
+
+# -- the documented example --------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "workflow-format.md"
+SKELETON = """\
+id: doc_example
+version: 1
+title: {zh: 文档示例}
+roles: {cppcc_office: {zh: 政协办公室}}
+data:
+  meeting_date: {type: date}
+  invitees: {type: list, items: string}
+  notice_sent_on: {type: date}
+states:
+  preparing: {initial: true, label: {zh: 筹备中}}
+  done: {final: true, label: {zh: 结束}}
+"""
+
+
+@pytest.mark.parametrize("mode", ["warn", "refuse"])
+def test_the_documented_soft_rule_warns_or_refuses(mode: str) -> None:
+    """The warn: example of docs/workflow-format.md, in a workflow of its own, records the late
+    notice, or refuses it where the deployment says refuse."""
+    example = DOC.read_text(encoding="utf-8").split("```yaml\n")[1].split("```")[0]
+    text = (
+        SKELETON + example + "  - {trigger: finish, from: preparing, to: done, roles: [system]}\n"
+    )
+    registry = Registry.from_texts(
+        [("doc.yaml", text)], params={"doc_example": {"notice_late": mode}}
+    )
+    clock = FixedClock(at("2024-06-05"))
+    engine = Engine(MemoryStore(), registry, clock)
+    iid = engine.start("doc_example", {"meeting_date": "2024-06-20"}, OFFICE).id
+    message = (
+        "会议通知须在会议日期（2024-06-20）前至少15个工作日发出 / "
+        "the notice must go out at least 15 working days before the meeting"
+    )
+    if mode == "refuse":
+        with pytest.raises(TransitionNotAllowed) as refused:
+            engine.fire(iid, "send_notice", OFFICE, {"invitees": ["委员"]})
+        assert (refused.value.details["rule"], refused.value.allowed) == ("notice_late", [])
+        assert engine.get(iid).version == 1
+        return
+    engine.fire(iid, "send_notice", OFFICE, {"invitees": ["委员"]})
+    assert engine.history(iid)[-1].warnings == [{"code": "notice_late", "message": message}]

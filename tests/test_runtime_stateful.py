@@ -152,7 +152,8 @@ class ProposalMachine(RuleBasedStateMachine):
 
     @rule(iid=instances, data=st.data(), reason=st.sampled_from([None, "理由充分"]))
     def likely_valid_step(self, iid: str, data: st.DataObject, reason: str | None) -> None:
-        """Pick among the (trigger, actor) pairs available() allows, with a plausible payload."""
+        """Pick among the (trigger, actor) pairs available() allows now or with a payload, with a
+        plausible payload."""
         family = [iid, *(c.id for c in self.engine.children(iid))]
         choices = [
             (member, a.trigger, actor)
@@ -160,7 +161,7 @@ class ProposalMachine(RuleBasedStateMachine):
             for actor in ACTORS
             if actor.org in (None, "city")
             for a in self.engine.available(member, actor)
-            if a.allowed and a.trigger in PAYLOADS and a.trigger not in ENDINGS
+            if (a.allowed or a.needs_payload) and a.trigger in PAYLOADS and a.trigger not in ENDINGS
         ]
         if not choices:
             return
