@@ -52,7 +52,7 @@ class Check(enum.IntEnum):
     # the effects run after the guard but rank with the reason: a guard's refusal is the one
     # reported when another candidate's effects fail
     REASON_OR_EFFECTS = 4
-    GUARD = 5
+    GUARD = 5  # the guard, and a soft rule (warn:) the deployment makes a refusal
 
 
 class Refusal(Exception):

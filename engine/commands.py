@@ -217,15 +217,14 @@ def _fire_children(engine: Engine, commit: Commit, checked: Step, new: Instance)
                 continue
             base.add_variable("child", summary(child))
             try:
-                matches = entry.when.run(base) is True
+                if entry.when.run(base) is not True:
+                    continue
                 payload = {k: jsonable(c.run(base)) for k, c in entry.payload}
             except Exception as e:
                 raise InvalidPayload(
                     f"children_fire of {t.trigger!r}",
                     [{"field": f"child {child.id}", "error": str(e)}],
                 ) from None
-            if not matches:
-                continue
             command = Command(
                 spec.trigger,
                 SYSTEM,

@@ -150,8 +150,13 @@ class Engine:
     def available(self, instance_id: str, actor: Actor) -> list[Availability]:
         """Every trigger that can fire from the current state, and whether ``actor`` may fire it.
 
-        The guard is evaluated with an empty payload, so a guard that reads the payload is
-        reported as allowed (the payload is checked when the command comes).
+        The payload is unknown: a trigger with a required payload field, or whose guard reads
+        the payload, is reported as ``needs_payload`` (with its JSON Schema), never as allowed;
+        every check that does not read the payload (role, unit, separation of duties, a guard
+        over the data) is judged now.
+
+        Raises:
+            NotFound: no such instance, or one of another org than ``actor``'s.
         """
         return checks.available(self, self._load(instance_id, actor), actor)
 
