@@ -104,12 +104,16 @@ def test_unknown_trigger_names_the_triggers_that_exist(engine: Engine) -> None:
 
 
 def test_trigger_from_wrong_state_names_what_can_fire_here(engine: Engine) -> None:
-    """A trigger that exists but not from this state lists the triggers of the current state."""
+    """A trigger that exists but not from this state lists what this actor may fire here (with
+    a payload where one is needed): the proposer's triggers, none of the office's."""
     pid = new_proposal(engine)
     with pytest.raises(TransitionNotAllowed) as err:
-        engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+        engine.fire(pid, "assign", MEMBER, {"mode": "sole", "units": ["housing"]})
     assert err.value.state == "draft"
     assert err.value.allowed == ["invite_cosigners", "submit", "withdraw"]
+    with pytest.raises(TransitionNotAllowed) as office:
+        engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+    assert office.value.allowed == []
 
 
 def test_role_is_checked_before_payload(engine: Engine) -> None:
