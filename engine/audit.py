@@ -157,7 +157,10 @@ def _engine_row_events(
     :mod:`xieshang.reconcile` built them)."""
     if row.trigger == RECONCILE:
         due_at = row.payload.get("due_at", {})
-        extra = {"due_at_before": due_at.get("from"), "due_at": due_at.get("to")}
+        extra: dict[str, Any] | None = {
+            "due_at_before": due_at.get("from"),
+            "due_at": due_at.get("to"),
+        }
         name = "instance.deadline_changed"
     else:
         moved = (after.due_at, after.overdue) != (before.due_at, before.overdue)

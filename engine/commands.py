@@ -284,4 +284,7 @@ def _merge(commit: Commit, other: Commit) -> None:
     commit.timers += other.timers
     commit.clear_timers += other.clear_timers
     commit.inserts += other.inserts
+    commit.consume_timers += other.consume_timers
+    commit.touch += other.touch
+    commit.reseal += other.reseal
     commit.readers.update(other.readers)
