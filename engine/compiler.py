@@ -47,6 +47,9 @@ class CompiledTransition:
     uses_functions: bool = False
     message_parts: tuple[tuple[str, Compiled], ...] = ()
     children_set: tuple[tuple[str, Compiled], ...] = ()
+    spawn_id: Compiled | None = None
+    fire_on_instance: Compiled | None = None
+    fire_on_payload: tuple[tuple[str, Compiled], ...] = ()
 
     @property
     def trigger(self) -> str:

@@ -20,12 +20,12 @@ XS107 final-has-exit         a transition leaves a final state
 XS110 unknown-role           a transition names a role the workflow does not declare
 XS111 unknown-field          ``set`` writes a data field that is not declared
 XS112 unknown-param          ``params.NAME`` that is not declared
-XS113 unknown-trigger        a timer or ``not_by`` names a trigger that does not exist
+XS113 unknown-trigger        a timer, ``not_by`` or ``fire_on`` names a trigger that does not exist
 XS114 payload-collision      one trigger declares the same payload field with two types
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn names a workflow that is not loaded
+XS118 unknown-workflow       a spawn or ``fire_on`` names a workflow that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -62,7 +62,7 @@ from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
 from .yamlsafe import Located, Path, read_yaml
 
-__all__ = ["compile_definition", "load_definition", "parse_definition"]
+__all__ = ["compile_definition", "load_definition", "parse_definition", "system_triggers"]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -105,7 +105,9 @@ def load_definition(
         text: the YAML text.
         file: the file name shown in problems.
         params: deployment overrides of the definition's params (name -> value).
-        known_workflows: the workflow ids a spawn may name; None skips that check.
+        known_workflows: the workflow ids a spawn or a ``fire_on`` may name; None skips that
+            check. A mapping of each id to the triggers its ``system`` role may fire also
+            checks the trigger a ``fire_on`` names.
 
     Returns:
         The compiled workflow, cached by the caller under (id, version, content hash).
@@ -172,6 +174,12 @@ class _Checker:
         self.loc = located
         self.overrides = overrides
         self.known_workflows = None if known_workflows is None else set(known_workflows)
+        self.system_triggers: dict[str, set[str]] = (
+            {k: set(v) for k, v in known_workflows.items()}
+            if isinstance(known_workflows, Mapping)
+            else {}
+        )
+        self.system_triggers[definition.id] = set(system_triggers(definition))
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -526,18 +534,11 @@ class _Checker:
             compiled = self.expr(source, (*path, "set", name), names, members)
             if compiled is not None:
                 sets.append((name, compiled))
-        spawn_for_each = spawn_bind = None
+        spawn_for_each = spawn_bind = spawn_id = None
         spawn_data: list[tuple[str, Compiled]] = []
         if t.spawn is not None:
             sp = t.spawn
-            if self.known_workflows is not None and sp.workflow not in self.known_workflows:
-                self.add(
-                    "XS118",
-                    "unknown-workflow",
-                    f"spawn names unknown workflow {sp.workflow!r}"
-                    + _suggest(sp.workflow, self.known_workflows),
-                    (*path, "spawn", "workflow"),
-                )
+            self.workflow_ref(sp.workflow, "spawn", (*path, "spawn", "workflow"))
             spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
             item_names, item_members = self.names(t, "item", "index")
             item_members["item"] = None
@@ -549,11 +550,14 @@ class _Checker:
                     spawn_data.append((name, compiled))
             if sp.bind:
                 spawn_bind = self.expr(sp.bind, (*path, "spawn", "bind"), item_names, item_members)
+            if sp.id:
+                spawn_id = self.expr(sp.id, (*path, "spawn", "id"), item_names, item_members)
         children_set = []
         for name, source in t.children_set.items():
             compiled = self.expr(source, (*path, "children_set", name), names, members)
             if compiled is not None:
                 children_set.append((name, compiled))
+        fire_on_instance, fire_on_payload = self.fire_on(t, path, names, members)
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
         exprs = [guard, *(c for _, c in sets)]
         return CompiledTransition(
@@ -572,8 +576,50 @@ class _Checker:
             spawn_for_each=spawn_for_each,
             spawn_data=tuple(spawn_data),
             spawn_bind=spawn_bind,
+            spawn_id=spawn_id,
             children_set=tuple(children_set),
+            fire_on_instance=fire_on_instance,
+            fire_on_payload=fire_on_payload,
         )
+
+    def workflow_ref(self, workflow: str, what: str, path: Path) -> bool:
+        """Whether a spawn or fire_on may name ``workflow``; an XS118 problem when not."""
+        if self.known_workflows is None or workflow in self.known_workflows:
+            return True
+        self.add(
+            "XS118",
+            "unknown-workflow",
+            f"{what} names unknown workflow {workflow!r}"
+            + _suggest(workflow, self.known_workflows),
+            path,
+        )
+        return False
+
+    def fire_on(
+        self, t: TransitionSpec, path: Path, names: list[str], members: dict[str, Any]
+    ) -> tuple[Compiled | None, tuple[tuple[str, Compiled], ...]]:
+        """The compiled ``fire_on`` of a transition: its instance id and payload expressions."""
+        spec = t.fire_on
+        if spec is None:
+            return None, ()
+        where: Path = (*path, "fire_on")
+        known = self.workflow_ref(spec.workflow, "fire_on", (*where, "workflow"))
+        triggers = self.system_triggers.get(spec.workflow)
+        if known and triggers is not None and spec.trigger not in triggers:
+            self.add(
+                "XS113",
+                "unknown-trigger",
+                f"fire_on names trigger {spec.trigger!r}, which no transition of "
+                f"{spec.workflow!r} lets the system role fire" + _suggest(spec.trigger, triggers),
+                (*where, "trigger"),
+            )
+        instance = self.expr(spec.instance, (*where, "instance"), names, members)
+        payload = []
+        for name, source in spec.payload.items():
+            compiled = self.expr(source, (*where, "payload", name), names, members)
+            if compiled is not None:
+                payload.append((name, compiled))
+        return instance, tuple(payload)
 
     def check_timers(self) -> None:
         triggers = set(self.d.triggers())
@@ -630,6 +676,14 @@ class _Checker:
                 )
 
 
+def system_triggers(definition: Definition) -> frozenset[str]:
+    """The triggers of ``definition`` that the ``system`` role may fire (timers, joins and
+    ``fire_on`` from another instance)."""
+    return frozenset(
+        t.trigger for t in definition.transitions if SYSTEM_ROLE in t.roles or t.join is not None
+    )
+
+
 def _param_problem(spec: ParamSpec, value: Any) -> str | None:
     kind = spec.type
     if kind == "duration":
@@ -640,10 +694,24 @@ def _param_problem(spec: ParamSpec, value: Any) -> str | None:
         except CalendarError as e:
             return e.message
         return None
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "bool": isinstance(value, bool),
-    }[kind]
-    return None if ok else f"expected a {kind}"
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "expected a list of strings"
+        items = value
+    else:
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }[kind]
+        if not ok:
+            return f"expected a {kind}"
+        items = [value] if kind == "string" else []
+    if spec.values is not None:
+        if kind not in ("string", "list"):
+            return f"'values' is only for string and list params, not {kind}"
+        bad = [v for v in items if v not in spec.values]
+        if bad:
+            return f"{', '.join(map(repr, bad))} not one of {', '.join(spec.values)}"
+    return None

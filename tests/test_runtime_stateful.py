@@ -60,8 +60,9 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "reject": st.sampled_from([{"ground": "academic"}, {"ground": "personal"}]),
     "convert": st.sampled_from(
         [
-            {"target": "suggestion", "proposer_consented": True},
-            {"target": "opinion_report", "proposer_consented": False},
+            {"ground": "no_concrete_suggestion", "proposer_consented": True},
+            {"ground": "no_concrete_suggestion", "proposer_consented": False},
+            {"ground": "academic", "proposer_consented": True},
         ]
     ),
     "merge_into": st.just({"main_id": "some-other-proposal"}),
