@@ -188,6 +188,18 @@ class ProposalMachine(RuleBasedStateMachine):
         strategy = GARBAGE if garbage or trigger not in PAYLOADS else PAYLOADS[trigger]
         self._fire(iid, trigger, actor, data.draw(strategy), reason)
 
+    @rule(iid=instances, main=instances)
+    def merge_into_another(self, iid: str, main: str) -> None:
+        """并案 between two real proposals: it happens only into a filed one, which takes it in."""
+        filed, source = self.store.load(main, fresh=True), self.store.load(iid, fresh=True)
+        self._fire(iid, "merge_into", ACTORS[2], {"main_id": main}, None)
+        merged = self.store.load(iid, fresh=True)
+        assert source is not None and merged is not None
+        if source.state != "merged" and merged.state == "merged":
+            after = self.store.load(main, fresh=True)
+            assert filed is not None and filed.state == "filed"
+            assert after is not None and after.data["merged_from"][-1] == iid
+
     def _fire(
         self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any], reason: str | None
     ) -> None:
