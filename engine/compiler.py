@@ -50,6 +50,9 @@ class CompiledTransition:
     children_set: tuple[tuple[str, Compiled], ...] = ()
     update_instance: Compiled | None = None
     update_set: tuple[tuple[str, Compiled], ...] = ()
+    spawn_id: Compiled | None = None
+    fire_on_instance: Compiled | None = None
+    fire_on_payload: tuple[tuple[str, Compiled], ...] = ()
 
     @property
     def trigger(self) -> str:

@@ -20,12 +20,12 @@ XS107 final-has-exit         a transition leaves a final state
 XS110 unknown-role           a transition names a role the workflow does not declare
 XS111 unknown-field          ``set`` (or an ``update:``) writes a data field that is not declared
 XS112 unknown-param          ``params.NAME`` that is not declared
-XS113 unknown-trigger        a timer or ``not_by`` names a trigger that does not exist
+XS113 unknown-trigger        a timer, ``not_by`` or ``fire_on`` names a trigger that does not exist
 XS114 payload-collision      one trigger declares the same payload field with two types
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn or an update names a workflow that is not loaded
+XS118 unknown-workflow       a spawn, an update or ``fire_on`` names a workflow that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -39,7 +39,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -63,7 +63,7 @@ from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
 from .yamlsafe import Located, Path, read_yaml
 
-__all__ = ["compile_definition", "load_definition", "parse_definition"]
+__all__ = ["compile_definition", "load_definition", "parse_definition", "system_triggers"]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -98,7 +98,7 @@ def load_definition(
     file: str = "",
     *,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None = None,
 ) -> CompiledWorkflow:
     """Read, check and compile one workflow file.
 
@@ -106,9 +106,9 @@ def load_definition(
         text: the YAML text.
         file: the file name shown in problems.
         params: deployment overrides of the definition's params (name -> value).
-        known_workflows: the workflow ids a spawn or an update may name, or a mapping of
-            them to their data fields (then an update's fields are checked too); None skips
-            these checks.
+        known_workflows: the workflow ids a spawn, an update or a ``fire_on`` may name; None
+            skips that check. A mapping of each id to its :class:`KnownWorkflow` also checks
+            the fields an update sets and the trigger a ``fire_on`` names.
 
     Returns:
         The compiled workflow, cached by the caller under (id, version, content hash).
@@ -134,7 +134,7 @@ def compile_definition(
     *,
     located: Located | None = None,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None = None,
     problems: list[Problem] | None = None,
     source: str = "",
 ) -> CompiledWorkflow:
@@ -169,17 +169,20 @@ class _Checker:
         definition: Definition,
         located: Located,
         overrides: Mapping[str, Any],
-        known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None,
+        known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None,
     ) -> None:
         self.d = definition
         self.loc = located
         self.overrides = overrides
         self.known_workflows = None if known_workflows is None else set(known_workflows)
+        known = known_workflows if isinstance(known_workflows, Mapping) else None
         self.known_fields = (
-            {k: set(v) for k, v in known_workflows.items()}
-            if isinstance(known_workflows, Mapping)
-            else None
+            {k: set(v.fields) for k, v in known.items()} if known is not None else None
         )
+        self.system_triggers: dict[str, set[str]] = (
+            {k: set(v.system_triggers) for k, v in known.items()} if known is not None else {}
+        )
+        self.system_triggers[definition.id] = set(system_triggers(definition))
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -542,18 +545,11 @@ class _Checker:
             compiled = self.expr(source, (*path, "set", name), names, members)
             if compiled is not None:
                 sets.append((name, compiled))
-        spawn_for_each = spawn_bind = None
+        spawn_for_each = spawn_bind = spawn_id = None
         spawn_data: list[tuple[str, Compiled]] = []
         if t.spawn is not None:
             sp = t.spawn
-            if self.known_workflows is not None and sp.workflow not in self.known_workflows:
-                self.add(
-                    "XS118",
-                    "unknown-workflow",
-                    f"spawn names unknown workflow {sp.workflow!r}"
-                    + _suggest(sp.workflow, self.known_workflows),
-                    (*path, "spawn", "workflow"),
-                )
+            self.workflow_ref(sp.workflow, "spawn", (*path, "spawn", "workflow"))
             spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
             item_names, item_members = self.names(t, "item", "index")
             item_members["item"] = None
@@ -565,12 +561,15 @@ class _Checker:
                     spawn_data.append((name, compiled))
             if sp.bind:
                 spawn_bind = self.expr(sp.bind, (*path, "spawn", "bind"), item_names, item_members)
+            if sp.id:
+                spawn_id = self.expr(sp.id, (*path, "spawn", "id"), item_names, item_members)
         children_set = []
         for name, source in t.children_set.items():
             compiled = self.expr(source, (*path, "children_set", name), names, members)
             if compiled is not None:
                 children_set.append((name, compiled))
         update_instance, update_set = self.compile_update(t, path, names, members)
+        fire_on_instance, fire_on_payload = self.fire_on(t, path, names, members)
         payload = record_adapter(f"{t.trigger}_payload", dict(t.payload)) if t.payload else None
         exprs = [guard, *(c for _, c in sets)]
         return CompiledTransition(
@@ -589,6 +588,7 @@ class _Checker:
             spawn_for_each=spawn_for_each,
             spawn_data=tuple(spawn_data),
             spawn_bind=spawn_bind,
+            spawn_id=spawn_id,
             children_set=tuple(children_set),
             uses_lookup=any(
                 c is not None and LOOKUP in c.program.functions()
@@ -596,6 +596,8 @@ class _Checker:
             ),
             update_instance=update_instance,
             update_set=update_set,
+            fire_on_instance=fire_on_instance,
+            fire_on_payload=fire_on_payload,
         )
 
     def compile_update(
@@ -607,14 +609,7 @@ class _Checker:
         if up is None:
             return None, ()
         path = (*path, "update")
-        if self.known_workflows is not None and up.workflow not in self.known_workflows:
-            self.add(
-                "XS118",
-                "unknown-workflow",
-                f"update names unknown workflow {up.workflow!r}"
-                + _suggest(up.workflow, self.known_workflows),
-                (*path, "workflow"),
-            )
+        self.workflow_ref(up.workflow, "update", (*path, "workflow"))
         fields = None if self.known_fields is None else self.known_fields.get(up.workflow)
         compiled = []
         for name, source in up.set.items():
@@ -630,6 +625,45 @@ class _Checker:
             if expr is not None:
                 compiled.append((name, expr))
         return self.expr(up.instance, (*path, "instance"), names, members), tuple(compiled)
+
+    def workflow_ref(self, workflow: str, what: str, path: Path) -> bool:
+        """Whether a spawn or fire_on may name ``workflow``; an XS118 problem when not."""
+        if self.known_workflows is None or workflow in self.known_workflows:
+            return True
+        self.add(
+            "XS118",
+            "unknown-workflow",
+            f"{what} names unknown workflow {workflow!r}"
+            + _suggest(workflow, self.known_workflows),
+            path,
+        )
+        return False
+
+    def fire_on(
+        self, t: TransitionSpec, path: Path, names: list[str], members: dict[str, Any]
+    ) -> tuple[Compiled | None, tuple[tuple[str, Compiled], ...]]:
+        """The compiled ``fire_on`` of a transition: its instance id and payload expressions."""
+        spec = t.fire_on
+        if spec is None:
+            return None, ()
+        where: Path = (*path, "fire_on")
+        known = self.workflow_ref(spec.workflow, "fire_on", (*where, "workflow"))
+        triggers = self.system_triggers.get(spec.workflow)
+        if known and triggers is not None and spec.trigger not in triggers:
+            self.add(
+                "XS113",
+                "unknown-trigger",
+                f"fire_on names trigger {spec.trigger!r}, which no transition of "
+                f"{spec.workflow!r} lets the system role fire" + _suggest(spec.trigger, triggers),
+                (*where, "trigger"),
+            )
+        instance = self.expr(spec.instance, (*where, "instance"), names, members)
+        payload = []
+        for name, source in spec.payload.items():
+            compiled = self.expr(source, (*where, "payload", name), names, members)
+            if compiled is not None:
+                payload.append((name, compiled))
+        return instance, tuple(payload)
 
     def check_timers(self) -> None:
         triggers = set(self.d.triggers())
@@ -686,6 +720,21 @@ class _Checker:
                 )
 
 
+class KnownWorkflow(NamedTuple):
+    """What the other workflows loaded alongside declare, for the checks of references to them."""
+
+    fields: frozenset[str]
+    system_triggers: frozenset[str]
+
+
+def system_triggers(definition: Definition) -> frozenset[str]:
+    """The triggers of ``definition`` that the ``system`` role may fire (timers, joins and
+    ``fire_on`` from another instance)."""
+    return frozenset(
+        t.trigger for t in definition.transitions if SYSTEM_ROLE in t.roles or t.join is not None
+    )
+
+
 def _param_problem(spec: ParamSpec, value: Any) -> str | None:
     kind = spec.type
     if kind == "duration":
@@ -696,10 +745,24 @@ def _param_problem(spec: ParamSpec, value: Any) -> str | None:
         except CalendarError as e:
             return e.message
         return None
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "bool": isinstance(value, bool),
-    }[kind]
-    return None if ok else f"expected a {kind}"
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "expected a list of strings"
+        items = value
+    else:
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }[kind]
+        if not ok:
+            return f"expected a {kind}"
+        items = [value] if kind == "string" else []
+    if spec.values is not None:
+        if kind not in ("string", "list"):
+            return f"'values' is only for string and list params, not {kind}"
+        bad = [v for v in items if v not in spec.values]
+        if bad:
+            return f"{', '.join(map(repr, bad))} not one of {', '.join(spec.values)}"
+    return None

@@ -8,7 +8,7 @@ from typing import Any
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
-from .loading import compile_definition, parse_definition
+from .loading import KnownWorkflow, compile_definition, parse_definition, system_triggers
 from .yamlsafe import Located
 
 __all__ = ["Registry"]
@@ -38,8 +38,9 @@ class Registry:
 
         Raises:
             DefinitionError: listing the problems of all files, including ids defined twice
-                (naming both files), and spawns and updates of workflows (or fields) that none
-                of the files defines.
+                (naming both files), spawns and updates of workflows (or fields) that none
+                of the files defines, and ``fire_on`` triggers that the named workflow does not
+                let the system fire.
         """
         problems: list[Problem] = []
         parsed: list[tuple[Definition, Located, str]] = []
@@ -65,9 +66,7 @@ class Registry:
             parsed.append(
                 (definition, located, str(text if isinstance(text, str) else text.decode()))
             )
-        known: dict[str, set[str]] = {}
-        for d, _, _ in parsed:
-            known.setdefault(d.id, set()).update(d.data)
+        known = {d.id: KnownWorkflow(frozenset(d.data), system_triggers(d)) for d, _, _ in parsed}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:

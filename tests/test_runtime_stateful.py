@@ -60,8 +60,9 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "reject": st.sampled_from([{"ground": "academic"}, {"ground": "personal"}]),
     "convert": st.sampled_from(
         [
-            {"target": "suggestion", "proposer_consented": True},
-            {"target": "opinion_report", "proposer_consented": False},
+            {"ground": "no_concrete_suggestion", "proposer_consented": True},
+            {"ground": "no_concrete_suggestion", "proposer_consented": False},
+            {"ground": "academic", "proposer_consented": True},
         ]
     ),
     "merge_into": st.just({"main_id": "some-other-proposal"}),
@@ -186,6 +187,18 @@ class ProposalMachine(RuleBasedStateMachine):
     ) -> None:
         strategy = GARBAGE if garbage or trigger not in PAYLOADS else PAYLOADS[trigger]
         self._fire(iid, trigger, actor, data.draw(strategy), reason)
+
+    @rule(iid=instances, main=instances)
+    def merge_into_another(self, iid: str, main: str) -> None:
+        """并案 between two real proposals: it happens only into a filed one, which takes it in."""
+        filed, source = self.store.load(main, fresh=True), self.store.load(iid, fresh=True)
+        self._fire(iid, "merge_into", ACTORS[2], {"main_id": main}, None)
+        merged = self.store.load(iid, fresh=True)
+        assert source is not None and merged is not None
+        if source.state != "merged" and merged.state == "merged":
+            after = self.store.load(main, fresh=True)
+            assert filed is not None and filed.state == "filed"
+            assert after is not None and after.data["merged_from"][-1] == iid
 
     def _fire(
         self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any], reason: str | None

@@ -59,6 +59,7 @@ def handled_life(sim: Sim, pid: str, proposer: Actor, filed_on: date) -> Life:
     while True:
         if not (yield from _handled(sim, p, late)):
             return  # never evaluated: the evaluation window closes it
+        _others_evaluate(sim, p)
         if rounds == 0 and sim.rng.random() < 0.08:
             sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": "unsatisfied"})
             rounds += 1
@@ -67,6 +68,25 @@ def handled_life(sim: Sim, pid: str, proposer: Actor, filed_on: date) -> Life:
         feeling = sim.rng.choices(["satisfied", "basically_satisfied"], [75, 25])[0]
         sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": feeling})
         return
+
+
+def _others_evaluate(sim: Sim, p: _Proposal) -> None:
+    """The proposers besides the first (co-proposers, proposers of merged proposals) evaluate
+    first; under the default rule the first proposer's evaluation then decides."""
+    engine = sim.engine
+    main = engine.get(p.id)
+    round_ = main.data["rehandle_count"]
+    replied = [
+        c.unit for c in engine.children(p.id) if c.state == "replied" and c.data["round"] == round_
+    ]
+    for other in main.data["proposers"][1:]:
+        actor = who(other, "member")
+        if p.mode == "split":
+            for name in replied:
+                engine.fire(
+                    p.id, "evaluate_unit", actor, {"unit": name, "satisfaction": "satisfied"}
+                )
+        engine.fire(p.id, "evaluate", actor, {"satisfaction": "satisfied"})
 
 
 def _reviewed(sim: Sim, n: int, main_ids: list[str]) -> Generator[datetime, None, _Proposal | None]:
@@ -97,8 +117,9 @@ def _reviewed(sim: Sim, n: int, main_ids: list[str]) -> Generator[datetime, None
         yield day(d0, 15)
         for cosigner in co:
             engine.fire(pid, "cosign", who(cosigner, "member"))
+    channel = rng.choices(["online", "paper", "session"], [80, 8, 12])[0]
     yield day(d0 + timedelta(days=1))
-    engine.fire(pid, "submit", proposer, {"category": category})
+    engine.fire(pid, "submit", proposer, {"category": category, "channel": channel})
     yield day(d0 + timedelta(days=4))
     engine.fire(pid, "start_review", COMMITTEE)
     if not _filed(sim, pid, proposer, n, main_ids):
@@ -120,14 +141,18 @@ def _filed(sim: Sim, pid: str, proposer: Actor, n: int, main_ids: list[str]) -> 
         )
         return False
     if roll < 0.09:
+        # not filed for want of a concrete suggestion; the proposer agrees to an opinion report
         engine.fire(
-            pid, "convert", COMMITTEE, {"target": "opinion_report", "proposer_consented": True}
+            pid,
+            "convert",
+            COMMITTEE,
+            {"ground": "no_concrete_suggestion", "proposer_consented": True},
         )
         return False
-    if roll < 0.12 and main_ids:
-        engine.fire(
-            pid, "merge_into", COMMITTEE, {"main_id": main_ids[rng.randrange(len(main_ids))]}
-        )
+    # a proposal merges only into one that is filed and not yet assigned
+    mains = [m for m in main_ids if engine.get(m).state == "filed"] if roll < 0.12 else []
+    if mains:
+        engine.fire(pid, "merge_into", COMMITTEE, {"main_id": mains[rng.randrange(len(mains))]})
         return False
     if roll < 0.14:
         engine.fire(pid, "withdraw", proposer, reason="提案人申请撤案")

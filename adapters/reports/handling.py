@@ -14,6 +14,7 @@ from typing import Any
 from .labels import (
     CLASS_ZH,
     CLASSES,
+    ONLINE,
     REPLIED_OR_LATER,
     SATISFACTION,
     SATISFACTION_ZH,
@@ -92,6 +93,7 @@ def _figures(filed: list[Row], overdue_marks: Counter[str]) -> dict[str, Any]:
         "overdue": sum(1 for r in filed if r.overdue or overdue_marks[r.id]),
         "key_proposals": sum(1 for r in filed if r.data.get("key_proposal")),
         "rehandled": sum(1 for r in filed if (r.data.get("rehandle_count") or 0) > 0),
+        "online": sum(1 for r in filed if r.data.get("channel") == ONLINE),
     }
 
 
@@ -105,6 +107,7 @@ def _rates(figures: Mapping[str, Any]) -> dict[str, Rate]:
             sat["satisfied"] + sat["basically_satisfied"], figures["evaluated"]
         ),
         "adoption_rate": Rate(classes["A"], n),
+        "online_share": Rate(figures["online"], n),
         **{f"class_{c}_share": Rate(classes[c], n) for c in CLASSES},
         "unclassified_share": Rate(classes[UNCLASSIFIED], n),
     }
@@ -183,6 +186,7 @@ def _add_overall_lines(rep: Report) -> None:
     rep.add("总体", "逾期", f["overdue"], Rate(f["overdue"], n))
     rep.add("总体", "重新办理", f["rehandled"], Rate(f["rehandled"], n))
     rep.add("总体", "重点提案", f["key_proposals"])
+    rep.add("总体", "网上提交", f["online"], rates["online_share"])
     for c in CLASSES:
         rep.add("答复类别", CLASS_ZH[c], classes[c], rates[f"class_{c}_share"])
     rep.add("答复类别", UNCLASSIFIED, classes[UNCLASSIFIED], rates["unclassified_share"])
