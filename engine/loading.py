@@ -646,4 +646,8 @@ def _param_problem(spec: ParamSpec, value: Any) -> str | None:
         "string": isinstance(value, str),
         "bool": isinstance(value, bool),
     }[kind]
-    return None if ok else f"expected a {kind}"
+    if not ok:
+        return f"expected a {kind}"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"must be at least {spec.minimum:g}"
+    return None
