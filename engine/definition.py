@@ -105,6 +105,9 @@ class ParamSpec(_Model):
 
     type: ParamType
     default: Any
+    minimum: float | None = Field(
+        default=None, description="the smallest value an int or number param may take"
+    )
     label: Label | None = None
     description: str | None = None
     values: tuple[str, ...] | None = Field(
@@ -113,6 +116,12 @@ class ParamSpec(_Model):
     )
 
     _norm_label = field_validator("label", mode="before")(_label_from_str)
+
+    @model_validator(mode="after")
+    def _minimum_of_a_number(self) -> ParamSpec:
+        if self.minimum is not None and self.type not in ("int", "number"):
+            raise ValueError(f"'minimum' is only for int and number params, not {self.type}")
+        return self
 
 
 class DeadlineSpec(_Model):

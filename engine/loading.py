@@ -765,4 +765,6 @@ def _param_problem(spec: ParamSpec, value: Any) -> str | None:
         bad = [v for v in items if v not in spec.values]
         if bad:
             return f"{', '.join(map(repr, bad))} not one of {', '.join(spec.values)}"
+    if spec.minimum is not None and kind in ("int", "number") and value < spec.minimum:
+        return f"must be at least {spec.minimum:g}"
     return None

@@ -53,17 +53,19 @@ def handled_life(sim: Sim, pid: str, proposer: Actor, filed_on: date) -> Life:
     p = _Proposal(pid, proposer, filed_on)
     yield from _assigned(sim, p)
     late = sim.rng.random() < 0.08
+    # half of the slow units ask in time for an extension, and reply within it
+    extend = late and sim.rng.random() < 0.5
     release = sim.rng.random() < 0.08
     yield from _units_settled(sim, p, release)
     rounds = 0
     while True:
-        if not (yield from _handled(sim, p, late)):
+        if not (yield from _handled(sim, p, late, extend)):
             return  # never evaluated: the evaluation window closes it
         _others_evaluate(sim, p)
         if rounds == 0 and sim.rng.random() < 0.08:
             sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": "unsatisfied"})
             rounds += 1
-            late = False
+            late = extend = False
             continue
         feeling = sim.rng.choices(["satisfied", "basically_satisfied"], [75, 25])[0]
         sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": feeling})
@@ -204,10 +206,10 @@ def _units_settled(sim: Sim, p: _Proposal, release: bool) -> Life:
     )
 
 
-def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
-    """One round of handling: contact, reply (assisting units give their opinions and
-    countersign), approval; then the split units' evaluations. False when the proposer never
-    evaluates."""
+def _handled(sim: Sim, p: _Proposal, late: bool, extend: bool) -> Phase:
+    """One round of handling: contact, the assisting units' opinions (most within their month),
+    an extension for a slow unit that asks, the reply (assisting units countersign), approval;
+    then the split units' evaluations. False when the proposer never evaluates."""
     engine, rng = sim.engine, sim.rng
     start = sim.clock.now().date()
     yield day(start + timedelta(days=2))
@@ -222,17 +224,22 @@ def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
             {"mode": rng.choice(["face_to_face", "phone", "forum"])},
         )
     work = rng.randrange(100, 125) if late else rng.randrange(30, 80)
+    opinion = rng.randrange(5, 25) if rng.random() < 0.8 else rng.randrange(32, 55)
+    yield day(start + timedelta(days=min(work, opinion)))
+    for c in _open_children(sim, p.id):
+        if c.data["role"] == "assisting":
+            engine.fire(
+                c.id,
+                "send_assist_opinion",
+                unit_actor(c.unit or ""),
+                {"opinion": "同意主办单位意见"},
+            )
+    if extend:
+        yield from _extended(sim, p, start)
     yield day(start + timedelta(days=work))
     kids = _open_children(sim, p.id)
     assisting = [c for c in kids if c.data["role"] == "assisting"]
     repliers = [c for c in kids if c.data["role"] != "assisting"]
-    for c in assisting:
-        engine.fire(
-            c.id,
-            "send_assist_opinion",
-            unit_actor(c.unit or ""),
-            {"opinion": "同意主办单位意见"},
-        )
     cls = rng.choices(["A", "B", "C"], [31, 50, 19])[0]
     for c in repliers:
         engine.fire(
@@ -258,3 +265,17 @@ def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
                 p.id, "evaluate_unit", p.proposer, {"unit": c.unit, "satisfaction": "satisfied"}
             )
     return True
+
+
+def _extended(sim: Sim, p: _Proposal, start: date) -> Life:
+    """A unit asks for 45 more days two months into the handling; the office approves, and the
+    open units' due dates move with the proposal's."""
+    yield day(start + timedelta(days=60))
+    data = sim.engine.get(p.id).data
+    new_due = date.fromisoformat(data["reply_due"]) + timedelta(days=45)
+    asker = unit_actor(data.get("lead_unit") or data["units"][0])
+    sim.engine.fire(
+        p.id, "request_extension", asker, {"new_due": new_due.isoformat()}, reason="需协调专项资金"
+    )
+    yield day(start + timedelta(days=61))
+    sim.engine.fire(p.id, "approve_extension", SUPERVISION)
