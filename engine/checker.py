@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -31,7 +31,7 @@ from .expressions import (
 from .schema_types import value_adapter
 from .yamlsafe import Located, Path
 
-__all__ = ["SYSTEM_ROLE", "Checker", "suggest"]
+__all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -43,6 +43,21 @@ def suggest(word: str, options: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+class KnownWorkflow(NamedTuple):
+    """What the other workflows loaded alongside declare, for the checks of references to them."""
+
+    fields: frozenset[str]
+    system_triggers: frozenset[str]
+
+
+def system_triggers(definition: Definition) -> frozenset[str]:
+    """The triggers of ``definition`` that the ``system`` role may fire (timers, joins and
+    ``fire_on`` from another instance)."""
+    return frozenset(
+        t.trigger for t in definition.transitions if SYSTEM_ROLE in t.roles or t.join is not None
+    )
+
+
 class Checker:
     """The problems found so far in one definition, and what its checks compiled."""
 
@@ -51,17 +66,20 @@ class Checker:
         definition: Definition,
         located: Located,
         overrides: Mapping[str, Any],
-        known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None,
+        known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None,
     ) -> None:
         self.d = definition
         self.loc = located
         self.overrides = overrides
         self.known_workflows = None if known_workflows is None else set(known_workflows)
+        known = known_workflows if isinstance(known_workflows, Mapping) else None
         self.known_fields = (
-            {k: set(v) for k, v in known_workflows.items()}
-            if isinstance(known_workflows, Mapping)
-            else None
+            {k: set(v.fields) for k, v in known.items()} if known is not None else None
         )
+        self.system_triggers: dict[str, set[str]] = (
+            {k: set(v.system_triggers) for k, v in known.items()} if known is not None else {}
+        )
+        self.system_triggers[definition.id] = set(system_triggers(definition))
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -161,6 +179,18 @@ class Checker:
         self.add("XS110", "unknown-role", f"unknown role {role!r}" + suggest(role, roles), path)
         return False
 
+    def workflow_ref(self, workflow: str, what: str, path: Path) -> bool:
+        """Whether a spawn or fire_on may name ``workflow``; an XS118 problem when not."""
+        if self.known_workflows is None or workflow in self.known_workflows:
+            return True
+        self.add(
+            "XS118",
+            "unknown-workflow",
+            f"{what} names unknown workflow {workflow!r}" + suggest(workflow, self.known_workflows),
+            path,
+        )
+        return False
+
     # -- expressions -----------------------------------------------------------------------
 
     def names(self, t: TransitionSpec, *extra: str) -> tuple[list[str], dict[str, Any]]:
@@ -236,10 +266,26 @@ def param_problem(spec: ParamSpec, value: Any) -> str | None:
         except CalendarError as e:
             return e.message
         return None
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "bool": isinstance(value, bool),
-    }[kind]
-    return None if ok else f"expected a {kind}"
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "expected a list of strings"
+        items = value
+    else:
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }[kind]
+        if not ok:
+            return f"expected a {kind}"
+        items = [value] if kind == "string" else []
+    if spec.values is not None:
+        if kind not in ("string", "list"):
+            return f"'values' is only for string and list params, not {kind}"
+        bad = [v for v in items if v not in spec.values]
+        if bad:
+            return f"{', '.join(map(repr, bad))} not one of {', '.join(spec.values)}"
+    if spec.minimum is not None and kind in ("int", "number") and value < spec.minimum:
+        return f"must be at least {spec.minimum:g}"
+    return None

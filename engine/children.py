@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["join_ready", "set_children", "spawn"]
 
 
-def spawn(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
-    """Start one child per element of the spawn list, in the same commit as the step."""
+def spawn(
+    engine: Engine, commit: Commit, step: Step, new: Instance, *, replay: bool = False
+) -> None:
+    """Start one child per element of the spawn list, in the same commit as the step.
+
+    A child whose id the spawn names (``spawn.id``) must not exist yet; in a replay, where
+    it does, that is not judged again."""
     wf, old, t, actor, now = step.wf, step.instance, step.t, step.command.actor, step.command.now
     spec = t.spec.spawn
     assert spec is not None and t.spawn_for_each is not None
@@ -43,9 +48,15 @@ def spawn(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
         try:
             data = {k: jsonable(expr.run(base)) for k, expr in t.spawn_data}
             unit = t.spawn_bind.run(base) if t.spawn_bind is not None else None
+            child_id = t.spawn_id.run(base) if t.spawn_id is not None else None
         except Exception as e:
             errors.append({"field": f"spawn[{index}]", "error": str(e)})
             continue
+        if child_id is not None:
+            problem = _id_problem(engine, commit, child_id, replay)
+            if problem:
+                errors.append({"field": f"spawn[{index}].id", "error": problem})
+                continue
         try:
             values = validate_data(child_wf, {k: v for k, v in data.items() if v is not None})
         except InvalidPayload as e:
@@ -62,9 +73,21 @@ def spawn(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:
             now,
             parent_id=parent_id,
             unit=None if unit is None else str(unit),
+            instance_id=None if child_id is None else str(child_id),
         )
     if errors:
         raise InvalidPayload(f"children spawned by {t.trigger!r}", errors)
+
+
+def _id_problem(engine: Engine, commit: Commit, child_id: Any, replay: bool) -> str | None:
+    """Why a child cannot take the id its spawn names, or None."""
+    if not isinstance(child_id, str) or not child_id:
+        return f"an id is a non-empty string (got {child_id!r})"
+    if any(i.id == child_id for i in commit.inserts) or (
+        not replay and engine.store.load(child_id, fresh=True) is not None
+    ):
+        return f"instance {child_id!r} already exists"
+    return None
 
 
 def set_children(engine: Engine, commit: Commit, step: Step, new: Instance) -> None:

@@ -1,7 +1,8 @@
 """Commands: start an instance, fire a trigger, each written as one Commit or refused whole.
 
 A fired trigger's candidate transitions are checked (:mod:`xieshang.checks`); the first that
-passes is committed with what it does to children, and with the join it completes in a parent.
+passes is committed with what it does to children, with the join it completes in a parent, and
+with the step its ``fire_on`` makes on another instance.
 """
 
 from __future__ import annotations
@@ -188,15 +189,18 @@ def _naming_allowed(
 
 def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple[Commit, Instance]:
     """The commit of a checked transition: the step, the children it spawns and (unless in a
-    replay, where the other instances' own rows say it) the fields it sets on its children and
-    on the instance its ``update:`` names, and the steps it fires on its children."""
+    replay, where each other instance's own rows say it) the fields it sets on its children
+    and on the instance its ``update:`` names, the step it fires on another instance and the
+    steps it fires on its children."""
     commit, new = moved(engine, checked)
     if checked.t.spec.spawn is not None:
-        spawn(engine, commit, checked, new)
+        spawn(engine, commit, checked, new, replay=replay)
     if checked.t.children_set and not replay:
         set_children(engine, commit, checked, new)
     if checked.t.update_instance is not None and not replay:
         update_linked(engine, commit, checked, new)
+    if checked.t.spec.fire_on is not None and not replay:
+        _fire_on(engine, commit, checked, new)
     if checked.t.children_fire and not replay:
         _fire_children(engine, commit, checked, new)
     return commit, new
@@ -235,17 +239,23 @@ def _fire_children(engine: Engine, commit: Commit, checked: Step, new: Instance)
             try:
                 child_commit, _ = step(engine, engine._workflow_of(child), child, command)
             except CommandRefused as e:
+                title = child.data.get("title")
                 raise TransitionNotAllowed(
-                    f"{t.trigger!r} fires {spec.trigger!r} on child {child.id} "
-                    f"({child.data.get('title') or child.workflow}, state {child.state!r}), "
-                    f"which refuses it: {e.message}",
+                    f"{t.trigger!r} refused in state {checked.instance.state!r}: its "
+                    f"{spec.workflow} {child.id!r}{f' ({title})' if title else ''} is in state "
+                    f"{child.state!r}: {e.message}",
                     trigger=t.trigger,
                     state=checked.instance.state,
                     allowed=[],
-                    child=child.id,
-                    child_refusal=e.to_dict(),
+                    target={
+                        "id": child.id,
+                        "workflow": spec.workflow,
+                        "trigger": spec.trigger,
+                        "state": child.state,
+                        "refusal": e.to_dict(),
+                    },
                 ) from None
-            _merge(commit, child_commit)
+            _absorb(commit, child_commit)
 
 
 def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> None:
@@ -272,12 +282,60 @@ def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> 
         except Refusal:
             continue
         parent_commit, _ = commit_step(engine, checked)
-        _merge(commit, parent_commit)
+        _absorb(commit, parent_commit)
         return
 
 
-def _merge(commit: Commit, other: Commit) -> None:
-    """Add what ``other`` writes to ``commit`` (one transaction for both)."""
+def _fire_on(engine: Engine, commit: Commit, checked: Step, new: Instance) -> None:
+    """Fire the step's ``fire_on`` trigger on the instance it names, as ``system``, in the
+    same commit. When that instance refuses, the step is refused, naming its state and why."""
+    t, command, source = checked.t, checked.command, checked.instance
+    spec = t.spec.fire_on
+    assert spec is not None and t.fire_on_instance is not None
+    scope = Scope(checked.wf, new, t, command.actor, checked.values, command.now)
+    ctx = full_context(engine, scope)
+    try:
+        target_id = t.fire_on_instance.run(ctx)
+        payload = {name: jsonable(expr.run(ctx)) for name, expr in t.fire_on_payload}
+    except Exception as e:
+        error = {"field": "fire_on", "error": str(e)}
+        raise InvalidPayload(f"fire_on of {t.trigger!r}", [error]) from None
+    lead = f"{t.trigger!r} refused in state {source.state!r}: "
+    if spec.message is not None:
+        lead += spec.message.zh + (f" / {spec.message.en}" if spec.message.en else "") + " ("
+    close = ")" if spec.message is not None else ""
+    about: dict[str, Any] = {"id": target_id, "workflow": spec.workflow, "trigger": spec.trigger}
+    allowed: list[str] = []  # step() names what the actor may fire instead
+    target = (
+        engine.store.load(target_id, fresh=True)
+        if isinstance(target_id, str) and target_id and target_id != new.id
+        else None
+    )
+    if target is None or target.org != new.org or target.workflow != spec.workflow:
+        raise TransitionNotAllowed(
+            f"{lead}there is no other {spec.workflow} {target_id!r} of org {new.org!r} to "
+            f"fire {spec.trigger!r} on{close}",
+            trigger=t.trigger,
+            state=source.state,
+            allowed=allowed,
+            target=about,
+        )
+    as_system = Command(spec.trigger, SYSTEM, payload, command.now)
+    try:
+        target_commit, _ = step(engine, engine._workflow_of(target), target, as_system)
+    except CommandRefused as e:
+        raise TransitionNotAllowed(
+            f"{lead}{spec.workflow} {target.id!r} is in state {target.state!r}: {e.message}{close}",
+            trigger=t.trigger,
+            state=source.state,
+            allowed=allowed,
+            target={**about, "state": target.state, "refusal": e.to_dict()},
+        ) from None
+    _absorb(commit, target_commit)
+
+
+def _absorb(commit: Commit, other: Commit) -> None:
+    """Add what ``other`` writes (a step on another instance) to ``commit``."""
     commit.updates += other.updates
     commit.history += other.history
     commit.events += other.events

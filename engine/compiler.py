@@ -77,6 +77,9 @@ class CompiledTransition:
     children_set: tuple[tuple[str, Compiled], ...] = ()
     update_instance: Compiled | None = None
     update_set: tuple[tuple[str, Compiled], ...] = ()
+    spawn_id: Compiled | None = None
+    fire_on_instance: Compiled | None = None
+    fire_on_payload: tuple[tuple[str, Compiled], ...] = ()
     children_fire: tuple[CompiledChildFire, ...] = ()
     warnings: tuple[CompiledWarning, ...] = ()
 

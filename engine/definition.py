@@ -30,6 +30,7 @@ __all__ = [
     "ChildFireSpec",
     "Definition",
     "FieldSpec",
+    "FireOnSpec",
     "JoinSpec",
     "Label",
     "ParamSpec",
@@ -50,7 +51,7 @@ Ident = Annotated[str, Field(pattern=IDENT, max_length=64)]
 FieldType = Literal[
     "string", "text", "int", "number", "bool", "enum", "date", "datetime", "list", "object"
 ]
-ParamType = Literal["int", "number", "string", "bool", "duration"]
+ParamType = Literal["int", "number", "string", "bool", "duration", "list"]
 
 
 class _Model(BaseModel):
@@ -106,10 +107,23 @@ class ParamSpec(_Model):
 
     type: ParamType
     default: Any
+    minimum: float | None = Field(
+        default=None, description="the smallest value an int or number param may take"
+    )
     label: Label | None = None
     description: str | None = None
+    values: tuple[str, ...] | None = Field(
+        default=None,
+        description="the values a string param may take, or the elements of a list param",
+    )
 
     _norm_label = field_validator("label", mode="before")(_label_from_str)
+
+    @model_validator(mode="after")
+    def _minimum_of_a_number(self) -> ParamSpec:
+        if self.minimum is not None and self.type not in ("int", "number"):
+            raise ValueError(f"'minimum' is only for int and number params, not {self.type}")
+        return self
 
 
 class DeadlineSpec(_Model):
@@ -162,6 +176,32 @@ class SpawnSpec(_Model):
     sibling: bool = Field(
         default=False, description="start the children under this instance's parent (replacement)"
     )
+    id: str | None = Field(
+        default=None,
+        description="CEL expression giving each child's id (default: a new id), so that the "
+        "parent can record it with the same expression (e.g. instance.id + '.opinion_report')",
+    )
+
+
+class FireOnSpec(_Model):
+    """Fire a trigger on another instance, named by id, in the same transaction as the step.
+
+    It fires as the ``system`` actor; when that instance refuses (not in a state the trigger
+    leaves, a guard, a payload), the whole step is refused and nothing is written.
+    """
+
+    instance: str = Field(description="CEL expression giving the id, e.g. payload.main_id")
+    workflow: Ident = Field(description="the workflow that instance must be an instance of")
+    trigger: Ident
+    payload: dict[str, str] = Field(
+        default_factory=dict,
+        description="payload field -> CEL over this instance as after the step",
+    )
+    message: Label | None = Field(
+        default=None, description="what a refusal by that instance says first"
+    )
+
+    _norm_label = field_validator("message", mode="before")(_label_from_str)
 
 
 class UpdateSpec(_Model):
@@ -262,6 +302,7 @@ class TransitionSpec(_Model):
         "(an approved extension moves the handling units' due date)",
     )
     update: UpdateSpec | None = None
+    fire_on: FireOnSpec | None = None
     children_fire: tuple[ChildFireSpec, ...] = Field(
         default=(),
         description="after the step, fire a trigger on the matching children, each one step "

@@ -20,13 +20,14 @@ XS107 final-has-exit         a transition leaves a final state
 XS110 unknown-role           a transition names a role the workflow does not declare
 XS111 unknown-field          ``set`` (or an ``update:``) writes a data field that is not declared
 XS112 unknown-param          ``params.NAME`` that is not declared
-XS113 unknown-trigger        a timer, ``not_by`` or ``children_fire`` names a trigger that does not
-                             exist (or, for a timer or ``children_fire``, does not allow ``system``)
+XS113 unknown-trigger        a timer, ``not_by``, ``fire_on`` or ``children_fire`` names a trigger
+                             that does not exist (or that the system role may not fire)
 XS114 payload-collision      one trigger declares the same payload field with two types
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn, an update or ``children_fire`` names a workflow not loaded
+XS118 unknown-workflow       a spawn, update, ``fire_on`` or ``children_fire`` names a workflow
+                             that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -43,7 +44,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .access_rules import check_access
-from .checker import SYSTEM_ROLE, Checker, suggest
+from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_triggers
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import SCHEMA_CODE, ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
@@ -53,7 +54,13 @@ from .schema_types import record_adapter, value_adapter
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
-__all__ = ["compile_definition", "load_definition", "parse_definition"]
+__all__ = [
+    "KnownWorkflow",
+    "compile_definition",
+    "load_definition",
+    "parse_definition",
+    "system_triggers",
+]
 
 
 def parse_definition(
@@ -80,7 +87,7 @@ def load_definition(
     file: str = "",
     *,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None = None,
 ) -> CompiledWorkflow:
     """Read, check and compile one workflow file.
 
@@ -88,9 +95,9 @@ def load_definition(
         text: the YAML text.
         file: the file name shown in problems.
         params: deployment overrides of the definition's params (name -> value).
-        known_workflows: the workflow ids a spawn or an update may name, or a mapping of
-            them to their data fields (then an update's fields are checked too); None skips
-            these checks.
+        known_workflows: the workflow ids a spawn, an update or a ``fire_on`` may name; None
+            skips that check. A mapping of each id to its :class:`KnownWorkflow` also checks
+            the fields an update sets and the trigger a ``fire_on`` names.
 
     Returns:
         The compiled workflow, cached by the caller under (id, version, content hash).
@@ -116,7 +123,7 @@ def compile_definition(
     *,
     located: Located | None = None,
     params: Mapping[str, Any] | None = None,
-    known_workflows: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+    known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None = None,
     problems: list[Problem] | None = None,
     source: str = "",
 ) -> CompiledWorkflow:
@@ -284,18 +291,11 @@ class _Checker(Checker):
             compiled = self.expr(source, (*path, "set", name), names, members)
             if compiled is not None:
                 sets.append((name, compiled))
-        spawn_for_each = spawn_bind = None
+        spawn_for_each = spawn_bind = spawn_id = None
         spawn_data: list[tuple[str, Compiled]] = []
         if t.spawn is not None:
             sp = t.spawn
-            if self.known_workflows is not None and sp.workflow not in self.known_workflows:
-                self.add(
-                    "XS118",
-                    "unknown-workflow",
-                    f"spawn names unknown workflow {sp.workflow!r}"
-                    + suggest(sp.workflow, self.known_workflows),
-                    (*path, "spawn", "workflow"),
-                )
+            self.workflow_ref(sp.workflow, "spawn", (*path, "spawn", "workflow"))
             spawn_for_each = self.expr(sp.for_each, (*path, "spawn", "for_each"), names, members)
             item_names, item_members = self.names(t, "item", "index")
             item_members["item"] = None
@@ -307,12 +307,15 @@ class _Checker(Checker):
                     spawn_data.append((name, compiled))
             if sp.bind:
                 spawn_bind = self.expr(sp.bind, (*path, "spawn", "bind"), item_names, item_members)
+            if sp.id:
+                spawn_id = self.expr(sp.id, (*path, "spawn", "id"), item_names, item_members)
         children_set = []
         for name, source in t.children_set.items():
             compiled = self.expr(source, (*path, "children_set", name), names, members)
             if compiled is not None:
                 children_set.append((name, compiled))
         update_instance, update_set = self.compile_update(t, path, names, members)
+        fire_on_instance, fire_on_payload = self.fire_on(t, path, names, members)
         children_fire = [
             self.child_fire(t, (*path, "children_fire", j), f)
             for j, f in enumerate(t.children_fire)
@@ -336,6 +339,7 @@ class _Checker(Checker):
             spawn_for_each=spawn_for_each,
             spawn_data=tuple(spawn_data),
             spawn_bind=spawn_bind,
+            spawn_id=spawn_id,
             children_set=tuple(children_set),
             uses_lookup=any(
                 c is not None and LOOKUP in c.program.functions()
@@ -343,6 +347,8 @@ class _Checker(Checker):
             ),
             update_instance=update_instance,
             update_set=update_set,
+            fire_on_instance=fire_on_instance,
+            fire_on_payload=fire_on_payload,
             children_fire=tuple(c for c in children_fire if c is not None),
             warnings=warnings,
         )
@@ -356,14 +362,7 @@ class _Checker(Checker):
         if up is None:
             return None, ()
         path = (*path, "update")
-        if self.known_workflows is not None and up.workflow not in self.known_workflows:
-            self.add(
-                "XS118",
-                "unknown-workflow",
-                f"update names unknown workflow {up.workflow!r}"
-                + suggest(up.workflow, self.known_workflows),
-                (*path, "workflow"),
-            )
+        self.workflow_ref(up.workflow, "update", (*path, "workflow"))
         fields = None if self.known_fields is None else self.known_fields.get(up.workflow)
         compiled = []
         for name, source in up.set.items():
@@ -380,30 +379,31 @@ class _Checker(Checker):
                 compiled.append((name, expr))
         return self.expr(up.instance, (*path, "instance"), names, members), tuple(compiled)
 
-    def child_fire(
-        self, t: TransitionSpec, path: Path, spec: ChildFireSpec
-    ) -> CompiledChildFire | None:
-        """One ``children_fire`` entry: its workflow must be loaded (whether its trigger exists
-        there is checked by the registry, which sees every file), its expressions compile over
-        this instance and ``child``."""
-        if self.known_workflows is not None and spec.workflow not in self.known_workflows:
+    def fire_on(
+        self, t: TransitionSpec, path: Path, names: list[str], members: dict[str, Any]
+    ) -> tuple[Compiled | None, tuple[tuple[str, Compiled], ...]]:
+        """The compiled ``fire_on`` of a transition: its instance id and payload expressions."""
+        spec = t.fire_on
+        if spec is None:
+            return None, ()
+        where: Path = (*path, "fire_on")
+        known = self.workflow_ref(spec.workflow, "fire_on", (*where, "workflow"))
+        triggers = self.system_triggers.get(spec.workflow)
+        if known and triggers is not None and spec.trigger not in triggers:
             self.add(
-                "XS118",
-                "unknown-workflow",
-                f"children_fire names unknown workflow {spec.workflow!r}"
-                + suggest(spec.workflow, self.known_workflows),
-                (*path, "workflow"),
+                "XS113",
+                "unknown-trigger",
+                f"fire_on names trigger {spec.trigger!r}, which no transition of "
+                f"{spec.workflow!r} lets the system role fire" + suggest(spec.trigger, triggers),
+                (*where, "trigger"),
             )
-        names, members = self.names(t, "child")
-        members["child"] = None
-        when = self.expr(spec.when, (*path, "when"), names, members)
-        payload = [
-            (name, self.expr(source, (*path, "payload", name), names, members))
-            for name, source in spec.payload.items()
-        ]
-        if when is None or any(c is None for _, c in payload):
-            return None
-        return CompiledChildFire(spec, when, tuple((k, c) for k, c in payload if c is not None))
+        instance = self.expr(spec.instance, (*where, "instance"), names, members)
+        payload = []
+        for name, source in spec.payload.items():
+            compiled = self.expr(source, (*where, "payload", name), names, members)
+            if compiled is not None:
+                payload.append((name, compiled))
+        return instance, tuple(payload)
 
     def check_timers(self) -> None:
         triggers = set(self.d.triggers())
@@ -458,3 +458,29 @@ class _Checker(Checker):
                     f"no final state can be reached from {s!r}",
                     ("states", s),
                 )
+
+    def child_fire(
+        self, t: TransitionSpec, path: Path, spec: ChildFireSpec
+    ) -> CompiledChildFire | None:
+        """One ``children_fire`` entry: its workflow loaded alongside, its trigger one the system
+        role may fire there, its expressions compiled over this instance and ``child``."""
+        known = self.workflow_ref(spec.workflow, "children_fire", (*path, "workflow"))
+        triggers = self.system_triggers.get(spec.workflow)
+        if known and triggers is not None and spec.trigger not in triggers:
+            self.add(
+                "XS113",
+                "unknown-trigger",
+                f"children_fire names trigger {spec.trigger!r}, which no transition of "
+                f"{spec.workflow!r} lets the system role fire" + suggest(spec.trigger, triggers),
+                (*path, "trigger"),
+            )
+        names, members = self.names(t, "child")
+        members["child"] = None
+        when = self.expr(spec.when, (*path, "when"), names, members)
+        payload = [
+            (name, self.expr(source, (*path, "payload", name), names, members))
+            for name, source in spec.payload.items()
+        ]
+        if when is None or any(c is None for _, c in payload):
+            return None
+        return CompiledChildFire(spec, when, tuple((k, c) for k, c in payload if c is not None))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .checker import SYSTEM_ROLE, suggest
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
-from .loading import compile_definition, parse_definition
+from .loading import KnownWorkflow, compile_definition, parse_definition, system_triggers
 from .yamlsafe import Located
 
 __all__ = ["Registry"]
@@ -39,9 +38,9 @@ class Registry:
 
         Raises:
             DefinitionError: listing the problems of all files, including ids defined twice
-                (naming both files), spawns and updates of workflows (or fields) that none of
-                the files defines, and ``children_fire`` triggers that the children's workflow
-                does not let the system actor fire.
+                (naming both files), spawns and updates of workflows (or fields) that none
+                of the files defines, and ``fire_on`` triggers that the named workflow does not
+                let the system fire.
         """
         problems: list[Problem] = []
         parsed: list[tuple[Definition, Located, str]] = []
@@ -67,10 +66,7 @@ class Registry:
             parsed.append(
                 (definition, located, str(text if isinstance(text, str) else text.decode()))
             )
-        known: dict[str, set[str]] = {}
-        for d, _, _ in parsed:
-            known.setdefault(d.id, set()).update(d.data)
-        problems += _children_fire_problems(parsed)
+        known = {d.id: KnownWorkflow(frozenset(d.data), system_triggers(d)) for d, _, _ in parsed}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:
@@ -127,35 +123,3 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._latest)
-
-
-def _children_fire_problems(parsed: list[tuple[Definition, Located, str]]) -> list[Problem]:
-    """Each ``children_fire`` entry must name a trigger of its workflow that allows ``system``
-    (the actor its steps are fired as); a workflow none of the files defines is XS118, found
-    when the file is compiled."""
-    newest: dict[str, Definition] = {}
-    for d, _, _ in parsed:
-        if d.id not in newest or newest[d.id].version < d.version:
-            newest[d.id] = d
-    out: list[Problem] = []
-    for d, located, _ in parsed:
-        for i, t in enumerate(d.transitions):
-            for j, fire in enumerate(t.children_fire):
-                child = newest.get(fire.workflow)
-                if child is None:
-                    continue
-                steps = [c for c in child.transitions if c.trigger == fire.trigger]
-                if not steps:
-                    message = f"workflow {fire.workflow!r} has no trigger {fire.trigger!r}" + (
-                        suggest(fire.trigger, child.triggers())
-                    )
-                elif not any(SYSTEM_ROLE in c.roles for c in steps):
-                    message = (
-                        f"{fire.workflow}.{fire.trigger} does not allow the system role, "
-                        "which children_fire fires as"
-                    )
-                else:
-                    continue
-                path = ("transitions", i, "children_fire", j, "trigger")
-                out.append(located.problem("XS113", "unknown-trigger", message, path))
-    return out

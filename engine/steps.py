@@ -126,11 +126,12 @@ def created(
     parent_id: str | None = None,
     unit: str | None = None,
     command_id: str | None = None,
+    instance_id: str | None = None,
 ) -> Instance:
     """Add a new instance to ``commit``: its row, its creation as history row 1, its
-    events and the timers of its initial state."""
+    events and the timers of its initial state. Its id is ``instance_id`` or a new one."""
     instance = Instance(
-        id=engine._ids(),
+        id=instance_id or engine._ids(),
         workflow=wf.id,
         workflow_version=wf.definition.version,
         definition_hash=wf.hash,

@@ -47,7 +47,12 @@ def test_same_seed_gives_the_same_reports(tmp_path: Path) -> None:
 
 
 def test_another_seed_gives_another_year(tmp_path: Path) -> None:
-    assert small(tmp_path / "a.db", seed=1) != small(tmp_path / "b.db", seed=2)
+    one, two = small(tmp_path / "a.db", seed=1), small(tmp_path / "b.db", seed=2)
+    assert one != two
+    review = two["review"]["figures"]  # type: ignore[index]
+    # proposals merge into filed ones and are converted into opinion reports
+    assert review["merged"] > 0 and review["converted"] > 0
+    assert review["converted_by_ground"] == {"no_concrete_suggestion": review["converted"]}
 
 
 def test_demo_command_replaces_the_database_and_verifies(tmp_path: Path) -> None:

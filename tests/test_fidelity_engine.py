@@ -339,12 +339,17 @@ def test_a_revision_cancelling_a_closed_topic_is_refused_naming_it(world: World)
     before = (engine.get(pid).version, engine.store.ledger_head(), len(engine.children(pid)))
     with pytest.raises(TransitionNotAllowed) as refused:
         engine.fire(pid, "approve_revision", PSC)
-    assert refused.value.message.startswith(
-        f"'approve_revision' fires 'cancel_by_revision' on child {t3} (老旧小区加装电梯, "
-        "state 'carried_over'), which refuses it: 'cancel_by_revision' cannot fire in state "
-        "'carried_over'"
+    assert refused.value.message == (
+        f"'approve_revision' refused in state 'revising': its consultation_topic {t3!r} "
+        "(老旧小区加装电梯) is in state 'carried_over': 'cancel_by_revision' cannot fire in state "
+        "'carried_over' (only from approved, preparing, suggested); 'system' may fire now: nothing"
     )
-    assert refused.value.details["child"] == t3
+    target = refused.value.details["target"]
+    assert (target["id"], target["trigger"], target["state"]) == (
+        t3,
+        "cancel_by_revision",
+        "carried_over",
+    )
     assert refused.value.allowed == ["send_back"]
     after = (engine.get(pid).version, engine.store.ledger_head(), len(engine.children(pid)))
     assert after == before and engine.get(pid).state == "revising"

@@ -60,8 +60,9 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "reject": st.sampled_from([{"ground": "academic"}, {"ground": "personal"}]),
     "convert": st.sampled_from(
         [
-            {"target": "suggestion", "proposer_consented": True},
-            {"target": "opinion_report", "proposer_consented": False},
+            {"ground": "no_concrete_suggestion", "proposer_consented": True},
+            {"ground": "no_concrete_suggestion", "proposer_consented": False},
+            {"ground": "academic", "proposer_consented": True},
         ]
     ),
     "merge_into": st.just({"main_id": "some-other-proposal"}),
@@ -188,6 +189,18 @@ class ProposalMachine(RuleBasedStateMachine):
         strategy = GARBAGE if garbage or trigger not in PAYLOADS else PAYLOADS[trigger]
         self._fire(iid, trigger, actor, data.draw(strategy), reason)
 
+    @rule(iid=instances, main=instances)
+    def merge_into_another(self, iid: str, main: str) -> None:
+        """并案 between two real proposals: it happens only into a filed one, which takes it in."""
+        filed, source = self.store.load(main, fresh=True), self.store.load(iid, fresh=True)
+        self._fire(iid, "merge_into", ACTORS[2], {"main_id": main}, None)
+        merged = self.store.load(iid, fresh=True)
+        assert source is not None and merged is not None
+        if source.state != "merged" and merged.state == "merged":
+            after = self.store.load(main, fresh=True)
+            assert filed is not None and filed.state == "filed"
+            assert after is not None and after.data["merged_from"][-1] == iid
+
     def _fire(
         self, iid: str, trigger: str, actor: Actor, payload: dict[str, Any], reason: str | None
     ) -> None:
@@ -206,13 +219,16 @@ class ProposalMachine(RuleBasedStateMachine):
         mine = [e for e in self.store.outbox(iid) if e.seq == inst.version]
         wf = REGISTRY.by_hash(inst.definition_hash)
         assert wf is not None
-        spec = next(
+        # candidates with the same source and target differ in their guards, and may in what they
+        # emit (an assisting opinion sent late also announces that it is late)
+        specs = [
             t.spec
             for t in wf.by_trigger[trigger]
             if old.state in t.sources and t.target == inst.state
-        )
-        expected = 1 + len(spec.emits) + (1 if inst.final else 0)
-        assert len(mine) == (expected if spec.visibility == "public" else 0)
+        ]
+        spec = specs[0]
+        expected = {1 + len(s.emits) + (1 if inst.final else 0) for s in specs}
+        assert len(mine) in (expected if spec.visibility == "public" else {0})
         spawned = len(self.engine.children(iid)) - children_before
         if spec.spawn is None:
             assert spawned == 0 or spec.spawn is not None

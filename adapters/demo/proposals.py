@@ -53,20 +53,42 @@ def handled_life(sim: Sim, pid: str, proposer: Actor, filed_on: date) -> Life:
     p = _Proposal(pid, proposer, filed_on)
     yield from _assigned(sim, p)
     late = sim.rng.random() < 0.08
+    # half of the slow units ask in time for an extension, and reply within it
+    extend = late and sim.rng.random() < 0.5
     release = sim.rng.random() < 0.08
     yield from _units_settled(sim, p, release)
     rounds = 0
     while True:
-        if not (yield from _handled(sim, p, late)):
+        if not (yield from _handled(sim, p, late, extend)):
             return  # never evaluated: the evaluation window closes it
+        _others_evaluate(sim, p)
         if rounds == 0 and sim.rng.random() < 0.08:
             sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": "unsatisfied"})
             rounds += 1
-            late = False
+            late = extend = False
             continue
         feeling = sim.rng.choices(["satisfied", "basically_satisfied"], [75, 25])[0]
         sim.engine.fire(p.id, "evaluate", p.proposer, {"satisfaction": feeling})
         return
+
+
+def _others_evaluate(sim: Sim, p: _Proposal) -> None:
+    """The proposers besides the first (co-proposers, proposers of merged proposals) evaluate
+    first; under the default rule the first proposer's evaluation then decides."""
+    engine = sim.engine
+    main = engine.get(p.id)
+    round_ = main.data["rehandle_count"]
+    replied = [
+        c.unit for c in engine.children(p.id) if c.state == "replied" and c.data["round"] == round_
+    ]
+    for other in main.data["proposers"][1:]:
+        actor = who(other, "member")
+        if p.mode == "split":
+            for name in replied:
+                engine.fire(
+                    p.id, "evaluate_unit", actor, {"unit": name, "satisfaction": "satisfied"}
+                )
+        engine.fire(p.id, "evaluate", actor, {"satisfaction": "satisfied"})
 
 
 def _reviewed(sim: Sim, n: int, main_ids: list[str]) -> Generator[datetime, None, _Proposal | None]:
@@ -97,8 +119,9 @@ def _reviewed(sim: Sim, n: int, main_ids: list[str]) -> Generator[datetime, None
         yield day(d0, 15)
         for cosigner in co:
             engine.fire(pid, "cosign", who(cosigner, "member"))
+    channel = rng.choices(["online", "paper", "session"], [80, 8, 12])[0]
     yield day(d0 + timedelta(days=1))
-    engine.fire(pid, "submit", proposer, {"category": category})
+    engine.fire(pid, "submit", proposer, {"category": category, "channel": channel})
     yield day(d0 + timedelta(days=4))
     engine.fire(pid, "start_review", COMMITTEE)
     if not _filed(sim, pid, proposer, n, main_ids):
@@ -120,14 +143,18 @@ def _filed(sim: Sim, pid: str, proposer: Actor, n: int, main_ids: list[str]) -> 
         )
         return False
     if roll < 0.09:
+        # not filed for want of a concrete suggestion; the proposer agrees to an opinion report
         engine.fire(
-            pid, "convert", COMMITTEE, {"target": "opinion_report", "proposer_consented": True}
+            pid,
+            "convert",
+            COMMITTEE,
+            {"ground": "no_concrete_suggestion", "proposer_consented": True},
         )
         return False
-    if roll < 0.12 and main_ids:
-        engine.fire(
-            pid, "merge_into", COMMITTEE, {"main_id": main_ids[rng.randrange(len(main_ids))]}
-        )
+    # a proposal merges only into one that is filed and not yet assigned
+    mains = [m for m in main_ids if engine.get(m).state == "filed"] if roll < 0.12 else []
+    if mains:
+        engine.fire(pid, "merge_into", COMMITTEE, {"main_id": mains[rng.randrange(len(mains))]})
         return False
     if roll < 0.14:
         engine.fire(pid, "withdraw", proposer, reason="提案人申请撤案")
@@ -179,10 +206,10 @@ def _units_settled(sim: Sim, p: _Proposal, release: bool) -> Life:
     )
 
 
-def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
-    """One round of handling: contact, reply (assisting units give their opinions and
-    countersign), approval; then the split units' evaluations. False when the proposer never
-    evaluates."""
+def _handled(sim: Sim, p: _Proposal, late: bool, extend: bool) -> Phase:
+    """One round of handling: contact, the assisting units' opinions (most within their month),
+    an extension for a slow unit that asks, the reply (assisting units countersign), approval;
+    then the split units' evaluations. False when the proposer never evaluates."""
     engine, rng = sim.engine, sim.rng
     start = sim.clock.now().date()
     yield day(start + timedelta(days=2))
@@ -197,17 +224,22 @@ def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
             {"mode": rng.choice(["face_to_face", "phone", "forum"])},
         )
     work = rng.randrange(100, 125) if late else rng.randrange(30, 80)
+    opinion = rng.randrange(5, 25) if rng.random() < 0.8 else rng.randrange(32, 55)
+    yield day(start + timedelta(days=min(work, opinion)))
+    for c in _open_children(sim, p.id):
+        if c.data["role"] == "assisting":
+            engine.fire(
+                c.id,
+                "send_assist_opinion",
+                unit_actor(c.unit or ""),
+                {"opinion": "同意主办单位意见"},
+            )
+    if extend:
+        yield from _extended(sim, p, start)
     yield day(start + timedelta(days=work))
     kids = _open_children(sim, p.id)
     assisting = [c for c in kids if c.data["role"] == "assisting"]
     repliers = [c for c in kids if c.data["role"] != "assisting"]
-    for c in assisting:
-        engine.fire(
-            c.id,
-            "send_assist_opinion",
-            unit_actor(c.unit or ""),
-            {"opinion": "同意主办单位意见"},
-        )
     cls = rng.choices(["A", "B", "C"], [31, 50, 19])[0]
     for c in repliers:
         engine.fire(
@@ -233,3 +265,17 @@ def _handled(sim: Sim, p: _Proposal, late: bool) -> Phase:
                 p.id, "evaluate_unit", p.proposer, {"unit": c.unit, "satisfaction": "satisfied"}
             )
     return True
+
+
+def _extended(sim: Sim, p: _Proposal, start: date) -> Life:
+    """A unit asks for 45 more days two months into the handling; the office approves, and the
+    open units' due dates move with the proposal's."""
+    yield day(start + timedelta(days=60))
+    data = sim.engine.get(p.id).data
+    new_due = date.fromisoformat(data["reply_due"]) + timedelta(days=45)
+    asker = unit_actor(data.get("lead_unit") or data["units"][0])
+    sim.engine.fire(
+        p.id, "request_extension", asker, {"new_due": new_due.isoformat()}, reason="需协调专项资金"
+    )
+    yield day(start + timedelta(days=61))
+    sim.engine.fire(p.id, "approve_extension", SUPERVISION)

@@ -16,6 +16,8 @@ CATEGORY_ZH = {
     "ecology": "生态",
 }
 KIND_ZH = {"individual": "个人", "joint": "联名", "collective": "集体"}
+ONLINE = "online"
+CHANNEL_ZH = {"online": "网上提交", "paper": "纸质提交", "session": "大会现场提交"}
 GROUND_ZH = {
     "state_secret": "涉及国家秘密",
     "prohibited": "违反法律法规",

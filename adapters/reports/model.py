@@ -50,7 +50,7 @@ class Line:
 
     section: str
     item: str
-    count: int | None
+    count: int | float | None  # a count, or a score
     rate: Rate | None = None
 
 
@@ -69,8 +69,14 @@ class Report:
     # and as extra sheets in a workbook
     wide: dict[str, tuple[list[str], list[list[Any]]]] = field(default_factory=dict)
     detail: set[str] = field(default_factory=set)
+    # how a figure is computed (a score's formula and weights): printed after the lines
+    notes: list[str] = field(default_factory=list)
 
-    def add(self, section: str, item: str, count: int | None, rate: Rate | None = None) -> None:
+    NOTES = "说明"
+
+    def add(
+        self, section: str, item: str, count: int | float | None, rate: Rate | None = None
+    ) -> None:
         self.lines.append(Line(section, item, count, rate))
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,21 +87,26 @@ class Report:
             "org": self.org,
             "figures": self.figures,
             "rates": {k: v.to_dict() for k, v in self.rates.items()},
+            "notes": self.notes,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)
 
     def rows(self) -> list[list[Any]]:
-        """The printed lines as ``[分组, 项目, 数量, 比例]``, the same in every format."""
+        """The printed lines as ``[分组, 项目, 数量, 比例]``, then the notes as ``[说明, text, "",
+        ""]``: the same in every format."""
         return [
-            [
-                ln.section,
-                ln.item,
-                "" if ln.count is None else ln.count,
-                "" if ln.rate is None else ln.rate.text,
-            ]
-            for ln in self.lines
+            *(
+                [
+                    ln.section,
+                    ln.item,
+                    "" if ln.count is None else ln.count,
+                    "" if ln.rate is None else ln.rate.text,
+                ]
+                for ln in self.lines
+            ),
+            *([self.NOTES, note, "", ""] for note in self.notes),
         ]
 
     HEADERS = ("分组", "项目", "数量", "比例")

@@ -19,6 +19,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from xieshang.adapters.sql import engine_for
+from xieshang.adapters.sql.tables import definitions as DEFINITIONS
 from xieshang.adapters.sql.tables import history as HISTORY
 from xieshang.adapters.sql.tables import instances as INSTANCES
 
@@ -134,6 +135,23 @@ class Reader:
             for iid, trig, n in conn.execute(q):
                 out[trig][iid] = n
         return out
+
+    def params(self, scope: sa.Select[Any]) -> dict[str, Any]:
+        """The params in force (name -> value, a deployment's overrides included) of the newest
+        definition the instances of ``scope`` are pinned to; empty when there is none."""
+        pinned = sa.select(INSTANCES.c.definition_hash).where(INSTANCES.c.id.in_(scope))
+        q = (
+            sa.select(DEFINITIONS.c.body)
+            .where(DEFINITIONS.c.hash.in_(pinned))
+            .order_by(DEFINITIONS.c.version.desc(), DEFINITIONS.c.created_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            body = conn.execute(q).scalar_one_or_none()
+        if body is None:
+            return {}
+        specs = json.loads(body).get("params") or {}
+        return {name: spec.get("default") for name, spec in specs.items()}
 
 
 def new_report(kind: str, title: str, year: int, org: str | None) -> Report:

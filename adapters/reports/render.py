@@ -62,6 +62,8 @@ def write_xlsx(rep: Report, path: Path) -> None:
         )
         if pct is not None:
             ws.cell(row=ws.max_row, column=4).number_format = "0.0%"
+    for note in rep.notes:
+        ws.append([Report.NOTES, note])
     for col, width in zip("ABCD", (18, 34, 10, 10), strict=True):
         ws.column_dimensions[col].width = width
     for name, (headers, rows) in rep.wide.items():
@@ -80,6 +82,7 @@ def render_table(rep: Report) -> Any:
     from rich import box
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     title = rep.title + (f"（{rep.org}）" if rep.org else "")
     table = Table(title=title, show_lines=False)
@@ -87,7 +90,7 @@ def render_table(rep: Report) -> Any:
         table.add_column(h, justify=justify)  # type: ignore[arg-type]
     last = None
     for row in rep.rows():
-        if row[0] in rep.detail:
+        if row[0] in rep.detail or row[0] == Report.NOTES:
             continue
         section = row[0] if row[0] != last else ""
         last = row[0]
@@ -100,4 +103,5 @@ def render_table(rep: Report) -> Any:
         for r in rows:
             wide.add_row(*(str(v) for v in r))
         parts.append(wide)
+    parts += [Text(f"{Report.NOTES}：{note}") for note in rep.notes]
     return Group(*parts)
