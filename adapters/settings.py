@@ -66,8 +66,8 @@ def database_url_setting(text: str) -> str:
     text = text.strip()
     shown = masked_url(text)
     if not text or "\x00" in text:
-        error = "expected a database URL or a SQLite file's path, without NUL characters"
-        raise SettingsError("settings", [{"field": "database_url", "error": error}])
+        wanted = "expected a database URL or a SQLite file's path, without NUL characters"
+        raise SettingsError("settings", [{"field": "database_url", "error": wanted}])
     if "://" not in text:
         return f"sqlite:///{text}"
     try:
@@ -108,7 +108,8 @@ class CheckedSettings(BaseSettings):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         # no file name, URL or name holds one, and the store would refuse it later
-        if isinstance(value, str | Path) and "\x00" in str(value):
+        parts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(p, str | Path) and "\x00" in str(p) for p in parts):
             raise ValueError("a setting cannot hold a NUL character (U+0000)")
         return value
 

@@ -105,7 +105,7 @@ class Engine:
         if org is not None:
             refuse_bad_id("org", org, option="org")
         org = org or actor.org or ""
-        request = {"instance_id": None, "trigger": START, "payload": values}
+        request: dict[str, Any] = {"instance_id": None, "trigger": START, "payload": values}
         request |= {"workflow": workflow, "org": org}
         if command_id is not None:
             done = self.store.find_command(command_id)
@@ -162,8 +162,8 @@ class Engine:
         values = refuse_bad_input(
             f"payload of {trigger!r}", payload, actor, reason=reason, trigger=trigger
         )
-        request = {"instance_id": instance_id, "trigger": trigger, "payload": values}
-        request["reason"] = reason
+        request: dict[str, Any] = {"instance_id": instance_id, "trigger": trigger}
+        request |= {"payload": values, "reason": reason}
         if command_id is not None:
             refuse_bad_id("command", command_id, option="command_id")
             done = self.store.find_command(command_id)

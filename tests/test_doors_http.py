@@ -89,23 +89,44 @@ def deep(levels: int) -> str:
 # -- bad bodies ----------------------------------------------------------------------------------
 
 BAD_STARTS = [
-    ("NaN", '{"workflow": "proposal", "data": {"title": NaN, "first_proposer": "m1"}}',
-     "invalid-payload", "title: is not a finite number"),
-    ("1e999", '{"workflow": "proposal", "data": {"title": "t", "first_proposer": "m1", '
-     '"year": 1e999}}', "invalid-payload", "year: is not a finite number"),
-    ("NUL", '{"workflow": "proposal", "data": {"title": "a\\u0000b", "first_proposer": "m1"}}',
-     "invalid-payload", "title: holds a NUL character"),
-    ("nested 40", '{"workflow": "proposal", "data": {"title": ' + deep(40) + "}}",
-     "invalid-payload", "nests deeper than 32 levels"),
-    ("nested 4000", '{"workflow": "proposal", "data": ' + deep(4000) + "}",
-     "invalid-request", "nests deeper than a JSON reader goes"),
+    (
+        "NaN",
+        '{"workflow": "proposal", "data": {"title": NaN, "first_proposer": "m1"}}',
+        "invalid-payload",
+        "title: is not a finite number",
+    ),
+    (
+        "1e999",
+        '{"workflow": "proposal", "data": {"title": "t", "first_proposer": "m1", "year": 1e999}}',
+        "invalid-payload",
+        "year: is not a finite number",
+    ),
+    (
+        "NUL",
+        '{"workflow": "proposal", "data": {"title": "a\\u0000b", "first_proposer": "m1"}}',
+        "invalid-payload",
+        "title: holds a NUL character",
+    ),
+    (
+        "nested 40",
+        '{"workflow": "proposal", "data": {"title": ' + deep(40) + "}}",
+        "invalid-payload",
+        "nests deeper than 32 levels",
+    ),
+    (
+        "nested 4000",
+        '{"workflow": "proposal", "data": ' + deep(4000) + "}",
+        "invalid-request",
+        "nests deeper than a JSON reader goes",
+    ),
     ("a list", "[1, 2]", "invalid-request", "valid dictionary"),
     ("data a list", '{"workflow": "proposal", "data": [1]}', "invalid-request", "data"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("case", "body", "code", "message"), BAD_STARTS,
-                         ids=[b[0] for b in BAD_STARTS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "body", "code", "message"), BAD_STARTS, ids=[b[0] for b in BAD_STARTS]
+)
 def test_a_bad_start_body_is_a_422_problem_and_writes_nothing(
     served: Served, case: str, body: str, code: str, message: str
 ) -> None:
@@ -123,8 +144,9 @@ def test_a_nul_in_a_reason_is_a_422_not_a_500(served: Served) -> None:
     served.member.post(f"/instances/{iid}/fire", json=submit)
     before = served.written()
     body = '{"trigger": "return_for_revision", "reason": "请补充\\u0000材料"}'
-    refused = problem(post_raw(served.member, f"/instances/{iid}/fire", body), 422,
-                      "invalid-payload")  # fmt: skip
+    refused = problem(
+        post_raw(served.member, f"/instances/{iid}/fire", body), 422, "invalid-payload"
+    )
     assert refused["errors"][0]["field"] == "reason"
     assert served.written() == before
     assert served.member.get(f"/instances/{iid}").json()["version"] == 2
@@ -144,10 +166,14 @@ def test_keys_of_callers_whose_ids_hold_a_slash_do_not_meet(served: Served) -> N
     once spelled one string, 'guiyang/m1/k/x')."""
     one = served.client(Actor.of("m1", "member", org=ORG))
     two = served.client(Actor.of("m1/k", "member", org=ORG))
-    first = one.post("/instances", json={"workflow": "proposal", "data": DATA},
-                     headers={"Idempotency-Key": "k/x"})  # fmt: skip
-    second = two.post("/instances", json={"workflow": "proposal", "data": DATA},
-                      headers={"Idempotency-Key": "x"})  # fmt: skip
+    first = one.post(
+        "/instances",
+        json={"workflow": "proposal", "data": DATA},
+        headers={"Idempotency-Key": "k/x"},
+    )
+    second = two.post(
+        "/instances", json={"workflow": "proposal", "data": DATA}, headers={"Idempotency-Key": "x"}
+    )
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
     assert served.written() == (2, 2)
@@ -165,13 +191,15 @@ def test_a_key_with_another_body_is_a_409_naming_the_key(served: Served) -> None
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     before = served.written()
     other = {"trigger": "submit", "payload": {"category": "economy"}}
-    conflict = problem(served.member.post(fire, json=other, headers=key), 409,
-                       "concurrency-conflict")  # fmt: skip
+    conflict = problem(
+        served.member.post(fire, json=other, headers=key), 409, "concurrency-conflict"
+    )
     assert conflict["idempotency_key"] == "submit-7" and conflict["differs"] == "payload"
     assert "Idempotency-Key 'submit-7' was used for another request" in conflict["detail"]
     start = {"workflow": "proposal", "data": {**DATA, "title": "另一件"}}
-    used = problem(served.member.post("/instances", json=start, headers=key), 409,
-                   "concurrency-conflict")  # fmt: skip
+    used = problem(
+        served.member.post("/instances", json=start, headers=key), 409, "concurrency-conflict"
+    )
     assert used["differs"] == "trigger"
     assert served.written() == before
     assert served.member.get(f"/instances/{iid}").json()["data"]["category"] == "society"
@@ -196,8 +224,9 @@ def test_the_document_promises_no_more_than_the_api_takes(served: Served) -> Non
     params = {p["name"]: p for p in doc["paths"]["/instances"]["get"]["parameters"]}
     assert "pattern" in params["cursor"]["schema"]
     assert "anyOf" not in params["overdue"]["schema"]  # no null: a URL cannot spell one
-    fire = {p["name"]: p for p in doc["paths"]["/instances/{instance_id}/fire"]["post"]
-            ["parameters"]}  # fmt: skip
+    fire = {
+        p["name"]: p for p in doc["paths"]["/instances/{instance_id}/fire"]["post"]["parameters"]
+    }
     assert "pattern" in fire["If-Match"]["schema"]
     schemas = doc["components"]["schemas"]
     assert "submit" in schemas["FireIn"]["properties"]["trigger"]["enum"]
@@ -208,8 +237,11 @@ def test_the_document_promises_no_more_than_the_api_takes(served: Served) -> Non
     assert proposal["additionalProperties"] is False
     problem(served.member.get("/instances", params={"cursor": "nonsense"}), 422, "invalid-cursor")
     iid = served.member.post("/instances", json={"workflow": "proposal", "data": DATA}).json()["id"]
-    empty = served.member.post(f"/instances/{iid}/fire", json={"trigger": "submit", "payload": {
-        "category": "society"}}, headers={"If-Match": ""})  # fmt: skip
+    empty = served.member.post(
+        f"/instances/{iid}/fire",
+        json={"trigger": "submit", "payload": {"category": "society"}},
+        headers={"If-Match": ""},
+    )
     problem(empty, 422, "invalid-request")
     assert served.member.get(f"/instances/{iid}").json()["version"] == 1
 
@@ -259,13 +291,22 @@ def test_serve_never_echoes_the_password_of_an_unreadable_url() -> None:
 
 # -- fuzz ----------------------------------------------------------------------------------------
 
-_POISON = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", '"\\u0000"', '"a\\ud800"',
-                           "18446744073709551616", deep(50)])  # fmt: skip
+_POISON = st.sampled_from(
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        '"\\u0000"',
+        '"a\\ud800"',
+        "18446744073709551616",
+        deep(50),
+    ]
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(poison=_POISON, where=st.sampled_from(["payload", "reason", "data"]),
-       wrap=st.integers(0, 3))  # fmt: skip
+@given(poison=_POISON, where=st.sampled_from(["payload", "reason", "data"]), wrap=st.integers(0, 3))
 def test_fuzz_http_refuses_every_poisoned_body(
     served: Served, poison: str, where: str, wrap: int
 ) -> None:
@@ -274,8 +315,10 @@ def test_fuzz_http_refuses_every_poisoned_body(
     iid = served.engine.start("proposal", DATA, Actor.of("m1", "member", org=ORG)).id
     before = served.written()
     if where == "data":
-        text = '{"workflow": "proposal", "data": {"title": "t", "first_proposer": "m1", ' \
-               f'"extra": {value}}}'  # fmt: skip
+        text = (
+            '{"workflow": "proposal", "data": {"title": "t", "first_proposer": "m1", '
+            f'"extra": {value}}}'
+        )
         answer = post_raw(served.member, "/instances", text)
     else:
         inner = (

@@ -160,9 +160,9 @@ def test_ids_and_actors_with_nul_are_refused_as_what_they_are(engine: Engine) ->
 
 
 def test_a_command_id_answers_only_the_same_request(engine: Engine) -> None:
-    """The same id with the same request returns the first result (a date spelled alike, no
-    row); with another payload, reason, trigger or instance it is a command-used conflict
-    naming what differs, and nothing is written."""
+    """The same id with the same request returns the first result and writes no row; with
+    another payload, trigger, instance or workflow it is a command-used conflict naming what
+    differs, and nothing is written."""
     pid = engine.start("proposal", DATA, MEMBER, command_id="s-1").id
     again = engine.start("proposal", dict(DATA), MEMBER, command_id="s-1")
     assert again.id == pid
@@ -172,15 +172,21 @@ def test_a_command_id_answers_only_the_same_request(engine: Engine) -> None:
     assert (same.version, same.state) == (first.version, first.state) == (2, "submitted")
     other = engine.start("proposal", DATA, MEMBER).id
     cases = [
-        ("payload", lambda: engine.fire(pid, "submit", MEMBER, {"category": "economy"},
-                                        command_id="c-1")),
+        (
+            "payload",
+            lambda: engine.fire(pid, "submit", MEMBER, {"category": "economy"}, command_id="c-1"),
+        ),
         ("trigger", lambda: engine.fire(pid, "withdraw", MEMBER, reason="r", command_id="c-1")),
-        ("instance", lambda: engine.fire(other, "submit", MEMBER, {"category": "society"},
-                                         command_id="c-1")),
-        ("payload", lambda: engine.start("proposal", {**DATA, "title": "另一件"}, MEMBER,
-                                         command_id="s-1")),
+        (
+            "instance",
+            lambda: engine.fire(other, "submit", MEMBER, {"category": "society"}, command_id="c-1"),
+        ),
+        (
+            "payload",
+            lambda: engine.start("proposal", {**DATA, "title": "另一件"}, MEMBER, command_id="s-1"),
+        ),
         ("workflow", lambda: engine.start("opinion_report", {}, MEMBER, command_id="s-1")),
-    ]  # fmt: skip
+    ]
     after_other = written(engine)
     for differs, call in cases:
         with pytest.raises(ConcurrencyConflict) as conflict:
@@ -210,10 +216,11 @@ _POISON = st.sampled_from(
 )
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
-)  # fmt: skip
+)
 
 
 @st.composite

@@ -211,7 +211,7 @@ def available(
         )
         for c in choices:
             shown = ", ".join(
-                f["field"] + ("*" if f["required"] else "") for f in fields[c.trigger]
+                f"{f['field']}{'*' if f['required'] else ''}" for f in fields[c.trigger]
             )
             table.add_row(
                 Text(_trigger_label(d, c.trigger)),
