@@ -87,7 +87,8 @@ class CheckedSettings(BaseSettings):
     """Settings whose validation errors are a :class:`SettingsError` naming each setting.
 
     A setting named in ``_secrets`` is never shown as given: its validator names it masked
-    (:func:`masked_url`).
+    (:func:`masked_url`), and a model that has one hides inputs from pydantic's own message
+    (``hide_input_in_errors``), which stays chained as the cause.
     """
 
     _what: ClassVar[str] = "settings"
@@ -101,8 +102,7 @@ class CheckedSettings(BaseSettings):
             for error in errors:
                 if str(error["field"]).partition(".")[0] in self._secrets:
                     error.pop("got", None)  # its validator names it, masked
-            # not chained: pydantic's message would show the value
-            raise SettingsError(self._what, errors) from None
+            raise SettingsError(self._what, errors) from e
 
     @field_validator("*", mode="before")
     @classmethod

@@ -152,6 +152,14 @@ def test_a_nul_in_a_reason_is_a_422_not_a_500(served: Served) -> None:
     assert served.member.get(f"/instances/{iid}").json()["version"] == 2
 
 
+def test_a_call_no_engine_takes_is_a_422_not_a_500() -> None:
+    """Usage (an argument of the wrong kind, a query criterion with NUL) maps to 422."""
+    from xieshang import Usage
+    from xieshang.adapters.http import status_of
+
+    assert status_of(Usage("invalid query: state: holds a NUL character", "criteria")) == 422
+
+
 def test_a_nul_in_a_path_or_query_is_refused_not_stored(served: Served) -> None:
     """An instance id with NUL is simply not found; a query criterion with NUL is 422."""
     problem(served.member.get("/instances/abc%00def"), 404, "not-found")
