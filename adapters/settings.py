@@ -11,6 +11,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from xieshang import (
     CalendarChain,
@@ -33,24 +35,83 @@ __all__ = [
     "Settings",
     "build_engine",
     "command_database_url",
+    "database_url_setting",
     "load_calendar",
     "load_workflows",
+    "masked_url",
     "workflow_paths",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
 
 
+def masked_url(text: str) -> str:
+    """``text`` with the password of its user part replaced by ``***``, however malformed the
+    rest is: what a message may show of a database URL."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return text
+    user_part, _, host_part = rest.rpartition("@")
+    user, colon, _ = user_part.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host_part}"
+
+
+def database_url_setting(text: str) -> str:
+    """The database URL a setting or ``--db`` names: a URL, or a path to a SQLite file.
+
+    Raises:
+        SettingsError: text with a NUL character, or a URL that cannot be read; the message
+            shows the URL with its password masked (:func:`masked_url`).
+    """
+    text = text.strip()
+    shown = masked_url(text)
+    if not text or "\x00" in text:
+        wanted = "expected a database URL or a SQLite file's path, without NUL characters"
+        raise SettingsError("settings", [{"field": "database_url", "error": wanted}])
+    if "://" not in text:
+        return f"sqlite:///{text}"
+    try:
+        make_url(text)
+    except (ArgumentError, ValueError) as e:
+        reason = str(e).replace(text, shown)
+        error = {
+            "field": "database_url",
+            "error": f"cannot read the URL {shown!r} ({reason}); expected sqlite:///PATH, a "
+            "path, or postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        }
+        raise SettingsError("settings", [error]) from None
+    return text
+
+
 class CheckedSettings(BaseSettings):
-    """Settings whose validation errors are a :class:`SettingsError` naming each setting."""
+    """Settings whose validation errors are a :class:`SettingsError` naming each setting.
+
+    A setting named in ``_secrets`` is never shown as given: its validator names it masked
+    (:func:`masked_url`), and a model that has one hides inputs from pydantic's own message
+    (``hide_input_in_errors``), which stays chained as the cause.
+    """
 
     _what: ClassVar[str] = "settings"
+    _secrets: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, /, **values: Any) -> None:
         try:
             super().__init__(**values)
         except ValidationError as e:
-            raise SettingsError(self._what, field_errors(e)) from e
+            errors = field_errors(e)
+            for error in errors:
+                if str(error["field"]).partition(".")[0] in self._secrets:
+                    error.pop("got", None)  # its validator names it, masked
+            raise SettingsError(self._what, errors) from e
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # no file name, URL or name holds one, and the store would refuse it later
+        parts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(p, str | Path) and "\x00" in str(p) for p in parts):
+            raise ValueError("a setting cannot hold a NUL character (U+0000)")
+        return value
 
 
 class Settings(CheckedSettings):
@@ -65,9 +126,16 @@ class Settings(CheckedSettings):
         SettingsError: a setting is invalid; ``errors`` names each one.
     """
 
-    model_config = SettingsConfigDict(env_prefix="XIESHANG_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="XIESHANG_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
+    _secrets: ClassVar[frozenset[str]] = frozenset({"database_url"})
 
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        min_length=1,
+        description="a URL (sqlite:///PATH, postgresql://...) or a SQLite file's path",
+    )
     workflows: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description=f"directories or files of workflow YAML; {os.pathsep!r}-separated in the env",
@@ -83,6 +151,14 @@ class Settings(CheckedSettings):
         "official table, then provisional statutory holidays",
     )
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _readable_url(cls, value: str) -> str:
+        try:
+            return database_url_setting(value)
+        except SettingsError as e:
+            raise ValueError(e.errors[0]["error"]) from None
 
     @field_validator("workflows", mode="before")
     @classmethod
@@ -189,13 +265,16 @@ def command_database_url(ctx: Any, db: str | None = None) -> str:
     Args:
         ctx: the command's typer context (its root object holds the global options).
         db: the command's own ``--db``, if it has one.
+
+    Raises:
+        SettingsError: the URL cannot be read (shown with its password masked).
     """
     root = ctx.find_root().obj
     db = db or getattr(root, "db", None)
     if db is None:
         settings = getattr(root, "settings", None)
         return str(settings().database_url if callable(settings) else Settings().database_url)
-    return db if "://" in db else f"sqlite:///{db}"
+    return database_url_setting(db)
 
 
 def open_configured_store(settings: Settings) -> Store:

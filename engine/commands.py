@@ -1,14 +1,18 @@
 """Commands: start an instance, fire a trigger, each written as one Commit or refused whole.
 
-A fired trigger's candidate transitions are checked (:mod:`xieshang.checks`); the first that
+What a command carries was refused first if no store could keep it (:mod:`xieshang.inputs`);
+a fired trigger's candidate transitions are then checked (:mod:`xieshang.checks`); the first that
 passes is committed with what it does to children, with the join it completes in a parent, and
-with the step its ``fire_on`` makes on another instance.
+with the step its ``fire_on`` makes on another instance. A command id seen before is answered by
+the first command's result only when the request is the same (:func:`request_differs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from .checks import Refusal, allowed_now, check, role_for, validate_data
 from .children import join_ready, set_children, spawn
@@ -24,16 +28,76 @@ from .errors import (
     UnknownTrigger,
 )
 from .links import update_linked
-from .records import SYSTEM, Actor, Commit, Instance
+from .records import SYSTEM, Actor, Commit, HistoryEntry, Instance, canonical_json
 from .rows import START
 from .steps import Command, Step, created, moved
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["commit_step", "fire", "start", "step"]
+__all__ = ["commit_step", "fire", "request_differs", "start", "step"]
 
 _RETRIES = 5
+
+
+def _same(row: HistoryEntry, values: dict[str, Any]) -> bool:
+    """Whether ``values`` are the payload of ``row``; a redacted field cannot be compared and
+    counts as the same."""
+    if set(values) != set(row.payload):
+        return False
+    redacted = set(row.redacted_fields())
+    return all(
+        name in redacted or canonical_json(values[name]) == canonical_json(row.payload[name])
+        for name in values
+    )
+
+
+def request_differs(
+    engine: Engine,
+    row: HistoryEntry,
+    *,
+    instance_id: str | None,
+    trigger: str,
+    payload: dict[str, Any],
+    reason: str | None = None,
+    workflow: str | None = None,
+    org: str | None = None,
+) -> str | None:
+    """What of a command differs from the command that wrote ``row`` under the same command
+    id (``instance``, ``workflow``, ``org``, ``trigger``, ``payload``, ``reason``), or None
+    when it is the same request. Payloads are compared as validated, so that spellings a
+    schema reads alike (a date, a number) are the same."""
+    if row.trigger != trigger:
+        return "trigger"
+    if instance_id is not None and row.instance_id != instance_id:
+        return "instance"
+    wf = engine._workflow_by_hash(row.definition_hash)
+    if trigger == START and row.source is None:
+        if workflow is not None and workflow != row.workflow:
+            return "workflow"
+        stored = engine.store.load(row.instance_id)
+        if org is not None and stored is not None and stored.org != org:
+            return "org"
+        try:
+            return None if _same(row, validate_data(wf, payload)) else "payload"
+        except InvalidPayload:
+            return "payload"
+    if (row.reason or None) != (reason or None):
+        return "reason"
+    for t in wf.by_trigger.get(trigger, ()):
+        if row.source not in t.sources:
+            continue
+        if t.payload is None:
+            if not payload and not row.payload:
+                return None
+            continue
+        try:
+            values = t.payload.dump_python(t.payload.validate_python(payload), mode="json")
+        except ValidationError:
+            continue
+        if _same(row, dict(values)):
+            return None
+    return "payload"
 
 
 def start(
@@ -127,7 +191,9 @@ def fire(
             _join(engine, commit, result, command)
         try:
             engine.store.apply(commit)
-        except ConcurrencyConflict:
+        except ConcurrencyConflict as e:
+            if e.case is ConflictCase.COMMAND_USED:
+                raise  # another command with this id won: the caller compares the two
             # a stale cached row, or a sibling's step touched the parent first: re-read
             # everything and re-check, unless the caller's own expected version is gone
             fresh = True

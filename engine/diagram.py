@@ -15,7 +15,11 @@ from .definition import Definition, TransitionSpec
 
 __all__ = ["CJK_FONTS", "SCHEMA_DIALECT", "schema_json", "to_dot", "to_mermaid"]
 
-CJK_FONTS = "Noto Sans CJK SC,WenQuanYi Micro Hei,sans-serif"
+# the first that is installed draws the labels (graphviz asks fontconfig), and an SVG viewer
+# picks the first it has: Debian (fonts-noto-cjk, fonts-wqy-microhei), Windows, macOS, any
+CJK_FONTS = (
+    "Noto Sans CJK SC,Source Han Sans SC,WenQuanYi Micro Hei,Microsoft YaHei,PingFang SC,sans-serif"
+)
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_TITLE = "xieshang workflow definition"
 _SYSTEM_LABEL = "系统"

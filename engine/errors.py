@@ -274,7 +274,11 @@ class ConflictCase(StrEnum):
 
 
 def _conflict_message(
-    case: ConflictCase, instance_id: str, expected: int | None, actual: int | None
+    case: ConflictCase,
+    instance_id: str,
+    expected: int | None,
+    actual: int | None,
+    differs: str | None = None,
 ) -> str:
     now = f" (now at version {actual})" if actual is not None else ""
     moved = (
@@ -292,7 +296,8 @@ def _conflict_message(
         return f"instance {instance_id!r} already exists{now}"
     if case is ConflictCase.COMMAND_USED:
         step = f" for step {actual}" if actual is not None else ""
-        return f"the command id was already used{step} of instance {instance_id!r}"
+        other = f", a command with another {differs}" if differs is not None else ""
+        return f"the command id was already used{step} of instance {instance_id!r}{other}"
     if case is ConflictCase.TIMER_TAKEN:
         return f"another worker fired the timer of instance {instance_id!r} first"
     if case is ConflictCase.CHILDREN_CHANGED:
@@ -312,6 +317,8 @@ class ConcurrencyConflict(XieshangError):
         actual: the stored version (or, for :attr:`ConflictCase.COMMAND_USED`, the step number
             the command id made), if known.
         case: which race was lost (a :class:`ConflictCase`).
+        differs: for a command id used before, what of the first command differs from this one
+            (``instance``, ``workflow``, ``org``, ``trigger``, ``payload`` or ``reason``), if known.
     """
 
     code = "concurrency-conflict"
@@ -323,18 +330,22 @@ class ConcurrencyConflict(XieshangError):
         actual: int | None = None,
         *,
         case: ConflictCase = ConflictCase.STALE_VERSION,
+        differs: str | None = None,
     ) -> None:
+        more = {"differs": differs} if differs is not None else {}
         super().__init__(
-            _conflict_message(case, instance_id, expected, actual),
+            _conflict_message(case, instance_id, expected, actual, differs),
             instance_id=instance_id,
             expected=expected,
             actual=actual,
             case=case.value,
+            **more,
         )
         self.instance_id = instance_id
         self.expected = expected
         self.actual = actual
         self.case = case
+        self.differs = differs
 
 
 class StoreError(XieshangError):

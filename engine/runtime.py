@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,8 @@ from . import audit, checks, commands, reads, redaction, timers
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
-from .errors import NotFound
+from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
+from .inputs import input_errors, refuse_bad_id, refuse_bad_input
 from .loading import compile_definition
 from .ports import Clock, Query, Store, SystemClock
 from .reads import Page
@@ -80,31 +82,49 @@ class Engine:
     ) -> Instance:
         """Start an instance of ``workflow`` in its initial state.
 
-        ``command_id`` makes the call idempotent: a retry with the same id returns the instance
-        its first call created and writes nothing (the id is stored with the history row, in
-        the same transaction). A host on another database can record the id in its own
-        transaction first, then call again until it succeeds.
+        ``command_id`` makes the call idempotent: a retry with the same id and the same request
+        (workflow, org, data) returns the instance its first call created and writes nothing
+        (the id is stored with the history row, in the same transaction). The same id with
+        another request is a ConcurrencyConflict (``case`` ``command-used``) naming what
+        differs. A host on another database can record the id in its own transaction first,
+        then call again until it succeeds.
 
         Raises:
             NotFound: no such workflow.
             Forbidden: the actor may not start it, or acts for another org.
-            InvalidPayload: ``data`` does not match the workflow's data fields (all errors listed).
+            InvalidPayload: ``data`` is not a mapping, holds what no store keeps (NUL, NaN,
+                nesting deeper than 32 levels ...) or does not match the workflow's data
+                fields (all errors listed).
+            ConcurrencyConflict: ``command_id`` was used for another request.
+            Usage: an argument of the wrong type.
         """
+        refuse_bad_id("workflow", workflow, option="workflow")
+        values = refuse_bad_input(f"data of {workflow!r}", data, actor)
+        if command_id is not None:
+            refuse_bad_id("command", command_id, option="command_id")
+        if org is not None:
+            refuse_bad_id("org", org, option="org")
+        org = org or actor.org or ""
+        request: dict[str, Any] = {"instance_id": None, "trigger": START, "payload": values}
+        request |= {"workflow": workflow, "org": org}
         if command_id is not None:
             done = self.store.find_command(command_id)
             if done is not None:
-                return audit.result_of(self, done, None, START)
-        org = org or actor.org or ""
-        return commands.start(
-            self,
-            workflow,
-            data or {},
-            actor,
-            org,
-            command_id=command_id,
-            parent_id=parent_id,
-            unit=unit,
-        )
+                return self._retried(done, None, request)
+        try:
+            return commands.start(
+                self,
+                workflow,
+                values,
+                actor,
+                org,
+                command_id=command_id,
+                parent_id=parent_id,
+                unit=unit,
+            )
+        except ConcurrencyConflict as e:
+            done = self._command_race(e, command_id)
+            return self._retried(done, None, request)
 
     def fire(
         self,
@@ -119,33 +139,70 @@ class Engine:
     ) -> Instance:
         """Fire ``trigger`` on an instance as ``actor``; returns the instance after the step.
 
-        Checks, in order: the instance exists (and belongs to the actor's org), the trigger
-        exists, it can fire from the current state, the actor has an allowed role, separation of
-        duties, the payload, the reason, the guard. Then the step is written in one transaction.
+        Checks, in order: what the command carries can be stored (no NUL, NaN, nesting deeper
+        than 32 levels ...), the instance exists (and belongs to the actor's org), the trigger
+        exists, it can fire from the current state, the actor has an allowed role, separation
+        of duties, the payload, the reason, the guard. Then the step is written in one
+        transaction.
 
-        ``command_id`` makes the call idempotent: a retry with the same id returns the
-        instance as that step left it and writes nothing; the same id for another trigger or
-        instance is a ConcurrencyConflict naming the row it was used for.
+        ``command_id`` makes the call idempotent: a retry with the same id and the same request
+        (instance, trigger, payload as validated, reason) returns the instance as that step
+        left it and writes nothing; the same id with another request is a ConcurrencyConflict
+        (``case`` ``command-used``) naming the row it was used for and what differs.
 
         Raises:
             NotFound, UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
                 the command was refused; nothing was written or emitted.
-            ConcurrencyConflict: ``expected_version`` did not match, or another writer won.
+            ConcurrencyConflict: ``expected_version`` did not match, another writer won, or
+                ``command_id`` was used for another request.
+            Usage: an argument of the wrong type.
         """
+        refuse_bad_id("instance", instance_id, option="instance_id")
+        refuse_bad_id("trigger", trigger, option="trigger")
+        values = refuse_bad_input(
+            f"payload of {trigger!r}", payload, actor, reason=reason, trigger=trigger
+        )
+        request: dict[str, Any] = {"instance_id": instance_id, "trigger": trigger}
+        request |= {"payload": values, "reason": reason}
         if command_id is not None:
+            refuse_bad_id("command", command_id, option="command_id")
             done = self.store.find_command(command_id)
             if done is not None:
-                return audit.result_of(self, done, instance_id, trigger)
-        return commands.fire(
-            self,
-            instance_id,
-            trigger,
-            actor,
-            payload or {},
-            reason=reason,
-            expected_version=expected_version,
-            command_id=command_id,
-        )
+                return self._retried(done, instance_id, request)
+        try:
+            return commands.fire(
+                self,
+                instance_id,
+                trigger,
+                actor,
+                values,
+                reason=reason,
+                expected_version=expected_version,
+                command_id=command_id,
+            )
+        except ConcurrencyConflict as e:
+            done = self._command_race(e, command_id)
+            return self._retried(done, instance_id, request)
+
+    def _command_race(self, error: ConcurrencyConflict, command_id: str | None) -> HistoryEntry:
+        """The row of the command that took ``command_id`` first; ``error`` again if none."""
+        if command_id is None or error.case is not ConflictCase.COMMAND_USED:
+            raise error
+        done = self.store.find_command(command_id)
+        if done is None:
+            raise error
+        return done
+
+    def _retried(
+        self, row: HistoryEntry, instance_id: str | None, request: dict[str, Any]
+    ) -> Instance:
+        """The result of the command of ``row``, retried; a conflict if the request differs."""
+        differs = commands.request_differs(self, row, **request)
+        if differs is not None:
+            raise ConcurrencyConflict(
+                row.instance_id, None, row.seq, case=ConflictCase.COMMAND_USED, differs=differs
+            )
+        return audit.result_of(self, row, instance_id, row.trigger)
 
     def available(self, instance_id: str, actor: Actor) -> list[Availability]:
         """Every trigger that can fire from the current state, and whether ``actor`` may fire it.
@@ -200,8 +257,15 @@ class Engine:
         full whenever more readable instances follow), each as :meth:`get` would show it.
 
         Raises:
-            Usage: a keyword that is not a criterion of :class:`Query`.
+            Usage: a keyword that is not a criterion of :class:`Query`, or a criterion holding
+                what no store keeps (a NUL character ...).
         """
+        named = {f.name: getattr(query, f.name) for f in fields(query)} if query else criteria
+        shown = {k: v for k, v in named.items() if k not in ("readers", "after")}
+        errors = input_errors(shown) + input_errors(list(named.get("after") or ()), "after")
+        if errors:
+            lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+            raise Usage(f"invalid query: {lines}", "criteria", errors=errors)
         return reads.query(self, query, actor, criteria)
 
     def level(self, instance: Instance, actor: Actor | None) -> int:
@@ -222,7 +286,7 @@ class Engine:
         Raises:
             XieshangError: when the history cannot be re-run (a step its definition refuses).
         """
-        rows = self.store.history(instance_id)
+        rows = self.store.history(refuse_bad_id("instance", instance_id, option="instance_id"))
         if not rows:
             raise NotFound("instance", instance_id)
         return audit.replay_rows(self, rows)
@@ -241,6 +305,8 @@ class Engine:
             ``message``), then the ledger's findings (with their ``position``) for instances
             not already reported; an empty list when everything verifies.
         """
+        if instance_id is not None:
+            refuse_bad_id("instance", instance_id, option="instance_id")
         return audit.verify(self, instance_id, checkpoints)
 
     def redact(self, instance_id: str, fields: list[str], actor: Actor, reason: str) -> Instance:
@@ -290,6 +356,7 @@ class Engine:
 
     def _load(self, instance_id: str, actor: Actor | None, *, fresh: bool = False) -> Instance:
         """The stored instance; NotFound when there is none or it is another org's."""
+        refuse_bad_id("instance", instance_id, option="instance_id")
         instance = self.store.load(instance_id, fresh=fresh)
         if instance is None or (
             actor is not None and actor.org is not None and actor.org != instance.org

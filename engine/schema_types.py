@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -29,15 +30,31 @@ def _iso_date(value: str) -> str:
     return value
 
 
+def _text_or_datetime(value: Any) -> Any:
+    # pydantic would also read a number as Unix seconds (or milliseconds, past 2e10): a
+    # datetime field takes ISO text with its zone, as its JSON Schema says, or a datetime
+    if not isinstance(value, str | datetime):
+        raise ValueError(f"expected an ISO datetime with a timezone, got a {type(value).__name__}")
+    return value
+
+
+def _integral(value: Any) -> Any:
+    # JSON does not tell 3 from 3.0, and JSON Schema calls both an integer: take 3.0 as 3
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_Int = Annotated[StrictInt, BeforeValidator(_integral)]
 _Date = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_iso_date)]
 _SCALARS: dict[str, Any] = {
     "string": StrictStr,
     "text": StrictStr,
-    "int": StrictInt,
+    "int": _Int,
     "number": StrictInt | StrictFloat,
     "bool": StrictBool,
     "date": _Date,
-    "datetime": AwareDatetime,
+    "datetime": Annotated[AwareDatetime, BeforeValidator(_text_or_datetime)],
     "object": dict[str, Any],
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .diagram import schema_json, to_dot, to_mermaid
+from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
 from .loading import compile_definition
 from .records import canonical_json, copy_json, iso
@@ -22,6 +23,7 @@ __all__ = [
     "CHINA_TZ",
     "GENESIS",
     "IDENT",
+    "MAX_DEPTH",
     "LedgerEntry",
     "Tracking",
     "add_workdays",
@@ -30,6 +32,7 @@ __all__ = [
     "compile_definition",
     "copy_json",
     "field_errors",
+    "input_errors",
     "iso",
     "provisional_years",
     "read_yaml",

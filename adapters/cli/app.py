@@ -3,7 +3,13 @@ the state built from them, and the option types the commands share."""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,8 +17,11 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from xieshang import Engine, Registry, SettingsError, Usage
-from xieshang.adapters.settings import Settings, build_engine, load_workflows
+from xieshang import Engine, Registry, SettingsError, Usage, XieshangError
+from xieshang.adapters.settings import Settings, build_engine, command_database_url, load_workflows
+
+from .database import require_database
+from .output import _fail
 
 # Commands other adapters contribute through their ``register_cli(app)``, by the module that
 # has them. They are added on first use: importing the web stack costs about a second, which
@@ -28,8 +37,75 @@ PLUGINS = {
 }
 
 
+# Commands of PLUGINS that only read the database: like list or show, they refuse a database
+# that is not there rather than create it
+READING_PLUGINS = frozenset({"report"})
+JSON_FLAG = "--json"
+JSON_META = "xieshang.json"
+PIPED_WIDTH = "10000"  # piped output is never wrapped or cut short: tables as wide as they are
+_root: ContextVar[Any] = ContextVar("xieshang_root")
+
+
+class _JsonDefaults(Mapping[str, Any]):
+    """The ``default_map`` that ``--json`` anywhere on the line sets: each command's ``as_json``
+    (or, for a command that has only ``--format``, ``json``), and for a group its commands'."""
+
+    def __init__(self, command: Any) -> None:
+        self.command = command
+
+    def __getitem__(self, key: str) -> Any:
+        commands = getattr(self.command, "commands", None)
+        if commands is not None and key in commands:
+            return _JsonDefaults(commands[key])
+        names = {p.name for p in getattr(self.command, "params", ())}
+        if key == "as_json" and key in names:
+            return True
+        if key == "fmt" and "as_json" not in names and key in names:
+            return "json"
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _reading(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A plugin command's callback that first refuses a database that is not there."""
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        require_database(command_database_url(_root.get(), kwargs.get("db")))
+        return callback(*args, **kwargs)
+
+    return checked
+
+
+@contextmanager
+def _piped_width() -> Iterator[None]:
+    """Rich reads the width of a pipe as 80 columns and cuts tables to it; a pipe gets them
+    whole."""
+    if sys.stdout.isatty():
+        yield
+        return
+    before = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = PIPED_WIDTH
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = before
+
+
 class _Group(TyperGroup):
-    """The root command group, with the commands of :data:`PLUGINS` loaded when first named."""
+    """The root command group, with the commands of :data:`PLUGINS` loaded when first named.
+
+    ``--json`` is taken anywhere on the line, before or after the command's name; an error no
+    command turned into a message (a plugin's) is shown as one, never as a traceback.
+    """
 
     # ctx and the command are Any: recent typer vendors its own click, older typer uses click's
 
@@ -43,8 +119,30 @@ class _Group(TyperGroup):
             extra = typer.Typer(rich_markup_mode=None)
             register(extra)
             for name, command in typer.main.get_group(extra).commands.items():
+                if name in READING_PLUGINS and command.callback is not None:
+                    command.callback = _reading(command.callback)
                 self.commands.setdefault(name, command)
         return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if JSON_FLAG in args[:end]:
+            args = [a for a in args[:end] if a != JSON_FLAG] + args[end:]
+            ctx.meta[JSON_META] = True
+            ctx.default_map = _JsonDefaults(self)
+        return list(super().parse_args(ctx, args))
+
+    def invoke(self, ctx: Any) -> Any:
+        token = _root.set(ctx)
+        try:
+            with _piped_width():
+                return super().invoke(ctx)
+        except (Usage, SettingsError) as e:
+            _fail(e.message, e.to_dict(), 2, bool(ctx.meta.get(JSON_META)))
+        except XieshangError as e:
+            _fail(e.message, e.to_dict(), 1, bool(ctx.meta.get(JSON_META)))
+        finally:
+            _root.reset(token)
 
 
 app = typer.Typer(
@@ -109,8 +207,13 @@ class _State:
     def registry(self) -> Registry:
         return load_workflows(self.settings(), self.dirs())
 
-    def engine(self) -> Engine:
+    def engine(self, *, reading: bool = False) -> Engine:
+        """The engine; with ``reading``, for a command that only reads, which refuses a
+        database that is not there (naming it) rather than create it."""
         if self._engine is None:
+            if reading:
+                self.registry()  # a broken workflow file is named before any database
+                require_database(self.settings().database_url)
             self._engine = build_engine(self.settings(), workflows_dirs=self.dirs())
         return self._engine
 
@@ -141,7 +244,11 @@ def _global(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Database URL (env XIESHANG_DATABASE_URL).", show_default=False),
+        typer.Option(
+            "--db",
+            help="Database URL or SQLite file path (env XIESHANG_DATABASE_URL).",
+            show_default=False,
+        ),
     ] = None,
     workflows: Annotated[
         list[Path] | None,
@@ -162,6 +269,12 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Machine-readable JSON on stdout; also taken after any command's name."
+        ),
+    ] = False,
 ) -> None:
     state = _State(db=db, workflows=list(workflows or []), clock=clock, calendar=calendar)
     ctx.obj = state

@@ -213,7 +213,7 @@ def verify(
                 raise Usage("--checkpoint needs --public-key FILE.pub to check it", "--public-key")
             key = load_public_key(public_key)
             statements = [read_checkpoint(cp, key) for cp in checkpoints]
-        engine = _state(ctx).engine()
+        engine = _state(ctx).engine(reading=True)
         if instance_id is not None:
             if engine.store.load(instance_id) is None and not engine.store.history(instance_id):
                 raise NotFound("instance", instance_id)

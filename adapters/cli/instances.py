@@ -2,83 +2,38 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
-from xieshang import Definition, Engine, HistoryEntry, Instance, NotFound, Query
+from xieshang import (
+    Actor,
+    Engine,
+    NotFound,
+    Query,
+    UnknownTrigger,
+)
 from xieshang.adapters.common import parse_cursor
-from xieshang.shared import provisional_years
 
 from .app import AsActor, JsonFlag, ReadAs, _state, app
+from .hints import check_actor, check_state, check_workflow, did_you_mean
 from .output import _actor, _emit_json, _err, _json_object, _moment, _out, _reporting
+from .views import (
+    _definition,
+    _history_table,
+    _payload_fields,
+    _show_instance,
+    _state_label,
+    _trigger_label,
+)
 
 
-def _definition(engine: Engine, instance: Instance) -> Definition | None:
-    wf = engine.registry.by_hash(instance.definition_hash)
-    if wf is not None:
-        return wf.definition
-    body = engine.store.load_definition(instance.definition_hash)
-    if body is not None:
-        return Definition.model_validate(json.loads(body))
-    try:
-        return engine.registry.get(instance.workflow).definition
-    except NotFound:
-        return None
-
-
-def _state_label(d: Definition | None, state: str | None) -> str:
-    if state is None:
-        return "-"
-    spec = d.states.get(state) if d is not None else None
-    return f"{spec.label.zh} ({state})" if spec is not None else state
-
-
-def _trigger_label(d: Definition | None, trigger: str) -> str:
-    if d is not None:
-        for t in d.transitions:
-            if t.trigger == trigger and t.label is not None:
-                return f"{t.label.zh} ({trigger})"
-    return "创建 (start)" if trigger == "start" else trigger
-
-
-def _show_instance(engine: Engine, instance: Instance) -> None:
-    d = _definition(engine, instance)
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
-    due = _moment(instance.due_at) + (" 已逾期 (overdue)" if instance.overdue else "")
-    provisional = provisional_years(instance.due_basis)
-    if provisional:
-        years = ", ".join(map(str, provisional))
-        due += f" 暂定 (provisional: {years} has no official holiday schedule yet)"
-    for key, value in (
-        ("编号 id", instance.id),
-        ("状态 state", _state_label(d, instance.state) + (" · 已结束" if instance.final else "")),
-        ("版本 version", str(instance.version)),
-        ("组织 org", instance.org or "-"),
-        ("创建 created", _moment(instance.created_at)),
-        ("更新 updated", _moment(instance.updated_at)),
-        ("期限 due", due),
-        *((("上级 parent", instance.parent_id),) if instance.parent_id else ()),
-        *((("单位 unit", instance.unit),) if instance.unit else ()),
-    ):
-        facts.add_row(key, Text(value))
-    data = Table("字段 field", "值 value", expand=False)
-    for name, value in instance.data.items():
-        spec = d.data.get(name) if d is not None else None
-        label = f"{spec.label.zh} ({name})" if spec is not None and spec.label else name
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        data.add_row(Text(label), Text(shown))
-    title = f"{d.title.zh} ({instance.workflow})" if d is not None else instance.workflow
-    out = _out()
-    out.print(Panel(facts, title=Text(title), title_align="left"))
-    if instance.data:
-        out.print(data)
+def _who(engine: Engine, text: str) -> Actor:
+    """The actor of ``--as``, its roles checked against the workflows' (a likely swap of
+    id:role named)."""
+    return check_actor(_actor(text), text, engine.registry)
 
 
 @app.command()
@@ -102,7 +57,14 @@ def start(
         values = _json_object(data, "--data")
         who = _actor(actor)
         engine = _state(ctx).engine()
-        instance = engine.start(workflow, values, who, org=org, command_id=command_id)
+        if workflow in engine.registry.ids():  # else the engine names the workflow it lacks
+            who = _who(engine, actor)
+        try:
+            instance = engine.start(workflow, values, who, org=org, command_id=command_id)
+        except NotFound as e:
+            if e.kind == "workflow":
+                e.message += did_you_mean(workflow, engine.registry.ids())
+            raise
         if as_json:
             _emit_json(instance.to_dict())
             return
@@ -136,17 +98,21 @@ def fire(
     """Fire a trigger on an instance."""
     with _reporting(as_json):
         values = _json_object(payload, "--payload")
-        who = _actor(actor)
+        _actor(actor)
         engine = _state(ctx).engine()
-        instance = engine.fire(
-            instance_id,
-            trigger,
-            who,
-            values,
-            reason=reason,
-            expected_version=expected_version,
-            command_id=command_id,
-        )
+        who = _who(engine, actor)
+        try:
+            instance = engine.fire(
+                instance_id,
+                trigger,
+                who,
+                values,
+                reason=reason,
+                expected_version=expected_version,
+                command_id=command_id,
+            )
+        except UnknownTrigger:
+            raise _unknown_trigger(engine, instance_id, trigger) from None
         if as_json:
             _emit_json(instance.to_dict())
             return
@@ -159,6 +125,21 @@ def fire(
         _show_instance(engine, instance)
 
 
+def _unknown_trigger(engine: Engine, instance_id: str, trigger: str) -> UnknownTrigger:
+    """The refusal of a trigger the workflow lacks, naming only what can fire from the
+    instance's state, and the nearest of those."""
+    instance = engine.get(instance_id)
+    d = _definition(engine, instance)
+    here = sorted({t.trigger for t in d.transitions if instance.state in t.from_}) if d else []
+    error = UnknownTrigger(instance.workflow, trigger, here)
+    error.message = (
+        f"workflow {instance.workflow!r} has no trigger {trigger!r}{did_you_mean(trigger, here)}"
+        f" (from {_state_label(d, instance.state)}: {', '.join(here) or 'nothing'})"
+    )
+    error.args = (error.message,)
+    return error
+
+
 @app.command()
 def show(
     ctx: typer.Context,
@@ -169,40 +150,14 @@ def show(
     """Show an instance: its state, version, deadline and data."""
     with _reporting(as_json):
         who = _actor(actor) if actor is not None else None
-        engine = _state(ctx).engine()
+        engine = _state(ctx).engine(reading=True)
+        if who is not None and actor is not None:
+            who = _who(engine, actor)
         instance = engine.get(instance_id, who)
         if as_json:
             _emit_json(instance.to_dict())
         else:
             _show_instance(engine, instance)
-
-
-def _history_table(engine: Engine, instance: Instance, rows: list[HistoryEntry]) -> Table:
-    d = _definition(engine, instance)
-    table = Table(
-        "#",
-        "时间 when",
-        "操作 trigger",
-        "状态 state",
-        "操作人 actor",
-        "角色 role",
-        "理由 reason",
-        title=Text(f"{instance.id} 的历史 history"),
-    )
-    for row in rows:
-        move = _state_label(d, row.target)
-        if row.source is not None and row.source != row.target:
-            move = f"{_state_label(d, row.source)} → {move}"
-        table.add_row(
-            str(row.seq),
-            _moment(row.occurred_at),
-            Text(_trigger_label(d, row.trigger)),
-            Text(move),
-            Text(str(row.actor.get("id"))),
-            Text(row.role),
-            Text(row.reason or ""),
-        )
-    return table
 
 
 @app.command()
@@ -215,7 +170,9 @@ def history(
     """List an instance's history, oldest first (its creation is the first row)."""
     with _reporting(as_json):
         who = _actor(actor) if actor is not None else None
-        engine = _state(ctx).engine()
+        engine = _state(ctx).engine(reading=True)
+        if who is not None and actor is not None:
+            who = _who(engine, actor)
         instance = engine.get(instance_id, who)
         rows = engine.history(instance_id, who)
         if as_json:
@@ -231,21 +188,25 @@ def available(
     actor: AsActor,
     as_json: JsonFlag = False,
 ) -> None:
-    """What an actor may do now: every trigger from the current state, whether it needs a
-    payload (with its JSON Schema in --json), the warnings it would record, and why not."""
+    """What an actor may do now: every trigger from the current state, what it takes (its
+    payload's fields, * for required ones; its JSON Schema in --json), whether the payload
+    decides, the warnings it would record, and why not."""
     with _reporting(as_json):
-        who = _actor(actor)
-        engine = _state(ctx).engine()
+        _actor(actor)
+        engine = _state(ctx).engine(reading=True)
+        who = _who(engine, actor)
         choices = engine.available(instance_id, who)
+        instance = engine.get(instance_id)
+        d = _definition(engine, instance)
+        fields = {c.trigger: _payload_fields(d, instance.state, c) for c in choices}
         if as_json:
             _emit_json([c.to_dict() for c in choices])
             return
-        instance = engine.get(instance_id, who)
-        d = _definition(engine, instance)
         table = Table(
             "操作 trigger",
             "到 to",
             "可以 allowed",
+            "填写 payload (* required)",
             "原因 why not",
             title=Text(f"{who.id} 在 {_state_label(d, instance.state)}"),
         )
@@ -255,10 +216,14 @@ def available(
                 mark, style = "须填写 payload", "yellow"
             notes = [c.reason or ""] if c.reason else []
             notes += [f"⚠ {w['code']}: {w['message']}" for w in c.warnings]
+            shown = ", ".join(
+                f"{f['field']}{'*' if f['required'] else ''}" for f in fields[c.trigger]
+            )
             table.add_row(
                 Text(_trigger_label(d, c.trigger)),
                 Text(_state_label(d, c.target)),
                 Text(mark, style=style),
+                Text(shown or "-"),
                 Text("\n".join(notes)),
             )
         _out().print(table)
@@ -284,7 +249,13 @@ def list_instances(
     with _reporting(as_json):
         after = parse_cursor(cursor, "--cursor")
         who = _actor(actor) if actor is not None else None
-        engine = _state(ctx).engine()
+        engine = _state(ctx).engine(reading=True)
+        if who is not None and actor is not None:
+            who = _who(engine, actor)
+        if workflow is not None:
+            check_workflow(engine.registry, workflow)
+        if state is not None:
+            check_state(engine.registry, state, workflow)
         page = engine.query(
             Query(
                 workflow=workflow, state=state, org=org, parent_id=parent, limit=limit, after=after
@@ -295,6 +266,13 @@ def list_instances(
             _emit_json(
                 {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
             )
+            return
+        if not page.items:
+            asked = [f"{k} {v}" for k, v in (("workflow", workflow), ("state", state),
+                     ("org", org), ("parent", parent)) if v is not None]  # fmt: skip
+            where = f" ({', '.join(asked)})" if asked else ""
+            more = " after this cursor" if cursor else ""
+            _out().print(Text(f"没有实例 no instances{where}{more}"))
             return
         # ids are what the next command needs: never cut short
         id_width = max((len(i.id) for i in page.items), default=2)

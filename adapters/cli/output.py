@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from xieshang import Actor, InvalidPayload, Usage, XieshangError
-from xieshang.shared import CHINA_TZ
+from xieshang.shared import CHINA_TZ, MAX_DEPTH
 
 
 def _out() -> Console:
@@ -54,11 +54,22 @@ def _json_object(text: str | None, option: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise Usage(
-            f"{option} is not valid JSON: {e.msg} at column {e.colno} (got {text!r})", option
+            f"{option} is not valid JSON: {e.msg} at column {e.colno} (got {_short(text)})", option
+        ) from None
+    except RecursionError:
+        raise Usage(
+            f"{option} nests deeper than a JSON reader goes (values may nest {MAX_DEPTH} levels)",
+            option,
         ) from None
     if not isinstance(value, dict):
-        raise Usage(f"{option} must be a JSON object, got {type(value).__name__} {text!r}", option)
+        raise Usage(
+            f"{option} must be a JSON object, got {type(value).__name__} {_short(text)}", option
+        )
     return value
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 200 else f"{text[:200]!r}... ({len(text)} characters)"
 
 
 def _actor(text: str) -> Actor:
@@ -70,10 +81,14 @@ def _actor(text: str) -> Actor:
 
 
 def _moment(value: datetime | str | None) -> str:
+    """A moment for people: China time, to the minute, with its zone (``2024-09-27 09:00
+    +08:00``), so that a reader elsewhere or a log beside it cannot mistake it."""
     if value is None:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    local = moment.astimezone(CHINA_TZ)
+    offset = local.strftime("%z")
+    return f"{local.strftime('%Y-%m-%d %H:%M')} {offset[:3]}:{offset[3:]}"
 
 
 def _aware(text: str, option: str) -> datetime:

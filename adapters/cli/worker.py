@@ -13,9 +13,12 @@ from rich.text import Text
 
 from xieshang import Engine, XieshangError
 from xieshang.adapters.settings import load_calendar
+from xieshang.shared import iso
 
 from .app import JsonFlag, _state, app
-from .output import _aware, _emit_json, _err, _out, _reporting
+from .output import _aware, _emit_json, _err, _moment, _out, _reporting
+
+TICK_LIMIT = 1000
 
 
 @app.command()
@@ -27,21 +30,49 @@ def tick(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Fire the timers, deadlines and reminders due up to now, once, as the system actor."""
+    """Fire the timers, deadlines and reminders due up to now, once, as the system actor;
+    list each with what became of it."""
     with _reporting(as_json):
         moment = _aware(now, "--now") if now is not None else None
         engine = _state(ctx).engine()
-        report = engine.tick(moment)
-        body = {"fired": report.fired, "stale": report.stale, "conflicts": report.conflicts}
+        when = moment or engine.clock.now()
+        due = engine.store.due_timers(when, TICK_LIMIT)
+        report = engine.tick(when, limit=TICK_LIMIT)
+        refused = {line.partition(":")[0] for line in report.refusals}
+        timers = [
+            {
+                "instance_id": t.instance_id,
+                "kind": t.kind,
+                "trigger": t.trigger,
+                "due_at": iso(t.due_at),
+                "outcome": "stale" if f"{t.instance_id} {t.trigger}" in refused else "fired",
+            }
+            for t in due
+        ]
+        body = {
+            "fired": report.fired,
+            "stale": report.stale,
+            "conflicts": report.conflicts,
+            "timers": timers,
+            "refusals": report.refusals,
+        }
         if as_json:
             _emit_json(body)
-        else:
-            _out().print(
+            return
+        out = _out()
+        for t in timers:
+            out.print(
                 Text(
-                    f"fired {report.fired}, stale {report.stale}, "
-                    f"lost to another worker {report.conflicts}"
+                    f"{t['outcome']:<6} {t['kind']:<9} {t['trigger']} {t['instance_id']} "
+                    f"(due {_moment(t['due_at'])})"
                 )
             )
+        for line in report.refusals:
+            out.print(Text(f"stale  {line}"))
+        lost = f"; taken by another worker first: {report.conflicts}" if report.conflicts else ""
+        if not timers:
+            out.print(Text(f"nothing was due up to {_moment(when)}"))
+        out.print(Text(f"fired {report.fired}, stale {report.stale}{lost}"))
 
 
 @app.command()

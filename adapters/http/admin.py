@@ -17,8 +17,11 @@ from .problems import ApiProblem, documented
 __all__ = ["ADMIN_ROLE", "add_token_routes"]
 
 ADMIN_ROLE = "admin"
-# what `id:role,role@org/unit` can spell: no separators, spaces or control characters
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:@,/\s\x00-\x1f]+$")]
+# what `id:role,role@org/unit` can spell: no separators, spaces or control characters. The
+# spaces are spelled out: `\s` means other characters in other regex dialects (U+0085 is a
+# space to Python and Rust, not to JavaScript), and the schema must mean one thing everywhere
+_SPACES = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=rf"^[^:@,/{_SPACES}]+$")]
 
 
 class TokenIn(BaseModel):

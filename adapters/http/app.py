@@ -11,18 +11,19 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xieshang import Actor, Definition, Engine, Instance, NotFound, Usage, XieshangError
 from xieshang import Query as StoreQuery
-from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw, parse_cursor
-from xieshang.shared import IDENT
+from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw
+from xieshang.shared import IDENT, input_errors
 
 from .admin import add_token_routes
 from .auth import TokenStore
+from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas
 from .docs import install_docs
 from .events import event_stream
+from .idempotency import command_id, keyed
+from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .problems import ApiProblem, documented, install_handlers, problem_response
 from .schemas import (
     AvailabilityOut,
@@ -44,44 +45,6 @@ REALM = 'Bearer realm="xieshang"'
 DOT_TIMEOUT_SECONDS = 20
 
 
-class _BodyLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, by Content-Length or while reading."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            response = problem_response(
-                413,
-                "body-too-large",
-                f"the request body is over {self.max_bytes} bytes",
-                instance=scope["path"],
-                limit=self.max_bytes,
-            )
-            await response(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise StarletteHTTPException(
-                        413, f"the request body is over {self.max_bytes} bytes"
-                    )
-            return message
-
-        await self.app(scope, limited, send)
-
-
 def _etag(response: Response, instance: Instance) -> dict[str, Any]:
     response.headers["ETag"] = f'"{instance.version}"'
     return instance.to_dict()
@@ -101,26 +64,24 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(text)
 
 
-def _command_id(actor: Actor, key: str | None) -> str | None:
-    # scoped to the caller, so one caller's key can neither collide with nor reveal another's
-    return None if key is None else f"{actor.org}/{actor.id}/{key}"
-
-
 def _cursor(text: str | None) -> tuple[str, str] | None:
-    try:
-        return parse_cursor(text)
-    except Usage:
-        message = f"cursor {text!r} is not one this API gave"
-        raise ApiProblem(422, "invalid-cursor", message) from None
+    # a position in the order of creation: any text the documented pattern takes is one
+    if text is None:
+        return None
+    created, _, last_id = text.partition("|")
+    return created, last_id
 
 
 def _field_value(text: str | None) -> Any:
+    """A query's value: JSON (3, true, "A"), else (or when JSON gives what no field can hold,
+    such as NaN or a NUL character) the text itself."""
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
         return text
+    return text if input_errors(value) else value
 
 
 def _page(engine: Engine, q: StoreQuery, actor: Actor) -> dict[str, Any]:
@@ -139,13 +100,20 @@ def _drawn(definition: Definition, fmt: DiagramFormat) -> bytes:
         raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it") from e
 
 
-def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_000_000) -> FastAPI:
+def create_app(
+    engine: Engine,
+    tokens: TokenStore,
+    *,
+    max_body_bytes: int = 1_000_000,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+) -> FastAPI:
     """The HTTP API over ``engine``, authenticating with ``tokens``.
 
     Args:
         engine: the engine every route drives.
         tokens: where bearer tokens are looked up.
         max_body_bytes: larger request bodies get 413.
+        body_timeout: seconds a request's body may take to arrive after its head; then 408.
 
     Returns:
         The FastAPI application.
@@ -189,7 +157,11 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     Caller = Annotated[Actor, Depends(caller)]
     IfMatch = Annotated[
         str | None,
-        Header(alias="If-Match", description='the ETag of the version you read, e.g. "3"'),
+        Header(
+            alias="If-Match",
+            pattern=ETAG,
+            description='the ETag of the version you read, e.g. "3" (or *)',
+        ),
     ]
     IdemKey = Annotated[
         str | None,
@@ -289,13 +261,14 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         body: StartIn, response: Response, actor: Caller, idempotency_key: IdemKey = None
     ) -> dict[str, Any]:
         """Start an instance in the caller's org, as the caller."""
-        instance = engine.start(
-            body.workflow,
-            body.data,
-            actor,
-            org=actor.org,
-            command_id=_command_id(actor, idempotency_key),
-        )
+        with keyed(idempotency_key):
+            instance = engine.start(
+                body.workflow,
+                body.data,
+                actor,
+                org=actor.org,
+                command_id=command_id(actor, idempotency_key),
+            )
         response.headers["Location"] = f"/instances/{instance.id}"
         return _etag(response, instance)
 
@@ -326,15 +299,16 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         idempotency_key: IdemKey = None,
     ) -> dict[str, Any]:
         """Fire a trigger as the caller. With If-Match, only on that version (else 412)."""
-        instance = engine.fire(
-            instance_id,
-            body.trigger,
-            actor,
-            body.payload,
-            reason=body.reason,
-            expected_version=_expected_version(if_match),
-            command_id=_command_id(actor, idempotency_key),
-        )
+        with keyed(idempotency_key):
+            instance = engine.fire(
+                instance_id,
+                body.trigger,
+                actor,
+                body.payload,
+                reason=body.reason,
+                expected_version=_expected_version(if_match),
+                command_id=command_id(actor, idempotency_key),
+            )
         return _etag(response, instance)
 
     @api.get(
@@ -358,7 +332,10 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         return [e.to_dict() for e in engine.history(instance_id, actor)]
 
     Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-    Cursor = Annotated[str | None, Query(max_length=300, description="next_cursor of a page")]
+    Cursor = Annotated[
+        str | None, Query(max_length=300, pattern=CURSOR, description="next_cursor of a page")
+    ]
+    Text = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
 
     @api.get(
         "/instances/{instance_id}/children",
@@ -380,12 +357,13 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
     @api.get("/instances", response_model=PageOut, tags=["queries"], responses=documented(401, 422))
     def query(
         actor: Caller,
-        workflow: Annotated[str | None, Query(max_length=100)] = None,
-        state: Annotated[str | None, Query(max_length=100)] = None,
+        workflow: Text = None,
+        state: Text = None,
         org: Annotated[
-            str | None, Query(max_length=100, description="only the caller's own org has any")
+            str | None,
+            Query(max_length=100, pattern=NO_NUL, description="only the caller's own org has any"),
         ] = None,
-        unit: Annotated[str | None, Query(max_length=200)] = None,
+        unit: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
         overdue: bool | None = None,
         final: bool | None = None,
         field: Annotated[
@@ -393,7 +371,11 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         ] = None,
         value: Annotated[
             str | None,
-            Query(max_length=500, description='its value: JSON (3, true, "A") or a bare string'),
+            Query(
+                max_length=500,
+                pattern=NO_NUL,
+                description='its value: JSON (3, true, "A") or a bare string',
+            ),
         ] = None,
         limit: Limit = 100,
         cursor: Cursor = None,
@@ -496,5 +478,7 @@ def create_app(engine: Engine, tokens: TokenStore, *, max_body_bytes: int = 1_00
         return await event_stream(request, engine, actor, last_event_id)
 
     add_token_routes(api, tokens, caller)
-    api.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    install_request_schemas(api, engine.registry)
+    api.add_middleware(BodyTimeout, seconds=body_timeout)
+    api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return api

@@ -20,6 +20,13 @@ from xieshang.adapters.sql import engine_for, upgrade
 
 from .app import create_app
 from .auth import SQLTokenStore
+from .limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    ENV_BODY_TIMEOUT,
+    ENV_HEADER_TIMEOUT,
+    PROTOCOL,
+)
 
 __all__ = ["app_from_env", "register_cli", "token_store_for"]
 
@@ -42,7 +49,8 @@ def app_from_env() -> FastAPI:
     engine = build_engine(settings)
     tokens = token_store_for(settings.database_url)
     max_body = int(os.environ.get(ENV_MAX_BODY, "1000000"))
-    return create_app(engine, tokens, max_body_bytes=max_body)
+    body_timeout = float(os.environ.get(ENV_BODY_TIMEOUT) or DEFAULT_BODY_TIMEOUT)
+    return create_app(engine, tokens, max_body_bytes=max_body, body_timeout=body_timeout)
 
 
 def _root_option(ctx: typer.Context, name: str) -> Any:
@@ -66,13 +74,44 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a client may take to send a request's head; then the connection is "
+            f"closed (env {ENV_HEADER_TIMEOUT}).",
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            min=0.1,
+            help=f"Seconds a request's body may take after its head; then 408 (env "
+            f"{ENV_BODY_TIMEOUT}).",
+        ),
+    ] = DEFAULT_BODY_TIMEOUT,
+    keep_alive: Annotated[
+        int,
+        typer.Option("--keep-alive", min=1, help="Seconds an idle connection is kept open."),
+    ] = 5,
     db: Db = None,
 ) -> None:
-    """Serve the HTTP API with uvicorn (SQLite by default; PostgreSQL by URL for many workers)."""
+    """Serve the HTTP API with uvicorn (SQLite by default; PostgreSQL by URL for many workers).
+
+    A client that sends a request's head or body too slowly is cut off (--header-timeout,
+    --body-timeout), so that slow clients cannot hold the server's connections.
+    """
     import uvicorn
 
-    url = command_database_url(ctx, db)
+    try:
+        url = command_database_url(ctx, db)
+    except XieshangError as e:
+        raise _fail(e.message, 2) from None
     os.environ["XIESHANG_DATABASE_URL"] = url
+    os.environ[ENV_HEADER_TIMEOUT] = str(header_timeout)
+    os.environ[ENV_BODY_TIMEOUT] = str(body_timeout)
     dirs = _root_option(ctx, "workflows") or []
     if dirs:
         os.environ["XIESHANG_WORKFLOWS"] = os.pathsep.join(str(d) for d in dirs)
@@ -94,6 +133,8 @@ def serve(
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        http=PROTOCOL,
+        timeout_keep_alive=keep_alive,
         # a worker loads and compiles the workflows before it answers the supervisor's ping
         timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
     )

@@ -11,11 +11,14 @@ The mapping (one place, pinned by a test per row)::
     ConcurrencyConflict   409, or 412 when the request sent If-Match
     DefinitionError       422
     CalendarError         422
+    Usage                 422  (an argument no call could take: a query criterion with NUL ...)
     other refusals        422
     store unavailable     503  (code ``store-unavailable``; no driver message)
     other XieshangError   500  (a store error may hold SQL: logged, never sent)
-    request validation    422
+    request validation    422  (also a body that is not JSON, or nests too deep to read)
     body too large        413
+    body too slow         408
+    method not allowed    405, with Allow naming every method of the path
     missing/bad token     401, with WWW-Authenticate
     anything else         500, with no detail (the exception is logged, never returned)
 """
@@ -29,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from xieshang import (
     CalendarError,
@@ -41,6 +45,7 @@ from xieshang import (
     StoreUnavailable,
     TransitionNotAllowed,
     UnknownTrigger,
+    Usage,
     XieshangError,
 )
 
@@ -69,6 +74,7 @@ _STATUS: tuple[tuple[type[XieshangError], int], ...] = (
     (ConcurrencyConflict, 409),
     (DefinitionError, 422),
     (CalendarError, 422),
+    (Usage, 422),
 )
 _TITLES = {
     400: "Bad request",
@@ -76,6 +82,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     412: "Precondition failed",
     413: "Content too large",
@@ -209,6 +216,15 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+    if errors and all(e["field"] == "query.cursor" for e in errors):
+        cursor = request.query_params.get("cursor")
+        return problem_response(
+            422,
+            "invalid-cursor",
+            f"cursor {cursor!r} is not one this API gave (a page's next_cursor)",
+            instance=request.url.path,
+            errors=errors,
+        )
     return problem_response(
         422,
         "invalid-request",
@@ -224,16 +240,36 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             422,
             "invalid-request",
-            "the request body cannot be read as JSON",
+            "the request body cannot be read as JSON: it is not JSON, or it nests deeper than "
+            "a JSON reader goes (values may nest 32 levels)",
             instance=request.url.path,
         )
-    codes = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
+    codes = {
+        404: "not-found",
+        405: "method-not-allowed",
+        408: "request-timeout",
+        413: "body-too-large",
+    }
     code = codes.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
-    headers = dict(exc.headers) if exc.headers else None
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = allowed
+        detail = f"{request.method} is not a method of {request.url.path}; allowed: {allowed}"
     return problem_response(
-        exc.status_code, code, detail, instance=request.url.path, headers=headers
+        exc.status_code, code, detail, instance=request.url.path, headers=headers or None
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at the request's path (the router stops at
+    the first route whose path matches, which knows only its own)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -88,7 +88,7 @@ class VerifyIn(_In):
         extra="forbid", json_schema_extra={"examples": [{"instance_id": None}]}
     )
 
-    instance_id: str | None = Field(default=None, max_length=200)
+    instance_id: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
 
 
 class InstanceOut(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
-from .model import Report
+from .model import Rate, Report
 
 __all__ = ["render_table", "to_csv", "to_json", "write_csv", "write_xlsx"]
 
@@ -33,9 +34,35 @@ def write_csv(rep: Report, path: Path) -> None:
     path.write_text(to_csv(rep), encoding="utf-8-sig", newline="")
 
 
+_PERCENT_TEXT = re.compile(r"^(-?\d+(?:\.(\d+))?)%$")
+
+
+def _xlsx_cell(value: Any) -> tuple[Any, str | None]:
+    """A cell's value and number format: a rate (a :class:`Rate`, or a rate's text such as
+    ``30.5%``) as the number it stands for, formatted as a percentage, so that the office can
+    sum and chart it; ``—`` (nothing to divide) and anything else as it is."""
+    if isinstance(value, Rate):
+        percent = value.percent
+        return ("—", None) if percent is None else (percent / 100, "0.0%")
+    if isinstance(value, str):
+        found = _PERCENT_TEXT.match(value)
+        if found is not None:
+            decimals = len(found.group(2) or "")
+            return float(found.group(1)) / 100, "0." + "0" * decimals + "%" if decimals else "0%"
+    return value, None
+
+
+def _append(sheet: Any, row: list[Any]) -> None:
+    sheet.append([_xlsx_cell(v)[0] for v in row])
+    for column, value in enumerate(row, start=1):
+        number_format = _xlsx_cell(value)[1]
+        if number_format is not None:
+            sheet.cell(row=sheet.max_row, column=column).number_format = number_format
+
+
 def write_xlsx(rep: Report, path: Path) -> None:
-    """A workbook: the lines (rates as percent-formatted numbers), then one sheet per wide
-    table."""
+    """A workbook: the lines, then one sheet per wide table; in every sheet a rate is a number
+    formatted as a percentage."""
     from openpyxl import Workbook  # type: ignore[import-untyped]
     from openpyxl.styles import Font  # type: ignore[import-untyped]
 
@@ -48,20 +75,8 @@ def write_xlsx(rep: Report, path: Path) -> None:
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for ln in rep.lines:
-        # rates as numbers with a percent format: the office can sum and chart them
-        pct = None if ln.rate is None else ln.rate.percent
-        ws.append(
-            [
-                ln.section,
-                ln.item,
-                "" if ln.count is None else ln.count,
-                "—"
-                if ln.rate is not None and pct is None
-                else (None if pct is None else pct / 100),
-            ]
-        )
-        if pct is not None:
-            ws.cell(row=ws.max_row, column=4).number_format = "0.0%"
+        rate = None if ln.rate is None else ln.rate
+        _append(ws, [ln.section, ln.item, "" if ln.count is None else ln.count, rate])
     for note in rep.notes:
         ws.append([Report.NOTES, note])
     for col, width in zip("ABCD", (18, 34, 10, 10), strict=True):
@@ -72,7 +87,7 @@ def write_xlsx(rep: Report, path: Path) -> None:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append(row)
+            _append(sheet, list(row))
         sheet.column_dimensions["A"].width = 20
     wb.save(path)
 

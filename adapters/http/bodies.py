@@ -1,0 +1,200 @@
+"""What the OpenAPI document promises of request bodies and parameters, no more than the API takes.
+
+A start body is documented per workflow (its id, and its data fields with their types, bounds
+and required ones), a fire body names the triggers the deployment knows, and every free JSON
+value is a :data:`JSON_VALUE`: text without NUL, integers within 64 bits. The engine refuses
+anything else (:mod:`xieshang.inputs`, the data schema of the workflow), so a request the
+document accepts is one the API takes, and what it refuses the document does not promise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from xieshang import Registry
+
+__all__ = [
+    "CURSOR",
+    "ETAG",
+    "JSON_OBJECT",
+    "JSON_VALUE",
+    "NO_NUL",
+    "fire_body_schema",
+    "install_request_schemas",
+    "start_body_schema",
+]
+
+NO_NUL = r"^[^\x00]*$"
+# what `next_cursor` looks like: the ISO time of an instance's creation, `|`, its id
+CURSOR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,15}([+-][0-9]{2}:[0-9]{2}|Z)?\|[^|\x00]{1,200}$"
+# one ETag as the API gives it ("3", or W/"3"; or the bare version), or *
+ETAG = r'^ *(\*|(W/)?"?[0-9]{1,18}"?) *$'
+_BOUND = 2**63 - 1
+_REF = "#/components/schemas/JsonValue"
+JSON_VALUE: dict[str, Any] = {
+    "description": "any JSON value: text without NUL characters, numbers within 64 bits",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "integer", "minimum": -_BOUND, "maximum": _BOUND},
+        {"type": "number", "minimum": -_BOUND, "maximum": _BOUND},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": _REF}},
+        {"$ref": "#/components/schemas/JsonObject"},
+    ],
+}
+JSON_OBJECT: dict[str, Any] = {
+    "description": "a JSON object: field names without NUL characters, any JSON values",
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": {"$ref": _REF},
+}
+_OBJECT = {"$ref": "#/components/schemas/JsonObject"}
+_DATE_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _scalar(kind: str, values: tuple[str, ...] | None) -> dict[str, Any]:
+    if kind in ("string", "text"):
+        return {"type": "string", "pattern": NO_NUL}
+    if kind == "int":
+        return {"type": "integer", "minimum": -_BOUND, "maximum": _BOUND}
+    if kind == "number":
+        return {"type": "number", "minimum": -_BOUND, "maximum": _BOUND}
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "date":
+        return {"type": "string", "format": "date"}
+    if kind == "datetime":
+        return {"type": "string", "format": "date-time", "pattern": _DATE_TIME}
+    if kind == "enum":
+        return {"type": "string", "enum": list(values or ())}
+    if kind == "object":
+        return dict(_OBJECT)
+    return {"$ref": _REF}
+
+
+def field_schema(spec: Any) -> dict[str, Any]:
+    """The JSON Schema of one data or payload field (a definition's field spec), as the engine
+    validates it."""
+    if spec.type == "list":
+        items = _scalar(spec.items, spec.item_values) if spec.items else {"$ref": _REF}
+        out: dict[str, Any] = {"type": "array", "items": items}
+        length = ("minItems", "maxItems")
+    else:
+        out = _scalar(spec.type, spec.values)
+        length = ("minLength", "maxLength") if out.get("type") == "string" else ("", "")
+    if spec.min_length is not None and length[0]:
+        out[length[0]] = spec.min_length
+    if spec.max_length is not None and length[1]:
+        out[length[1]] = spec.max_length
+    if spec.minimum is not None:
+        out["minimum"] = spec.minimum
+    if spec.maximum is not None:
+        out["maximum"] = spec.maximum
+    if spec.label is not None:
+        out["title"] = spec.label.zh
+    return out
+
+
+def _start_variant(workflow: str, fields: dict[str, Any]) -> dict[str, Any]:
+    required = [n for n, s in fields.items() if s.required and s.default is None]
+    data: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: field_schema(spec) for name, spec in fields.items()},
+        "additionalProperties": False,
+    }
+    if required:
+        data["required"] = required
+    return {
+        "type": "object",
+        "title": workflow,
+        "properties": {"workflow": {"type": "string", "enum": [workflow]}, "data": data},
+        "required": ["workflow", "data"] if required else ["workflow"],
+        "additionalProperties": False,
+    }
+
+
+def start_body_schema(registry: Registry) -> dict[str, Any]:
+    """The body of ``POST /instances``: one variant per workflow, by its id."""
+    variants = [
+        _start_variant(wf.id, dict(wf.definition.data))
+        for wf in sorted(registry, key=lambda w: w.id)
+    ]
+    return {
+        "oneOf": variants,
+        "examples": [
+            {
+                "workflow": "proposal",
+                "data": {"title": "关于加强社区养老服务的提案", "first_proposer": "m1"},
+            }
+        ],
+    }
+
+
+def fire_body_schema(registry: Registry) -> dict[str, Any]:
+    """The body of ``POST /instances/{id}/fire``: a trigger of a workflow the deployment runs."""
+    triggers = sorted({t for wf in registry for t in wf.definition.triggers()})
+    return {
+        "type": "object",
+        "properties": {
+            "trigger": {"type": "string", "enum": triggers},
+            "payload": dict(_OBJECT),
+            "reason": {
+                "anyOf": [
+                    {"type": "string", "maxLength": 2000, "pattern": NO_NUL},
+                    {"type": "null"},
+                ]
+            },
+        },
+        "required": ["trigger"],
+        "additionalProperties": False,
+        "examples": [{"trigger": "submit", "payload": {"category": "society"}, "reason": None}],
+    }
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without its ``null`` branch: an optional query parameter or
+    header is absent or has a value, and ``null`` has no spelling in a URL or a header."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [b for b in branches if b != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(branches):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**kept[0], **rest}
+
+
+def install_request_schemas(api: FastAPI, registry: Registry) -> None:
+    """Document the start and fire bodies of ``api`` by :func:`start_body_schema` and
+    :func:`fire_body_schema` (the pydantic models read the body; the engine judges the rest),
+    and its optional parameters without a ``null`` no URL or header can spell."""
+    default: Callable[[], dict[str, Any]] = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is not None:
+            return api.openapi_schema
+        document = default()
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", ()):
+                    parameter["schema"] = _without_null(parameter["schema"])
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        described = {"StartIn": start_body_schema(registry), "FireIn": fire_body_schema(registry)}
+        for name, schema in described.items():
+            kept = {
+                k: components[name][k] for k in ("title", "description") if k in components[name]
+            }
+            components[name] = {**schema, **kept}
+        components["JsonValue"] = JSON_VALUE
+        components["JsonObject"] = JSON_OBJECT
+        api.openapi_schema = document
+        return document
+
+    api.openapi = openapi  # type: ignore[method-assign]
