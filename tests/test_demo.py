@@ -25,8 +25,10 @@ def test_same_seed_gives_the_same_reports(tmp_path: Path) -> None:
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
     handling = first["handling"]["figures"]  # type: ignore[index]
     assert handling["filed"] > 20 and handling["closed"] >= handling["filed"] - 3
-    assert first["plan"]["figures"]["planned"] == 8  # type: ignore[index]
+    # eight topics approved in February; the June revision cancels one and adds one
+    assert first["plan"]["figures"]["planned"] == 9  # type: ignore[index]
     plan = first["plan"]["figures"]  # type: ignore[index]
+    assert plan["cancelled"] == 1
     assert plan["held"] + plan["carried_over"] == 8 and plan["closed"] == plan["held"]
     assert 0 < plan["instructed"] <= plan["held"]
     opinions = first["opinions"]["figures"]  # type: ignore[index]
@@ -63,7 +65,7 @@ def test_demo_command_replaces_the_database_and_verifies(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["verified"] is True and out["transitions"] > 0
-    assert out["reports"]["plan"]["figures"]["planned"] == 5
+    assert out["reports"]["plan"]["figures"]["planned"] == 6  # five, one cancelled, one added
     table = CliRunner().invoke(app, args)
     assert table.exit_code == 0, table.output
     assert "✓" in table.output and "transitions" in table.output

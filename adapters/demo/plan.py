@@ -86,19 +86,57 @@ def plan_life(sim: Sim, topics: int, held: int, instructed: int) -> Life:
     kids = sorted(engine.children(pid), key=lambda c: c.data["topic_id"])
     order = list(range(len(kids)))
     rng.shuffle(order)
+    cancelled: str | None = None
     for rank, idx in enumerate(order):
         tid = kids[idx].id
         if rank < held:
             meeting = MEETING_DAYS[rank % len(MEETING_DAYS)]
             sim.add("topic", topic_life(sim, tid, meeting, brief=rank < instructed))
+        elif cancelled is None:
+            cancelled = kids[idx].data["topic_id"]  # the mid-year revision cancels it
+            sim.add("topic", approved_life(sim, tid))
         else:
             sim.add("topic", carried_over_life(sim, tid))
+    if cancelled is not None:
+        yield from _revision(sim, pid, cancelled, len(plan) + 1)
     yield day(date(YEAR, 12, 27))
     engine.fire(pid, "close_year", OFFICE, {"summary": f"全年计划议题{topics}个"})
 
 
-def carried_over_life(sim: Sim, tid: str) -> Life:
+def _revision(sim: Sim, pid: str, cancelled: str, number: int) -> Life:
+    """In June the plan is revised through the whole chain: one topic cancelled, one added; the
+    approval cancels the one and spawns the other in the same commit."""
+    engine = sim.engine
+    added = _plan_topics(sim.rng, number)[-1]
+    added.update(
+        id=f"t{number:02d}", title="关于应对极端天气的城市防汛能力建设", form="bimonthly_forum"
+    )
+    yield day(date(YEAR, 6, 3))
+    engine.fire(
+        pid,
+        "propose_revision",
+        OFFICE,
+        {"cancelled": [cancelled], "added": [added]},
+        reason="根据市委年中工作部署调整协商计划",
+    )
+    yield day(date(YEAR, 6, 5))
+    engine.fire(pid, "revise_jointly", PARTY_OFFICE)
+    yield day(date(YEAR, 6, 7))
+    engine.fire(pid, "chairs_reviewed", CHAIRS, {"decision": "agree"})
+    yield day(date(YEAR, 6, 14))
+    engine.fire(pid, "approve_revision", PSC)
+    [new] = [c for c in engine.children(pid) if c.data["topic_id"] == added["id"]]
+    sim.add("topic", carried_over_life(sim, new.id, date(YEAR, 6, 20)))
+
+
+def approved_life(sim: Sim, tid: str) -> Life:
+    """A topic approved, then cancelled by the mid-year revision of the plan."""
     yield day(date(YEAR, 2, 26))
+    sim.engine.fire(tid, "approve", OFFICE)
+
+
+def carried_over_life(sim: Sim, tid: str, approved: date = date(YEAR, 2, 26)) -> Life:
+    yield day(approved)
     sim.engine.fire(tid, "approve", OFFICE)
     yield day(date(YEAR, 12, 16))
     sim.engine.fire(tid, "carry_over", OFFICE, reason="条件尚不成熟，转入下年度")
