@@ -162,6 +162,31 @@ def test_candidates_must_be_filed_proposals_of_the_org_and_year(
     assert engine.verify() == []
 
 
+def test_candidates_are_judged_by_the_proposals_session_year(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """A proposal written on 2024-12-30 for the 2025 session is a 2025 candidate, not a 2024
+    one: the selection reads the year the proposal records, not the day it was created."""
+    clock.set(at(12, 30))
+    member = Actor.of("m1", "member", org=ORG)
+    early = engine.start(
+        "proposal", {"title": "新一届", "first_proposer": "m1", "year": 2025}, member
+    ).id
+    engine.fire(early, "submit", member, {"category": "economy"})
+    engine.fire(early, "start_review", COMMITTEE)
+    engine.fire(early, "file", COMMITTEE, {"number": "2025-001"})
+    assert engine.get(early).data["year"] == 2025
+    clock.set(at(3, 4, year=2025))
+    old = engine.start("key_proposal_selection", {"year": 2024, "filed_count": 20}, COMMITTEE).id
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(old, "propose_candidates", COMMITTEE, {"candidates": [early]})
+    assert f"候选须是本会2024年已立案的提案，以下不是：{early}" in err.value.message
+    new = engine.start("key_proposal_selection", {"year": 2025, "filed_count": 20}, COMMITTEE).id
+    engine.fire(new, "propose_candidates", COMMITTEE, {"candidates": [early]})
+    assert engine.get(new).version == 2 and engine.get(new).data["candidates"] == [early]
+    assert engine.verify() == []
+
+
 def test_supervision_is_due_reports_progress_and_writes_its_outcome_back(
     engine: Engine, clock: FixedClock, sql_url: str, tmp_path: Path
 ) -> None:
