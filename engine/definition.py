@@ -22,9 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import DefinitionError, Problem
 from .records import canonical_json
-from .yamlsafe import Path, format_path
+from .shape_errors import shape_error
 
 __all__ = [
     "ChildFireSpec",
@@ -43,7 +42,6 @@ __all__ = [
     "TransitionSpec",
     "UpdateSpec",
     "WarnSpec",
-    "schema_errors",
 ]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -386,21 +384,21 @@ class Definition(_Model):
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise _shape_error(e) from e
+            raise shape_error(e) from e
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as e:
-            raise _shape_error(e) from e
+            raise shape_error(e) from e
 
     @classmethod
     def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
         try:
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as e:
-            raise _shape_error(e) from e
+            raise shape_error(e) from e
 
     id: Ident
     version: int = Field(ge=1, strict=True)
@@ -465,49 +463,3 @@ class Definition(_Model):
 
     def triggers(self) -> list[str]:
         return list(dict.fromkeys(t.trigger for t in self.transitions))
-
-
-SCHEMA_CODE = "XS010"
-
-
-def _path_in_file(loc: tuple[Any, ...]) -> Path:
-    out: list[str | int] = []
-    for part in loc:
-        if part == "from_":
-            part = "from"
-        elif part == "in_":
-            part = "in"
-        if isinstance(part, str) and ("[" in part or part in {"function-after", "function-before"}):
-            continue  # pydantic's names for union members and validators are not places in the file
-        out.append(part)
-    return tuple(out)
-
-
-def _schema_message(err: Any) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    got = repr(err.get("input"))
-    if len(got) > 60:
-        got = got[:57] + "..."
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{msg} (got {got})"
-
-
-def schema_errors(error: ValidationError) -> list[tuple[Path, str]]:
-    """Each error of a definition's validation as (its path in the file, a message)."""
-    return [
-        (_path_in_file(err["loc"]), _schema_message(err)) for err in error.errors(include_url=False)
-    ]
-
-
-def _shape_error(error: ValidationError) -> DefinitionError:
-    found = schema_errors(error)
-    return DefinitionError(
-        [
-            Problem(SCHEMA_CODE, "schema", msg, format_path(path), extra={"at": path})
-            for path, msg in found
-        ]
-    )

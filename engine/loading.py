@@ -46,11 +46,12 @@ from typing import Any
 from .access_rules import check_access
 from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_triggers
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
-from .definition import SCHEMA_CODE, ChildFireSpec, Definition, TransitionSpec
+from .definition import ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
 from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, merge_needs
 from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
+from .shape_errors import SCHEMA_CODE
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
