@@ -98,7 +98,8 @@ def verify_ledger(
 
     Returns:
         Findings (instance, seq, ledger position, kind, message): ``ledger-gap``,
-        ``ledger-changed``, ``ledger-reordered``, ``removed`` (a ledgered row is gone),
+        ``ledger-changed``, ``ledger-reordered``, ``ledger-duplicate``, ``removed`` (a ledgered
+        row is gone),
         ``changed`` (a ledgered row differs from what was ledgered), ``inserted`` (a row never
         ledgered), ``orphaned`` (a row whose instance row is gone), ``moved-org``,
         ``truncated`` and ``checkpoint-mismatch``.
@@ -138,6 +139,17 @@ def verify_ledger(
                 )
             )
         key = (e.instance_id, e.seq)
+        if key in seen:
+            findings.append(
+                _finding(
+                    "ledger-duplicate",
+                    f"history row {e.seq} of {e.instance_id} is ledgered a second time at "
+                    f"position {e.position}",
+                    position=e.position,
+                    instance_id=e.instance_id,
+                    seq=e.seq,
+                )
+            )
         seen.add(key)
         by_position[e.position] = e.hash
         prev = e.hash

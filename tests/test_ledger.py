@@ -182,6 +182,57 @@ def test_a_row_inserted_without_the_ledger_is_found(engine: Engine, sql_url: str
     ]
 
 
+def test_a_row_ledgered_twice_is_found(engine: Engine, sql_url: str) -> None:
+    """A second ledger position for a row that already has one, chained properly, is found."""
+    filed(engine)
+    head = engine.store.ledger()[-1]
+    again = LedgerEntry(
+        head.position + 1, head.instance_id, head.seq, head.org, head.row_hash, head.hash
+    ).sealed()
+    tamper(
+        sql_url,
+        (
+            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (again.position, again.instance_id, again.seq, again.org, again.row_hash,
+             again.prev_hash, again.hash),
+        ),
+    )  # fmt: skip
+    problems = engine.verify()
+    assert [(p["kind"], p["position"], p["seq"]) for p in problems] == [
+        ("ledger-duplicate", again.position, head.seq)
+    ]
+
+
+def test_two_stores_on_one_database_keep_one_gap_free_ledger(
+    engine: Engine, sql_url: str, registry: Registry, clock: FixedClock
+) -> None:
+    """Each store remembers the head it last wrote; when another store (another process) wrote
+    in between, it reads the head again instead of leaving a gap or a fork."""
+    with open_store(sql_url) as other_store:
+        other = Engine(other_store, registry, clock)
+        for k in range(3):
+            for e in (engine, other, other):
+                to_filed(e, propose(e, f"轮流{k}").id)
+    ledger = engine.store.ledger()
+    assert [e.position for e in ledger] == list(range(1, len(ledger) + 1))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(ledger))
+    assert engine.verify() == []
+
+
+def test_a_store_whose_remembered_head_was_cut_does_not_leave_a_gap(
+    engine: Engine, sql_url: str
+) -> None:
+    """If the ledger's tail is gone (a restore, a tamper), the next commit chains to the real last
+    position: the gap is never widened by the store itself."""
+    filed(engine)
+    last = engine.store.ledger()[-1]
+    tamper(sql_url, ("DELETE FROM ledger WHERE position = ?", (last.position,)))
+    to_filed(engine, propose(engine, "之后").id)
+    positions = [e.position for e in engine.store.ledger()]
+    assert positions == list(range(1, len(positions) + 1))
+
+
 # --- checkpoints ------------------------------------------------------------------------------
 
 
@@ -242,7 +293,6 @@ def rewrite_everything(url: str, engine: Engine, target: str) -> None:
             )
         )
         ledger_prev = new.hash
-    statements.append(("UPDATE ledger_head SET hash = ? WHERE id = 1", (ledger_prev,)))
     tamper(url, *statements)
 
 
@@ -264,7 +314,7 @@ def test_a_full_rewrite_passes_without_a_checkpoint_and_fails_with_one(
 def test_cutting_the_ledger_tail_past_a_checkpoint_is_found(
     engine: Engine, sql_url: str, key: Path, tmp_path: Path
 ) -> None:
-    """Removing the newest steps everywhere (history, ledger, head) is 'truncated'."""
+    """Removing the newest steps everywhere (history, ledger) is 'truncated'."""
     filed(engine)
     statement = checkpoint_now(engine, key, tmp_path / "cp.json")
     last = engine.store.ledger()[-1]
@@ -286,11 +336,8 @@ def test_cutting_the_ledger_tail_past_a_checkpoint_is_found(
             ),
         ),
         ("DELETE FROM ledger WHERE position = ?", (last.position,)),
-        (
-            "UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1",
-            (before.position, before.hash),
-        ),
     )
+    assert engine.store.ledger_head() == (before.position, before.hash)
     assert engine.verify() == []
     problems = engine.verify(checkpoints=[statement])
     assert [(p["kind"], p["position"]) for p in problems] == [("truncated", last.position)]

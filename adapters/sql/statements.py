@@ -83,11 +83,17 @@ class Statements:
             f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
             f"AND org = {p} ORDER BY id LIMIT 1)"
         )
-        # the head is locked last, just before COMMIT: concurrent writers wait for each other
-        # only while one of them commits (PostgreSQL); SQLite's write lock is taken at BEGIN
-        lock = " FOR UPDATE" if postgres else ""
-        self.head = f"SELECT position, hash FROM ledger_head WHERE id = 1{lock}"
-        self.head_update = f"UPDATE ledger_head SET position = {p}, hash = {p} WHERE id = 1"
+        # The ledger's head is its last position. On PostgreSQL a transaction-scoped advisory
+        # lock, taken last, just before COMMIT, orders the writers: they wait for each other only
+        # while one of them commits. SQLite's write lock is taken at BEGIN; there the store
+        # remembers the head it last wrote and appends after it only if it is still the last
+        # position (``ledger_append``), reading the head again when another writer came between.
+        self.ledger_lock = "SELECT pg_advisory_xact_lock(8679604582553462130)" if postgres else ""
+        self.ledger_tail = "SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1"
+        self.ledger_append = (
+            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
+            f"SELECT {marks(7)} WHERE (SELECT COALESCE(MAX(position), 0) FROM ledger) = {p}"
+        )
         self.ledger_insert = (
             "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
             f"VALUES ({marks(7)})"

@@ -33,7 +33,7 @@ from xieshang import (
     StoreUnavailable,
     TimerRecord,
 )
-from xieshang.shared import LedgerEntry, append_entries, iso
+from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .cache import RowCache
@@ -108,6 +108,10 @@ def open_store(
 # -- the store ----------------------------------------------------------------------------------
 
 
+def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
+    return (e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
+
+
 def _fault_hook(spec: str) -> Callable[[str], None]:
     point, _, nth = spec.partition(":")
     left = [int(nth or 1)]
@@ -160,6 +164,8 @@ class SQLStore:
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
+        # SQLite: the ledger head this store last wrote, checked before it is built on
+        self._ledger_tail: tuple[int, str] | None = None
         fault = os.environ.get(ENV_FAULT)
         self.fault_hook: Callable[[str], None] | None = _fault_hook(fault) if fault else None
         self._sql = Statements(self.postgres)
@@ -348,14 +354,30 @@ class SQLStore:
                 ],
             )
         if commit.history:
-            head = ex(self._sql.head).fetchone()
-            entries = append_entries(commit, (int(head[0]), str(head[1])))
-            cur.executemany(
-                self._sql.ledger_insert,
-                [(e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
-                 for e in entries],
-            )  # fmt: skip
-            ex(self._sql.head_update, (entries[-1].position, entries[-1].hash))
+            tail = self._append_ledger(cur, commit)
+        ex("COMMIT")
+        if commit.history:
+            self._ledger_tail = tail
+        return rows
+
+    def _append_ledger(self, cur: Any, commit: Commit) -> tuple[int, str]:
+        """Append the ledger entries of a commit's history rows; the new head (position, hash)."""
+        sql, ex = self._sql, cur.execute
+        head = None if self.postgres else self._ledger_tail
+        if head is not None:  # SQLite: append after the remembered head if it is still the last
+            entries = append_entries(commit, head)
+            first = entries[0]
+            ex(sql.ledger_append, (*_ledger_values(first), head[0]))
+            if cur.rowcount == 1:
+                if len(entries) > 1:
+                    cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries[1:]])
+                return entries[-1].position, entries[-1].hash
+        if sql.ledger_lock:
+            ex(sql.ledger_lock)
+        found = ex(sql.ledger_tail).fetchone()
+        entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
+        cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
+        return entries[-1].position, entries[-1].hash
         ex("COMMIT")
         return rows
 
@@ -409,8 +431,8 @@ class SQLStore:
                 for r in self._read(sql, params)]  # fmt: skip
 
     def ledger_head(self) -> tuple[int, str]:
-        rows = self._read("SELECT position, hash FROM ledger_head WHERE id = 1")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
+        rows = self._read(self._sql.ledger_tail)
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
     def row_hashes(self) -> dict[tuple[str, int], str]:
         rows = self._read("SELECT instance_id, seq, hash FROM history")

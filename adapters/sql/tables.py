@@ -29,7 +29,6 @@ __all__ = [
     "DeliveryRow",
     "HistoryRow",
     "InstanceRow",
-    "LedgerHeadRow",
     "LedgerRow",
     "OutboxRow",
     "ReaderRow",
@@ -205,10 +204,7 @@ class LedgerRow(SQLModel, table=True):
     """One position of the store-wide ledger (:class:`xieshang.ledger.LedgerEntry`)."""
 
     __tablename__ = "ledger"
-    __table_args__ = (
-        PrimaryKeyConstraint("position", name="pk_ledger"),
-        UniqueConstraint("instance_id", "seq", name="uq_ledger_row"),
-    )
+    __table_args__ = (PrimaryKeyConstraint("position", name="pk_ledger"),)
 
     position: int = Field(
         sa_type=ROW_ID, primary_key=True, sa_column_kwargs={"autoincrement": False}
@@ -218,18 +214,6 @@ class LedgerRow(SQLModel, table=True):
     org: str = Field(sa_type=Text, nullable=False)
     row_hash: str = Field(sa_type=Text, nullable=False)
     prev_hash: str = Field(sa_type=Text, nullable=False)
-    hash: str = Field(sa_type=Text, nullable=False)
-
-
-class LedgerHeadRow(SQLModel, table=True):
-    """The ledger's last position and hash: one row, locked by each commit just before it ends,
-    so that writers wait for each other only for the length of a commit."""
-
-    __tablename__ = "ledger_head"
-    __table_args__ = (PrimaryKeyConstraint("id", name="pk_ledger_head"),)
-
-    id: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    position: int = Field(sa_type=ROW_ID, nullable=False)
     hash: str = Field(sa_type=Text, nullable=False)
 
 
