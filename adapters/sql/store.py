@@ -378,8 +378,6 @@ class SQLStore:
         entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
         cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
         return entries[-1].position, entries[-1].hash
-        ex("COMMIT")
-        return rows
 
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone

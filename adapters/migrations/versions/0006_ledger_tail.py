@@ -41,8 +41,10 @@ def downgrade() -> None:
         sa.Column("hash", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ledger_head"),
     )
-    last = op.get_bind().execute(
-        sa.text("SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1")
-    ).fetchone()
+    last = (
+        op.get_bind()
+        .execute(sa.text("SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1"))
+        .fetchone()
+    )
     position, digest = (int(last[0]), str(last[1])) if last else (0, "")
     op.bulk_insert(head, [{"id": 1, "position": position, "hash": digest}])
