@@ -9,9 +9,10 @@ reads, audit, reconcile); this one holds the engine's state and delegates to the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -66,6 +67,49 @@ class Engine:
         self.calendar = calendar if calendar is not None else CalendarChain()
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
+
+    @contextlib.contextmanager
+    def unit_of_work(self, connection: Any) -> Iterator[Engine]:
+        """This engine inside a transaction the host owns, for a ``with`` block.
+
+        ``connection`` is the host's, inside its transaction, on the store's database: a
+        SQLAlchemy ``Connection`` or ``Session``, a ``psycopg`` or a ``sqlite3`` connection. The
+        engine yielded runs every command and read on it: what it starts and fires (instance
+        rows, history, ledger, outbox, timers) commits with the host's own rows when the host
+        commits, and is gone when the host rolls back. Each command runs under a savepoint, so a
+        refused one leaves the host's transaction usable. Nothing is committed by the engine,
+        and its events reach the outbox only if the host commits. After the block the yielded
+        engine refuses to run.
+
+        A host on another database cannot share a transaction: it records a ``command_id`` in
+        its own transaction, then calls ``start``/``fire`` with it until one succeeds (a retry
+        with the same id returns the first result and writes nothing).
+
+        Raises:
+            Usage: the store cannot join a host's transaction (the in-memory store), or
+                ``connection`` is not a connection inside a transaction on the store's database.
+        """
+        bind = getattr(self.store, "bind", None)
+        if bind is None:
+            raise Usage(
+                f"{type(self.store).__name__} cannot join a host's transaction: a unit of work "
+                "needs the SQL store (SQLite or PostgreSQL)",
+                option="connection",
+            )
+        store = bind(connection)
+        bound = Engine(
+            store,
+            self.registry,
+            self.clock,
+            ids=self._ids,
+            deployment=self.deployment,
+            calendar=self.calendar,
+        )
+        bound._functions = self._functions
+        try:
+            yield bound
+        finally:
+            store.close()  # lets go of the host's connection, which stays open
 
     # -- commands ----------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from xieshang import (
     StoreError,
     StoreUnavailable,
     TimerRecord,
+    Usage,
 )
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
@@ -39,6 +40,7 @@ from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
+from .host import bound_store
 from .rows import (
     InstanceRow,
     dump,
@@ -108,6 +110,15 @@ def open_store(
 # -- the store ----------------------------------------------------------------------------------
 
 
+def _touched(commit: Commit) -> list[str]:
+    """The instances whose rows a commit writes."""
+    touched = [new.id for new in commit.inserts]
+    touched += [new.id for new, _ in commit.updates]
+    touched += [parent_id for parent_id, _ in commit.touch]
+    touched += [t.instance_id for t in commit.consume_timers]
+    return touched
+
+
 def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
     return (e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
 
@@ -161,6 +172,10 @@ class SQLStore:
             path, sync = str(full.database), self.synchronous
             self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms)
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
+        self._end = "COMMIT"
+        self._undo: tuple[str, ...] = ("ROLLBACK",)  # a unit of work: back to its savepoint
+        self._host: Any = None  # a unit of work: the host's connection, in its transaction
+        self._parent: SQLStore | None = None  # a unit of work: the store it was bound from
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
@@ -174,6 +189,13 @@ class SQLStore:
     # -- connections -----------------------------------------------------------------------
 
     def _get(self) -> Any:
+        if self._host is not None:
+            return self._host
+        if self._parent is not None:
+            raise Usage(
+                "this unit of work has ended: its engine and store took their last statement "
+                "when the with block closed; open another inside the next transaction"
+            )
         try:
             return self._idle.pop()
         except IndexError:
@@ -185,6 +207,8 @@ class SQLStore:
                 raise _plain(e) from e
 
     def _put(self, conn: Any, broken: bool = False) -> None:
+        if conn is self._host:
+            return
         if broken or self._closed or getattr(conn, "broken", False):
             conn.close()
         else:
@@ -213,11 +237,23 @@ class SQLStore:
             self._put(conn, broken)
 
     def close(self) -> None:
-        """Close every idle connection; connections in use close when they are returned."""
+        """Close every idle connection; connections in use close when they are returned. A unit of
+        work's view lets go of the host's connection (never closing it)."""
         self._closed = True
+        self._host = None
         while self._idle:
             self._idle.pop().close()
         self._cache.clear()
+
+    def bind(self, conn: Any) -> SQLStore:
+        """This store inside a transaction its host owns (see :mod:`.host`): every statement on
+        ``conn``, savepoints instead of BEGIN and COMMIT. Used by
+        :meth:`xieshang.Engine.unit_of_work`.
+
+        Raises:
+            Usage: ``conn`` is not a connection inside a transaction on this store's database.
+        """
+        return bound_store(self, conn)
 
     def __enter__(self) -> SQLStore:
         return self
@@ -267,6 +303,8 @@ class SQLStore:
             self._put(conn, broken)
         if self._cache.size:
             self._cache.committed(commit, rows)
+        if self._parent is not None:  # the host may still roll back: the parent reads anew
+            self._parent._cache.forget(_touched(commit))
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         cur = conn.cursor()
@@ -355,7 +393,7 @@ class SQLStore:
             )
         if commit.history:
             tail = self._append_ledger(cur, commit)
-        ex("COMMIT")
+        ex(self._end)
         if commit.history:
             self._ledger_tail = tail
         return rows
@@ -382,12 +420,9 @@ class SQLStore:
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone
         with contextlib.suppress(*DRIVER_ERRORS):
-            conn.execute("ROLLBACK")
-        touched = [new.id for new in commit.inserts]
-        touched += [new.id for new, _ in commit.updates]
-        touched += [parent_id for parent_id, _ in commit.touch]
-        touched += [t.instance_id for t in commit.consume_timers]
-        self._cache.forget(touched)
+            for statement in self._undo:
+                conn.execute(statement)
+        self._cache.forget(_touched(commit))
 
     # -- history ---------------------------------------------------------------------------
 
