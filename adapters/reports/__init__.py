@@ -3,7 +3,7 @@
 Every figure comes from the ``instances`` table (state, flags and the JSON ``data`` column) and,
 for what happened on the way (filed, overdue, return requests), from the ``history`` table by
 trigger: one query each, never a replay of histories. Rates are exact fractions, printed as a
-percentage with one decimal (``domain.md`` §1.5 and decision 4).
+percentage with one decimal (``docs/processes.md`` §11).
 
 >>> from xieshang.adapters.sql import open_store
 >>> store = open_store("sqlite:///city.db")          # doctest: +SKIP
