@@ -29,6 +29,8 @@ from xieshang import (
 )
 from xieshang.shared import field_errors
 
+from .sql.connect import masked_url
+
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "CheckedSettings",
@@ -43,17 +45,6 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///./xieshang.db"
-
-
-def masked_url(text: str) -> str:
-    """``text`` with the password of its user part replaced by ``***``, however malformed the
-    rest is: what a message may show of a database URL."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    user_part, _, host_part = rest.rpartition("@")
-    user, colon, _ = user_part.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host_part}"
 
 
 def database_url_setting(text: str) -> str:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from xieshang import SettingsError
+from xieshang import SettingsError, StoreError
 from xieshang.adapters.cli import app
 from xieshang.adapters.settings import Settings, build_engine, masked_url
 
@@ -133,3 +133,18 @@ def test_a_missing_calendar_file_stops_the_engine_before_any_database(tmp_path: 
     with pytest.raises(CalendarError, match="cannot read the calendar file"):
         build_engine(Settings(database_url="x.db", calendar=tmp_path / "missing.yaml"))
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:s3cret@h:5432:x/db", "postgresql://u:s3cret@h:port/db", "://u:s3cret@h/db"],
+)
+def test_open_store_never_shows_the_password_of_a_url_it_cannot_read(url: str) -> None:
+    """Called directly from Python, the store's error shows the URL with its password masked."""
+    from xieshang.adapters.sql import open_store
+
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in repr(caught.value.details)
+    assert "u:***@" in str(caught.value)

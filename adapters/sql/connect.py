@@ -29,6 +29,7 @@ __all__ = [
     "connect_sqlite",
     "database_url",
     "engine_for",
+    "masked_url",
     "sa_engine",
     "upgrade",
 ]
@@ -37,6 +38,17 @@ DEFAULT_URL = "sqlite:///./xieshang.db"
 ENV_URL = "XIESHANG_DATABASE_URL"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
+
+
+def masked_url(text: str) -> str:
+    """``text`` with the password of its user part replaced by ``***``, however malformed the
+    rest is: what a message may show of a database URL."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return text
+    user_part, _, host_part = rest.rpartition("@")
+    user, colon, _ = user_part.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host_part}"
 
 
 def database_url(url: str | None = None) -> str:
@@ -50,8 +62,13 @@ def database_url(url: str | None = None) -> str:
     text = url or os.environ.get(ENV_URL) or DEFAULT_URL
     try:
         parsed = make_url(text)
-    except sa.exc.ArgumentError as e:
-        raise StoreError(f"cannot read the database URL {text!r}: {e}", url=text) from e
+    except (sa.exc.ArgumentError, ValueError):
+        shown = masked_url(text)  # the parser's own message repeats the URL, password and all
+        raise StoreError(
+            f"cannot read the database URL {shown!r}: expected sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+            url=shown,
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
