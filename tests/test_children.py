@@ -166,6 +166,18 @@ def test_released_unit_is_replaced_and_the_parent_deadline_stays(engine: Engine)
     assert kids["urban_management"].state == "notified"
     assert kids["urban_management"].data["role"] == "assisting"
     assert engine.get(pid).due_at == due_before
+    # the proposal names the new unit instead of the released one, and its bound role follows
+    parent = engine.get(pid)
+    assert parent.data["units"] == ["transport", "housing", "urban_management"]
+    assert parent.data["lead_unit"] == "transport"
+    assert [h.trigger for h in engine.history(pid)][-1] == "take_reassignment"
+    choices = {a.trigger: a for a in engine.available(pid, unit("urban_management"))}
+    assert choices["request_extension"].needs_payload  # only the new due date stands in the way
+    refused = {a.trigger: a for a in engine.available(pid, unit("water"))}["request_extension"]
+    assert not refused.needs_payload and "water" in str(refused.reason)
+    with pytest.raises(Forbidden):
+        engine.fire(pid, "request_extension", unit("water"), {"new_due": "2024-12-01"},
+                    reason="延期")  # fmt: skip
     for name in ("transport", "urban_management", "housing"):
         start_handling(engine, child_of(engine, pid, name), unit(name))
     for name in ("urban_management", "housing"):
