@@ -356,6 +356,33 @@ def test_a_revision_cancelling_a_closed_topic_is_refused_naming_it(world: World)
     assert engine.get(t3).state == "carried_over"
 
 
+def test_a_revision_postpones_its_topics_to_next_year(world: World) -> None:
+    """A topic the approved revision postpones is carried over (结转下年) in the approval's
+    commit, by the system, recording the plan version; close_year counts it as carried over."""
+    pid = plan_in_force(world)
+    engine = world.on("2024-04-01")
+    payload = {"postponed": ["t2"]}
+    engine.fire(pid, "propose_revision", PARTY_OFFICE, payload, reason="条件不具备")
+    engine.fire(pid, "revise_jointly", PARTY_OFFICE)
+    engine.fire(pid, "chairs_reviewed", CHAIRS, {"decision": "agree"})
+    t2 = topic_id(engine, pid, "t2")
+    plan = engine.fire(pid, "approve_revision", PSC)
+    assert (plan.data["plan_version"], plan.data["revision_postponed"]) == (2, ["t2"])
+    moved = engine.get(t2)
+    assert (moved.state, moved.final, moved.data["postponed_in_plan_version"]) == (
+        "carried_over",
+        True,
+        2,
+    )
+    row = engine.history(t2)[-1]
+    assert (row.trigger, row.role, row.payload) == (
+        "postpone_by_revision",
+        "system",
+        {"plan_version": 2},
+    )
+    assert engine.verify() == []
+
+
 def test_a_topic_of_a_plan_is_not_cancelled_by_hand(world: World) -> None:
     """The office's own cancel is for topics of no plan; a plan's topic ends only by revision."""
     pid = plan_in_force(world)
