@@ -183,6 +183,29 @@ def test_a_late_assisting_opinion_is_accepted_announced_and_counted(
     assert "会办意见须在交办后1个月内送主办单位，逾期送达照收，计为逾期会办意见。" in rep.notes
 
 
+def test_an_assisting_unit_that_sends_no_opinion_is_overdue_after_its_window(
+    make_world: Callable[[Registry], World],
+) -> None:
+    """In handling, an assisting unit's deadline is its opinion window (04-04), not the reply's
+    due date: the tick of 04-05 marks it overdue and leaves the lead unit, due in June, alone."""
+    w = make_world(bundled())
+    pid = w.filed("2024-002")
+    units = ["transport", "housing"]
+    w.engine.fire(
+        pid, "assign", OFFICE, {"mode": "lead_assisting", "lead_unit": "transport", "units": units}
+    )
+    lead, housing = (w.child(pid, name).id for name in units)
+    w.on("2024-03-05")
+    for cid, name in zip((lead, housing), units, strict=True):
+        w.start_handling(cid, name)
+    # a deadline on a date runs out when that day ends (China time)
+    assert w.engine.get(housing).due_at == at("2024-04-05", 0)
+    assert w.engine.get(lead).due_at == at("2024-06-05", 0)
+    w.engine.tick(at("2024-04-05", 10))
+    assert (w.engine.get(housing).overdue, w.engine.get(lead).overdue) == (True, False)
+    assert w.engine.verify() == []
+
+
 def test_the_assisting_opinion_window_is_a_param_of_the_deployment(tmp_path: Path) -> None:
     """With a window of 2 months, the opinion sent on 2024-04-05 is on time; a window that is
     not a duration is refused at load, naming the param."""
