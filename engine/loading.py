@@ -48,11 +48,11 @@ from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_trigge
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
-from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, merge_needs
-from .state_checks import check_graph, check_states, check_timers
+from .expressions import DOMAIN_FUNCTIONS, LOOKUP, Compiled, merge_needs
 from .salvage import Unsure, salvage
 from .schema_types import record_adapter, value_adapter
 from .shape_errors import SCHEMA_CODE
+from .state_checks import check_graph, check_states, check_timers
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
