@@ -24,6 +24,7 @@ __all__ = [
     "SCHEMA_CODE",
     "ShapeError",
     "allowed_keys",
+    "closest",
     "describe",
     "schema_errors",
     "shape_error",
@@ -94,21 +95,26 @@ _SIMPLE = {
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
-    """``; did you mean 'x'?`` for the option closest to a misspelt word, or nothing.
+    """``; did you mean 'x'?`` for the option closest to a misspelt word, or nothing."""
+    close = closest(word, options)
+    return f"; did you mean {close!r}?" if close is not None else ""
 
-    Close means, for a word of four letters or more, the start of exactly one option
-    (``reason_required`` for ``reason``), else difflib's ratio of at least 0.6, else one edit
-    away (``to`` for ``tp``).
+
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The option a misspelt word most likely means, or None.
+
+    That is, for a word of four letters or more, the one option it starts (``reason_required``
+    for ``reason``); else difflib's closest at a ratio of at least 0.6; else the first option
+    one edit away (``to`` for ``tp``).
     """
-
     choices = sorted(set(options))
     starts = [c for c in choices if c.startswith(word)] if len(word) >= 4 else []
-    close = starts if len(starts) == 1 else []
-    if not close:
-        close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if not close:
-        close = [c for c in choices if _one_edit(word, c)][:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
+    if len(starts) == 1:
+        return starts[0]
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    return next((c for c in choices if _one_edit(word, c)), None)
 
 
 def _one_edit(a: str, b: str) -> bool:

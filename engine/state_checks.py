@@ -12,6 +12,7 @@ from __future__ import annotations
 from .checker import SYSTEM_ROLE, Checker, suggest
 from .expressions import INSTANCE_FIELDS
 from .graph import no_path_to_final, successors, trap_states, unreachable
+from .shape_errors import closest
 from .yamlsafe import Path
 
 __all__ = ["check_graph", "check_states", "check_timers", "flags_unknown"]
@@ -109,8 +110,9 @@ def check_graph(checker: Checker) -> None:
     ]
     initials = [n for n, s in d.states.items() if s.initial]
     initial = initials[0] if len(initials) == 1 else None
-    ends = [
-        (_readable(t.from_), t.to if t.to in d.states else None)
+    # a misspelt state stands for the state it is closest to, as its problem suggests
+    ends: list[tuple[tuple[str, ...] | None, str | None]] = [
+        (t.from_, t.to)
         for t in d.transitions
         if t.to not in d.states or any(s not in d.states for s in t.from_)
     ]
@@ -118,7 +120,10 @@ def check_graph(checker: Checker) -> None:
         raw = raw if isinstance(raw, dict) else {}
         to = raw.get("to")
         ends.append((_readable(raw.get("from")), to if isinstance(to, str) else None))
-    for sources, target in ends:
+    for sources, written in ends:
+        sources = tuple(_meant(s, states) for s in sources) if sources is not None else None
+        target = _meant(written, states) if written is not None else None
+        target = target if target in d.states else None
         known = [s for s in sources or () if s in d.states]
         if target is None and not known and sources is None:
             return  # neither end known: nothing can be said of the graph
@@ -130,7 +135,8 @@ def check_graph(checker: Checker) -> None:
             edges.append((initial, target))  # from somewhere: count its target as reached
     # a transition from unknown states may be the way out of any state
     exits_known = all(
-        sources is not None and set(sources) <= d.states.keys() for sources, _ in ends
+        sources is not None and {_meant(s, states) for s in sources} <= d.states.keys()
+        for sources, _ in ends
     )
     graph = successors(edges)
     finals = set(d.final_states)
@@ -160,6 +166,10 @@ def check_graph(checker: Checker) -> None:
                 f"no final state can be reached from {s!r}",
                 ("states", s),
             )
+
+
+def _meant(state: str, states: list[str]) -> str:
+    return state if state in states else closest(state, states) or state
 
 
 def _readable(value: object) -> tuple[str, ...] | None:
