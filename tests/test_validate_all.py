@@ -331,7 +331,7 @@ def test_an_edited_file_with_the_same_version_warns_with_the_count(tmp_path: Pat
     """Three stored instances run minimal@1; the file now holds another text under the same
     version: the drift is reported with that count, and not for the unchanged text."""
     url = f"sqlite:///{tmp_path / 'xs.db'}"
-    _started(url, 3)
+    _started(url, 3)[0].store.close()  # type: ignore[attr-defined]
     assert definition_drift(url, [load_definition(MINIMAL)]) == []
     assert definition_drift(url, [load_definition(EDITED)]) == [
         "minimal@1: the file differs from the text 3 stored instances run; give it a new version"
@@ -345,7 +345,7 @@ def test_validate_with_a_database_warns_of_the_drift_and_still_passes(tmp_path: 
     """``xieshang validate --db`` prints the warning on stderr, in JSON as ``warnings``; the
     file is valid, so the exit code is 0."""
     url = f"sqlite:///{tmp_path / 'xs.db'}"
-    _started(url, 2)
+    _started(url, 2)[0].store.close()  # type: ignore[attr-defined]
     edited = tmp_path / "minimal.yaml"
     edited.write_text(EDITED, encoding="utf-8")
     runner = CliRunner()
@@ -360,7 +360,9 @@ def test_validate_with_a_database_warns_of_the_drift_and_still_passes(tmp_path: 
     assert '"warnings": [\n    "minimal@1: the file differs from the text 2 stored' in result.stdout
 
 
-def test_a_field_the_pinned_definition_lacks_names_that_definition(sql_url: str) -> None:
+def test_a_field_the_pinned_definition_lacks_names_that_definition(
+    sql_url: str, request: pytest.FixtureRequest
+) -> None:
     """An instance started on minimal@1 runs that text after the file gains ``report_due``:
     the refusal says which definition the instance runs (workflow@version, short hash, when it
     started) and that instances keep it, instead of a bare "not a declared field"."""
@@ -369,6 +371,8 @@ def test_a_field_the_pinned_definition_lacks_names_that_definition(sql_url: str)
     engine.fire(instance_id, "accept", Actor.of("r", "reviewer"))
     current = load_definition(EDITED)
     later = Engine(open_store(sql_url), Registry([current]), CLOCK)
+    request.addfinalizer(later.store.close)  # type: ignore[attr-defined]
+    request.addfinalizer(engine.store.close)  # type: ignore[attr-defined]
     with pytest.raises(InvalidPayload) as info:
         later.fire(
             instance_id,

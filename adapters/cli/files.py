@@ -89,14 +89,14 @@ def validate(
                 require_database(url)
                 warnings = definition_drift(url, [w for w in registry if w.id in replaced])
         if as_json:
-            _emit_json(
-                {
-                    "valid": not problems,
-                    "files": [str(f) for f in targets],
-                    "problems": [p.to_dict() for p in problems],
-                    "warnings": warnings,
-                }
-            )
+            report: dict[str, Any] = {
+                "valid": not problems,
+                "files": [str(f) for f in targets],
+                "problems": [p.to_dict() for p in problems],
+            }
+            if db is not None:
+                report["warnings"] = warnings
+            _emit_json(report)
         else:
             out = _out()
             bad = {p.file for p in problems}
