@@ -281,7 +281,9 @@ def build_engine(
 ) -> Engine:
     """An engine as ``settings`` describe it.
 
-    The workflows are loaded first, so that a broken workflow file opens no database.
+    The workflows are loaded first, so that a broken workflow file opens no database. A
+    workflow file whose content changed while its version did not, with stored instances of
+    that version on the old text, is logged as a warning on ``xieshang.definitions``.
 
     Args:
         settings: the deployment's settings.
@@ -294,6 +296,9 @@ def build_engine(
     registry = load_workflows(settings, workflows_dirs)
     calendar = load_calendar(settings.calendar)
     store = open_configured_store(settings)
+    from xieshang.adapters.drift import warn_of_drift
+
+    warn_of_drift(store, registry)  # a file edited without a new version: logged, not refused
     return Engine(
         store, registry, settings.make_clock(), deployment=settings.deployment, calendar=calendar
     )

@@ -67,7 +67,7 @@ def _read_rule(
     for j, role in enumerate(rule.units):
         if not checker.role_ref(role, roles, (*path, "units", j)):
             continue
-        if role not in checker.d.bound_units:
+        if role not in checker.d.bound_units and not checker.unknown("bound_roles"):
             checker.add(
                 "XS124",
                 "unbound-units",

@@ -8,7 +8,6 @@ enough to read on their own live in modules of their own (:mod:`xieshang.access_
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -28,7 +27,9 @@ from .expressions import (
     compile_expression,
     date_functions,
 )
+from .salvage import Unsure
 from .schema_types import value_adapter
+from .shape_errors import suggest
 from .yamlsafe import Located, Path
 
 __all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
@@ -37,17 +38,12 @@ SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
-def suggest(word: str, options: Iterable[str]) -> str:
-    """``; did you mean 'x'?`` for the option closest to a misspelt word, or nothing."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 class KnownWorkflow(NamedTuple):
     """What the other workflows loaded alongside declare, for the checks of references to them."""
 
     fields: frozenset[str]
     system_triggers: frozenset[str]
+    complete: bool = True  # False: a misshapen file, whose fields and triggers may be more
 
 
 def system_triggers(definition: Definition) -> frozenset[str]:
@@ -67,19 +63,26 @@ class Checker:
         located: Located,
         overrides: Mapping[str, Any],
         known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None,
+        unsure: Unsure | None = None,
     ) -> None:
         self.d = definition
         self.loc = located
+        self.unsure = unsure or Unsure()
         self.overrides = overrides
         self.known_workflows = None if known_workflows is None else set(known_workflows)
         known = known_workflows if isinstance(known_workflows, Mapping) else None
         self.known_fields = (
-            {k: set(v.fields) for k, v in known.items()} if known is not None else None
+            {k: set(v.fields) for k, v in known.items() if v.complete}
+            if known is not None
+            else None
         )
         self.system_triggers: dict[str, set[str]] = (
-            {k: set(v.system_triggers) for k, v in known.items()} if known is not None else {}
+            {k: set(v.system_triggers) for k, v in known.items() if v.complete}
+            if known is not None
+            else {}
         )
-        self.system_triggers[definition.id] = set(system_triggers(definition))
+        if not self.unknown("transitions") and not self.unsure.dropped:
+            self.system_triggers[definition.id] = set(system_triggers(definition))
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -90,12 +93,28 @@ class Checker:
         self.read_rules: list[CompiledRule] = []
 
     def add(self, code: str, name: str, message: str, path: Path) -> None:
-        self.problems.append(self.loc.problem(code, name, message, path))
+        """A problem at ``path`` of the definition, unless a shape problem already covers it."""
+        if self.unsure.covered(path):
+            return
+        problem = self.loc.problem(code, name, message, self.unsure.origin(path))
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def unknown(self, *path: str | int) -> bool:
+        """Whether what the file holds at ``path`` is unknown (a repaired misshapen place)."""
+        return self.unsure.unknown(path)
+
+    def trigger_unknown(self, trigger: str) -> bool:
+        """Whether ``trigger`` may be one of a transition the file holds in a broken shape."""
+        dropped = self.unsure.dropped_triggers()
+        return self.unknown("transitions") or dropped is None or trigger in dropped
 
     # -- params and fields -------------------------------------------------------------------
 
     def check_params(self) -> None:
         unknown = sorted(set(self.overrides) - set(self.d.params))
+        if self.unknown("params"):
+            unknown = []
         for name in unknown:
             self.add(
                 "XS112",
@@ -106,7 +125,7 @@ class Checker:
         new_params: dict[str, ParamSpec] = {}
         for name, spec in self.d.params.items():
             value = self.overrides.get(name, spec.default)
-            problem = param_problem(spec, value)
+            problem = None if self.unknown("params", name) else param_problem(spec, value)
             if problem:
                 where = "override" if name in self.overrides else "default"
                 self.add(
@@ -123,7 +142,7 @@ class Checker:
 
     def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
         for name, spec in fields.items():
-            if spec.default is None:
+            if spec.default is None or self.unknown(*path, name):
                 continue
             try:
                 value_adapter(spec).validate_python(spec.default)
@@ -139,6 +158,8 @@ class Checker:
     def check_duration(self, text: str, path: Path) -> None:
         if text.startswith("params."):
             name = text.removeprefix("params.")
+            if self.unknown("params", name):
+                return
             if name not in self.d.params:
                 self.add(
                     "XS112",
@@ -164,6 +185,8 @@ class Checker:
     def state_ref(self, name: str, path: Path) -> bool:
         if name in self.d.states:
             return True
+        if self.unknown("states"):
+            return False
         self.add(
             "XS101",
             "unknown-state",
@@ -176,6 +199,8 @@ class Checker:
         """Whether ``role`` is one of ``roles``; an XS110 problem at ``path`` when not."""
         if role in roles:
             return True
+        if self.unknown("roles"):
+            return False
         self.add("XS110", "unknown-role", f"unknown role {role!r}" + suggest(role, roles), path)
         return False
 
@@ -206,13 +231,22 @@ class Checker:
             *extra,
         ]
         members: dict[str, Any] = {
-            "data": set(self.d.data),
-            "payload": set(t.payload),
+            "data": self.declared("data"),
+            "payload": None if self.unknown(*self.path_of(t), "payload") else set(t.payload),
             "actor": ACTOR_FIELDS,
             "instance": INSTANCE_FIELDS,
-            "params": set(self.d.params),
+            "params": self.declared("params"),
         }
         return names, members
+
+    def declared(self, section: str) -> set[str] | None:
+        """The names ``data`` or ``params`` declare; None (any) when the section is unknown."""
+        if self.unknown(section):
+            return None
+        return set(self.d.data if section == "data" else self.d.params)
+
+    def path_of(self, t: TransitionSpec) -> Path:
+        return ("transitions", next(i for i, u in enumerate(self.d.transitions) if u is t))
 
     def expr(
         self,
@@ -249,8 +283,8 @@ class Checker:
 
     def access_expr(self, source: str, path: Path) -> Compiled | None:
         members = {
-            "data": set(self.d.data),
-            "params": set(self.d.params),
+            "data": self.declared("data"),
+            "params": self.declared("params"),
             "instance": INSTANCE_FIELDS,
         }
         return self.expr(source, path, ["data", "params", "instance"], members)

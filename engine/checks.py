@@ -24,6 +24,7 @@ from .errors import (
     InvalidPayload,
     TransitionNotAllowed,
 )
+from .pinning import explain_pinned
 from .records import REDACTED, Actor, Instance, copy_json
 from .schema_types import field_errors
 from .steps import Command, Step
@@ -153,8 +154,16 @@ def check(
             )
     if probe:
         values: dict[str, Any] = {}
+    elif validated:
+        values = dict(command.payload)
     else:
-        values = dict(command.payload) if validated else _validate_payload(t, command.payload)
+        try:
+            values = _validate_payload(t, command.payload)
+        except Refusal as r:
+            assert isinstance(r.error, InvalidPayload)
+            raise Refusal(
+                r.check, explain_pinned(engine, wf, instance, t.trigger, r.error)
+            ) from None
     if t.spec.reason_required and not (reason and reason.strip()):
         raise Refusal(
             Check.REASON_OR_EFFECTS,

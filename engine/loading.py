@@ -48,10 +48,11 @@ from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_trigge
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
-from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, merge_needs
-from .graph import no_path_to_final, successors, trap_states, unreachable
+from .expressions import DOMAIN_FUNCTIONS, LOOKUP, Compiled, merge_needs
+from .salvage import Unsure, salvage
 from .schema_types import record_adapter, value_adapter
 from .shape_errors import SCHEMA_CODE
+from .state_checks import check_graph, check_states, check_timers
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
@@ -60,6 +61,7 @@ __all__ = [
     "compile_definition",
     "load_definition",
     "parse_definition",
+    "read_definition",
     "system_triggers",
 ]
 
@@ -67,20 +69,30 @@ __all__ = [
 def parse_definition(
     text: str | bytes, file: str = ""
 ) -> tuple[Definition | None, Located | None, list[Problem]]:
-    """Stages 1 and 2: safe YAML, then the pydantic model. Returns the problems of both."""
+    """Stages 1 and 2: safe YAML, then the pydantic model. Returns the problems of both, and
+    no definition when the file does not fit the format's shape."""
+    definition, located, problems, unsure = read_definition(text, file)
+    return (None if unsure is not None else definition), located, problems
+
+
+def read_definition(
+    text: str | bytes, file: str = ""
+) -> tuple[Definition | None, Located | None, list[Problem], Unsure | None]:
+    """Stages 1 and 2, keeping what of a misshapen file can still be checked.
+
+    Returns the definition (repaired around the places that do not fit the format, when the
+    returned :class:`Unsure` is not None: it is only for checking, never for running), the
+    located data, the problems of both stages, and what the repairs left unknown.
+    """
     located, problems = read_yaml(text, file)
     if located is None:
-        return None, None, problems
+        return None, None, problems, None
     if not isinstance(located.data, dict):
-        problems.append(located.problem(SCHEMA_CODE, "schema", "a workflow file is a mapping", ()))
-        return None, located, problems
-    try:
-        definition = Definition.model_validate(located.data)
-    except DefinitionError as e:
-        for p in e.problems:  # each keeps its path as parts, which locate its line in the file
-            problems.append(located.problem(p.code, p.name, p.message, p.extra["at"]))
-        return None, located, problems
-    return definition, located, problems
+        expected = "a workflow file is a mapping such as {id: proposal, version: 1, ...}"
+        problems.append(located.problem(SCHEMA_CODE, "schema", expected, ()))
+        return None, located, problems, None
+    definition, shape_problems, unsure = salvage(located)
+    return definition, located, [*problems, *shape_problems], unsure
 
 
 def load_definition(
@@ -106,7 +118,7 @@ def load_definition(
     Raises:
         DefinitionError: with every problem found, each with its file, line and path.
     """
-    definition, located, problems = parse_definition(text, file)
+    definition, located, problems, unsure = read_definition(text, file)
     if definition is None or located is None:
         raise DefinitionError(problems)
     return compile_definition(
@@ -116,6 +128,7 @@ def load_definition(
         known_workflows=known_workflows,
         problems=problems,
         source=str(text if isinstance(text, str) else text.decode()),
+        unsure=unsure,
     )
 
 
@@ -127,13 +140,18 @@ def compile_definition(
     known_workflows: Iterable[str] | Mapping[str, KnownWorkflow] | None = None,
     problems: list[Problem] | None = None,
     source: str = "",
+    unsure: Unsure | None = None,
 ) -> CompiledWorkflow:
-    """Stages 3 and 4: static checks, then compilation. Raises DefinitionError with all problems."""
+    """Stages 3 and 4: static checks, then compilation. Raises DefinitionError with all problems.
+
+    ``unsure`` comes with a definition repaired from a misshapen file (:func:`read_definition`):
+    the checks skip what the repairs left unknown, and the definition is never compiled.
+    """
     located = located or Located(None, {}, "")
-    checker = _Checker(definition, located, params or {}, known_workflows)
+    checker = _Checker(definition, located, params or {}, known_workflows, unsure)
     checker.run()
     found = [*(problems or []), *checker.problems]
-    if found:
+    if found or unsure is not None:
         raise DefinitionError(found)
     if checker.effective is not definition:
         definition = checker.effective
@@ -157,52 +175,11 @@ class _Checker(Checker):
     def run(self) -> None:
         self.check_params()
         self.check_fields(self.d.data, ("data",))
-        self.check_states()
+        check_states(self)
         self.check_transitions()
-        self.check_timers()
+        check_timers(self)
         check_access(self)
-        if not self.problems:
-            self.check_graph()
-
-    def check_states(self) -> None:
-        initials = [n for n, s in self.d.states.items() if s.initial]
-        if len(initials) != 1:
-            what = (
-                "no initial state" if not initials else f"{len(initials)} initial states {initials}"
-            )
-            self.add(
-                "XS103",
-                "initial-state",
-                f"exactly one state must be initial; found {what}",
-                ("states",),
-            )
-        for name, s in self.d.states.items():
-            if s.initial and s.final:
-                self.add(
-                    "XS103",
-                    "initial-state",
-                    "the initial state cannot be final",
-                    ("states", name, "final"),
-                )
-            if s.deadline is not None:
-                if s.deadline.after is not None:
-                    self.check_duration(s.deadline.after, ("states", name, "deadline", "after"))
-                else:
-                    names = ["data", "params", "instance", "now"]
-                    members = {
-                        "data": set(self.d.data),
-                        "params": set(self.d.params),
-                        "instance": INSTANCE_FIELDS,
-                    }
-                    compiled = self.expr(
-                        str(s.deadline.at), ("states", name, "deadline", "at"), names, members
-                    )
-                    if compiled is not None:
-                        self.deadline_at[name] = compiled
-                if s.deadline.remind_before is not None:
-                    self.check_duration(
-                        s.deadline.remind_before, ("states", name, "deadline", "remind_before")
-                    )
+        check_graph(self)
 
     def check_transitions(self) -> None:
         triggers = set(self.d.triggers())
@@ -236,7 +213,7 @@ class _Checker(Checker):
                     )
                 seen.setdefault(key, i)
             self.state_ref(t.to, (*path, "to"))
-            if not t.roles and t.join is None:
+            if not t.roles and t.join is None and not self.unknown(*path, "roles"):
                 self.add(
                     "XS110",
                     "unknown-role",
@@ -246,7 +223,7 @@ class _Checker(Checker):
             for j, role in enumerate(t.roles):
                 self.role_ref(role, roles, (*path, "roles", j))
             for j, other in enumerate(t.not_by):
-                if other not in triggers:
+                if other not in triggers and not self.trigger_unknown(other):
                     self.add(
                         "XS113",
                         "unknown-trigger",
@@ -254,6 +231,8 @@ class _Checker(Checker):
                         (*path, "not_by", j),
                     )
             for name, spec in t.payload.items():
+                if self.unknown(*path, "payload", name):
+                    continue
                 prev = payload_types.get((t.trigger, name))
                 if prev is not None and prev[0] != spec.type:
                     self.add(
@@ -282,7 +261,7 @@ class _Checker(Checker):
         )
         sets = []
         for name, source in t.set.items():
-            if name not in self.d.data:
+            if name not in self.d.data and not self.unknown("data"):
                 self.add(
                     "XS111",
                     "unknown-field",
@@ -405,60 +384,6 @@ class _Checker(Checker):
             if compiled is not None:
                 payload.append((name, compiled))
         return instance, tuple(payload)
-
-    def check_timers(self) -> None:
-        triggers = set(self.d.triggers())
-        for i, timer in enumerate(self.d.timers):
-            path: Path = ("timers", i)
-            self.state_ref(timer.in_, (*path, "in"))
-            self.check_duration(timer.after, (*path, "after"))
-            if timer.fire not in triggers:
-                self.add(
-                    "XS113",
-                    "unknown-trigger",
-                    f"timer fires unknown trigger {timer.fire!r}" + suggest(timer.fire, triggers),
-                    (*path, "fire"),
-                )
-            elif timer.in_ in self.d.states and not any(
-                timer.in_ in t.from_ and SYSTEM_ROLE in t.roles
-                for t in self.d.transitions
-                if t.trigger == timer.fire
-            ):
-                self.add(
-                    "XS113",
-                    "unknown-trigger",
-                    f"no transition {timer.fire!r} from {timer.in_!r} allows the system role",
-                    (*path, "fire"),
-                )
-
-    def check_graph(self) -> None:
-        states = list(self.d.states)
-        graph = successors((s, t.to) for t in self.d.transitions for s in t.from_)
-        finals = set(self.d.final_states)
-        initial = self.d.initial_state
-        for s in unreachable(states, initial, graph):
-            self.add(
-                "XS104",
-                "unreachable-state",
-                f"state {s!r} cannot be reached from the initial state {initial!r}",
-                ("states", s),
-            )
-        traps = trap_states(states, finals, graph)
-        for s in traps:
-            self.add(
-                "XS105", "trap-state", f"state {s!r} is not final and has no way out", ("states", s)
-            )
-        if not finals:
-            self.add("XS106", "no-path-to-final", "the workflow has no final state", ("states",))
-            return
-        for s in no_path_to_final(states, finals, graph):
-            if s not in traps:
-                self.add(
-                    "XS106",
-                    "no-path-to-final",
-                    f"no final state can be reached from {s!r}",
-                    ("states", s),
-                )
 
     def child_fire(
         self, t: TransitionSpec, path: Path, spec: ChildFireSpec

@@ -8,7 +8,8 @@ from typing import Any
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
-from .loading import KnownWorkflow, compile_definition, parse_definition, system_triggers
+from .loading import KnownWorkflow, compile_definition, read_definition, system_triggers
+from .salvage import Unsure
 from .yamlsafe import Located
 
 __all__ = ["Registry"]
@@ -43,15 +44,17 @@ class Registry:
                 let the system fire.
         """
         problems: list[Problem] = []
-        parsed: list[tuple[Definition, Located, str]] = []
+        parsed: list[tuple[Definition, Located, str, Unsure | None]] = []
         seen: dict[tuple[str, int], str] = {}
         for file, text in files:
-            definition, located, found = parse_definition(text, file)
+            definition, located, found, unsure = read_definition(text, file)
             problems += found
             if definition is None or located is None:
                 continue
             key = (definition.id, definition.version)
-            if key in seen:
+            # a broken id or version cannot be the same as another file's
+            named = unsure is None or not (unsure.unknown(("id",)) or unsure.unknown(("version",)))
+            if named and key in seen:
                 problems.append(
                     located.problem(
                         "XS117",
@@ -62,13 +65,16 @@ class Registry:
                     )
                 )
                 continue
-            seen[key] = file
-            parsed.append(
-                (definition, located, str(text if isinstance(text, str) else text.decode()))
-            )
-        known = {d.id: KnownWorkflow(frozenset(d.data), system_triggers(d)) for d, _, _ in parsed}
+            if named:
+                seen[key] = file
+            source = str(text if isinstance(text, str) else text.decode())
+            parsed.append((definition, located, source, unsure))
+        known = {
+            d.id: KnownWorkflow(frozenset(d.data), system_triggers(d), complete=unsure is None)
+            for d, _, _, unsure in parsed
+        }
         compiled: list[CompiledWorkflow] = []
-        for definition, located, source in parsed:
+        for definition, located, source, unsure in parsed:
             try:
                 compiled.append(
                     compile_definition(
@@ -77,6 +83,7 @@ class Registry:
                         params=(params or {}).get(definition.id),
                         known_workflows=known,
                         source=source,
+                        unsure=unsure,
                     )
                 )
             except DefinitionError as e:

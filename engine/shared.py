@@ -14,6 +14,7 @@ from .diagram import schema_json, to_dot, to_mermaid
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
 from .loading import compile_definition
+from .pinning import drift_message
 from .records import canonical_json, copy_json, iso
 from .schedules import Tracking, provisional_years
 from .schema_types import field_errors
@@ -31,6 +32,7 @@ __all__ = [
     "canonical_json",
     "compile_definition",
     "copy_json",
+    "drift_message",
     "field_errors",
     "input_errors",
     "iso",

@@ -58,6 +58,8 @@ def _refuses(checker: Checker, mode: str, path: Path) -> bool | None:
         return None
     name = mode.removeprefix("params.")
     spec = checker.d.params.get(name)
+    if checker.unknown("params", name):
+        return None
     if spec is None:
         checker.add(
             "XS112",

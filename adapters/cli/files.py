@@ -12,11 +12,12 @@ from rich.text import Text
 
 from xieshang import Definition, DefinitionError, Registry, Usage, load_definition
 from xieshang.adapters.common import DiagramFormat, draw
-from xieshang.adapters.settings import workflow_paths
+from xieshang.adapters.settings import command_database_url, workflow_paths
 from xieshang.shared import read_yaml
 from xieshang.workflows import BUNDLED_DIR
 
 from .app import JsonFlag, _state, app
+from .database import require_database
 from .output import _emit_json, _err, _out, _reporting
 
 DOT_TIMEOUT_SECONDS = 120
@@ -49,10 +50,20 @@ def validate(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="text, or json for machines.")
     ] = OutputFormat.text,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Also warn of each file changed without a new version while this database's "
+            "instances of that version run the old text.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check workflow files together (with the bundled ones known); list every problem."""
     as_json = as_json or output_format is OutputFormat.json
+    db = db or getattr(ctx.find_root().obj, "db", None)
     with _reporting(as_json):
         targets = _yaml_files(paths)
         mine = {f.resolve() for f in targets}
@@ -65,18 +76,27 @@ def validate(
             and not (f.parent.resolve() == BUNDLED_DIR.resolve() and f.stem in replaced)
         ]
         problems = []
+        warnings: list[str] = []
         try:
-            Registry.from_texts((str(f), f.read_bytes()) for f in [*context, *targets])
+            registry = Registry.from_texts((str(f), f.read_bytes()) for f in [*context, *targets])
         except DefinitionError as e:
             problems = e.problems
+        else:
+            if db is not None:
+                from xieshang.adapters.drift import definition_drift
+
+                url = command_database_url(ctx, db)
+                require_database(url)
+                warnings = definition_drift(url, [w for w in registry if w.id in replaced])
         if as_json:
-            _emit_json(
-                {
-                    "valid": not problems,
-                    "files": [str(f) for f in targets],
-                    "problems": [p.to_dict() for p in problems],
-                }
-            )
+            report: dict[str, Any] = {
+                "valid": not problems,
+                "files": [str(f) for f in targets],
+                "problems": [p.to_dict() for p in problems],
+            }
+            if db is not None:
+                report["warnings"] = warnings
+            _emit_json(report)
         else:
             out = _out()
             bad = {p.file for p in problems}
@@ -85,6 +105,8 @@ def validate(
                     out.print(Text(f"✓ {f}", style="green"))
             for p in problems:
                 out.print(Text(str(p)), markup=False)
+            for w in warnings:
+                _err().print(Text(f"warning: {w}", style="yellow"))
             if problems:
                 files = len(bad)
                 _err().print(
