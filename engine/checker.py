@@ -29,6 +29,7 @@ from .expressions import (
     date_functions,
 )
 from .schema_types import value_adapter
+from .typecheck import check_types
 from .yamlsafe import Located, Path
 
 __all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
@@ -48,6 +49,7 @@ class KnownWorkflow(NamedTuple):
 
     fields: frozenset[str]
     system_triggers: frozenset[str]
+    data: Mapping[str, FieldSpec] | None = None  # the fields with their types, when known
 
 
 def system_triggers(definition: Definition) -> frozenset[str]:
@@ -80,6 +82,7 @@ class Checker:
             {k: set(v.system_triggers) for k, v in known.items()} if known is not None else {}
         )
         self.system_triggers[definition.id] = set(system_triggers(definition))
+        self.known_data = {k: v.data for k, v in (known or {}).items() if v.data is not None}
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -224,10 +227,12 @@ class Checker:
         lookup: bool = False,
     ) -> Compiled | None:
         try:
-            return compile_expression(source, names=names, members=members, lookup=lookup)
+            compiled = compile_expression(source, names=names, members=members, lookup=lookup)
         except ExpressionError as e:
             self.add(e.code, e.name, e.message, path)
             return None
+        check_types(self, source, path)
+        return compiled
 
     def placeholders(
         self,

@@ -66,7 +66,9 @@ class Registry:
             parsed.append(
                 (definition, located, str(text if isinstance(text, str) else text.decode()))
             )
-        known = {d.id: KnownWorkflow(frozenset(d.data), system_triggers(d)) for d, _, _ in parsed}
+        known = {
+            d.id: KnownWorkflow(frozenset(d.data), system_triggers(d), d.data) for d, _, _ in parsed
+        }
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:
