@@ -211,15 +211,12 @@ def _fit(
             path,
         )
         return True
-    if value.kind == spec.type or value.kind in _FITS.get(spec.type, ()):
-        return False
     if spec.type == "list" and value.kind == "list":
-        if spec.items is None or value.of is None or value.of.unknown:
+        of = value.of
+        if spec.items is None or of is None or of.unknown or _fits(of.kind, spec.items):
             return False
-        item = FieldSpec(type=spec.items, values=spec.item_values)
-        if value.of.kind == spec.items or value.of.kind in _FITS.get(spec.items, ()):
-            return False
-        field = T("list", of=from_field(item))
+    elif _fits(value.kind, spec.type):
+        return False
     checker.add(
         "XS127",
         "wrong-type",
@@ -227,6 +224,10 @@ def _fit(
         path,
     )
     return True
+
+
+def _fits(kind: str, field_type: str) -> bool:
+    return kind == field_type or kind in _FITS.get(field_type, ())
 
 
 def _hint(value: T, spec: FieldSpec, text: str, name: object) -> str:

@@ -96,7 +96,7 @@ class Infer:
         self.env = dict(env)
         self.findings: list[Finding] = []
 
-    def add(self, code: str, name: str, node: ast.AST, message: str) -> T:
+    def add(self, code: str, name: str, node: ast.expr, message: str) -> T:
         self.findings.append(Finding(code, name, f"`{self.p.text(node)}` {message}"))
         return DYN
 
@@ -183,7 +183,7 @@ class Infer:
         return T("bool")
 
     def compare(
-        self, node: ast.AST, op: str, lhs: tuple[ast.expr, T], rhs: tuple[ast.expr, T]
+        self, node: ast.expr, op: str, lhs: tuple[ast.expr, T], rhs: tuple[ast.expr, T]
     ) -> None:
         (an, a), (bn, b) = lhs, rhs
         sa, sb = self.p.text(an), self.p.text(bn)
@@ -259,7 +259,7 @@ class Infer:
                 "XS128",
                 "type-mismatch",
                 node,
-                f"does {op} on {a} and {b}, which are text at run time; {fix}",
+                f"does {op} on {a} and {b} (a date is text at run time); {fix}",
             )
         if kinds <= NUMBERS:
             fix = _fix(a, b, sa, sb)

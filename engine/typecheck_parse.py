@@ -46,7 +46,7 @@ class Parsed:
     _to_source: tuple[int, ...]
     _line_starts: tuple[int, ...]
 
-    def text(self, node: ast.AST) -> str:
+    def text(self, node: ast.expr) -> str:
         """The CEL source of ``node``, as written."""
         start = self._offset(node.lineno, node.col_offset)
         end = self._offset(node.end_lineno or node.lineno, node.end_col_offset or 0)
