@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+import warnings
 from dataclasses import dataclass
 
 __all__ = ["Parsed", "parse"]
@@ -62,8 +63,11 @@ def parse(source: str) -> Parsed | None:
     """The tree of ``source`` (CEL the binding compiled), or None when it cannot be respelt."""
     try:
         text, to_source = _respell(source)
-        tree = ast.parse(text, mode="eval").body
-    except (Unsupported, SyntaxError, ValueError):
+        with warnings.catch_warnings():
+            # escapes CEL has and Python lacks (\? and \`) would warn, not fail
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval").body
+    except (Unsupported, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     return Parsed(source, tree, text, tuple(to_source), tuple(starts))

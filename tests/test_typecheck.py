@@ -9,6 +9,7 @@ of unknown type is never reported, so every bundled workflow loads as before.
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from xieshang import DefinitionError, load_definition
 from xieshang.adapters.cli import app
 from xieshang.expressions import DOMAIN_FUNCTIONS, LOOKUP, compile_expression, date_functions
 from xieshang.registry import Registry
+from xieshang.typecheck_parse import parse
 from xieshang.typecheck_types import SIGNATURES, signatures
 from xieshang.workflows import bundled_files
 
@@ -417,6 +419,21 @@ def test_spawn_data_of_the_wrong_type_for_the_child_field_is_refused() -> None:
     assert not_a_list == [("XS127", line_of(PARENT, "for_each:"), "transitions[0].spawn.for_each")]
 
 
+def test_an_update_of_another_workflow_is_checked_against_that_workflows_fields() -> None:
+    """`update:` sets fields of another instance: each value must fit that workflow's field."""
+    update = (
+        PARENT.replace(
+            "    spawn:\n      workflow: child\n      for_each: FOR_EACH\n      data:\nDATA\n", ""
+        )
+        + "    update:\n      workflow: child\n      instance: data.title\n"
+        + "      set: {round: SET}\n"
+    )
+    assert problems(CHILD, update.replace("SET", "size(data.units)")) == []
+    assert problems(CHILD, update.replace("SET", "data.title")) == [
+        ("XS127", line_of(update, "set:"), "transitions[0].update.set.round")
+    ]
+
+
 # -- validate: every kind at once ------------------------------------------------------------
 
 
@@ -435,6 +452,34 @@ def test_validate_lists_a_bad_set_a_bad_comparison_and_a_bad_duration_with_their
         (str(SET_LINE), "XS127"),
         (str(SET_LINE), "XS129"),
     ]
+
+
+# -- the tree -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cel_source", "python"),
+    [
+        ("a || b && !c", "a or (b and ~c)"),
+        ("!a == b", "~a == b"),
+        ("c ? x : d ? 1 : 2", "c if x else d if 1 else 2"),
+        ("f(c ? a : b, {'k': c ? 1 : 2})", "f(c if a else b, {'k': c if 1 else 2})"),
+        ("a < b == c // a comment", "a < b == c"),
+        ("data.from + 1", "data._kw_from + 1"),
+    ],
+)
+def test_cel_is_read_at_its_own_precedences(cel_source: str, python: str) -> None:
+    """The respelt tree groups as CEL does: ? : lowest, then ||, &&, comparisons, ! highest."""
+    parsed = parse(cel_source)
+    assert parsed is not None
+    assert ast.dump(parsed.tree) == ast.dump(ast.parse(python, mode="eval").body)
+    assert parsed.text(parsed.tree) == cel_source.split(" //")[0]
+
+
+def test_what_cannot_be_respelt_is_left_unchecked() -> None:
+    """An unsigned literal has no Python spelling: the expression is not type-checked."""
+    assert parse("1u + data.n") is None
+    assert problems(typed("1u + 1u > 0u")) == []
 
 
 # -- properties --------------------------------------------------------------------------------
