@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from datetime import date
 from typing import NamedTuple
 
-import cel
-
 from .calendar import parse_duration
 from .errors import CalendarError
+from .expressions import compile_expression, new_context
 from .typecheck_parse import KEYWORD_PREFIX, Parsed
 from .typecheck_types import DYN, NUMBERS, STRINGS, Signature, T, accepts, signatures
 
@@ -332,7 +331,9 @@ class Infer:
         problem = None
         if name in ("timestamp", "duration"):
             try:
-                cel.evaluate(f"{name}(x)", {"x": text})
+                compile_expression(f"{name}(x)", names=["x"], members={}).run(
+                    new_context({"x": text})
+                )
             except (ValueError, RuntimeError, TypeError) as e:
                 problem = f"is not a CEL {name} ({str(e).splitlines()[0]})"
         elif "duration" in param:
