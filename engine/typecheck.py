@@ -276,4 +276,4 @@ def _spawn_fields(checker: Checker, path: Path, t: TransitionSpec) -> None:
 
 def _suggest(name: str, fields: Mapping[str, FieldSpec]) -> str:
     close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""

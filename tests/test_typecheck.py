@@ -406,8 +406,8 @@ def test_spawn_data_naming_a_field_the_child_lacks_suggests_the_close_one() -> N
         "transitions[0].spawn.data.tilte",
     )
     assert p.message == (
-        "spawn data names field 'tilte', which workflow 'child' does not declare; did you mean "
-        "'title'?; its fields: title, unit, due, round"
+        "spawn data names field 'tilte', which workflow 'child' does not declare (did you mean "
+        "'title'?); its fields: title, unit, due, round"
     )
 
 
