@@ -72,7 +72,9 @@ _FITS = {
 def check_types(checker: Checker, source: str, path: Path) -> None:
     """Add a problem (XS127-XS132) for each type mistake of the expression at ``path``."""
     t = _transition(checker, path)
-    if t is not None and path[2:] == ("spawn", "for_each"):
+    spawn_list = t is not None and path[2:] == ("spawn", "for_each")
+    if spawn_list:
+        assert t is not None
         _spawn_fields(checker, path, t)
     parsed = parse(source)
     if parsed is None:
@@ -90,15 +92,7 @@ def check_types(checker: Checker, source: str, path: Path) -> None:
         _wrong(checker, path, parsed, result, f"the {what} must give a bool; {hint}")
     elif path[-2:] == ("deadline", "at") and not accepts(frozenset({"date", "timestamp"}), result):
         _wrong(checker, path, parsed, result, "a deadline's at must give a date")
-    elif (
-        t is not None
-        and path[2:] == ("spawn", "for_each")
-        and result.kind
-        not in (
-            "list",
-            "dyn",
-        )
-    ):
+    elif spawn_list and not result.unknown and result.kind != "list":
         _wrong(checker, path, parsed, result, f"for_each must give a list; write `[{source}]`")
     else:
         field = _target(checker, path, t)
