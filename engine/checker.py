@@ -30,6 +30,7 @@ from .expressions import (
 from .salvage import Unsure
 from .schema_types import value_adapter
 from .shape_errors import suggest
+from .typecheck import check_types
 from .yamlsafe import Located, Path
 
 __all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
@@ -44,6 +45,7 @@ class KnownWorkflow(NamedTuple):
     fields: frozenset[str]
     system_triggers: frozenset[str]
     complete: bool = True  # False: a misshapen file, whose fields and triggers may be more
+    data: Mapping[str, FieldSpec] | None = None  # the fields with their types, when known
 
 
 def system_triggers(definition: Definition) -> frozenset[str]:
@@ -83,6 +85,9 @@ class Checker:
         )
         if not self.unknown("transitions") and not self.unsure.dropped:
             self.system_triggers[definition.id] = set(system_triggers(definition))
+        self.known_data = {
+            k: v.data for k, v in (known or {}).items() if v.data is not None and v.complete
+        }
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -258,10 +263,12 @@ class Checker:
         lookup: bool = False,
     ) -> Compiled | None:
         try:
-            return compile_expression(source, names=names, members=members, lookup=lookup)
+            compiled = compile_expression(source, names=names, members=members, lookup=lookup)
         except ExpressionError as e:
             self.add(e.code, e.name, e.message, path)
             return None
+        check_types(self, source, path)
+        return compiled
 
     def placeholders(
         self,

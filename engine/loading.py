@@ -35,6 +35,14 @@ XS123 unknown-member         CEL reads a field, parameter or attribute that is n
 XS124 unbound-units          a read rule's ``units`` names a role that ``bound_roles`` does not bind
 XS125 duplicate-warning      two ``warn:`` entries of one transition share a code
 XS126 bad-warn-mode          a ``warn:`` mode that is not warn, refuse or a string param holding one
+XS127 wrong-type             a value that cannot fit where it goes: a ``set``, ``update`` or spawn
+                             ``data`` of a field, a guard or ``when`` that gives no bool, a
+                             ``for_each`` that gives no list
+XS128 type-mismatch          a comparison or arithmetic between types that cannot meet
+XS129 bad-literal            a date or duration literal in an expression that does not parse
+XS130 bad-call               a function called with the wrong number or types of arguments
+XS131 spawn-missing-field    spawn ``data`` leaves out a field the child workflow requires
+XS132 spawn-unknown-field    spawn ``data`` names a field the child workflow does not declare
 ===== ====================== ==========================================================
 """
 

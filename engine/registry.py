@@ -70,7 +70,9 @@ class Registry:
             source = str(text if isinstance(text, str) else text.decode())
             parsed.append((definition, located, source, unsure))
         known = {
-            d.id: KnownWorkflow(frozenset(d.data), system_triggers(d), complete=unsure is None)
+            d.id: KnownWorkflow(
+                frozenset(d.data), system_triggers(d), complete=unsure is None, data=d.data
+            )
             for d, _, _, unsure in parsed
         }
         compiled: list[CompiledWorkflow] = []

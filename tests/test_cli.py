@@ -83,6 +83,7 @@ transitions:
     spawn:
       workflow: WORKFLOW
       for_each: payload.units
+      data: {title: "'交办'", first_proposer: item}
 """
 
 runner = CliRunner()
