@@ -29,7 +29,8 @@ from .calendar import (
     add_months,
     add_workdays,
     get_calendar,
-    parse_duration,
+    parse_offset,
+    shift,
     workdays_between,
 )
 from .errors import CalendarError, FunctionFailed, XieshangError
@@ -60,6 +61,7 @@ INSTANCE_FIELDS = frozenset(
 DOMAIN_FUNCTIONS = frozenset(
     {
         "add_workdays",
+        "workdays_before",
         "add_months",
         "workdays_between",
         "date",
@@ -362,16 +364,20 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         return _as_date(value).isoformat()
 
     def due_date(start: Any, duration: str) -> str:
-        d = parse_duration(str(duration))
-        day = _as_date(start)
-        if d.unit == "working_days":
-            return add_workdays(cal, day, d.amount).isoformat()
-        if d.unit == "months":
-            return add_months(day, d.amount).isoformat()
-        days = {"days": 1, "weeks": 7}.get(d.unit)
-        if days is None:
-            raise CalendarError(f"due_date needs a day-based duration, not {str(d)!r}")
-        return date.fromordinal(day.toordinal() + days * d.amount).isoformat()
+        # '-5 working days' counts backwards, mirroring the forward count
+        sign, d = parse_offset(str(duration))
+        return shift(cal, _as_date(start), d, sign).isoformat()
+
+    def workdays_before(day: Any, duration: Any) -> str:
+        # workdays_before(d, '5 working days') == due_date(d, '-5 working days')
+        sign, d = parse_offset(str(duration))
+        if d.unit != "working_days" or sign < 0:
+            raise CalendarError(
+                f"workdays_before counts a positive number of working days, such as "
+                f"'5 working days' (got {duration!r}); for other units use due_date(date, "
+                f"'-{d}')"
+            )
+        return shift(cal, _as_date(day), d, -1).isoformat()
 
     def year(value: Any) -> int:
         # the year of a date, or of a moment in China time (a step at 2026-12-31 20:00 UTC is 2027)
@@ -389,6 +395,7 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         "days_between": days_between,
         "date": date_,
         "due_date": due_date,
+        "workdays_before": workdays_before,
         "year": year,
     }
     return {name: guarded(name, fn) for name, fn in functions.items()}
