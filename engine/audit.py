@@ -205,8 +205,9 @@ def _replay_transition(
         # the row as it was written: its reason, command id and role, not the replay's
         as_written = replace(command, reason=row.reason, command_id=row.command_id)
         checked = replace(checked, command=as_written, role=row.role)
-        if row.redacted_fields():
-            # the payload its warnings may quote is gone: they are taken as recorded
+        if row.redacted_fields() or any("parent" in w.when.needs for w in t.warnings):
+            # the payload its warnings may quote is gone, or they read the parent as it was:
+            # they are taken as recorded
             checked = replace(checked, warnings=tuple(row.warnings or ()))
         return commit_step(engine, checked, replay=True)
     raise errors[0]

@@ -23,6 +23,8 @@ from .errors import CalendarError, Problem
 from .expressions import (
     ACTOR_FIELDS,
     INSTANCE_FIELDS,
+    PARENT,
+    PARENT_FIELDS,
     Compiled,
     ExpressionError,
     compile_expression,
@@ -211,8 +213,14 @@ class Checker:
             "actor": ACTOR_FIELDS,
             "instance": INSTANCE_FIELDS,
             "params": set(self.d.params),
+            PARENT: PARENT_FIELDS,
         }
         return names, members
+
+    def guard_names(self, t: TransitionSpec) -> tuple[list[str], dict[str, Any]]:
+        """The names of a guard and its message: a transition's, and the ``parent``."""
+        names, members = self.names(t)
+        return [*names, PARENT], members
 
     def expr(
         self,

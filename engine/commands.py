@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .checks import Refusal, allowed_now, check, role_for, validate_data
 from .children import join_ready, set_children, spawn
 from .compiler import CompiledWorkflow
-from .context import Scope, children_of, full_context, jsonable, summary
+from .context import Scope, children_of, full_context, jsonable, parent_as_after, summary
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -268,7 +268,8 @@ def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple
     if checked.t.spec.fire_on is not None and not replay:
         _fire_on(engine, commit, checked, new)
     if checked.t.children_fire and not replay:
-        _fire_children(engine, commit, checked, new)
+        with parent_as_after(new):
+            _fire_children(engine, commit, checked, new)
     return commit, new
 
 

@@ -5,7 +5,8 @@ An expression may read only the names of its place (``data``, ``payload``, ``act
 name, field, parameter or function is found when the definition loads, not when it runs.
 Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestamp.
 
-A guard (and its message) may also call ``lookup(id)``: another instance of the same org, read
+A transition's expressions may read ``parent`` (a child's parent as stored when the step runs,
+null for an instance without one). A guard (and its message) may also call ``lookup(id)``: another instance of the same org, read
 when the guard runs (see :data:`LOOKUP`). Nowhere else, since every other expression is
 evaluated again from the instance's own history (replay, read rules, deadlines).
 """
@@ -43,6 +44,8 @@ __all__ = [
     "BUILTIN_FUNCTIONS",
     "INSTANCE_FIELDS",
     "LOOKUP",
+    "PARENT",
+    "PARENT_FIELDS",
     "Compiled",
     "ExpressionError",
     "compile_expression",
@@ -55,6 +58,11 @@ __all__ = [
 ]
 
 ACTOR_FIELDS = frozenset({"id", "roles", "org", "unit"})
+# parent: a child's parent instance, read when the step runs (null for an instance without one)
+PARENT = "parent"
+PARENT_FIELDS = frozenset(
+    {"id", "workflow", "state", "final", "unit", "data", "parent_id", "created_at"}
+)
 INSTANCE_FIELDS = frozenset(
     {"id", "workflow", "state", "version", "org", "created_at", "parent_id", "unit", "entered_at"}
 )
@@ -258,6 +266,15 @@ def compile_expression(
     allowed = set(names)
     bound = set(_MACRO_VAR.findall(_strip(source)))
     unknown = [v for v in program.variables() if v not in allowed and v not in bound]
+    if unknown == [PARENT]:
+        raise ExpressionError(
+            "XS121",
+            "unknown-name",
+            f"parent in {source!r}: it reads the parent as it is now, and is allowed only in a "
+            "transition's guard, guard_message and warn (a replay runs every other expression "
+            "again from the instance's own history); to keep a value of the parent, copy it "
+            "into the child's data with spawn.data or the parent's children_set",
+        )
     if unknown:
         raise ExpressionError(
             "XS121",

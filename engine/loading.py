@@ -270,12 +270,15 @@ class _Checker(Checker):
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
         path: Path = ("transitions", i)
         names, members = self.names(t)
+        guard_names, _ = self.guard_names(t)
         guard = (
-            self.expr(t.guard, (*path, "guard"), names, members, lookup=True) if t.guard else None
+            self.expr(t.guard, (*path, "guard"), guard_names, members, lookup=True)
+            if t.guard
+            else None
         )
         message_parts = (
             self.placeholders(
-                t.guard_message, (*path, "guard_message"), names, members, lookup=True
+                t.guard_message, (*path, "guard_message"), guard_names, members, lookup=True
             )
             if t.guard_message is not None
             else ()

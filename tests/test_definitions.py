@@ -182,7 +182,7 @@ def test_every_problem_of_warn_entries_is_listed_with_its_path() -> None:
     reads = next(p for p in problems if p.path == "transitions[1].warn[1].when")
     assert reads.message == (
         "unknown name 'children' in 'children.exists(c, !c.final)'; names allowed here: "
-        "actor, data, instance, now, params, payload"
+        "actor, data, instance, now, params, parent, payload"
     )
 
 
