@@ -101,6 +101,7 @@ def replay_rows(
     if events is not None:
         events += events_for(wf, instance, first, None, deployment=engine.deployment)
     fired: dict[str, set[str]] = {}
+    last_by: dict[str, tuple[int, str]] = {}  # trigger -> (seq, actor) of its latest row
     for row in rows[1:]:
         now = datetime.fromisoformat(row.occurred_at)
         actor = Actor.from_dict(row.actor)
@@ -138,13 +139,16 @@ def replay_rows(
             if events is not None:
                 events += _engine_row_events(engine, wf, before, instance, row)
         else:
-            commit, instance = _replay_transition(engine, wf, instance, row, actor, now, fired)
+            commit, instance = _replay_transition(
+                engine, wf, instance, row, actor, now, fired, last_by
+            )
             recorded_deadline(instance, row)
             if warnings is not None:
                 warnings.append((row, commit.history[0].warnings))
             if events is not None:
                 events += [e for e in commit.events if e.instance_id == instance.id]
             fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
+            last_by[row.trigger] = (row.seq, str(row.actor.get("id")))
         instance.head_hash = row.hash
     return instance
 
@@ -177,6 +181,7 @@ def _replay_transition(
     actor: Actor,
     now: datetime,
     fired: Mapping[str, set[str]],
+    last_by: Mapping[str, tuple[int, str]],
 ) -> tuple[Commit, Instance]:
     candidates = [
         t
@@ -201,7 +206,7 @@ def _replay_transition(
         except Refusal as r:
             errors.append(r.error)
             continue
-        _judge_role(row, t, actor, fired)
+        _judge_role(row, t, actor, fired, last_by)
         # the row as it was written: its reason, command id and role, not the replay's
         as_written = replace(command, reason=row.reason, command_id=row.command_id)
         checked = replace(checked, command=as_written, role=row.role)
@@ -214,7 +219,11 @@ def _replay_transition(
 
 
 def _judge_role(
-    row: HistoryEntry, t: CompiledTransition, actor: Actor, fired: Mapping[str, set[str]]
+    row: HistoryEntry,
+    t: CompiledTransition,
+    actor: Actor,
+    fired: Mapping[str, set[str]],
+    last_by: Mapping[str, tuple[int, str]],
 ) -> None:
     """A row's role must be one the transition allows and its actor holds, and separation of
     duties must hold over the rows before it: a loosened stored definition or a rewritten actor
@@ -227,11 +236,16 @@ def _judge_role(
             actor=actor.id,
             allowed=sorted(t.roles),
         )
-    earlier = set().union(*(fired.get(name, set()) for name in t.spec.not_by))
-    if actor.id in earlier:
+    triggers = t.spec.not_by_triggers
+    if t.spec.not_by_scope == "last":
+        last = max((last_by[name] for name in triggers if name in last_by), default=None)
+        barred = last is not None and last[1] == actor.id
+    else:
+        barred = actor.id in set().union(*(fired.get(name, set()) for name in triggers))
+    if barred:
         raise Forbidden(
             f"row {row.seq}: {actor.id!r} fired {row.trigger!r} after firing "
-            f"{', '.join(t.spec.not_by)} (separation of duties)",
+            f"{', '.join(triggers)} (separation of duties, scope {t.spec.not_by_scope})",
             trigger=row.trigger,
             actor=actor.id,
             allowed=[],

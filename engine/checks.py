@@ -142,20 +142,8 @@ def check(
         )
     if role in wf.bound and not replay:
         _check_unit(wf, instance, t, actor, role)
-    if t.spec.not_by and not replay:
-        earlier = engine.store.actors_of(instance.id, frozenset(t.spec.not_by))
-        if actor.id in earlier:
-            raise Refusal(
-                Check.SEPARATION_OF_DUTIES,
-                Forbidden(
-                    f"actor {actor.id!r} fired {', '.join(t.spec.not_by)} on this instance and "
-                    f"so may not fire {t.trigger!r} (separation of duties)",
-                    trigger=t.trigger,
-                    actor=actor.id,
-                    allowed=[],
-                    not_by=list(t.spec.not_by),
-                ),
-            )
+    if t.spec.not_by_triggers and not replay:
+        _separation_of_duties(engine, instance, t, actor)
     if probe:
         values: dict[str, Any] = {}
     else:
@@ -196,6 +184,39 @@ def check(
     warnings = _soft_rules(engine, scope, ctx, probe=probe or validated, replay=replay)
     new_data = _effects(wf, instance, t, ctx, replay)
     return Step(wf, instance, t, command, role, values, new_data, warnings)
+
+
+def _separation_of_duties(
+    engine: Engine, instance: Instance, t: CompiledTransition, actor: Actor
+) -> None:
+    """Refuse an actor the transition's ``not_by`` rule bars: one who ever fired one of its
+    triggers here (scope ``ever``), or the actor of the most recent such step (``last``)."""
+    triggers = t.spec.not_by_triggers
+    scope = t.spec.not_by_scope
+    if scope == "ever":
+        barred = actor.id in engine.store.actors_of(instance.id, frozenset(triggers))
+        did = "fired"
+    else:
+        last = next(
+            (r for r in reversed(engine.store.history(instance.id)) if r.trigger in triggers),
+            None,
+        )
+        barred = last is not None and last.actor.get("id") == actor.id
+        did = "made the last"
+    if barred:
+        raise Refusal(
+            Check.SEPARATION_OF_DUTIES,
+            Forbidden(
+                f"actor {actor.id!r} {did} {', '.join(triggers)} on this instance and so may "
+                f"not fire {t.trigger!r} (separation of duties: not_by "
+                f"[{', '.join(triggers)}], scope {scope})",
+                trigger=t.trigger,
+                actor=actor.id,
+                allowed=[],
+                not_by=list(triggers),
+                scope=scope,
+            ),
+        )
 
 
 def _soft_rules(

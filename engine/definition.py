@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,6 +34,7 @@ __all__ = [
     "FireOnSpec",
     "JoinSpec",
     "Label",
+    "NotBySpec",
     "ParamSpec",
     "ReadRule",
     "ReadSpec",
@@ -271,6 +274,30 @@ class ChildFireSpec(_Model):
     )
 
 
+class NotBySpec(_Model):
+    """Separation of duties with a scope: ``ever`` (whoever fired one of ``triggers`` on this
+    instance at any time) or ``last`` (the actor of the most recent step with one of them)."""
+
+    triggers: tuple[str, ...] = Field(min_length=1, description="the triggers whose actor is barred")
+    scope: Literal["ever", "last"] = Field(
+        default="ever",
+        description="ever: anyone who ever fired one of them here; last: the actor of the most "
+        "recent such step (a report redrafted by another may be approved by the first drafter)",
+    )
+
+
+def _not_by_form(value: Any) -> str:
+    return "not_by[rule]" if isinstance(value, dict | NotBySpec) else "not_by[list]"
+
+
+# a list, or a rule: the tag (a name with brackets, which a problem's path leaves out) makes a
+# bad rule one problem at its place rather than one per form
+_NotBy = Annotated[
+    Annotated[tuple[str, ...], Tag("not_by[list]")] | Annotated[NotBySpec, Tag("not_by[rule]")],
+    Discriminator(_not_by_form),
+]
+
+
 class TransitionSpec(_Model):
     """A step: ``trigger`` moves an instance from one of ``from`` to ``to``."""
 
@@ -287,8 +314,10 @@ class TransitionSpec(_Model):
     set: dict[str, str] = Field(default_factory=dict, description="data field -> CEL expression")
     reason_required: bool = False
     visibility: Literal["public", "internal"] = "public"
-    not_by: tuple[str, ...] = Field(
-        default=(), description="triggers whose actor may not fire this one (separation of duties)"
+    not_by: _NotBy = Field(
+        default=(),
+        description="separation of duties: triggers whose actor may not fire this one (a list: "
+        "whoever ever fired them here), or {triggers, scope: ever | last}",
     )
     emits: tuple[str, ...] = Field(default=(), description="event names, e.g. proposal.assigned")
     spawn: SpawnSpec | None = None
@@ -311,6 +340,16 @@ class TransitionSpec(_Model):
     )
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
+
+    @property
+    def not_by_triggers(self) -> tuple[str, ...]:
+        """The triggers of the separation-of-duties rule, in either form."""
+        return self.not_by.triggers if isinstance(self.not_by, NotBySpec) else self.not_by
+
+    @property
+    def not_by_scope(self) -> Literal["ever", "last"]:
+        """``ever`` (the list form) or the scope the rule names."""
+        return self.not_by.scope if isinstance(self.not_by, NotBySpec) else "ever"
 
     @field_validator("from_", mode="before")
     @classmethod

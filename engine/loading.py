@@ -245,13 +245,16 @@ class _Checker(Checker):
                 )
             for j, role in enumerate(t.roles):
                 self.role_ref(role, roles, (*path, "roles", j))
-            for j, other in enumerate(t.not_by):
+            not_by: Path = (*path, "not_by")
+            if not isinstance(t.not_by, tuple):
+                not_by = (*not_by, "triggers")
+            for j, other in enumerate(t.not_by_triggers):
                 if other not in triggers:
                     self.add(
                         "XS113",
                         "unknown-trigger",
                         f"unknown trigger {other!r}" + suggest(other, triggers),
-                        (*path, "not_by", j),
+                        (*not_by, j),
                     )
             for name, spec in t.payload.items():
                 prev = payload_types.get((t.trigger, name))
