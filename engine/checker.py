@@ -90,6 +90,8 @@ class Checker:
         self.deadline_at: dict[str, Compiled] = {}
         self.bound: dict[str, tuple[Compiled, ...] | None] = {}
         self.read_rules: list[CompiledRule] = []
+        self.start_guard: Compiled | None = None
+        self.start_message_parts: tuple[tuple[str, Compiled], ...] = ()
 
     def add(self, code: str, name: str, message: str, path: Path) -> None:
         self.problems.append(self.loc.problem(code, name, message, path))

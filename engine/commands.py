@@ -30,6 +30,7 @@ from .errors import (
 from .links import update_linked
 from .records import SYSTEM, Actor, Commit, HistoryEntry, Instance, canonical_json
 from .rows import START
+from .start_guard import check_start
 from .steps import Command, Step, created, moved
 
 if TYPE_CHECKING:
@@ -134,8 +135,9 @@ def start(
             allowed=list(start_roles),
         )
     values = validate_data(wf, data)
-    engine._remember_definition(wf)
     now = engine.clock.now()
+    check_start(engine, wf, values, actor, now)
+    engine._remember_definition(wf)
     commit = Commit()
     instance = created(
         engine,

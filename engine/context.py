@@ -39,6 +39,7 @@ __all__ = [
     "calendar_of",
     "children_of",
     "context",
+    "fill_label",
     "fill_message",
     "full_context",
     "functions_of",
@@ -226,9 +227,13 @@ def fill_message(
 ) -> str:
     """A message (``zh / en``) with its ``{expression}`` placeholders filled in: durations in
     the language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    return fill_label(label, parts, full_context(engine, scope) if parts else None)
+
+
+def fill_label(label: Label, parts: tuple[tuple[str, Compiled], ...], ctx: Any) -> str:
+    """``label`` as ``zh / en``, each ``{expression}`` of ``parts`` run in ``ctx``."""
     zh, en = label.zh, label.en
     if parts:
-        ctx = full_context(engine, scope)
         for source, part in parts:
             try:
                 value = part.run(ctx)

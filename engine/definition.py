@@ -401,10 +401,18 @@ class ReadSpec(_Model):
 
 
 class StartSpec(_Model):
-    """Who may start an instance, and what its start announces."""
+    """Who may start an instance, what must hold of its data, and what its start announces."""
 
     roles: tuple[str, ...] = Field(default=(), description="roles that may start; empty: any")
     emits: tuple[str, ...] = ()
+    guard: str | None = Field(
+        default=None,
+        description="CEL over data (as validated, defaults filled), params, actor and now that "
+        "must be true for a start command",
+    )
+    guard_message: Label | None = None
+
+    _norm_label = field_validator("guard_message", mode="before")(_label_from_str)
 
 
 class Definition(_Model):

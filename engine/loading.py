@@ -52,6 +52,7 @@ from .expressions import DOMAIN_FUNCTIONS, INSTANCE_FIELDS, LOOKUP, Compiled, me
 from .graph import no_path_to_final, successors, trap_states, unreachable
 from .schema_types import record_adapter, value_adapter
 from .shape_errors import SCHEMA_CODE
+from .start_guard import compile_start
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
 
@@ -148,6 +149,8 @@ def compile_definition(
         deadline_at=checker.deadline_at,
         bound=checker.bound,
         read_rules=tuple(checker.read_rules),
+        start_guard=checker.start_guard,
+        start_message_parts=checker.start_message_parts,
     )
 
 
@@ -209,6 +212,7 @@ class _Checker(Checker):
         roles = set(self.d.roles) | {SYSTEM_ROLE}
         for j, role in enumerate(self.d.start.roles):
             self.role_ref(role, roles, ("start", "roles", j))
+        self.start_guard, self.start_message_parts = compile_start(self)
         seen: dict[tuple[str, str, str, str | None], int] = {}
         payload_types: dict[tuple[str, str], tuple[str, int]] = {}
         for i, t in enumerate(self.d.transitions):
