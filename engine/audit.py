@@ -1,8 +1,9 @@
 """Audit: replay a history through its pinned definition, and verify the hash chains.
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
-engine writes on its own (``overdue``, ``parent_update``, ``linked_update``,
-``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded. A row
+engine writes on its own (``overdue``, ``remind``, ``parent_update``, ``linked_update``,
+``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded (a
+``remind`` row changes nothing but the version, and announces its reminder event). A row
 whose payload fields were redacted is replayed with ``[redacted]`` in their place, its payload
 taken as validated when written.
 """
@@ -36,6 +37,7 @@ from .ledger import verify_ledger
 from .loading import compile_definition
 from .reconcile import RECONCILE
 from .records import (
+    SYSTEM,
     Actor,
     Commit,
     EventRecord,
@@ -46,8 +48,8 @@ from .records import (
     iso,
 )
 from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
-from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, recorded_deadline
-from .steps import Command, overdue_step
+from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, REMIND, recorded_deadline
+from .steps import Command, overdue_step, reminder_step
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -108,6 +110,19 @@ def replay_rows(
         in_place = row.source == instance.state == row.target
         if row.trigger == OVERDUE and in_place:
             commit, instance = overdue_step(engine, wf, instance, now)
+            if events is not None:
+                events += commit.events
+        elif row.trigger == REMIND and in_place:
+            if row.role != "system" or actor != SYSTEM:
+                raise Forbidden(
+                    f"row {row.seq}: a reminder by {actor.id!r} as {row.role!r}; only the "
+                    "system sends reminders",
+                    trigger=REMIND,
+                    actor=actor.id,
+                    allowed=["system"],
+                )
+            remind_at = datetime.fromisoformat(str(row.payload.get("remind_at")))
+            commit, instance = reminder_step(engine, wf, instance, remind_at, now)
             if events is not None:
                 events += commit.events
         elif row.trigger == REDACT and in_place:
