@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from .cascade import recorded_skips
 from .checks import Refusal, check
 from .commands import commit_step
 from .compiler import CompiledTransition, CompiledWorkflow
@@ -229,6 +230,9 @@ def _replay_transition(
             # the payload its warnings may quote is gone, or they read the parent as it was:
             # they are taken as recorded
             checked = replace(checked, warnings=tuple(row.warnings or ()))
+        elif skips := recorded_skips(row.warnings):
+            # the children a cascade left were judged as they were then
+            checked = replace(checked, warnings=(*checked.warnings, *skips))
         return commit_step(engine, checked, replay=True)
     raise errors[0]
 

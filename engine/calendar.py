@@ -141,7 +141,9 @@ _ZH_UNIT: dict[Unit, str] = {
     "hours": "小时",
     "minutes": "分钟",
 }
-_EN_RE = re.compile(r"([+-]?\d+)\s+(working\s+days?|workdays?|days?|weeks?|months?|hours?|minutes?)")
+_EN_RE = re.compile(
+    r"([+-]?\d+)\s+(working\s+days?|workdays?|days?|weeks?|months?|hours?|minutes?)"
+)
 _ZH_RE = re.compile(r"([+-]?\d+)\s*(个?工作日|日|天|周|个?星期|个月|个?小时|分钟)")
 _ACCEPTED = (
     "'5 working days', '1 working day', '5 workdays', '10 days', '2 weeks', '3 months',"

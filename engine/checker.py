@@ -33,7 +33,15 @@ from .expressions import (
 from .schema_types import value_adapter
 from .yamlsafe import Located, Path
 
-__all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
+__all__ = [
+    "SYSTEM_ROLE",
+    "Checker",
+    "KnownWorkflow",
+    "known_workflow",
+    "open_states",
+    "suggest",
+    "system_triggers",
+]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -46,10 +54,35 @@ def suggest(word: str, options: Iterable[str]) -> str:
 
 
 class KnownWorkflow(NamedTuple):
-    """What the other workflows loaded alongside declare, for the checks of references to them."""
+    """What the other workflows loaded alongside declare, for the checks of references to them.
+
+    ``open_states`` maps each state that is not final to the triggers the system role may fire
+    from it (None: not known), for the check of a ``cascade``."""
 
     fields: frozenset[str]
     system_triggers: frozenset[str]
+    open_states: Mapping[str, frozenset[str]] | None = None
+
+
+def known_workflow(definition: Definition) -> KnownWorkflow:
+    """What ``definition`` is to the workflows loaded alongside it."""
+    return KnownWorkflow(
+        frozenset(definition.data), system_triggers(definition), open_states(definition)
+    )
+
+
+def open_states(definition: Definition) -> dict[str, frozenset[str]]:
+    """Each state of ``definition`` that is not final, and the triggers the system may fire
+    from it."""
+    return {
+        name: frozenset(
+            t.trigger
+            for t in definition.transitions
+            if name in t.from_ and (SYSTEM_ROLE in t.roles or t.join is not None)
+        )
+        for name, spec in definition.states.items()
+        if not spec.final
+    }
 
 
 def system_triggers(definition: Definition) -> frozenset[str]:
@@ -82,6 +115,10 @@ class Checker:
             {k: set(v.system_triggers) for k, v in known.items()} if known is not None else {}
         )
         self.system_triggers[definition.id] = set(system_triggers(definition))
+        self.open_states: dict[str, Mapping[str, frozenset[str]] | None] = (
+            {k: v.open_states for k, v in known.items()} if known is not None else {}
+        )
+        self.open_states[definition.id] = open_states(definition)
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}

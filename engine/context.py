@@ -185,9 +185,7 @@ def lookup_function(engine: Engine, org: str) -> Callable[[Any], dict[str, Any] 
             raise TypeError(f"an instance id is text, not {instance_id!r}")
         if instance_id not in seen:
             found = engine.store.load(instance_id, fresh=True)
-            seen[instance_id] = (
-                None if found is None or found.org != org else _linked_view(found)
-            )
+            seen[instance_id] = None if found is None or found.org != org else _linked_view(found)
         return seen[instance_id]
 
     return guarded(LOOKUP, lookup)

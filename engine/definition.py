@@ -28,6 +28,7 @@ from .records import canonical_json
 from .shape_errors import shape_error
 
 __all__ = [
+    "CascadeSpec",
     "ChildFireSpec",
     "Definition",
     "FieldSpec",
@@ -278,11 +279,27 @@ class NotBySpec(_Model):
     """Separation of duties with a scope: ``ever`` (whoever fired one of ``triggers`` on this
     instance at any time) or ``last`` (the actor of the most recent step with one of them)."""
 
-    triggers: tuple[str, ...] = Field(min_length=1, description="the triggers whose actor is barred")
+    triggers: tuple[str, ...] = Field(
+        min_length=1, description="the triggers whose actor is barred"
+    )
     scope: Literal["ever", "last"] = Field(
         default="ever",
         description="ever: anyone who ever fired one of them here; last: the actor of the most "
         "recent such step (a report redrafted by another may be approved by the first drafter)",
+    )
+
+
+class CascadeSpec(_Model):
+    """When the step ends the instance (its target is final), fire ``trigger`` on each of its
+    open children as the system actor, in the same commit: each child one step of its own. A
+    child that cannot take it is left as it is, and the step's row records it (warning
+    ``cascade_skipped``)."""
+
+    trigger: Ident = Field(description="the children's trigger, one the system role may fire")
+    workflow: Ident | None = Field(
+        default=None,
+        description="only the children of this workflow (default: every open child; the "
+        "workflows this one spawns are checked when they load together)",
     )
 
 
@@ -338,6 +355,12 @@ class TransitionSpec(_Model):
     warn: tuple[WarnSpec, ...] = Field(
         default=(), description="soft rules: checked after the guard, recorded when they hold"
     )
+    cascade: tuple[CascadeSpec, ...] = Field(
+        default=(),
+        description="only on a transition to a final state: fire a trigger on every open child "
+        "(one entry, or a list of them, one per child workflow), e.g. {trigger: "
+        "cancel_by_parent}",
+    )
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
 
@@ -355,6 +378,11 @@ class TransitionSpec(_Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+    @field_validator("cascade", mode="before")
+    @classmethod
+    def _one_entry_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, dict) else value
 
 
 class TimerSpec(_Model):

@@ -5,9 +5,10 @@ An expression may read only the names of its place (``data``, ``payload``, ``act
 name, field, parameter or function is found when the definition loads, not when it runs.
 Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestamp.
 
-A transition's expressions may read ``parent`` (a child's parent as stored when the step runs,
-null for an instance without one). A guard (and its message) may also call ``lookup(id)``: another instance of the same org, read
-when the guard runs (see :data:`LOOKUP`). Nowhere else, since every other expression is
+A guard, its message and a soft rule may read ``parent`` (a child's parent as stored when the
+step runs, null for an instance without one). A guard (and its message) may also call
+``lookup(id)``: another instance of the same org, read when the guard runs (see
+:data:`LOOKUP`). Neither anywhere else, since every other expression is
 evaluated again from the instance's own history (replay, read rules, deadlines).
 """
 

@@ -26,8 +26,8 @@ XS114 payload-collision      one trigger declares the same payload field with tw
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn, update, ``fire_on`` or ``children_fire`` names a workflow
-                             that is not loaded
+XS118 unknown-workflow       a spawn, update, ``fire_on``, ``children_fire`` or ``cascade`` names
+                             a workflow that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -35,6 +35,8 @@ XS123 unknown-member         CEL reads a field, parameter or attribute that is n
 XS124 unbound-units          a read rule's ``units`` names a role that ``bound_roles`` does not bind
 XS125 duplicate-warning      two ``warn:`` entries of one transition share a code
 XS126 bad-warn-mode          a ``warn:`` mode that is not warn, refuse or a string param holding one
+XS127 cascade-gap            a ``cascade`` on a transition to a state that is not final, or whose
+                             trigger the system may not fire from an open state of a child workflow
 ===== ====================== ==========================================================
 """
 
@@ -44,6 +46,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .access_rules import check_access
+from .cascade import check_cascade
 from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_triggers
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import ChildFireSpec, Definition, TransitionSpec
@@ -272,6 +275,7 @@ class _Checker(Checker):
                     )
                 payload_types.setdefault((t.trigger, name), (spec.type, i))
             self.check_fields(t.payload, (*path, "payload"))
+            check_cascade(self, i, t)
             self.compiled.append(self.compile_transition(i, t))
 
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .checker import known_workflow
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
-from .loading import KnownWorkflow, compile_definition, parse_definition, system_triggers
+from .loading import compile_definition, parse_definition
 from .yamlsafe import Located
 
 __all__ = ["Registry"]
@@ -66,7 +67,7 @@ class Registry:
             parsed.append(
                 (definition, located, str(text if isinstance(text, str) else text.decode()))
             )
-        known = {d.id: KnownWorkflow(frozenset(d.data), system_triggers(d)) for d, _, _ in parsed}
+        known = {d.id: known_workflow(d) for d, _, _ in parsed}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source in parsed:
             try:

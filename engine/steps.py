@@ -2,7 +2,8 @@
 
 The kinds of step built here: a creation, a transition that was checked
 (:mod:`xieshang.checks`), the overdue mark of a deadline that passed, a reminder sent before a
-deadline, and the update of an instance's data by another instance's step (a parent's ``children_set``, an ``update:``).
+deadline, and the update of an instance's data by another instance's step (a parent's
+``children_set``, an ``update:``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Command",
     "Step",
+    "absorb",
     "created",
     "data_update",
     "moved",
@@ -194,6 +196,20 @@ def overdue_step(
         ),
     )
     return commit, new
+
+
+def absorb(commit: Commit, other: Commit) -> None:
+    """Add what ``other`` writes (a step on another instance) to ``commit``."""
+    commit.updates += other.updates
+    commit.history += other.history
+    commit.events += other.events
+    commit.timers += other.timers
+    commit.clear_timers += other.clear_timers
+    commit.inserts += other.inserts
+    commit.consume_timers += other.consume_timers
+    commit.touch += other.touch
+    commit.reseal += other.reseal
+    commit.readers.update(other.readers)
 
 
 def reminder_payload(instance: Instance, remind_at: datetime) -> dict[str, Any]:

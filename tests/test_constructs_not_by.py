@@ -120,13 +120,14 @@ def test_a_replay_judges_the_scope_again(engine: Engine) -> None:
     with pytest.raises(Forbidden) as caught:
         engine._replay_rows(forged)
     assert caught.value.message == (
-        "row 4: 'w2' fired 'approve' after firing draft_report (separation of duties, "
-        "scope last)"
+        "row 4: 'w2' fired 'approve' after firing draft_report (separation of duties, scope last)"
     )
 
 
 def test_an_unknown_trigger_or_scope_is_refused_with_its_path() -> None:
-    text = REPORT.replace("triggers: [draft_report], scope: last", "triggers: [draft_reprot], scope: last")
+    text = REPORT.replace(
+        "triggers: [draft_report], scope: last", "triggers: [draft_reprot], scope: last"
+    )
     with pytest.raises(DefinitionError) as caught:
         Registry.from_texts([("report.yaml", text)])
     assert [(p.code, p.path) for p in caught.value.problems] == [

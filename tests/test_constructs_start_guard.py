@@ -42,8 +42,11 @@ start:
     data.year >= year(now) && data.year <= year(now) + params.years_ahead
     && (data.category != 'party' || 'party_org' in actor.roles)
   guard_message:
-    zh: "议题年度须为{year(now)}至{year(now) + params.years_ahead}年，党派议题须由党派提出（收到{data.year}年）"
-    en: "the year must be {year(now)} to {year(now) + params.years_ahead}; party topics come from a party"
+    zh: >-
+      年度须为{year(now)}至{year(now) + params.years_ahead}年，党派议题由党派提出（收到{data.year}）
+    en: >-
+      the year must be {year(now)} to {year(now) + params.years_ahead}; party topics come
+      from a party
 data:
   title: {type: string, required: true}
   year: {type: int, required: true}
@@ -91,8 +94,8 @@ def test_a_start_the_guard_refuses_names_it_and_writes_nothing(engine: Engine) -
     with pytest.raises(TransitionNotAllowed) as caught:
         engine.start("topic_suggestion", {"title": "城市更新", "year": 2030}, MEMBER)
     assert caught.value.message == (
-        "'start' of 'topic_suggestion' refused: 议题年度须为2024至2025年，党派议题须由党派提出"
-        "（收到2030年） / the year must be 2024 to 2025; party topics come from a party"
+        "'start' of 'topic_suggestion' refused: 年度须为2024至2025年，党派议题由党派提出"
+        "（收到2030） / the year must be 2024 to 2025; party topics come from a party"
     )
     assert caught.value.details["trigger"] == "start"
     assert caught.value.details["state"] == "received"
@@ -143,7 +146,7 @@ def test_a_bad_start_guard_is_a_load_time_problem(guard: str, code: str, says: s
     text = SUGGESTION.replace(
         "  guard: >-\n    data.year >= year(now) && data.year <= year(now) + params.years_ahead\n"
         "    && (data.category != 'party' || 'party_org' in actor.roles)\n",
-        f"  guard: \"{guard}\"\n",
+        f'  guard: "{guard}"\n',
     )
     with pytest.raises(DefinitionError) as caught:
         Registry.from_texts([("s.yaml", text)])

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from constructs_support import BACKENDS, CN, make_engine, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,8 +24,6 @@ from xieshang.calendar import Duration, add_workdays, parse_duration, parse_offs
 from xieshang.errors import CalendarError
 from xieshang.expressions import date_functions
 from xieshang.schedules import CalendarChain
-
-from constructs_support import BACKENDS, CN, make_engine, snapshot
 
 OFFICIAL = CalendarChain()
 FUNCTIONS = date_functions(OFFICIAL)
