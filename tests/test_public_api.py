@@ -49,8 +49,8 @@ PINNED = {
     xieshang.shared: [
         "CHINA_TZ", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking", "add_workdays",
         "append_entries", "canonical_json", "compile_definition", "copy_json", "field_errors",
-        "input_errors", "iso", "provisional_years", "read_yaml", "schema_json", "to_dot",
-        "to_mermaid", "verify_ledger",
+        "input_errors", "iso", "provisional_years", "read_yaml", "schema_json", "svg_titles",
+        "to_dot", "to_mermaid", "verify_ledger",
     ],
 }  # fmt: skip
 
