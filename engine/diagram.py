@@ -313,15 +313,16 @@ def schema_json() -> dict[str, Any]:
     """The JSON Schema of a workflow file, for editors and CI (shipped as ``workflow.schema.json``).
 
     It is the definition model's schema with the spellings of the YAML (``from``, ``in``) and the
-    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string.
+    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string,
+    one ``cascade`` entry without its list.
     """
     schema: dict[str, Any] = _widen(Definition.model_json_schema(by_alias=True))
-    source = schema["$defs"]["TransitionSpec"]["properties"]["from"]
-    if source.get("type") == "array":
-        kept = {k: v for k, v in source.items() if k in {"title", "description"}}
-        array = {k: v for k, v in source.items() if k not in kept}
-        schema["$defs"]["TransitionSpec"]["properties"]["from"] = {
-            **kept,
-            "anyOf": [{"type": "string"}, array],
-        }
+    step = schema["$defs"]["TransitionSpec"]["properties"]
+    # one state for `from`, one entry for `cascade`, besides a list of them
+    for key, single in (("from", {"type": "string"}), ("cascade", {"$ref": "#/$defs/CascadeSpec"})):
+        many = step[key]
+        if many.get("type") == "array":
+            kept = {k: v for k, v in many.items() if k in {"title", "description", "default"}}
+            array = {k: v for k, v in many.items() if k not in kept}
+            step[key] = {**kept, "anyOf": [single, array]}
     return {"$schema": SCHEMA_DIALECT, **schema, "title": SCHEMA_TITLE}
