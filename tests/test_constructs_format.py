@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 
 from xieshang import Registry
@@ -71,6 +70,8 @@ transitions:
 
 
 def schema_errors(data: Any) -> list[str]:
+    """The schema's errors for ``data`` (jsonschema_rs, installed with schemathesis)."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
     text = resources.files("xieshang").joinpath("schema/workflow.schema.json").read_text("utf-8")
     validator = jsonschema_rs.validator_for(json.loads(text))
     return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(data)]
