@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from xieshang import Definition, Usage, XieshangError
-from xieshang.shared import to_dot, to_mermaid
+from xieshang.shared import svg_titles, to_dot, to_mermaid
 
 __all__ = ["DOT_MISSING", "MEDIA_TYPES", "DiagramFormat", "draw", "parse_cursor", "svg"]
 
@@ -35,7 +35,7 @@ MEDIA_TYPES = {
 
 
 def svg(dot_text: str, *, timeout: float) -> bytes:
-    """``dot_text`` drawn as SVG by graphviz' ``dot`` binary.
+    """``dot_text`` drawn as SVG by graphviz' ``dot`` binary, its tooltips as ``<title>``s.
 
     Raises:
         Usage: ``dot`` is not on PATH (``missing="dot"``; the message says how to install it).
@@ -56,7 +56,7 @@ def svg(dot_text: str, *, timeout: float) -> bytes:
         raise XieshangError(f"graphviz 'dot' failed: {e}") from e
     if done.returncode != 0:
         raise XieshangError(f"graphviz 'dot' failed: {done.stderr.decode(errors='replace')}")
-    return done.stdout
+    return svg_titles(done.stdout.decode()).encode()
 
 
 def draw(definition: Definition, fmt: DiagramFormat, *, timeout: float) -> bytes:

@@ -1,8 +1,9 @@
 """Audit: replay a history through its pinned definition, and verify the hash chains.
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
-engine writes on its own (``overdue``, ``parent_update``, ``linked_update``,
-``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded. A row
+engine writes on its own (``overdue``, ``remind``, ``parent_update``, ``linked_update``,
+``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded (a
+``remind`` row changes nothing but the version, and announces its reminder event). A row
 whose payload fields were redacted is replayed with ``[redacted]`` in their place, its payload
 taken as validated when written.
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from .cascade import recorded_skips
 from .checks import Refusal, check
 from .commands import commit_step
 from .compiler import CompiledTransition, CompiledWorkflow
@@ -36,6 +38,7 @@ from .ledger import verify_ledger
 from .loading import compile_definition
 from .reconcile import RECONCILE
 from .records import (
+    SYSTEM,
     Actor,
     Commit,
     EventRecord,
@@ -46,8 +49,8 @@ from .records import (
     iso,
 )
 from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
-from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, recorded_deadline
-from .steps import Command, overdue_step
+from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, REMIND, recorded_deadline
+from .steps import Command, overdue_step, reminder_step
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -101,12 +104,26 @@ def replay_rows(
     if events is not None:
         events += events_for(wf, instance, first, None, deployment=engine.deployment)
     fired: dict[str, set[str]] = {}
+    last_by: dict[str, tuple[int, str]] = {}  # trigger -> (seq, actor) of its latest row
     for row in rows[1:]:
         now = datetime.fromisoformat(row.occurred_at)
         actor = Actor.from_dict(row.actor)
         in_place = row.source == instance.state == row.target
         if row.trigger == OVERDUE and in_place:
             commit, instance = overdue_step(engine, wf, instance, now)
+            if events is not None:
+                events += commit.events
+        elif row.trigger == REMIND and in_place:
+            if row.role != "system" or actor != SYSTEM:
+                raise Forbidden(
+                    f"row {row.seq}: a reminder by {actor.id!r} as {row.role!r}; only the "
+                    "system sends reminders",
+                    trigger=REMIND,
+                    actor=actor.id,
+                    allowed=["system"],
+                )
+            remind_at = datetime.fromisoformat(str(row.payload.get("remind_at")))
+            commit, instance = reminder_step(engine, wf, instance, remind_at, now)
             if events is not None:
                 events += commit.events
         elif row.trigger == REDACT and in_place:
@@ -138,13 +155,16 @@ def replay_rows(
             if events is not None:
                 events += _engine_row_events(engine, wf, before, instance, row)
         else:
-            commit, instance = _replay_transition(engine, wf, instance, row, actor, now, fired)
+            commit, instance = _replay_transition(
+                engine, wf, instance, row, actor, now, fired, last_by
+            )
             recorded_deadline(instance, row)
             if warnings is not None:
                 warnings.append((row, commit.history[0].warnings))
             if events is not None:
                 events += [e for e in commit.events if e.instance_id == instance.id]
             fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
+            last_by[row.trigger] = (row.seq, str(row.actor.get("id")))
         instance.head_hash = row.hash
     return instance
 
@@ -177,6 +197,7 @@ def _replay_transition(
     actor: Actor,
     now: datetime,
     fired: Mapping[str, set[str]],
+    last_by: Mapping[str, tuple[int, str]],
 ) -> tuple[Commit, Instance]:
     candidates = [
         t
@@ -201,19 +222,27 @@ def _replay_transition(
         except Refusal as r:
             errors.append(r.error)
             continue
-        _judge_role(row, t, actor, fired)
+        _judge_role(row, t, actor, fired, last_by)
         # the row as it was written: its reason, command id and role, not the replay's
         as_written = replace(command, reason=row.reason, command_id=row.command_id)
         checked = replace(checked, command=as_written, role=row.role)
-        if row.redacted_fields():
-            # the payload its warnings may quote is gone: they are taken as recorded
+        if row.redacted_fields() or any("parent" in w.when.needs for w in t.warnings):
+            # the payload its warnings may quote is gone, or they read the parent as it was:
+            # they are taken as recorded
             checked = replace(checked, warnings=tuple(row.warnings or ()))
+        elif skips := recorded_skips(row.warnings):
+            # the children a cascade left were judged as they were then
+            checked = replace(checked, warnings=(*checked.warnings, *skips))
         return commit_step(engine, checked, replay=True)
     raise errors[0]
 
 
 def _judge_role(
-    row: HistoryEntry, t: CompiledTransition, actor: Actor, fired: Mapping[str, set[str]]
+    row: HistoryEntry,
+    t: CompiledTransition,
+    actor: Actor,
+    fired: Mapping[str, set[str]],
+    last_by: Mapping[str, tuple[int, str]],
 ) -> None:
     """A row's role must be one the transition allows and its actor holds, and separation of
     duties must hold over the rows before it: a loosened stored definition or a rewritten actor
@@ -226,11 +255,16 @@ def _judge_role(
             actor=actor.id,
             allowed=sorted(t.roles),
         )
-    earlier = set().union(*(fired.get(name, set()) for name in t.spec.not_by))
-    if actor.id in earlier:
+    triggers = t.spec.not_by_triggers
+    if t.spec.not_by_scope == "last":
+        last = max((last_by[name] for name in triggers if name in last_by), default=None)
+        barred = last is not None and last[1] == actor.id
+    else:
+        barred = actor.id in set().union(*(fired.get(name, set()) for name in triggers))
+    if barred:
         raise Forbidden(
             f"row {row.seq}: {actor.id!r} fired {row.trigger!r} after firing "
-            f"{', '.join(t.spec.not_by)} (separation of duties)",
+            f"{', '.join(triggers)} (separation of duties, scope {t.spec.not_by_scope})",
             trigger=row.trigger,
             actor=actor.id,
             allowed=[],

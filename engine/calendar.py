@@ -141,8 +141,10 @@ _ZH_UNIT: dict[Unit, str] = {
     "hours": "小时",
     "minutes": "分钟",
 }
-_EN_RE = re.compile(r"(\d+)\s+(working\s+days?|workdays?|days?|weeks?|months?|hours?|minutes?)")
-_ZH_RE = re.compile(r"(\d+)\s*(个?工作日|日|天|周|个?星期|个月|个?小时|分钟)")
+_EN_RE = re.compile(
+    r"([+-]?\d+)\s+(working\s+days?|workdays?|days?|weeks?|months?|hours?|minutes?)"
+)
+_ZH_RE = re.compile(r"([+-]?\d+)\s*(个?工作日|日|天|周|个?星期|个月|个?小时|分钟)")
 _ACCEPTED = (
     "'5 working days', '1 working day', '5 workdays', '10 days', '2 weeks', '3 months',"
     " '3 hours', '30 minutes', '5个工作日', '10日', '10天', '2周', '3个月', '3小时', '30分钟'"
@@ -179,6 +181,25 @@ def parse_duration(text: str) -> Duration:
     """Read a duration such as ``"5 working days"``, ``"3 months"`` or ``"5个工作日"``.
 
     Raises:
+        CalendarError: the text is not one of the accepted forms (the message lists them), or
+            it is negative: a time limit is not (see :func:`parse_offset`).
+    """
+    sign, duration = parse_offset(text)
+    if sign < 0:
+        raise CalendarError(
+            f"a time limit cannot be negative ({text!r}); a negative duration is allowed only "
+            "where a date is computed from one (due_date, workdays_before)",
+            text=text,
+        )
+    return duration
+
+
+def parse_offset(text: str) -> tuple[int, Duration]:
+    """Read a signed duration: ``"-5 working days"`` is ``(-1, Duration(5, "working_days"))``.
+
+    A leading ``+`` or ``-`` gives the direction (none: forward); ``-0 days`` is forward.
+
+    Raises:
         CalendarError: the text is not one of the accepted forms; the message lists them.
     """
     if not isinstance(text, str):
@@ -191,10 +212,36 @@ def parse_duration(text: str) -> Duration:
     else:
         raise CalendarError(
             f"cannot read the duration {text!r}; accepted forms: {_ACCEPTED}"
-            " (the amount is a whole number >= 0)",
+            " (the amount is a whole number, '-' before it counts backwards where a date is"
+            " computed)",
             text=text,
         )
-    return Duration(int(m[1]), unit)
+    amount = int(m[1])
+    return (-1 if amount < 0 else 1), Duration(abs(amount), unit)
+
+
+def shift(cal: Calendar, day: date, duration: Duration, sign: int = 1) -> date:
+    """Return ``day`` moved ``duration`` forward (``sign`` 1) or backward (``sign`` -1).
+
+    Working days never count ``day`` itself, in either direction, so that moving back and
+    counting forward again agree: ``workdays_between(cal, shift(cal, d, n, -1), d) == n.amount``.
+    Months keep the day of the month, clamped to the month's end.
+
+    Raises:
+        CalendarError: ``duration`` is in hours or minutes (a date moves by whole days), or the
+            result leaves the dates ``cal`` can answer for.
+    """
+    n = sign * duration.amount
+    if duration.unit == "working_days":
+        return add_workdays(cal, day, n)
+    if duration.unit == "months":
+        return add_months(day, n)
+    if duration.unit not in _DAY_UNITS:
+        raise CalendarError(
+            f"a date moves by days, weeks, months or working days, not {str(duration)!r}",
+            duration=str(duration),
+        )
+    return _shift(day, n * (7 if duration.unit == "weeks" else 1))
 
 
 def _require_aware(start: datetime) -> None:
@@ -203,13 +250,7 @@ def _require_aware(start: datetime) -> None:
 
 
 def _last_day(cal: Calendar, start: datetime, duration: Duration, roll: bool) -> date:
-    first = start.astimezone(CHINA_TZ).date()
-    if duration.unit == "working_days":
-        end = add_workdays(cal, first, duration.amount)
-    elif duration.unit == "months":
-        end = add_months(first, duration.amount)
-    else:
-        end = _shift(first, duration.amount * (7 if duration.unit == "weeks" else 1))
+    end = shift(cal, start.astimezone(CHINA_TZ).date(), duration)
     return next_workday(cal, end) if roll else end
 
 
@@ -280,10 +321,5 @@ def before(cal: Calendar, due: datetime, duration: Duration) -> datetime:
     if duration.unit not in _DAY_UNITS:
         return due - timedelta(minutes=duration.amount * (60 if duration.unit == "hours" else 1))
     last = (due - timedelta(microseconds=1)).astimezone(CHINA_TZ).date()
-    if duration.unit == "working_days":
-        day = add_workdays(cal, last, -duration.amount)
-    elif duration.unit == "months":
-        day = add_months(last, -duration.amount)
-    else:
-        day = _shift(last, -duration.amount * (7 if duration.unit == "weeks" else 1))
+    day = shift(cal, last, duration, -1)
     return datetime.combine(day, time(), tzinfo=CHINA_TZ)

@@ -22,6 +22,8 @@ from .errors import CalendarError, Problem
 from .expressions import (
     ACTOR_FIELDS,
     INSTANCE_FIELDS,
+    PARENT,
+    PARENT_FIELDS,
     Compiled,
     ExpressionError,
     compile_expression,
@@ -33,19 +35,57 @@ from .shape_errors import suggest
 from .typecheck import check_types
 from .yamlsafe import Located, Path
 
-__all__ = ["SYSTEM_ROLE", "Checker", "KnownWorkflow", "suggest", "system_triggers"]
+__all__ = [
+    "SYSTEM_ROLE",
+    "Checker",
+    "KnownWorkflow",
+    "known_workflow",
+    "open_states",
+    "suggest",
+    "system_triggers",
+]
 
 SYSTEM_ROLE = "system"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
 class KnownWorkflow(NamedTuple):
-    """What the other workflows loaded alongside declare, for the checks of references to them."""
+    """What the other workflows loaded alongside declare, for the checks of references to them.
+
+    ``open_states`` maps each state that is not final to the triggers the system role may fire
+    from it (None: not known), for the check of a ``cascade``."""
 
     fields: frozenset[str]
     system_triggers: frozenset[str]
     complete: bool = True  # False: a misshapen file, whose fields and triggers may be more
     data: Mapping[str, FieldSpec] | None = None  # the fields with their types, when known
+    open_states: Mapping[str, frozenset[str]] | None = None
+
+
+def known_workflow(definition: Definition, *, complete: bool = True) -> KnownWorkflow:
+    """What ``definition`` is to the workflows loaded alongside it (``complete``: False for a
+    misshapen file, whose fields and triggers may be more)."""
+    return KnownWorkflow(
+        frozenset(definition.data),
+        system_triggers(definition),
+        complete,
+        definition.data,
+        open_states(definition),
+    )
+
+
+def open_states(definition: Definition) -> dict[str, frozenset[str]]:
+    """Each state of ``definition`` that is not final, and the triggers the system may fire
+    from it."""
+    return {
+        name: frozenset(
+            t.trigger
+            for t in definition.transitions
+            if name in t.from_ and (SYSTEM_ROLE in t.roles or t.join is not None)
+        )
+        for name, spec in definition.states.items()
+        if not spec.final
+    }
 
 
 def system_triggers(definition: Definition) -> frozenset[str]:
@@ -88,6 +128,11 @@ class Checker:
         self.known_data = {
             k: v.data for k, v in (known or {}).items() if v.data is not None and v.complete
         }
+        self.open_states: dict[str, Mapping[str, frozenset[str]] | None] = (
+            {k: v.open_states for k, v in known.items() if v.complete} if known is not None else {}
+        )
+        if not self.unknown("transitions") and not self.unsure.dropped:
+            self.open_states[definition.id] = open_states(definition)
         self.problems: list[Problem] = []
         self.compiled: list[CompiledTransition] = []
         self.param_values: dict[str, Any] = {}
@@ -96,6 +141,8 @@ class Checker:
         self.deadline_at: dict[str, Compiled] = {}
         self.bound: dict[str, tuple[Compiled, ...] | None] = {}
         self.read_rules: list[CompiledRule] = []
+        self.start_guard: Compiled | None = None
+        self.start_message_parts: tuple[tuple[str, Compiled], ...] = ()
 
     def add(self, code: str, name: str, message: str, path: Path) -> None:
         """A problem at ``path`` of the definition, unless a shape problem already covers it."""
@@ -241,8 +288,14 @@ class Checker:
             "actor": ACTOR_FIELDS,
             "instance": INSTANCE_FIELDS,
             "params": self.declared("params"),
+            PARENT: PARENT_FIELDS,
         }
         return names, members
+
+    def guard_names(self, t: TransitionSpec) -> tuple[list[str], dict[str, Any]]:
+        """The names of a guard and its message: a transition's, and the ``parent``."""
+        names, members = self.names(t)
+        return [*names, PARENT], members
 
     def declared(self, section: str) -> set[str] | None:
         """The names ``data`` or ``params`` declare; None (any) when the section is unknown."""

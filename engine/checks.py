@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 
+# what a guard may read of other instances: judged against them as they were, not in a replay
+_WORLD = frozenset({"children", "siblings", "parent"})
+
+
 class Check(enum.IntEnum):
     """The checks of a transition, ranked by how far a command got when one refused it."""
 
@@ -116,7 +120,8 @@ def check(
     """Run the checks of one candidate transition; raise Refusal at the first that fails.
 
     With ``replay``, what was judged against the world at the time (roles, units,
-    separation of duties, guards over children or other instances) is not judged again; the
+    separation of duties, guards over the parent, children or other instances) is not judged
+    again; the
     payload, the guard over the instance and the effects, which decide the stored state and
     data, are. ``validated`` takes the payload as it was validated when written (a replayed row
     with redacted fields, whose placeholders no schema would accept). With ``probe`` the
@@ -138,20 +143,8 @@ def check(
         )
     if role in wf.bound and not replay:
         _check_unit(wf, instance, t, actor, role)
-    if t.spec.not_by and not replay:
-        earlier = engine.store.actors_of(instance.id, frozenset(t.spec.not_by))
-        if actor.id in earlier:
-            raise Refusal(
-                Check.SEPARATION_OF_DUTIES,
-                Forbidden(
-                    f"actor {actor.id!r} fired {', '.join(t.spec.not_by)} on this instance and "
-                    f"so may not fire {t.trigger!r} (separation of duties)",
-                    trigger=t.trigger,
-                    actor=actor.id,
-                    allowed=[],
-                    not_by=list(t.spec.not_by),
-                ),
-            )
+    if t.spec.not_by_triggers and not replay:
+        _separation_of_duties(engine, instance, t, actor)
     if probe:
         values: dict[str, Any] = {}
     elif validated:
@@ -171,7 +164,7 @@ def check(
         )
     scope = Scope(wf, instance, t, actor, values, now)
     ctx = context(engine, scope, children=children)
-    world = replay and ("children" in t.needs or "siblings" in t.needs or t.uses_lookup)
+    world = replay and (not _WORLD.isdisjoint(t.needs) or t.uses_lookup)
     unknown = probe and t.guard is not None and "payload" in t.guard.needs
     if t.guard is not None and not world and not unknown:
         failed: dict[str, Any] = {}
@@ -197,20 +190,54 @@ def check(
                 ),
             )
     # a redacted row's payload is placeholders: the soft rules that read it cannot be judged
-    warnings = _soft_rules(engine, scope, ctx, probe=probe or validated)
+    warnings = _soft_rules(engine, scope, ctx, probe=probe or validated, replay=replay)
     new_data = _effects(wf, instance, t, ctx, replay)
     return Step(wf, instance, t, command, role, values, new_data, warnings)
 
 
+def _separation_of_duties(
+    engine: Engine, instance: Instance, t: CompiledTransition, actor: Actor
+) -> None:
+    """Refuse an actor the transition's ``not_by`` rule bars: one who ever fired one of its
+    triggers here (scope ``ever``), or the actor of the most recent such step (``last``)."""
+    triggers = t.spec.not_by_triggers
+    scope = t.spec.not_by_scope
+    if scope == "ever":
+        barred = actor.id in engine.store.actors_of(instance.id, frozenset(triggers))
+        did = "fired"
+    else:
+        last = next(
+            (r for r in reversed(engine.store.history(instance.id)) if r.trigger in triggers),
+            None,
+        )
+        barred = last is not None and last.actor.get("id") == actor.id
+        did = "made the last"
+    if barred:
+        raise Refusal(
+            Check.SEPARATION_OF_DUTIES,
+            Forbidden(
+                f"actor {actor.id!r} {did} {', '.join(triggers)} on this instance and so may "
+                f"not fire {t.trigger!r} (separation of duties: not_by "
+                f"[{', '.join(triggers)}], scope {scope})",
+                trigger=t.trigger,
+                actor=actor.id,
+                allowed=[],
+                not_by=list(triggers),
+                scope=scope,
+            ),
+        )
+
+
 def _soft_rules(
-    engine: Engine, scope: Scope, ctx: Any, *, probe: bool = False
+    engine: Engine, scope: Scope, ctx: Any, *, probe: bool = False, replay: bool = False
 ) -> tuple[dict[str, str], ...]:
     """The warnings of the transition's ``warn:`` entries that hold, each ``{code, message}``;
     an entry this deployment refuses raises the refusal instead. A condition that cannot be
-    evaluated, or gives no bool, counts as holding (with what went wrong after the message)."""
+    evaluated, or gives no bool, counts as holding (with what went wrong after the message).
+    A replay skips the entries that read the parent (their warnings are taken as recorded)."""
     raised: list[dict[str, str]] = []
     for w in scope.t.warnings:
-        if probe and "payload" in w.when.needs:
+        if (probe and "payload" in w.when.needs) or (replay and "parent" in w.when.needs):
             continue
         detail = ""
         try:

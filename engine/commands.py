@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .cascade import cascade
 from .checks import Refusal, allowed_now, check, role_for, validate_data
 from .children import join_ready, set_children, spawn
 from .compiler import CompiledWorkflow
-from .context import Scope, children_of, full_context, jsonable, summary
+from .context import Scope, children_of, full_context, jsonable, parent_as_after, summary
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -30,7 +31,8 @@ from .errors import (
 from .links import update_linked
 from .records import SYSTEM, Actor, Commit, HistoryEntry, Instance, canonical_json
 from .rows import START
-from .steps import Command, Step, created, moved
+from .start_guard import check_start
+from .steps import Command, Step, absorb, created, moved
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -134,8 +136,9 @@ def start(
             allowed=list(start_roles),
         )
     values = validate_data(wf, data)
-    engine._remember_definition(wf)
     now = engine.clock.now()
+    check_start(engine, wf, values, actor, now)
+    engine._remember_definition(wf)
     commit = Commit()
     instance = created(
         engine,
@@ -256,8 +259,8 @@ def _naming_allowed(
 def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple[Commit, Instance]:
     """The commit of a checked transition: the step, the children it spawns and (unless in a
     replay, where each other instance's own rows say it) the fields it sets on its children
-    and on the instance its ``update:`` names, the step it fires on another instance and the
-    steps it fires on its children."""
+    and on the instance its ``update:`` names, the step it fires on another instance, the
+    steps it fires on its children and those its ``cascade`` fires on its open children."""
     commit, new = moved(engine, checked)
     if checked.t.spec.spawn is not None:
         spawn(engine, commit, checked, new, replay=replay)
@@ -268,7 +271,10 @@ def commit_step(engine: Engine, checked: Step, *, replay: bool = False) -> tuple
     if checked.t.spec.fire_on is not None and not replay:
         _fire_on(engine, commit, checked, new)
     if checked.t.children_fire and not replay:
-        _fire_children(engine, commit, checked, new)
+        with parent_as_after(new):
+            _fire_children(engine, commit, checked, new)
+    if checked.t.spec.cascade and not replay:
+        cascade(engine, commit, checked, new, step)
     return commit, new
 
 
@@ -321,7 +327,7 @@ def _fire_children(engine: Engine, commit: Commit, checked: Step, new: Instance)
                         "refusal": e.to_dict(),
                     },
                 ) from None
-            _absorb(commit, child_commit)
+            absorb(commit, child_commit)
 
 
 def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> None:
@@ -348,7 +354,7 @@ def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> 
         except Refusal:
             continue
         parent_commit, _ = commit_step(engine, checked)
-        _absorb(commit, parent_commit)
+        absorb(commit, parent_commit)
         return
 
 
@@ -397,18 +403,4 @@ def _fire_on(engine: Engine, commit: Commit, checked: Step, new: Instance) -> No
             allowed=allowed,
             target={**about, "state": target.state, "refusal": e.to_dict()},
         ) from None
-    _absorb(commit, target_commit)
-
-
-def _absorb(commit: Commit, other: Commit) -> None:
-    """Add what ``other`` writes (a step on another instance) to ``commit``."""
-    commit.updates += other.updates
-    commit.history += other.history
-    commit.events += other.events
-    commit.timers += other.timers
-    commit.clear_timers += other.clear_timers
-    commit.inserts += other.inserts
-    commit.consume_timers += other.consume_timers
-    commit.touch += other.touch
-    commit.reseal += other.reseal
-    commit.readers.update(other.readers)
+    absorb(commit, target_commit)

@@ -112,6 +112,8 @@ class CompiledWorkflow:
     deadline_at: dict[str, Compiled] = field(default_factory=dict)
     bound: dict[str, tuple[Compiled, ...] | None] = field(default_factory=dict)
     read_rules: tuple[CompiledRule, ...] = ()
+    start_guard: Compiled | None = None
+    start_message_parts: tuple[tuple[str, Compiled], ...] = ()
     _machine: Any = None
     final_states: frozenset[str] = frozenset()
     _schemas: dict[int, dict[str, Any]] = field(default_factory=dict)

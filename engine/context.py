@@ -2,12 +2,15 @@
 
 A context holds only the names and members a transition's expressions read (converting values
 into CEL costs microseconds each), the date functions bound to the engine's calendar, and for a
-guard that reads other instances, ``lookup`` bound to the store and the instance's org.
+guard that reads other instances, ``lookup`` bound to the store and the instance's org; a
+child's ``parent`` is read from the store when an expression reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +19,15 @@ from .calendar import Calendar, get_calendar, parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
 from .definition import Label
 from .errors import CalendarError
-from .expressions import LOOKUP, Compiled, date_functions, guarded, instance_view, new_context
+from .expressions import (
+    LOOKUP,
+    PARENT,
+    Compiled,
+    date_functions,
+    guarded,
+    instance_view,
+    new_context,
+)
 from .ports import Query
 from .records import Actor, Instance, iso
 
@@ -28,16 +39,60 @@ __all__ = [
     "calendar_of",
     "children_of",
     "context",
+    "fill_label",
     "fill_message",
     "full_context",
     "functions_of",
     "guard_message",
     "jsonable",
     "lookup_function",
+    "parent_as_after",
+    "parent_view",
     "summary",
 ]
 
-_ALL_NAMES = ("data", "payload", "actor", "instance", "params", "now", "children", "siblings")
+_ALL_NAMES = (
+    "data",
+    "payload",
+    "actor",
+    "instance",
+    "params",
+    "now",
+    "children",
+    "siblings",
+    PARENT,
+)
+
+# parents whose step is being committed, as after it: the steps such a parent fires on its
+# children (children_fire, cascade) see it as it will be stored, not as it was
+_NEWER_PARENTS: contextvars.ContextVar[dict[str, Instance] | None] = contextvars.ContextVar(
+    "xieshang_newer_parents", default=None
+)
+
+
+@contextlib.contextmanager
+def parent_as_after(parent: Instance) -> Iterator[None]:
+    """While the parent's step fires steps on its children, they read it as after the step."""
+    known = _NEWER_PARENTS.get() or {}
+    token = _NEWER_PARENTS.set({**known, parent.id: parent})
+    try:
+        yield
+    finally:
+        _NEWER_PARENTS.reset(token)
+
+
+def parent_view(engine: Engine, instance: Instance) -> dict[str, Any] | None:
+    """What ``parent`` is to an expression: the instance's parent as stored (or as after the
+    parent's step that is firing this one), with the members of a ``lookup``; None without
+    one."""
+    if instance.parent_id is None:
+        return None
+    found = (_NEWER_PARENTS.get() or {}).get(instance.parent_id)
+    if found is None:
+        found = engine.store.load(instance.parent_id, fresh=True)
+    if found is None:
+        return None
+    return _linked_view(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +166,8 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
         elif name == "siblings":
             siblings = children_of(engine, instance.parent_id) if instance.parent_id else []
             variables[name] = [summary(c) for c in siblings if c.id != instance.id]
+        elif name == PARENT:
+            variables[name] = parent_view(engine, instance)
     functions = functions_of(engine, wf) if t.uses_functions else None
     if t.uses_lookup:
         functions = {**(functions or {}), LOOKUP: lookup_function(engine, instance.org)}
@@ -128,15 +185,7 @@ def lookup_function(engine: Engine, org: str) -> Callable[[Any], dict[str, Any] 
             raise TypeError(f"an instance id is text, not {instance_id!r}")
         if instance_id not in seen:
             found = engine.store.load(instance_id, fresh=True)
-            seen[instance_id] = (
-                None
-                if found is None or found.org != org
-                else {
-                    **summary(found),
-                    "parent_id": found.parent_id,
-                    "created_at": found.created_at,
-                }
-            )
+            seen[instance_id] = None if found is None or found.org != org else _linked_view(found)
         return seen[instance_id]
 
     return guarded(LOOKUP, lookup)
@@ -176,9 +225,13 @@ def fill_message(
 ) -> str:
     """A message (``zh / en``) with its ``{expression}`` placeholders filled in: durations in
     the language of each part, and a placeholder that cannot be computed shown as ``?``."""
+    return fill_label(label, parts, full_context(engine, scope) if parts else None)
+
+
+def fill_label(label: Label, parts: tuple[tuple[str, Compiled], ...], ctx: Any) -> str:
+    """``label`` as ``zh / en``, each ``{expression}`` of ``parts`` run in ``ctx``."""
     zh, en = label.zh, label.en
     if parts:
-        ctx = full_context(engine, scope)
         for source, part in parts:
             try:
                 value = part.run(ctx)
@@ -199,6 +252,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def _linked_view(found: Instance) -> dict[str, Any]:
+    return {**summary(found), "parent_id": found.parent_id, "created_at": found.created_at}
 
 
 def summary(child: Instance) -> dict[str, Any]:

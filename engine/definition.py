@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,12 +28,14 @@ from .records import canonical_json
 from .shape_errors import shape_error
 
 __all__ = [
+    "CascadeSpec",
     "ChildFireSpec",
     "Definition",
     "FieldSpec",
     "FireOnSpec",
     "JoinSpec",
     "Label",
+    "NotBySpec",
     "ParamSpec",
     "ReadRule",
     "ReadSpec",
@@ -271,6 +275,46 @@ class ChildFireSpec(_Model):
     )
 
 
+class NotBySpec(_Model):
+    """Separation of duties with a scope: ``ever`` (whoever fired one of ``triggers`` on this
+    instance at any time) or ``last`` (the actor of the most recent step with one of them)."""
+
+    triggers: tuple[str, ...] = Field(
+        min_length=1, description="the triggers whose actor is barred"
+    )
+    scope: Literal["ever", "last"] = Field(
+        default="ever",
+        description="ever: anyone who ever fired one of them here; last: the actor of the most "
+        "recent such step (a report redrafted by another may be approved by the first drafter)",
+    )
+
+
+class CascadeSpec(_Model):
+    """When the step ends the instance (its target is final), fire ``trigger`` on each of its
+    open children as the system actor, in the same commit: each child one step of its own. A
+    child that cannot take it is left as it is, and the step's row records it (warning
+    ``cascade_skipped``)."""
+
+    trigger: Ident = Field(description="the children's trigger, one the system role may fire")
+    workflow: Ident | None = Field(
+        default=None,
+        description="only the children of this workflow (default: every open child; the "
+        "workflows this one spawns are checked when they load together)",
+    )
+
+
+def _not_by_form(value: Any) -> str:
+    return "not_by[rule]" if isinstance(value, dict | NotBySpec) else "not_by[list]"
+
+
+# a list, or a rule: the tag (a name with brackets, which a problem's path leaves out) makes a
+# bad rule one problem at its place rather than one per form
+_NotBy = Annotated[
+    Annotated[tuple[str, ...], Tag("not_by[list]")] | Annotated[NotBySpec, Tag("not_by[rule]")],
+    Discriminator(_not_by_form),
+]
+
+
 class TransitionSpec(_Model):
     """A step: ``trigger`` moves an instance from one of ``from`` to ``to``."""
 
@@ -287,8 +331,10 @@ class TransitionSpec(_Model):
     set: dict[str, str] = Field(default_factory=dict, description="data field -> CEL expression")
     reason_required: bool = False
     visibility: Literal["public", "internal"] = "public"
-    not_by: tuple[str, ...] = Field(
-        default=(), description="triggers whose actor may not fire this one (separation of duties)"
+    not_by: _NotBy = Field(
+        default=(),
+        description="separation of duties: triggers whose actor may not fire this one (a list: "
+        "whoever ever fired them here), or {triggers, scope: ever | last}",
     )
     emits: tuple[str, ...] = Field(default=(), description="event names, e.g. proposal.assigned")
     spawn: SpawnSpec | None = None
@@ -309,13 +355,34 @@ class TransitionSpec(_Model):
     warn: tuple[WarnSpec, ...] = Field(
         default=(), description="soft rules: checked after the guard, recorded when they hold"
     )
+    cascade: tuple[CascadeSpec, ...] = Field(
+        default=(),
+        description="only on a transition to a final state: fire a trigger on every open child "
+        "(one entry, or a list of them, one per child workflow), e.g. {trigger: "
+        "cancel_by_parent}",
+    )
 
     _norm_label = field_validator("label", "guard_message", mode="before")(_label_from_str)
+
+    @property
+    def not_by_triggers(self) -> tuple[str, ...]:
+        """The triggers of the separation-of-duties rule, in either form."""
+        return self.not_by.triggers if isinstance(self.not_by, NotBySpec) else self.not_by
+
+    @property
+    def not_by_scope(self) -> Literal["ever", "last"]:
+        """``ever`` (the list form) or the scope the rule names."""
+        return self.not_by.scope if isinstance(self.not_by, NotBySpec) else "ever"
 
     @field_validator("from_", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+    @field_validator("cascade", mode="before")
+    @classmethod
+    def _one_entry_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, dict) else value
 
 
 class TimerSpec(_Model):
@@ -362,10 +429,18 @@ class ReadSpec(_Model):
 
 
 class StartSpec(_Model):
-    """Who may start an instance, and what its start announces."""
+    """Who may start an instance, what must hold of its data, and what its start announces."""
 
     roles: tuple[str, ...] = Field(default=(), description="roles that may start; empty: any")
     emits: tuple[str, ...] = ()
+    guard: str | None = Field(
+        default=None,
+        description="CEL over data (as validated, defaults filled), params, actor and now that "
+        "must be true for a start command",
+    )
+    guard_message: Label | None = None
+
+    _norm_label = field_validator("guard_message", mode="before")(_label_from_str)
 
 
 class Definition(_Model):

@@ -29,7 +29,8 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("due_at", "column-differs"),
     ("created_at", "column-differs"),
 )
-_UNCHECKED = "instance.reminder"  # announced by a timer, not by a row
+# reminders sent before reminders were recorded as rows were announced by a timer alone
+_UNCHECKED = "instance.reminder"
 
 
 def _shown(value: Any) -> str:
@@ -73,14 +74,15 @@ def event_findings(
 
     A stored event that no row announced, or whose content differs, is ``forged-event`` (the
     relay would sign it for delivery); an announced event that is gone is ``removed-event``.
-    Reminders are announced by timers, not rows: they are not derived, so not held.
+    A reminder is held to the ``remind`` row that announced it; one that no row announced was
+    sent before reminders were recorded, and is not held.
     """
     expected = {e.id: e for e in announced}
     out: list[tuple[int | None, str, str]] = []
     seen: set[str] = set()
     for event in stored:
         seen.add(event.id)
-        if event.type.endswith(_UNCHECKED):
+        if event.type.endswith(_UNCHECKED) and event.id not in expected:
             continue
         want = expected.get(event.id)
         if want is None:

@@ -1,19 +1,34 @@
 """Drawing a workflow: Mermaid and Graphviz DOT text, with the Chinese labels.
 
 Both drawings are pure text, deterministic (states in file order, transitions in file order),
-and show what people read: a state's ``zh`` label, a transition's ``zh`` label (or, when it has
-none, the label of another transition with the same trigger, else the trigger itself) and the
-roles that may fire it. Rendering DOT to SVG needs the Graphviz binary and belongs to the CLI.
+and show what people read: a state's ``zh`` label and its deadline, a transition's ``zh`` label
+(or, when it has none, the label of another transition with the same trigger, else the trigger
+itself) and the roles that may fire it, then a line each for its guard (abbreviated), the timer
+that fires it, the child workflow it starts and the trigger it cascades to its children. The
+DOT text gives the full guard or deadline as a tooltip, and draws each child workflow as a node;
+:func:`svg_titles` makes the tooltips ``<title>`` elements of the SVG graphviz renders.
+Rendering DOT to SVG needs the Graphviz binary and belongs to the CLI.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from .definition import Definition, TransitionSpec
+from .calendar import parse_duration
+from .definition import Definition, StateSpec, TransitionSpec
+from .errors import CalendarError
 
-__all__ = ["CJK_FONTS", "SCHEMA_DIALECT", "schema_json", "to_dot", "to_mermaid"]
+__all__ = [
+    "CJK_FONTS",
+    "SCHEMA_DIALECT",
+    "abbreviate",
+    "schema_json",
+    "svg_titles",
+    "to_dot",
+    "to_mermaid",
+]
 
 # the first that is installed draws the labels (graphviz asks fontconfig), and an SVG viewer
 # picks the first it has: Debian (fonts-noto-cjk, fonts-wqy-microhei), Windows, macOS, any
@@ -72,6 +87,62 @@ def _transition_text(definition: Definition, t: TransitionSpec) -> str:
     return f"{name} [{', '.join(shown)}]" if shown else name
 
 
+_SHORT = 32  # characters of an expression shown on a drawing; the full text is the tooltip
+
+
+def abbreviate(source: str, width: int = _SHORT) -> str:
+    """An expression on one line, cut to ``width`` characters with an ellipsis."""
+    flat = " ".join(source.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _duration_text(definition: Definition, text: str) -> str:
+    """A duration in Chinese; a param's value and name (``3个月（params.reply_limit）``)."""
+    if text.startswith("params."):
+        spec = definition.params.get(text.removeprefix("params."))
+        return f"{_duration_text(definition, str(spec.default))}（{text}）" if spec else text
+    try:
+        return parse_duration(text).zh
+    except CalendarError:
+        return text
+
+
+def _state_notes(definition: Definition, spec: StateSpec) -> tuple[list[str], str | None]:
+    """The lines under a state's label (its deadline), and the tooltip's full text."""
+    d = spec.deadline
+    if d is None:
+        return [], None
+    if d.after is not None:
+        line, full = f"期限：{_duration_text(definition, d.after)}", None
+    else:
+        line, full = f"期限：{abbreviate(str(d.at))}", f"deadline at: {d.at}"
+    if d.roll == "next_workday":
+        line += "（遇休顺延）"
+    if d.remind_before is not None:
+        line += f"，提前{_duration_text(definition, d.remind_before)}提醒"
+    return [line], full
+
+
+def _step_notes(definition: Definition, t: TransitionSpec, source: str) -> list[str]:
+    """The lines under a step's label: its guard, its timer, its spawn and its cascade."""
+    notes = [f"条件：{abbreviate(t.guard)}"] if t.guard else []
+    notes += [
+        f"⏱ {_duration_text(definition, timer.after)}后"
+        for timer in definition.timers
+        if timer.in_ == source and timer.fire == t.trigger
+    ]
+    if t.spawn is not None:
+        notes.append(f"⇒ 启动子流程 {t.spawn.workflow}")
+    notes += [
+        f"↯ 子实例：{c.trigger}" + (f"（{c.workflow}）" if c.workflow else "") for c in t.cascade
+    ]
+    return notes
+
+
+def _step_tooltip(t: TransitionSpec) -> str | None:
+    return f"{t.trigger}: guard {t.guard}" if t.guard else None
+
+
 def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
@@ -118,15 +189,15 @@ def to_mermaid(definition: Definition) -> str:
     out = ["---", f"title: {title}", "---", "stateDiagram-v2"]
     for name in names:
         spec = definition.states.get(name)
-        label = spec.label.zh if spec else name
-        out.append(f'    state "{_mermaid_text(label)}" as {ids[name]}')
+        lines = [spec.label.zh, *_state_notes(definition, spec)[0]] if spec else [name]
+        out.append(f'    state "{_mermaid_text(chr(10).join(lines))}" as {ids[name]}')
     for name, spec in definition.states.items():
         if spec.initial:
             out.append(f"    [*] --> {ids[name]}")
     for t in definition.transitions:
-        text = _mermaid_text(_transition_text(definition, t))
         for source in t.from_:
-            out.append(f"    {ids[source]} --> {ids[t.to]}: {text}")
+            lines = [_transition_text(definition, t), *_step_notes(definition, t, source)]
+            out.append(f"    {ids[source]} --> {ids[t.to]}: {_mermaid_text(chr(10).join(lines))}")
     for name, spec in definition.states.items():
         if spec.final:
             out.append(f"    {ids[name]} --> [*]")
@@ -161,28 +232,54 @@ def to_dot(definition: Definition) -> str:
         '    "__start" [shape=point, width=0.15, label=""];',
     ]
     for name, spec in definition.states.items():
-        attrs = f"label={_dot_string(spec.label.zh)}"
+        notes, full = _state_notes(definition, spec)
+        attrs = f"label={_dot_string(chr(10).join([spec.label.zh, *notes]))}"
         if spec.final:
             attrs += ", shape=doublecircle, style=solid"
+        if full is not None:
+            attrs += f", tooltip={_dot_string(full)}"
         out.append(f"    {_dot_string(name)} [{attrs}];")
     for name, spec in definition.states.items():
         if spec.initial:
             out.append(f'    "__start" -> {_dot_string(name)};')
-    loops: dict[str, list[str]] = {}
+    loops: dict[str, list[tuple[str, str | None]]] = {}
+    children: dict[str, list[str]] = {}
     for t in definition.transitions:
-        text = _transition_text(definition, t)
+        if t.spawn is not None:
+            children.setdefault(t.spawn.workflow, []).append(t.to)
         for source in t.from_:
+            text = "\n".join([_transition_text(definition, t), *_step_notes(definition, t, source)])
             if source == t.to:
-                loops.setdefault(source, []).append(text)
+                loops.setdefault(source, []).append((text, _step_tooltip(t)))
                 continue
-            label = _dot_string(text)
-            out.append(f"    {_dot_string(source)} -> {_dot_string(t.to)} [label={label}];")
-    for state, texts in loops.items():
+            out.append(f"    {_dot_string(source)} -> {_dot_string(t.to)} [{_edge(text, t)}];")
+    for state, steps in loops.items():
         # one loop per state, its steps listed: several loops on one node overlap unreadably
-        label = _dot_string("\n".join(texts))
-        out.append(f"    {_dot_string(state)} -> {_dot_string(state)} [label={label}];")
+        label = _dot_string("\n".join(text for text, _ in steps))
+        tips = [tip for _, tip in steps if tip]
+        tooltip = f", tooltip={_dot_string(chr(10).join(tips))}" if tips else ""
+        out.append(f"    {_dot_string(state)} -> {_dot_string(state)} [label={label}{tooltip}];")
+    for workflow, states in children.items():
+        node, label = _dot_string(f"__workflow_{workflow}"), _dot_string(f"子流程 {workflow}")
+        out.append(f"    {node} [shape=component, style=dashed, label={label}];")
+        for state in dict.fromkeys(states):
+            out.append(f"    {_dot_string(state)} -> {node} [style=dashed, arrowhead=empty];")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _edge(text: str, t: TransitionSpec) -> str:
+    tooltip = _step_tooltip(t)
+    return f"label={_dot_string(text)}" + (f", tooltip={_dot_string(tooltip)}" if tooltip else "")
+
+
+_XLINK_TITLE = re.compile(r'<a xlink:title="([^"]*)">')
+
+
+def svg_titles(svg: str) -> str:
+    """The SVG graphviz drew from :func:`to_dot`, each tooltip also a ``<title>`` element (the
+    tooltip browsers show; graphviz writes it only as the link's ``xlink:title``)."""
+    return _XLINK_TITLE.sub(lambda m: f"{m.group(0)}<title>{m.group(1)}</title>", svg)
 
 
 # -- JSON Schema -------------------------------------------------------------------------------
@@ -216,15 +313,16 @@ def schema_json() -> dict[str, Any]:
     """The JSON Schema of a workflow file, for editors and CI (shipped as ``workflow.schema.json``).
 
     It is the definition model's schema with the spellings of the YAML (``from``, ``in``) and the
-    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string.
+    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string,
+    one ``cascade`` entry without its list.
     """
     schema: dict[str, Any] = _widen(Definition.model_json_schema(by_alias=True))
-    source = schema["$defs"]["TransitionSpec"]["properties"]["from"]
-    if source.get("type") == "array":
-        kept = {k: v for k, v in source.items() if k in {"title", "description"}}
-        array = {k: v for k, v in source.items() if k not in kept}
-        schema["$defs"]["TransitionSpec"]["properties"]["from"] = {
-            **kept,
-            "anyOf": [{"type": "string"}, array],
-        }
+    step = schema["$defs"]["TransitionSpec"]["properties"]
+    # one state for `from`, one entry for `cascade`, besides a list of them
+    for key, single in (("from", {"type": "string"}), ("cascade", {"$ref": "#/$defs/CascadeSpec"})):
+        many = step[key]
+        if many.get("type") == "array":
+            kept = {k: v for k, v in many.items() if k in {"title", "description", "default"}}
+            array = {k: v for k, v in many.items() if k not in kept}
+            step[key] = {**kept, "anyOf": [single, array]}
     return {"$schema": SCHEMA_DIALECT, **schema, "title": SCHEMA_TITLE}

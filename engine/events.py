@@ -78,7 +78,8 @@ def reminder_event(
     *,
     deployment: str = "default",
 ) -> list[EventRecord]:
-    """The reminder before a deadline: an event only; the instance does not change."""
+    """The reminder before a deadline (announced with the ``remind`` row that records it);
+    ``instance`` is as after that row."""
     data = _event_data(
         wf, instance, "remind", instance.state, instance.state, {"id": "system", "role": "system"}
     )

@@ -5,8 +5,10 @@ An expression may read only the names of its place (``data``, ``payload``, ``act
 name, field, parameter or function is found when the definition loads, not when it runs.
 Dates in instance data are ISO strings (``'2024-10-10'``); ``now`` is a timestamp.
 
-A guard (and its message) may also call ``lookup(id)``: another instance of the same org, read
-when the guard runs (see :data:`LOOKUP`). Nowhere else, since every other expression is
+A guard, its message and a soft rule may read ``parent`` (a child's parent as stored when the
+step runs, null for an instance without one). A guard (and its message) may also call
+``lookup(id)``: another instance of the same org, read when the guard runs (see
+:data:`LOOKUP`). Neither anywhere else, since every other expression is
 evaluated again from the instance's own history (replay, read rules, deadlines).
 """
 
@@ -29,7 +31,8 @@ from .calendar import (
     add_months,
     add_workdays,
     get_calendar,
-    parse_duration,
+    parse_offset,
+    shift,
     workdays_between,
 )
 from .errors import CalendarError, FunctionFailed, XieshangError
@@ -42,6 +45,8 @@ __all__ = [
     "BUILTIN_FUNCTIONS",
     "INSTANCE_FIELDS",
     "LOOKUP",
+    "PARENT",
+    "PARENT_FIELDS",
     "Compiled",
     "ExpressionError",
     "compile_expression",
@@ -54,12 +59,18 @@ __all__ = [
 ]
 
 ACTOR_FIELDS = frozenset({"id", "roles", "org", "unit"})
+# parent: a child's parent instance, read when the step runs (null for an instance without one)
+PARENT = "parent"
+PARENT_FIELDS = frozenset(
+    {"id", "workflow", "state", "final", "unit", "data", "parent_id", "created_at"}
+)
 INSTANCE_FIELDS = frozenset(
     {"id", "workflow", "state", "version", "org", "created_at", "parent_id", "unit", "entered_at"}
 )
 DOMAIN_FUNCTIONS = frozenset(
     {
         "add_workdays",
+        "workdays_before",
         "add_months",
         "workdays_between",
         "date",
@@ -256,6 +267,15 @@ def compile_expression(
     allowed = set(names)
     bound = set(_MACRO_VAR.findall(_strip(source)))
     unknown = [v for v in program.variables() if v not in allowed and v not in bound]
+    if unknown == [PARENT]:
+        raise ExpressionError(
+            "XS121",
+            "unknown-name",
+            f"parent in {source!r}: it reads the parent as it is now, and is allowed only in a "
+            "transition's guard, guard_message and warn (a replay runs every other expression "
+            "again from the instance's own history); to keep a value of the parent, copy it "
+            "into the child's data with spawn.data or the parent's children_set",
+        )
     if unknown:
         raise ExpressionError(
             "XS121",
@@ -362,16 +382,20 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         return _as_date(value).isoformat()
 
     def due_date(start: Any, duration: str) -> str:
-        d = parse_duration(str(duration))
-        day = _as_date(start)
-        if d.unit == "working_days":
-            return add_workdays(cal, day, d.amount).isoformat()
-        if d.unit == "months":
-            return add_months(day, d.amount).isoformat()
-        days = {"days": 1, "weeks": 7}.get(d.unit)
-        if days is None:
-            raise CalendarError(f"due_date needs a day-based duration, not {str(d)!r}")
-        return date.fromordinal(day.toordinal() + days * d.amount).isoformat()
+        # '-5 working days' counts backwards, mirroring the forward count
+        sign, d = parse_offset(str(duration))
+        return shift(cal, _as_date(start), d, sign).isoformat()
+
+    def workdays_before(day: Any, duration: Any) -> str:
+        # workdays_before(d, '5 working days') == due_date(d, '-5 working days')
+        sign, d = parse_offset(str(duration))
+        if d.unit != "working_days" or sign < 0:
+            raise CalendarError(
+                f"workdays_before counts a positive number of working days, such as "
+                f"'5 working days' (got {duration!r}); for other units use due_date(date, "
+                f"'-{d}')"
+            )
+        return shift(cal, _as_date(day), d, -1).isoformat()
 
     def year(value: Any) -> int:
         # the year of a date, or of a moment in China time (a step at 2026-12-31 20:00 UTC is 2027)
@@ -389,6 +413,7 @@ def date_functions(calendar: str | Calendar) -> dict[str, Callable[..., Any]]:
         "days_between": days_between,
         "date": date_,
         "due_date": due_date,
+        "workdays_before": workdays_before,
         "year": year,
     }
     return {name: guarded(name, fn) for name, fn in functions.items()}

@@ -26,8 +26,8 @@ XS114 payload-collision      one trigger declares the same payload field with tw
 XS115 bad-duration           a duration that cannot be read
 XS116 bad-default            a default that does not fit its type
 XS117 duplicate-id           two files define the same workflow id and version
-XS118 unknown-workflow       a spawn, update, ``fire_on`` or ``children_fire`` names a workflow
-                             that is not loaded
+XS118 unknown-workflow       a spawn, update, ``fire_on``, ``children_fire`` or ``cascade`` names
+                             a workflow that is not loaded
 XS120 bad-expression         CEL that does not parse
 XS121 unknown-name           CEL reads a name that is not available there
 XS122 unknown-function       CEL calls a function that does not exist
@@ -43,6 +43,8 @@ XS129 bad-literal            a date or duration literal in an expression that do
 XS130 bad-call               a function called with the wrong number or types of arguments
 XS131 spawn-missing-field    spawn ``data`` leaves out a field the child workflow requires
 XS132 spawn-unknown-field    spawn ``data`` names a field the child workflow does not declare
+XS133 cascade-gap            a ``cascade`` on a transition to a state that is not final, or whose
+                             trigger the system may not fire from an open state of a child workflow
 ===== ====================== ==========================================================
 """
 
@@ -52,6 +54,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .access_rules import check_access
+from .cascade import check_cascade
 from .checker import SYSTEM_ROLE, Checker, KnownWorkflow, suggest, system_triggers
 from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import ChildFireSpec, Definition, TransitionSpec
@@ -60,6 +63,7 @@ from .expressions import DOMAIN_FUNCTIONS, LOOKUP, Compiled, merge_needs
 from .salvage import Unsure, salvage
 from .schema_types import record_adapter, value_adapter
 from .shape_errors import SCHEMA_CODE
+from .start_guard import compile_start
 from .state_checks import check_graph, check_states, check_timers
 from .warn_rules import compile_warnings
 from .yamlsafe import Located, Path, read_yaml
@@ -174,6 +178,8 @@ def compile_definition(
         deadline_at=checker.deadline_at,
         bound=checker.bound,
         read_rules=tuple(checker.read_rules),
+        start_guard=checker.start_guard,
+        start_message_parts=checker.start_message_parts,
     )
 
 
@@ -194,6 +200,7 @@ class _Checker(Checker):
         roles = set(self.d.roles) | {SYSTEM_ROLE}
         for j, role in enumerate(self.d.start.roles):
             self.role_ref(role, roles, ("start", "roles", j))
+        self.start_guard, self.start_message_parts = compile_start(self)
         seen: dict[tuple[str, str, str, str | None], int] = {}
         payload_types: dict[tuple[str, str], tuple[str, int]] = {}
         for i, t in enumerate(self.d.transitions):
@@ -230,13 +237,16 @@ class _Checker(Checker):
                 )
             for j, role in enumerate(t.roles):
                 self.role_ref(role, roles, (*path, "roles", j))
-            for j, other in enumerate(t.not_by):
+            not_by: Path = (*path, "not_by")
+            if not isinstance(t.not_by, tuple):
+                not_by = (*not_by, "triggers")
+            for j, other in enumerate(t.not_by_triggers):
                 if other not in triggers and not self.trigger_unknown(other):
                     self.add(
                         "XS113",
                         "unknown-trigger",
                         f"unknown trigger {other!r}" + suggest(other, triggers),
-                        (*path, "not_by", j),
+                        (*not_by, j),
                     )
             for name, spec in t.payload.items():
                 if self.unknown(*path, "payload", name):
@@ -252,17 +262,21 @@ class _Checker(Checker):
                     )
                 payload_types.setdefault((t.trigger, name), (spec.type, i))
             self.check_fields(t.payload, (*path, "payload"))
+            check_cascade(self, i, t)
             self.compiled.append(self.compile_transition(i, t))
 
     def compile_transition(self, i: int, t: TransitionSpec) -> CompiledTransition:
         path: Path = ("transitions", i)
         names, members = self.names(t)
+        guard_names, _ = self.guard_names(t)
         guard = (
-            self.expr(t.guard, (*path, "guard"), names, members, lookup=True) if t.guard else None
+            self.expr(t.guard, (*path, "guard"), guard_names, members, lookup=True)
+            if t.guard
+            else None
         )
         message_parts = (
             self.placeholders(
-                t.guard_message, (*path, "guard_message"), names, members, lookup=True
+                t.guard_message, (*path, "guard_message"), guard_names, members, lookup=True
             )
             if t.guard_message is not None
             else ()

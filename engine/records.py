@@ -347,8 +347,9 @@ class TimerRecord:
     """A pending timer: at ``due_at``, fire ``trigger`` on the instance (set at ``version``).
 
     ``kind`` is ``timer`` (fires a trigger), ``deadline`` (marks the instance overdue) or
-    ``reminder`` (emits an event before a deadline). A timer whose instance has moved on is
-    stale: firing it with ``expected_version=version`` conflicts, so it can never fire twice.
+    ``reminder`` (records a ``remind`` row and emits its event before a deadline). A timer
+    whose instance has moved on is stale: firing it with ``expected_version=version``
+    conflicts, so it can never fire twice.
     ``basis`` is the calendar its date was counted on (:mod:`xieshang.schedules`), or None when
     the date does not depend on which days are working days.
     """

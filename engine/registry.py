@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .checker import known_workflow
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
-from .loading import KnownWorkflow, compile_definition, read_definition, system_triggers
+from .loading import compile_definition, read_definition
 from .salvage import Unsure
 from .yamlsafe import Located
 
@@ -69,12 +70,7 @@ class Registry:
                 seen[key] = file
             source = str(text if isinstance(text, str) else text.decode())
             parsed.append((definition, located, source, unsure))
-        known = {
-            d.id: KnownWorkflow(
-                frozenset(d.data), system_triggers(d), complete=unsure is None, data=d.data
-            )
-            for d, _, _, unsure in parsed
-        }
+        known = {d.id: known_workflow(d, complete=unsure is None) for d, _, _, unsure in parsed}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source, unsure in parsed:
             try:

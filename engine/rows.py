@@ -1,8 +1,8 @@
 """History rows: the one way a step's audited row is built, and what it records of deadlines.
 
 Every row is built by :func:`history_row` from the instance before and after the step: a
-creation, a transition, an overdue mark, a parent's update of a child, another instance's
-update of this one, a calendar reconcile.
+creation, a transition, an overdue mark, a reminder sent, a parent's update of a child, another
+instance's update of this one, a calendar reconcile.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = [
     "LINKED_UPDATE",
     "OVERDUE",
     "PARENT_UPDATE",
+    "REMIND",
     "START",
     "deadline_set",
     "history_row",
@@ -27,6 +28,7 @@ START = "start"
 OVERDUE = "overdue"
 PARENT_UPDATE = "parent_update"
 LINKED_UPDATE = "linked_update"
+REMIND = "remind"  # a reminder before a deadline was sent: an internal row, state unchanged
 
 
 def history_row(

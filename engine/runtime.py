@@ -390,8 +390,9 @@ class Engine:
 
         A timer fires its trigger as the ``system`` actor through the normal checked and audited
         command path; a deadline marks the instance overdue (one history row and one
-        ``xieshang.instance.overdue`` event, once); a reminder emits an event without changing
-        the instance. Safe to run from many processes at once: each timer is consumed in the
+        ``xieshang.instance.overdue`` event, once); a reminder writes one internal ``remind``
+        history row (state, data and deadline unchanged) and its ``xieshang.instance.reminder``
+        event. Safe to run from many processes at once: each timer is consumed in the
         same transaction as its effect, so it acts exactly once.
         """
         return timers.tick(self, now or self.clock.now(), limit)

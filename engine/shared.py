@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
-from .diagram import schema_json, to_dot, to_mermaid
+from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
 from .loading import compile_definition
@@ -39,6 +39,7 @@ __all__ = [
     "provisional_years",
     "read_yaml",
     "schema_json",
+    "svg_titles",
     "to_dot",
     "to_mermaid",
     "verify_ledger",

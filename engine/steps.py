@@ -1,8 +1,9 @@
 """What a step writes: the new instance row, its history row, its events and timers, as a Commit.
 
 The kinds of step built here: a creation, a transition that was checked
-(:mod:`xieshang.checks`), the overdue mark of a deadline that passed, and the update of an
-instance's data by another instance's step (a parent's ``children_set``, an ``update:``).
+(:mod:`xieshang.checks`), the overdue mark of a deadline that passed, a reminder sent before a
+deadline, and the update of an instance's data by another instance's step (a parent's
+``children_set``, an ``update:``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,24 @@ from typing import TYPE_CHECKING, Any
 from . import access
 from .compiler import CompiledTransition, CompiledWorkflow, Cursor
 from .deadlines import due, timers_for
-from .events import events_for
-from .records import SYSTEM, Actor, Commit, Instance, copy_json, iso
-from .rows import OVERDUE, START, history_row
+from .events import events_for, reminder_event
+from .records import SYSTEM, Actor, Commit, Instance, TimerRecord, copy_json, iso
+from .rows import OVERDUE, REMIND, START, history_row
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["Command", "Step", "created", "data_update", "moved", "overdue_step"]
+__all__ = [
+    "Command",
+    "Step",
+    "absorb",
+    "created",
+    "data_update",
+    "moved",
+    "overdue_step",
+    "reminder_payload",
+    "reminder_step",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,54 @@ def overdue_step(
         ),
     )
     return commit, new
+
+
+def absorb(commit: Commit, other: Commit) -> None:
+    """Add what ``other`` writes (a step on another instance) to ``commit``."""
+    commit.updates += other.updates
+    commit.history += other.history
+    commit.events += other.events
+    commit.timers += other.timers
+    commit.clear_timers += other.clear_timers
+    commit.inserts += other.inserts
+    commit.consume_timers += other.consume_timers
+    commit.touch += other.touch
+    commit.reseal += other.reseal
+    commit.readers.update(other.readers)
+
+
+def reminder_payload(instance: Instance, remind_at: datetime) -> dict[str, Any]:
+    """What a ``remind`` row records: the deadline reminded of and when the reminder was due."""
+    return {
+        "due_at": iso(instance.due_at) if instance.due_at else None,
+        "remind_at": iso(remind_at),
+    }
+
+
+def reminder_step(
+    engine: Engine, wf: CompiledWorkflow, instance: Instance, remind_at: datetime, now: datetime
+) -> tuple[Commit, Instance]:
+    """The commit of a reminder sent: one internal ``remind`` history row by the system (the
+    state, data and deadline unchanged, the version +1) and its ``instance.reminder`` event.
+
+    ``remind_at`` is when the reminder was due (the timer's moment, which names the event)."""
+    new = instance.copy()
+    new.version += 1
+    new.updated_at = now
+    entry = history_row(
+        instance,
+        new,
+        REMIND,
+        SYSTEM,
+        "system",
+        reminder_payload(instance, remind_at),
+        now=now,
+        recorded_at=engine.clock.now(),
+        visibility="internal",
+    )
+    timer = TimerRecord(new.id, "reminder", REMIND, remind_at, new.version, new.org)
+    events = reminder_event(wf, new, timer, now, deployment=engine.deployment)
+    return Commit(updates=[(new, instance.version)], history=[entry], events=events), new
 
 
 def data_update(

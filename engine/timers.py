@@ -1,8 +1,8 @@
 """Timers: a tick fires every timer that is due, each exactly once, through the command path.
 
 A ``timer`` fires its trigger as the system actor; a ``deadline`` marks its instance overdue;
-a ``reminder`` emits an event and changes nothing. Each timer is consumed in the transaction
-of its effect.
+a ``reminder`` writes one internal ``remind`` history row (state and data unchanged) and emits
+its event. Each timer is consumed in the transaction of its effect.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 from .commands import step
 from .errors import CommandRefused, ConcurrencyConflict, NotFound, TransitionNotAllowed
-from .events import reminder_event
-from .records import SYSTEM, Commit, TimerRecord
+from .records import SYSTEM, TimerRecord
 from .rows import OVERDUE
-from .steps import Command, overdue_step
+from .steps import Command, overdue_step, reminder_step
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -72,8 +71,6 @@ def run_timer(engine: Engine, timer: TimerRecord, now: datetime) -> None:
             )
         commit, _ = overdue_step(engine, wf, instance, now)
     else:
-        commit = Commit(
-            events=reminder_event(wf, instance, timer, now, deployment=engine.deployment)
-        )
+        commit, _ = reminder_step(engine, wf, instance, timer.due_at, now)
     commit.consume_timers.append(timer)
     engine.store.apply(commit)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import NamedTuple
 
-from .calendar import parse_duration
+from .calendar import parse_duration, parse_offset
 from .errors import CalendarError
 from .expressions import compile_expression, new_context
 from .typecheck_parse import KEYWORD_PREFIX, Parsed
@@ -337,8 +337,8 @@ class Infer:
             except (ValueError, RuntimeError, TypeError) as e:
                 problem = f"is not a CEL {name} ({str(e).splitlines()[0]})"
         elif "duration" in param:
-            try:
-                parse_duration(text)
+            try:  # due_date counts backwards too ('-5 working days')
+                parse_offset(text) if name == "due_date" else parse_duration(text)
             except CalendarError:
                 problem = "is not a duration; write e.g. '5 working days', '10 days', '3 months'"
         elif "date" in param:

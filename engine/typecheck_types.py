@@ -121,7 +121,7 @@ _TIMESTAMP_PARTS = [
 SIGNATURES: dict[str, tuple[str, ...]] = {
     # the domain's functions (expressions.date_functions), and lookup in guards
     "due_date": ("date|timestamp, duration -> date",),
-    "workdays_before": ("timestamp|date, duration -> timestamp",),
+    "workdays_before": ("timestamp|date, duration -> date",),
     "add_workdays": ("date|timestamp, int -> date",),
     "add_months": ("date|timestamp, int -> date",),
     "workdays_between": ("date|timestamp, date|timestamp -> int",),

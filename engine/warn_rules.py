@@ -1,8 +1,9 @@
 """The loader's checks of soft rules: each ``warn:`` entry of a transition, compiled.
 
 An entry's condition and message placeholders may read ``data``, ``payload``, ``actor``,
-``instance``, ``params`` and ``now``, never ``children`` or ``siblings``: a replay re-runs the
-condition over the history alone and must give the warnings the row recorded. Problems: a bad
+``instance``, ``params``, ``now`` and ``parent``, never ``children`` or ``siblings``: a replay
+re-runs the condition over the history alone and must give the warnings the row recorded (the
+warnings of an entry that reads ``parent`` are taken as recorded). Problems: a bad
 expression (XS120-XS123), a code used twice in one transition (XS125), a mode that is not
 ``warn``, ``refuse`` or a string param holding one of them (XS112, XS126).
 """
@@ -17,7 +18,7 @@ from .yamlsafe import Path
 __all__ = ["MODES", "compile_warnings"]
 
 MODES = ("warn", "refuse")
-_NAMES = ["data", "payload", "actor", "instance", "params", "now"]
+_NAMES = ["data", "payload", "actor", "instance", "params", "now", "parent"]
 
 
 def compile_warnings(checker: Checker, i: int, t: TransitionSpec) -> tuple[CompiledWarning, ...]:

@@ -231,7 +231,7 @@ def test_parse_duration_accepts_every_listed_form(text: str, expected: Duration)
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["five days", "3 fortnights", "", "-1 days", "3月", "3.5 days"])
+@pytest.mark.parametrize("text", ["five days", "3 fortnights", "", "3月", "3.5 days"])
 def test_parse_duration_refuses_garbage_quoting_it_and_listing_the_forms(text: str) -> None:
     """Unreadable text raises CalendarError quoting the text and listing accepted forms."""
     with pytest.raises(CalendarError) as caught:

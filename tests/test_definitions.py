@@ -81,7 +81,7 @@ def load_error(text: str, file: str = "f.yaml") -> DefinitionError:
 def test_every_documented_problem_code_has_a_fixture_named_after_it() -> None:
     """Each code of the loader's table has an invalid fixture whose name starts with that code."""
     named = {p.name[:5] for p in INVALID if re.match(r"XS\d{3}-", p.name)}
-    assert len(DOCUMENTED_CODES) == 33
+    assert len(DOCUMENTED_CODES) == 34
     assert set(DOCUMENTED_CODES) == named
 
 
@@ -182,7 +182,7 @@ def test_every_problem_of_warn_entries_is_listed_with_its_path() -> None:
     reads = next(p for p in problems if p.path == "transitions[1].warn[1].when")
     assert reads.message == (
         "unknown name 'children' in 'children.exists(c, !c.final)'; names allowed here: "
-        "actor, data, instance, now, params, payload"
+        "actor, data, instance, now, params, parent, payload"
     )
 
 

@@ -1,4 +1,9 @@
-"""Drawing workflows: Mermaid and Graphviz DOT text with the Chinese labels."""
+"""Drawing workflows: Mermaid and Graphviz DOT text with the Chinese labels.
+
+Besides states and steps, a drawing shows each state's deadline, and under each step its guard
+(abbreviated; in DOT the full text is the tooltip, which the SVG carries as a ``<title>``), the
+timer that fires it, the child workflow it starts and the trigger it cascades to its children.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from xieshang import Definition, load_definition
-from xieshang.diagram import CJK_FONTS, to_dot, to_mermaid
+from xieshang.adapters.common import DiagramFormat, draw
+from xieshang.diagram import CJK_FONTS, abbreviate, to_dot, to_mermaid
 from xieshang.workflows import bundled_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "valid"
@@ -22,7 +28,9 @@ QUOTED = load_definition((FIXTURES / "assignment.yaml").read_text(encoding="utf-
 
 
 def edges(dot: str) -> list[tuple[str, str, str]]:
-    return re.findall(r'^    "(\w+)" -> "(\w+)" \[label="((?:[^"\\]|\\.)*)"\];$', dot, re.M)
+    """(source, target, the label's first line) of each edge between two states."""
+    found = re.findall(r'^    "(\w+)" -> "(\w+)" \[label="((?:[^"\\]|\\.)*)"', dot, re.M)
+    return [(s, t, label.split("\\n")[0]) for s, t, label in found]
 
 
 def small(**extra: object) -> Definition:
@@ -57,7 +65,9 @@ def test_mermaid_declares_every_state_with_its_chinese_label() -> None:
     """Each state appears once as `state "<zh label>" as <id>`, in file order."""
     text = to_mermaid(PROPOSAL)
     declared = re.findall(r'^    state "([^"]*)" as (\w+)$', text, re.M)
-    assert declared == [(s.label.zh, name) for name, s in PROPOSAL.states.items()]
+    assert [(label.split("<br/>")[0], name) for label, name in declared] == [
+        (s.label.zh, name) for name, s in PROPOSAL.states.items()
+    ]
 
 
 def test_mermaid_marks_the_initial_and_final_states() -> None:
@@ -72,7 +82,9 @@ def test_mermaid_draws_one_edge_per_source_labelled_with_label_and_roles() -> No
     text = to_mermaid(PROPOSAL)
     submit = re.findall(r"^    (\w+) --> submitted: (.*)$", text, re.M)
     assert [s for s, _ in submit] == ["draft", "cosigning", "returned_for_revision"]
-    assert {label for _, label in submit} == {"提交 [政协委员, 民主党派, 人民团体, 专门委员会]"}
+    assert {label.split("<br/>")[0] for _, label in submit} == {
+        "提交 [政协委员, 民主党派, 人民团体, 专门委员会]"
+    }
     count = sum(len(t.from_) for t in PROPOSAL.transitions)
     assert len(re.findall(r"^    \w+ --> \w+: ", text, re.M)) == count
 
@@ -163,7 +175,8 @@ def test_dot_edges_carry_the_chinese_label_and_roles() -> None:
     moving = [(s, t.to) for t in PROPOSAL.transitions for s in t.from_ if s != t.to]
     staying = {s for t in PROPOSAL.transitions for s in t.from_ if s == t.to}
     assert len(found) == len(moving) + len(staying)
-    loops = [label for source, target, label in found if source == target == "assigned"]
+    text = to_dot(PROPOSAL)
+    loops = re.findall(r'^    "assigned" -> "assigned" \[label="((?:[^"\\]|\\.)*)"', text, re.M)
     assert len(loops) == 1 and loops[0].count("\\n") >= 3  # four steps stay in 已交办
 
 
@@ -198,3 +211,111 @@ def test_drawing_is_deterministic(draw: Callable[[Definition], str]) -> None:
     """The same definition, loaded again from its own JSON, draws to the same text."""
     again = Definition.model_validate(PROPOSAL.to_json())
     assert draw(PROPOSAL) == draw(again) == draw(PROPOSAL)
+
+
+# -- what a step does beyond moving ----------------------------------------------------------
+
+RICH = load_definition(
+    """\
+id: rich
+version: 1
+title: {zh: 丰富流程}
+roles: {clerk: {zh: 办事员}}
+params:
+  reply_limit: {type: duration, default: 3 months}
+data:
+  title: {type: string, required: true}
+  units: {type: list, items: string, default: []}
+  meeting_date: {type: date}
+states:
+  open:
+    initial: true
+    label: {zh: 办理中}
+    deadline: {after: params.reply_limit, roll: next_workday, remind_before: 15 days}
+  waiting:
+    label: {zh: 待开会}
+    deadline: {at: "workdays_before(data.meeting_date, '5 working days')"}
+  done: {final: true, label: {zh: 已办结}}
+  withdrawn: {final: true, label: {zh: 已撤回}}
+transitions:
+  - trigger: assign
+    from: open
+    to: waiting
+    roles: [clerk]
+    guard: size(data.units) > 0 && data.units.all(u, u != '') && data.title != ''
+    spawn: {workflow: unit_task, for_each: data.units, data: {title: item}}
+  - trigger: time_out
+    from: waiting
+    to: done
+    roles: [system]
+  - trigger: withdraw
+    from: [open, waiting]
+    to: withdrawn
+    roles: [clerk]
+    cascade: {trigger: cancel_by_parent}
+timers:
+  - {in: waiting, after: 10 working days, fire: time_out}
+"""
+).definition
+FULL_GUARD = "size(data.units) > 0 && data.units.all(u, u != '') && data.title != ''"
+
+
+def test_a_state_shows_its_deadline_with_roll_and_reminder() -> None:
+    text = to_mermaid(RICH)
+    assert (
+        '    state "办理中<br/>期限：3个月（params.reply_limit）（遇休顺延），提前15天提醒" as open'
+        in text
+    )
+    assert '    state "待开会<br/>期限：workdays_before(data.meeting_da…" as waiting' in text
+    dot = to_dot(RICH)
+    assert (
+        '"waiting" [label="待开会\\n期限：workdays_before(data.meeting_da…", tooltip="deadline '
+        "at: workdays_before(data.meeting_date, '5 working days')\"];"
+    ) in dot
+
+
+def test_a_step_shows_its_guard_abbreviated_and_the_full_guard_as_tooltip() -> None:
+    assert abbreviate(FULL_GUARD) == "size(data.units) > 0 && data.un…"
+    assert abbreviate("a  &&\n   b") == "a && b"
+    dot = to_dot(RICH)
+    assert (
+        '    "open" -> "waiting" [label="assign [办事员]\\n条件：size(data.units) > 0 && '
+        'data.un…\\n⇒ 启动子流程 unit_task", tooltip="assign: guard ' + FULL_GUARD + '"];'
+    ) in dot
+    assert (
+        "    open --> waiting: assign [办事员]<br/>条件：size(data.units) #gt; 0 && data.un…"
+        "<br/>⇒ 启动子流程 unit_task"
+    ) in to_mermaid(RICH)
+
+
+def test_a_timer_shows_on_the_step_it_fires_with_its_duration() -> None:
+    assert '    "waiting" -> "done" [label="time_out [系统]\\n⏱ 10个工作日后"];' in to_dot(RICH)
+    assert "    waiting --> done: time_out [系统]<br/>⏱ 10个工作日后" in to_mermaid(RICH)
+
+
+def test_a_spawn_draws_the_child_workflow_as_a_node_and_a_cascade_names_its_trigger() -> None:
+    dot = to_dot(RICH)
+    assert (
+        '    "__workflow_unit_task" [shape=component, style=dashed, label="子流程 unit_task"];'
+    ) in dot
+    assert '    "waiting" -> "__workflow_unit_task" [style=dashed, arrowhead=empty];' in dot
+    assert (
+        '    "open" -> "withdrawn" [label="withdraw [办事员]\\n↯ 子实例：cancel_by_parent"];' in dot
+    )
+    assert "    waiting --> withdrawn: withdraw [办事员]<br/>↯ 子实例：cancel_by_parent" in (
+        to_mermaid(RICH)
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="the Graphviz `dot` binary is not installed"
+)
+def test_the_svg_carries_each_tooltip_as_a_title() -> None:
+    """Browsers show an element's ``<title>``: the full guard and deadline are there."""
+    svg = draw(RICH, DiagramFormat.svg, timeout=30).decode()
+    titles = re.findall(r"<title>([^<]*)</title>", svg)
+    assert (
+        "assign: guard size(data.units) &gt; 0 &amp;&amp; data.units.all(u, u != &#39;&#39;)"
+        in (" ".join(titles))
+    )
+    assert any(t.startswith("deadline at: workdays_before(data.meeting_date") for t in titles)

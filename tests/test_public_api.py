@@ -50,6 +50,7 @@ PINNED = {
         "CHINA_TZ", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking", "add_workdays",
         "append_entries", "canonical_json", "compile_definition", "copy_json", "drift_message",
         "field_errors", "input_errors", "iso", "provisional_years", "read_yaml", "schema_json",
+        "svg_titles",
         "to_dot", "to_mermaid", "verify_ledger",
     ],
 }  # fmt: skip

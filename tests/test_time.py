@@ -78,21 +78,36 @@ def test_return_window_closes_after_five_working_days_across_national_day(
     assert inst.state == "return_requested" and inst.data["suggested_unit"] == "urban_management"
 
 
-def test_reminder_comes_before_the_deadline_without_changing_the_instance(
+def test_reminder_comes_before_the_deadline_recorded_as_an_internal_row(
     engine: Engine, clock: FixedClock
 ) -> None:
-    """15 days before the reply deadline a reminder event goes out; the version stays.
+    """15 days before the reply deadline a reminder event goes out with one internal
+    ``remind`` row; the state, data and deadline stay, the version is +1.
 
     The deadline's last day is 2024-12-27; 15 days before it is the start of 2024-12-12.
     """
     pid = assigned(engine)
-    version = engine.get(pid).version
+    before = engine.get(pid)
     assert engine.tick(datetime(2024, 12, 11, 23, 59, tzinfo=CN)).fired == 0
     report = engine.tick(datetime(2024, 12, 12, 0, 0, tzinfo=CN))
     assert report.fired == 1
     assert event_types(engine, pid)[-1] == "xieshang.instance.reminder"
-    assert engine.get(pid).version == version
+    after = engine.get(pid)
+    assert (after.version, after.state, after.data, after.due_at) == (
+        before.version + 1,
+        before.state,
+        before.data,
+        before.due_at,
+    )
+    row = engine.history(pid)[-1]
+    assert (row.trigger, row.visibility, row.source, row.target) == (
+        "remind",
+        "internal",
+        before.state,
+        before.state,
+    )
     assert engine.tick(datetime(2024, 12, 14, tzinfo=CN)).fired == 0
+    assert engine.verify(pid) == []
 
 
 def test_overdue_is_flagged_once_and_recorded_in_history(engine: Engine) -> None:
