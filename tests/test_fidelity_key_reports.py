@@ -217,7 +217,7 @@ def test_supervision_is_due_reports_progress_and_writes_its_outcome_back(
     clock.set(at(6, 20))
     engine.fire(kid[a], "conclude", SPECIAL, {"outcome": "implemented", "result": "已完成"})
 
-    assert triggers(engine, kid[c]) == ["start", "report_progress", "overdue", "conclude"]
+    assert triggers(engine, kid[c]) == ["start", "report_progress", "remind", "overdue", "conclude"]
     back = engine.history(c)[-1]
     assert (back.trigger, back.source, back.target) == ("linked_update", "filed", "filed")
     assert back.payload == {
