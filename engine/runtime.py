@@ -151,7 +151,9 @@ class Engine:
         (``case`` ``command-used``) naming the row it was used for and what differs.
 
         Raises:
-            NotFound, UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
+            NotFound: no such instance, another org's, or one the actor may not read (the same
+                answer for all three); nothing was written or emitted.
+            UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
                 the command was refused; nothing was written or emitted.
             ConcurrencyConflict: ``expected_version`` did not match, another writer won, or
                 ``command_id`` was used for another request.
@@ -169,6 +171,7 @@ class Engine:
             done = self.store.find_command(command_id)
             if done is not None:
                 return self._retried(done, instance_id, request)
+        reads.readable(self, instance_id, actor)
         try:
             return commands.fire(
                 self,
@@ -213,9 +216,10 @@ class Engine:
         over the data) is judged now.
 
         Raises:
-            NotFound: no such instance, or one of another org than ``actor``'s.
+            NotFound: no such instance, one of another org than ``actor``'s, or one it may not
+                read (the same answer for all three).
         """
-        return checks.available(self, self._load(instance_id, actor), actor)
+        return checks.available(self, reads.readable(self, instance_id, actor), actor)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -255,13 +259,18 @@ class Engine:
 
         With ``actor``, only what it may read (filtered by the store, before paging: a page is
         full whenever more readable instances follow), each as :meth:`get` would show it.
+        With ``actionable_by`` (an inbox), only what that actor may act on now, read as it
+        reads; the page's ``triggers`` name what it may fire on each. Pass a page's
+        ``next_cursor`` as ``after`` for the next page.
 
         Raises:
-            Usage: a keyword that is not a criterion of :class:`Query`, or a criterion holding
-                what no store keeps (a NUL character ...).
+            Usage: a keyword that is not a criterion of :class:`Query`, a criterion holding
+                what no store keeps (a NUL character ...), or an ``actor`` other than
+                ``actionable_by``.
         """
         named = {f.name: getattr(query, f.name) for f in fields(query)} if query else criteria
-        shown = {k: v for k, v in named.items() if k not in ("readers", "after")}
+        internal = ("readers", "after", "acts", "actionable_by")
+        shown = {k: v for k, v in named.items() if k not in internal}
         errors = input_errors(shown) + input_errors(list(named.get("after") or ()), "after")
         if errors:
             lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
