@@ -227,8 +227,10 @@ def _acts(i: Instance, c: ActClause) -> bool:
     if c.workflow is not None and i.workflow != c.workflow:
         return False
     if c.definition_hash is None:
-        return not i.final and i.definition_hash not in c.known and (
-            not c.states or i.state in c.states
+        return (
+            not i.final
+            and i.definition_hash not in c.known
+            and (not c.states or i.state in c.states)
         )
     if i.definition_hash != c.definition_hash or i.state not in c.states:
         return False

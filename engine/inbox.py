@@ -103,9 +103,7 @@ def clauses_of(
         if wanted is not None and state not in wanted:
             continue
         found = [
-            binding(wf, role)
-            for t in transitions
-            if (role := role_for(actor, t.roles)) is not None
+            binding(wf, role) for t in transitions if (role := role_for(actor, t.roles)) is not None
         ]
         merged = _merge(found, actor.unit) if found else None
         if merged is not None:

@@ -351,7 +351,9 @@ def create_app(
         engine.get(instance_id, actor)
         return _page(
             engine,
-            StoreQuery(parent_id=instance_id, org=actor.org, limit=limit, after=page_cursor(cursor)),
+            StoreQuery(
+                parent_id=instance_id, org=actor.org, limit=limit, after=page_cursor(cursor)
+            ),
             actor,
         )
 

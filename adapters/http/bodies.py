@@ -44,7 +44,9 @@ def page_cursor(text: str | None) -> PageCursor | None:
         return PageCursor.parse(text)
     except Usage:
         raise ApiProblem(
-            422, "invalid-cursor", f"cursor {text!r} is not one this API gave (a page's next_cursor)"
+            422,
+            "invalid-cursor",
+            f"cursor {text!r} is not one this API gave (a page's next_cursor)",
         ) from None
 
 

@@ -168,9 +168,7 @@ class Statements:
             found = sa.cast(data, JSONB).op("->")(field)
             return found.op("@>")(sa.cast(sa.literal(dump(unit)), JSONB))
         # json_each walks a list's elements, or gives a scalar as its one row
-        each = sa.func.json_each(data, '$."' + field.replace('"', '""') + '"').table_valued(
-            "value"
-        )
+        each = sa.func.json_each(data, '$."' + field.replace('"', '""') + '"').table_valued("value")
         return sa.select(sa.literal(1)).select_from(each).where(each.c.value == unit).exists()
 
     def field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
