@@ -156,6 +156,7 @@ def _inbox(
     """
     actor = q.actionable_by
     assert actor is not None
+    _known_states(engine, q)
     if q.limit <= 0:
         return [], None
     q = replace(q, acts=act_clauses(engine, actor, q.workflow, q.states))
@@ -174,6 +175,27 @@ def _inbox(
         if len(rows) < batch:
             return found, None
         after, batch = PageCursor.of(rows[-1]), min(batch * 2, _INBOX_BATCH_MAX)
+
+
+def _known_states(engine: Engine, q: Query) -> None:
+    """An inbox of a workflow the engine does not run, or of states it does not have, is a
+    mistake in the asking: Usage naming what there is."""
+    if q.workflow is None:
+        return
+    if q.workflow not in engine.registry.ids():
+        raise Usage(
+            f"no workflow {q.workflow!r} to list an inbox of",
+            "workflow",
+            allowed=engine.registry.ids(),
+        )
+    states = engine.registry.get(q.workflow).definition.states
+    unknown = [s for s in (*(q.states or ()), *([q.state] if q.state else [])) if s not in states]
+    if unknown:
+        raise Usage(
+            f"workflow {q.workflow!r} has no state {', '.join(map(repr, unknown))}",
+            "states",
+            allowed=list(states),
+        )
 
 
 def rebuild_readers(engine: Engine, instance_id: str | None) -> int:

@@ -32,6 +32,7 @@ from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas, page_cursor
 from .docs import install_docs
 from .events import event_stream
 from .idempotency import command_id, keyed
+from .inbox import add_inbox_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .problems import ApiProblem, documented, install_handlers, problem_response
 from .schemas import (
@@ -480,6 +481,7 @@ def create_app(
         """The caller's org's events as they are committed (from the outbox)."""
         return await event_stream(request, engine, actor, last_event_id)
 
+    add_inbox_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     install_request_schemas(api, engine.registry)
     api.add_middleware(BodyTimeout, seconds=body_timeout)
