@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PINNED = {
     xieshang: [
-        "SYSTEM", "ActClause", "Actor", "Availability", "CalendarChain", "CalendarError", "CalendarFileError",
-        "Clock", "CommandRefused", "Commit",
+        "SYSTEM", "ActClause", "Actor", "Availability", "CalendarChain", "CalendarError",
+        "CalendarFileError", "Clock", "CommandRefused", "Commit",
         "CompiledWorkflow", "ConcurrencyConflict", "ConflictCase", "Definition",
         "DefinitionError", "DefinitionStore", "DeliveryFailed", "Duration", "Engine",
         "EventRecord", "FixedClock", "Forbidden", "FunctionFailed", "HistoryEntry",
         "HistoryStore", "Instance", "InstanceStore", "InvalidPayload", "NotFound", "Page",
-        "PageCursor", "Problem", "Query", "QueryStore", "ReconcileReport", "Registry", "SettingsError", "Store",
+        "PageCursor", "Problem", "Query", "QueryStore", "ReconcileReport", "Registry",
+        "SettingsError", "Store",
         "StoreError", "StoreUnavailable", "SystemClock",
         "TickReport", "TimerRecord", "TimerStore", "TransitionNotAllowed", "UnknownTrigger",
         "Usage", "XieshangError", "YearSchedule", "load_definition", "parse_calendar_file",
