@@ -48,9 +48,10 @@ PINNED = {
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
-        "CHINA_TZ", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking", "add_workdays",
-        "append_entries", "canonical_json", "compile_definition", "copy_json", "field_errors",
-        "input_errors", "iso", "provisional_years", "read_yaml", "schema_json", "to_dot",
+        "CHINA_TZ", "DATA_LEVEL", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking",
+        "add_workdays", "append_entries", "canonical_json", "compile_definition", "copy_json",
+        "field_errors", "input_errors", "iso", "provisional_years", "read_yaml",
+        "reader_principals", "schema_json", "to_dot",
         "to_mermaid", "verify_ledger",
     ],
 }  # fmt: skip
