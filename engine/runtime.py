@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from . import audit, checks, commands, reads, redaction, timers
 from .checks import Availability
@@ -30,6 +30,7 @@ from .records import Actor, HistoryEntry, Instance, TimerRecord, canonical_json
 from .registry import Registry
 from .rows import START
 from .schedules import CalendarChain
+from .subscribers import AnnouncingStore, Subscriber, Subscribers
 from .timers import TickReport
 
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
@@ -66,6 +67,7 @@ class Engine:
         self.calendar = calendar if calendar is not None else CalendarChain()
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
+        self._subscribers: Subscribers | None = None
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -220,6 +222,27 @@ class Engine:
                 read (the same answer for all three).
         """
         return checks.available(self, reads.readable(self, instance_id, actor), actor)
+
+    def subscribe(
+        self, fn: Subscriber, *, types: Iterable[str] | None = None
+    ) -> Callable[[], None]:
+        """Call ``fn`` with each event (a CloudEvent dict) of every step this engine commits,
+        after the commit, in order; only events of ``types`` when given. Works on every store.
+
+        A subscriber that raises is logged (``xieshang.subscribers``) and skipped: the step
+        stays committed and the other subscribers are still called. In-process and at most
+        once (a crash after the commit loses the call): for delivery that survives a crash,
+        relay the outbox. Returns a function that unsubscribes ``fn``.
+
+        Raises:
+            Usage: ``fn`` is not callable, or ``types`` is not a list of event types.
+        """
+        subscribers = self._subscribers or Subscribers()
+        unsubscribe = subscribers.add(fn, types)
+        if self._subscribers is None:
+            self._subscribers = subscribers
+            self.store = cast(Store, AnnouncingStore(self.store, subscribers))
+        return unsubscribe
 
     # -- reads -------------------------------------------------------------------------------
 
