@@ -44,7 +44,8 @@ PINNED = {
                          "workflow_files"],
     xieshang.adapters.events: [
         "SIGNATURE_HEADER", "DeadLetter", "DeliveryFailed", "EventSettings", "EventSink",
-        "JsonLinesSink", "RedisStreamSink", "Relay", "SubscriberSink", "WebhookSink",
+        "JsonLinesSink", "RedisStreamSink", "Relay", "StreamConsumer", "SubscriberSink",
+        "WebhookSink",
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
