@@ -180,7 +180,7 @@ class Query:
     value: Any = None
     limit: int = 100
     after: PageCursor | None = None  # the last row seen; text or a pair is read as one
-    states: tuple[str, ...] | None = None
+    states: Sequence[str] | None = None  # kept as a sorted tuple
     actionable_by: Actor | None = None
     readers: frozenset[str] | None = None  # only instances one of these principals may read
     acts: tuple[ActClause, ...] | None = None  # only instances matching one of these clauses

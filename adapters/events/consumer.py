@@ -140,7 +140,7 @@ class StreamConsumer:
     def _read(
         self, start: str, *, block: bool, streams: list[str] | None = None
     ) -> list[tuple[str, list[Any]]]:
-        found = self.client.xreadgroup(
+        found: Any = self.client.xreadgroup(
             self.group,
             self.name,
             {s: start for s in streams or self.streams},
