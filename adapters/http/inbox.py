@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from xieshang import Actor, Engine
 from xieshang import Query as StoreQuery
@@ -15,6 +15,8 @@ from .problems import documented
 from .schemas import InstanceOut
 
 __all__ = ["InboxItemOut", "InboxPageOut", "add_inbox_routes"]
+
+StateName = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
 
 
 class InboxItemOut(InstanceOut):
@@ -46,7 +48,8 @@ def add_inbox_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor])
         actor: Annotated[Actor, Depends(caller)],
         workflow: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
         state: Annotated[
-            list[str] | None, Query(description="any of these states (repeat the parameter)")
+            list[StateName] | None,
+            Query(max_length=50, description="any of these states (repeat the parameter)"),
         ] = None,
         unit: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
         overdue: bool | None = None,
