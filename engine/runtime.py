@@ -227,12 +227,9 @@ class Engine:
         self, fn: Subscriber, *, types: Iterable[str] | None = None
     ) -> Callable[[], None]:
         """Call ``fn`` with each event (a CloudEvent dict) of every step this engine commits,
-        after the commit, in order; only events of ``types`` when given. Works on every store.
-
-        A subscriber that raises is logged (``xieshang.subscribers``) and skipped: the step
-        stays committed and the other subscribers are still called. In-process and at most
-        once (a crash after the commit loses the call): for delivery that survives a crash,
-        relay the outbox. Returns a function that unsubscribes ``fn``.
+        after the commit, in order (only ``types``, if given); returns its unsubscribe. One that
+        raises is logged and undoes nothing; in-process, at most once (see
+        :mod:`xieshang.subscribers`).
 
         Raises:
             Usage: ``fn`` is not callable, or ``types`` is not a list of event types.
