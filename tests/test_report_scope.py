@@ -62,3 +62,21 @@ def test_a_report_for_an_actor_shows_only_what_it_may_read(db: str) -> None:
     for rep in (member, stranger):
         assert rep.figures["targets"] == whole.figures["targets"] == 2
         assert rep.rates["satisfaction_rate"] == whole.rates["satisfaction_rate"]
+
+
+def test_the_report_command_takes_the_actor_it_is_for(db: str) -> None:
+    """``xieshang report appraisal --as`` prints only the rows the actor may read; a malformed
+    actor exits 2 naming --as."""
+    from typer.testing import CliRunner
+
+    from xieshang.adapters.cli import app
+
+    runner = CliRunner()
+    args = ["--db", db, "report", "appraisal", "--year", "2024", "--org", ORG, "--format", "csv"]
+    whole = runner.invoke(app, args, env={"COLUMNS": "240"})
+    member = runner.invoke(app, [*args, "--as", f"m1:member@{ORG}"], env={"COLUMNS": "240"})
+    assert whole.exit_code == member.exit_code == 0, member.output
+    assert "市水务局" in whole.stdout and "市水务局" not in member.stdout
+    assert "市教育局" in member.stdout
+    bad = runner.invoke(app, [*args, "--as", "m1"])
+    assert bad.exit_code == 2 and "--as 'm1'" in bad.output

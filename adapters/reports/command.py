@@ -54,7 +54,7 @@ def register_cli(app: typer.Typer) -> None:
             try:
                 who = Actor.parse(actor)
             except InvalidPayload as e:
-                err.print(f"--as {actor!r}: {e.errors[0]['error']}")
+                err.print(f"--as {actor!r}: {e.errors[0]['error']}", markup=False)
                 raise typer.Exit(2) from None
         url = command_database_url(ctx, db)
         rep = report(kind, url, year, org, actor=who)
