@@ -29,6 +29,7 @@ from xieshang import (
     EventRecord,
     HistoryEntry,
     Instance,
+    PageCursor,
     Query,
     Registry,
     Store,
@@ -132,7 +133,7 @@ def export_bundle(
         raise BundleError(f"--to {end} is before --from {start}", start=str(start), end=str(end))
     low, high = iso(_day_start(start)), iso(_day_start(end + timedelta(days=1)))
     chosen: dict[str, Instance] = {}
-    after: tuple[str, str] | None = None
+    after: PageCursor | None = None
     while True:
         page = store.query(Query(org=org, limit=500, after=after))
         if not page:
@@ -140,7 +141,7 @@ def export_bundle(
         for i in page:
             if low <= iso(i.created_at) < high and (i.parent_id is None or i.parent_id in chosen):
                 chosen[i.id] = i
-        after = (iso(page[-1].created_at), page[-1].id)
+        after = PageCursor.of(page[-1])
     history = [row for iid in chosen for row in store.history(iid)]
     definitions = {
         h: store.load_definition(h) for h in sorted({i.definition_hash for i in chosen.values()})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import datetime
 from enum import StrEnum
 
-from xieshang import Definition, Usage, XieshangError
+from xieshang import Definition, PageCursor, Usage, XieshangError
 from xieshang.shared import svg_titles, to_dot, to_mermaid
 
 __all__ = ["DOT_MISSING", "MEDIA_TYPES", "DiagramFormat", "draw", "parse_cursor", "svg"]
@@ -67,19 +66,15 @@ def draw(definition: Definition, fmt: DiagramFormat, *, timeout: float) -> bytes
     return svg(dot_text, timeout=timeout) if fmt is DiagramFormat.svg else dot_text.encode()
 
 
-def parse_cursor(text: str | None, option: str = "cursor") -> tuple[str, str] | None:
-    """The (created_at, id) position a page's ``next_cursor`` names; None for no cursor.
+def parse_cursor(text: str | None, option: str = "cursor") -> PageCursor | None:
+    """The position a page's ``next_cursor`` names; None for no cursor.
 
     Raises:
         Usage: ``text`` is not ``<ISO datetime>|<instance id>``; ``option`` names where it came.
     """
     if text is None:
         return None
-    created, sep, last_id = text.partition("|")
     try:
-        datetime.fromisoformat(created)
-    except ValueError:
-        sep = ""
-    if not sep or not last_id:
-        raise Usage(f"{option} {text!r} is not a cursor this command printed", option)
-    return created, last_id
+        return PageCursor.parse(text, option)
+    except Usage:
+        raise Usage(f"{option} {text!r} is not a cursor this command printed", option) from None

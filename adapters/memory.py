@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from xieshang import (
+    ActClause,
     Commit,
     ConcurrencyConflict,
     ConflictCase,
@@ -121,11 +122,13 @@ class MemoryStore:
         rows = sorted(self._instances.values(), key=lambda i: (iso(i.created_at), i.id))
         out: list[Instance] = []
         for i in rows:
-            if query.after is not None and (iso(i.created_at), i.id) <= query.after:
+            if query.after is not None and (iso(i.created_at), i.id) <= query.after.key:
                 continue
             if not _matches(i, query):
                 continue
             if query.readers is not None and query.readers.isdisjoint(self._readers.get(i.id, ())):
+                continue
+            if query.acts is not None and not any(_acts(i, c) for c in query.acts):
                 continue
             out.append(i.copy())
             if len(out) >= query.limit:
@@ -214,4 +217,27 @@ def _matches(i: Instance, q: Query) -> bool:
     )
     if any(want is not None and want != have for want, have in checks):
         return False
+    if q.states is not None and i.state not in q.states:
+        return False
     return q.field is None or i.data.get(q.field) == q.value
+
+
+def _acts(i: Instance, c: ActClause) -> bool:
+    """Whether ``i`` matches an inbox clause (see :class:`xieshang.ActClause`)."""
+    if c.workflow is not None and i.workflow != c.workflow:
+        return False
+    if c.definition_hash is None:
+        return (
+            not i.final
+            and i.definition_hash not in c.known
+            and (not c.states or i.state in c.states)
+        )
+    if i.definition_hash != c.definition_hash or i.state not in c.states:
+        return False
+    if c.anywhere or (c.own_unit and i.unit in (None, c.unit)):
+        return True
+    return c.unit is not None and any(_holds(i.data.get(f), c.unit) for f in c.fields)
+
+
+def _holds(value: object, unit: str) -> bool:
+    return value == unit or (isinstance(value, list) and unit in value)

@@ -32,11 +32,13 @@ from .errors import (
 )
 from .loading import load_definition
 from .ports import (
+    ActClause,
     Clock,
     DefinitionStore,
     FixedClock,
     HistoryStore,
     InstanceStore,
+    PageCursor,
     Query,
     QueryStore,
     Store,
@@ -51,6 +53,7 @@ from .schedules import CalendarChain, YearSchedule, parse_calendar_file
 
 __all__ = [
     "SYSTEM",
+    "ActClause",
     "Actor",
     "Availability",
     "CalendarChain",
@@ -79,6 +82,7 @@ __all__ = [
     "InvalidPayload",
     "NotFound",
     "Page",
+    "PageCursor",
     "Problem",
     "Query",
     "QueryStore",

@@ -9,14 +9,16 @@ from typing import Any, Protocol
 
 from .errors import Usage
 from .ledger import LedgerEntry
-from .records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord
+from .records import Actor, Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
 __all__ = [
+    "ActClause",
     "Clock",
     "DefinitionStore",
     "FixedClock",
     "HistoryStore",
     "InstanceStore",
+    "PageCursor",
     "Query",
     "QueryStore",
     "Store",
@@ -73,9 +75,99 @@ def _aware(moment: Any) -> datetime:
     return moment
 
 
+class PageCursor(str):
+    """A position in the order of creation: the next page starts past this instance.
+
+    It is the text the CLI and the HTTP API print, ``<created_at ISO>|<id>``, with its two
+    parts as :attr:`created_at` and :attr:`id`. A page's ``next_cursor`` is one, and
+    :class:`Query` takes it (or its text, or a ``(created_at, id)`` pair) as ``after``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def created_at(self) -> str:
+        return self.partition("|")[0]
+
+    @property
+    def id(self) -> str:
+        return self.partition("|")[2]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(created_at, id)``: compare it with an instance's to keyset-page."""
+        return self.created_at, self.id
+
+    @classmethod
+    def of(cls, instance: Instance) -> PageCursor:
+        """The position just after ``instance``."""
+        return cls(f"{iso(instance.created_at)}|{instance.id}")
+
+    @classmethod
+    def parse(cls, value: Any, option: str = "cursor") -> PageCursor:
+        """The cursor ``value`` names: a page's ``next_cursor``, its text, or a pair.
+
+        Raises:
+            Usage: ``value`` is none of those (``<ISO datetime>|<instance id>``); ``option``
+                names where it came from.
+        """
+        if isinstance(value, PageCursor):
+            return value
+        pair = isinstance(value, tuple) and len(value) == 2
+        if pair and all(isinstance(v, str) for v in value):
+            created, sep, last_id = value[0], "|", value[1]
+        elif isinstance(value, str):
+            created, sep, last_id = value.partition("|")
+        else:
+            got = f"{value!r} that is a {type(value).__name__}"
+            raise Usage(f"{option} must be a page's next_cursor (got {got})", option)
+        try:
+            datetime.fromisoformat(created)
+        except ValueError:
+            sep = ""
+        if not sep or not last_id or "|" in last_id:
+            raise Usage(
+                f"{option} {value!r} is not a cursor a page gave (<ISO datetime>|<id>)", option
+            )
+        return cls(f"{created}|{last_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class ActClause:
+    """Where an actor may act, as a store filters instances for an inbox (the engine builds
+    these from each workflow's table of state, triggers and roles; see ``xieshang.inbox``).
+
+    An instance matches when it is pinned to ``definition_hash`` (of ``workflow``), is in one of
+    ``states``, and: ``anywhere``; or ``own_unit`` and its ``unit`` is null or ``unit``; or one of
+    the data ``fields`` holds ``unit`` (the field's value, or an element of its list). A clause
+    with ``definition_hash`` None matches every instance not final (of ``workflow``, if given;
+    in ``states``, if any) pinned to none of the ``known`` hashes: a definition the engine has
+    not loaded, which the engine judges. A store may match more than a clause says, never
+    less: the engine checks every instance matched.
+    """
+
+    workflow: str | None
+    definition_hash: str | None
+    states: tuple[str, ...] = ()
+    anywhere: bool = False
+    unit: str | None = None
+    own_unit: bool = False
+    fields: tuple[str, ...] = ()
+    known: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A filter over instances; every criterion is optional. Ordered by creation, then id."""
+    """A filter over instances; every criterion is optional. Ordered by creation, then id.
+
+    ``state`` is one state, ``states`` any of several. ``after`` is the ``next_cursor`` of the
+    page before (a :class:`PageCursor`, its text, or a ``(created_at, id)`` pair).
+    ``actionable_by`` keeps the instances that actor may act on now (its inbox); the engine
+    turns it into ``acts`` for the store, as it turns a reading actor into ``readers``.
+
+    Raises:
+        Usage: ``after`` is not a cursor, or ``states`` is not a list of state names.
+    """
 
     workflow: str | None = None
     state: str | None = None
@@ -87,8 +179,25 @@ class Query:
     field: str | None = None
     value: Any = None
     limit: int = 100
-    after: tuple[str, str] | None = None  # (created_at iso, id) of the last row seen
+    after: PageCursor | None = None  # the last row seen; text or a pair is read as one
+    states: Sequence[str] | None = None  # kept as a sorted tuple
+    actionable_by: Actor | None = None
     readers: frozenset[str] | None = None  # only instances one of these principals may read
+    acts: tuple[ActClause, ...] | None = None  # only instances matching one of these clauses
+
+    def __post_init__(self) -> None:
+        if self.after is not None and not isinstance(self.after, PageCursor):
+            object.__setattr__(self, "after", PageCursor.parse(self.after, "after"))
+        if self.states is not None:
+            states: Any = self.states
+            many = isinstance(states, list | tuple | set | frozenset)
+            if not many or not all(isinstance(s, str) for s in states):
+                got = f"{states!r} that is a {type(states).__name__}"
+                raise Usage(f"states must be a list of state names (got {got})", "states")
+            object.__setattr__(self, "states", tuple(sorted(set(states))))
+        if self.actionable_by is not None and not isinstance(self.actionable_by, Actor):
+            got = f"{self.actionable_by!r} that is a {type(self.actionable_by).__name__}"
+            raise Usage(f"actionable_by must be an Actor (got {got})", "actionable_by")
 
 
 class InstanceStore(Protocol):

@@ -1,4 +1,5 @@
-"""Reads scoped to an actor: what of an instance, its history and its children it may see.
+"""Reads scoped to an actor: what of an instance, its history and its children it may see,
+and the pages of a query (an inbox among them).
 
 The levels and their redaction are :mod:`xieshang.access`'s; here they meet the store. An
 instance the actor may not read is NotFound, like one that does not exist.
@@ -6,27 +7,47 @@ instance the actor may not read is NotFound, like one that does not exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import access
 from .context import children_of
 from .errors import NotFound, Usage
-from .ports import Query
-from .records import Actor, Commit, HistoryEntry, Instance, iso
+from .inbox import act_clauses, may_fire
+from .ports import PageCursor, Query
+from .records import Actor, Commit, HistoryEntry, Instance
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["Page", "children", "get", "history", "level", "query", "rebuild_readers"]
+__all__ = [
+    "Page",
+    "children",
+    "get",
+    "history",
+    "level",
+    "query",
+    "readable",
+    "rebuild_readers",
+]
+
+# rows an inbox asks the store for at once: the checks drop some, and the page must be full
+_INBOX_BATCH, _INBOX_BATCH_MAX = 50, 500
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a query and the cursor of the next, if any."""
+    """One page of a query and the cursor of the next, if any.
+
+    ``next_cursor`` is set when the page is full (the next page may be empty); pass it as
+    ``Query.after``. For an inbox (``Query.actionable_by``), ``triggers`` maps each instance id
+    to the triggers that actor may fire on it now (some with a suitable payload).
+    """
 
     items: list[Instance]
-    next_cursor: str | None
+    next_cursor: PageCursor | None
+    triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def level(engine: Engine, instance: Instance, actor: Actor | None) -> int:
@@ -49,6 +70,11 @@ def _read(
     if found <= 0:
         raise NotFound("instance", instance_id)
     return instance, found
+
+
+def readable(engine: Engine, instance_id: str, actor: Actor | None) -> Instance:
+    """The stored instance, unredacted, if ``actor`` may read it; else NotFound, as for none."""
+    return _read(engine, instance_id, actor)[0]
 
 
 def get(engine: Engine, instance_id: str, actor: Actor | None, *, fresh: bool) -> Instance:
@@ -84,17 +110,27 @@ def query(
         q = query or Query(**criteria)
     except TypeError as e:
         raise Usage(f"not a query: {e}", "criteria", allowed=list(Query.__match_args__)) from e
+    if q.actionable_by is not None:
+        if actor is not None and actor != q.actionable_by:
+            raise Usage(
+                f"an inbox is read as its own actor: actionable_by {q.actionable_by.id!r} "
+                f"but actor {actor.id!r}; pass the same actor or none",
+                "actor",
+                allowed=[q.actionable_by.id],
+            )
+        actor = q.actionable_by
     scoped = not access.unscoped(actor)
     if scoped:
         assert actor is not None
         if actor.org is not None and q.org is not None and q.org != actor.org:
             return Page([], None)
         q = replace(q, org=actor.org or q.org, readers=access.principals(actor))
-    items = engine.store.query(q)
-    cursor = None
-    if len(items) == q.limit and items:
-        last = items[-1]
-        cursor = f"{iso(last.created_at)}|{last.id}"
+    triggers: dict[str, tuple[str, ...]] = {}
+    if q.actionable_by is not None:
+        items, cursor = _inbox(engine, q, triggers)
+    else:
+        items = engine.store.query(q)
+        cursor = PageCursor.of(items[-1]) if items and len(items) == q.limit else None
     if scoped:
         assert actor is not None
         stored = engine.store.readers([i.id for i in items])
@@ -104,7 +140,62 @@ def query(
             )
             for i in items
         ]
-    return Page(items, cursor)
+    return Page(items, cursor, triggers)
+
+
+def _inbox(
+    engine: Engine, q: Query, triggers: dict[str, tuple[str, ...]]
+) -> tuple[list[Instance], PageCursor | None]:
+    """One page of the instances ``q.actionable_by`` may act on now, and the next cursor.
+
+    The store narrows by state, role and unit (and the read scope); the checks of
+    ``available()`` decide the rest on each row, in order. The store is asked again past the
+    last row it gave until the page is full or the store has no more, so a page that is not
+    the last is always full. The cursor is the last instance on the page: rows after it that
+    this call already fetched are judged by the next page, as they are then.
+    """
+    actor = q.actionable_by
+    assert actor is not None
+    _known_states(engine, q)
+    if q.limit <= 0:
+        return [], None
+    q = replace(q, acts=act_clauses(engine, actor, q.workflow, q.states))
+    found: list[Instance] = []
+    after, batch = q.after, max(q.limit, _INBOX_BATCH)
+    while True:
+        rows = engine.store.query(replace(q, after=after, limit=batch))
+        for i in rows:
+            fire = may_fire(engine, i, actor)
+            if not fire:
+                continue
+            found.append(i)
+            triggers[i.id] = fire
+            if len(found) == q.limit:
+                return found, PageCursor.of(i)
+        if len(rows) < batch:
+            return found, None
+        after, batch = PageCursor.of(rows[-1]), min(batch * 2, _INBOX_BATCH_MAX)
+
+
+def _known_states(engine: Engine, q: Query) -> None:
+    """An inbox of a workflow the engine does not run, or of states it does not have, is a
+    mistake in the asking: Usage naming what there is."""
+    if q.workflow is None:
+        return
+    if q.workflow not in engine.registry.ids():
+        raise Usage(
+            f"no workflow {q.workflow!r} to list an inbox of",
+            "workflow",
+            allowed=engine.registry.ids(),
+        )
+    states = engine.registry.get(q.workflow).definition.states
+    unknown = [s for s in (*(q.states or ()), *([q.state] if q.state else [])) if s not in states]
+    if unknown:
+        raise Usage(
+            f"workflow {q.workflow!r} has no state {', '.join(map(repr, unknown))}",
+            "states",
+            allowed=list(states),
+        )
 
 
 def rebuild_readers(engine: Engine, instance_id: str | None) -> int:

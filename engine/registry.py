@@ -120,6 +120,10 @@ class Registry:
     def by_hash(self, content_hash: str) -> CompiledWorkflow | None:
         return self._by_hash.get(content_hash)
 
+    def versions(self) -> list[CompiledWorkflow]:
+        """Every compiled workflow, the pinned old versions too, by id then version."""
+        return sorted(self._by_hash.values(), key=lambda w: (w.id, w.definition.version, w.hash))
+
     def ids(self) -> list[str]:
         return sorted(self._latest)
 

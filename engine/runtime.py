@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from . import audit, checks, commands, reads, redaction, timers
 from .checks import Availability
@@ -31,6 +31,7 @@ from .records import Actor, HistoryEntry, Instance, TimerRecord, canonical_json
 from .registry import Registry
 from .rows import START
 from .schedules import CalendarChain
+from .subscribers import AnnouncingStore, Subscriber, Subscribers
 from .timers import TickReport
 
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
@@ -67,6 +68,7 @@ class Engine:
         self.calendar = calendar if calendar is not None else CalendarChain()
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
+        self._subscribers: Subscribers | None = None
 
     @contextlib.contextmanager
     def unit_of_work(self, connection: Any) -> Iterator[Engine]:
@@ -195,7 +197,9 @@ class Engine:
         (``case`` ``command-used``) naming the row it was used for and what differs.
 
         Raises:
-            NotFound, UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
+            NotFound: no such instance, another org's, or one the actor may not read (the same
+                answer for all three); nothing was written or emitted.
+            UnknownTrigger, TransitionNotAllowed, Forbidden, InvalidPayload:
                 the command was refused; nothing was written or emitted.
             ConcurrencyConflict: ``expected_version`` did not match, another writer won, or
                 ``command_id`` was used for another request.
@@ -213,6 +217,7 @@ class Engine:
             done = self.store.find_command(command_id)
             if done is not None:
                 return self._retried(done, instance_id, request)
+        reads.readable(self, instance_id, actor)
         try:
             return commands.fire(
                 self,
@@ -257,9 +262,28 @@ class Engine:
         over the data) is judged now.
 
         Raises:
-            NotFound: no such instance, or one of another org than ``actor``'s.
+            NotFound: no such instance, one of another org than ``actor``'s, or one it may not
+                read (the same answer for all three).
         """
-        return checks.available(self, self._load(instance_id, actor), actor)
+        return checks.available(self, reads.readable(self, instance_id, actor), actor)
+
+    def subscribe(
+        self, fn: Subscriber, *, types: Iterable[str] | None = None
+    ) -> Callable[[], None]:
+        """Call ``fn`` with each event (a CloudEvent dict) of every step this engine commits,
+        after the commit, in order (only ``types``, if given); returns its unsubscribe. One that
+        raises is logged and undoes nothing; in-process, at most once (see
+        :mod:`xieshang.subscribers`).
+
+        Raises:
+            Usage: ``fn`` is not callable, or ``types`` is not a list of event types.
+        """
+        subscribers = self._subscribers or Subscribers()
+        unsubscribe = subscribers.add(fn, types)
+        if self._subscribers is None:
+            self._subscribers = subscribers
+            self.store = cast(Store, AnnouncingStore(self.store, subscribers))
+        return unsubscribe
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -299,13 +323,18 @@ class Engine:
 
         With ``actor``, only what it may read (filtered by the store, before paging: a page is
         full whenever more readable instances follow), each as :meth:`get` would show it.
+        With ``actionable_by`` (an inbox), only what that actor may act on now, read as it
+        reads; the page's ``triggers`` name what it may fire on each. Pass a page's
+        ``next_cursor`` as ``after`` for the next page.
 
         Raises:
-            Usage: a keyword that is not a criterion of :class:`Query`, or a criterion holding
-                what no store keeps (a NUL character ...).
+            Usage: a keyword that is not a criterion of :class:`Query`, a criterion holding
+                what no store keeps (a NUL character ...), or an ``actor`` other than
+                ``actionable_by``.
         """
         named = {f.name: getattr(query, f.name) for f in fields(query)} if query else criteria
-        shown = {k: v for k, v in named.items() if k not in ("readers", "after")}
+        internal = ("readers", "after", "acts", "actionable_by")
+        shown = {k: v for k, v in named.items() if k not in internal}
         errors = input_errors(shown) + input_errors(list(named.get("after") or ()), "after")
         if errors:
             lines = "; ".join(f"{e['field']}: {e['error']}" for e in errors)

@@ -8,6 +8,8 @@ place and an engine module can be rearranged without breaking an adapter (a test
 
 from __future__ import annotations
 
+from .access import DATA as DATA_LEVEL
+from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
@@ -22,6 +24,7 @@ from .yamlsafe import read_yaml
 
 __all__ = [
     "CHINA_TZ",
+    "DATA_LEVEL",
     "GENESIS",
     "IDENT",
     "MAX_DEPTH",
@@ -38,6 +41,7 @@ __all__ = [
     "iso",
     "provisional_years",
     "read_yaml",
+    "reader_principals",
     "schema_json",
     "svg_titles",
     "to_dot",

@@ -110,10 +110,21 @@ def test_a_unit_outside_the_instance_is_refused_and_available_agrees(
     engine: Engine, workflow: str, role: str, trigger: str, state: str
 ) -> None:
     """An actor of a bound role acting for a unit the instance does not name is Forbidden for
-    every trigger of that role, naming its unit and the units allowed; available() says no."""
+    every trigger of that role, naming its unit and the units allowed; available() says no.
+    Where it may not even read the instance, both answer NotFound, as for no instance."""
     unit = INSIDE if workflow == "proposal_handling" else None
     put(engine, workflow, state, NAMES_INSIDE[workflow], iid="i1", unit=unit)
     outsider = Actor.of("clerk", role, org=ORG, unit=OUTSIDE)
+    if engine.level(engine.get("i1"), outsider) == 0:
+        with pytest.raises(NotFound) as unseen:
+            engine.fire("i1", trigger, outsider, {}, reason="r")
+        with pytest.raises(NotFound) as absent:
+            engine.fire("none", trigger, outsider, {}, reason="r")
+        assert unseen.value.message == absent.value.message.replace("'none'", "'i1'")
+        with pytest.raises(NotFound):
+            engine.available("i1", outsider)
+        assert engine.history("i1") == [] and engine.get("i1").version == 1
+        return
     with pytest.raises(Forbidden) as refused:
         engine.fire("i1", trigger, outsider, {}, reason="r")
     assert refused.value.allowed == [INSIDE]

@@ -24,6 +24,8 @@ from xieshang.adapters.settings import Settings, build_engine
 ORG = "贵阳市政协"
 MEMBER = f"m1:member@{ORG}"
 COMMITTEE = f"c1:proposal_committee@{ORG}"
+# a draft is read by its author alone: refusals on one are shown by the author in another role
+AUTHOR_AS_COMMITTEE = f"m1:proposal_committee@{ORG}"
 OFFICE = f"s1:supervision_office@{ORG}"
 UNIT = f"u1:handling_unit@{ORG}/市教育局"
 CLOCK = "2024-09-27T09:00:00+08:00"
@@ -385,7 +387,9 @@ def test_a_proposal_runs_from_start_to_closed_through_the_cli(db: str) -> None:
 def test_available_explains_why_a_trigger_is_not_allowed(db: str) -> None:
     """available lists every trigger from the state, with the refusal reason for this actor."""
     pid = new_proposal(db)
-    choices = {c["trigger"]: c for c in ok_json("--db", db, "available", pid, "--as", COMMITTEE)}
+    choices = {
+        c["trigger"]: c for c in ok_json("--db", db, "available", pid, "--as", AUTHOR_AS_COMMITTEE)
+    }
     assert set(choices) == {"invite_cosigners", "submit", "withdraw"}
     assert choices["submit"]["allowed"] is False
     assert "allowed roles" in choices["submit"]["reason"]
@@ -428,9 +432,21 @@ REFUSALS = [
     (["start", "nosuch", "--as", MEMBER], "not-found", "no workflow 'nosuch'"),
     (["start", "proposal", "--data", "{}", "--as", MEMBER], "invalid-payload", "title"),
     (["fire", "{id}", "fly", "--as", MEMBER], "unknown-trigger", "has no trigger 'fly'"),
-    (["fire", "{id}", "file", "--as", COMMITTEE], "transition-not-allowed", "cannot fire"),
     (
-        ["fire", "{id}", "submit", "--payload", '{"category": "society"}', "--as", COMMITTEE],
+        ["fire", "{id}", "file", "--as", AUTHOR_AS_COMMITTEE],
+        "transition-not-allowed",
+        "cannot fire",
+    ),
+    (
+        [
+            "fire",
+            "{id}",
+            "submit",
+            "--payload",
+            '{"category": "society"}',
+            "--as",
+            AUTHOR_AS_COMMITTEE,
+        ],
         "forbidden",
         "may not fire 'submit'",
     ),

@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PINNED = {
     xieshang: [
-        "SYSTEM", "Actor", "Availability", "CalendarChain", "CalendarError", "CalendarFileError",
-        "Clock", "CommandRefused", "Commit",
+        "SYSTEM", "ActClause", "Actor", "Availability", "CalendarChain", "CalendarError",
+        "CalendarFileError", "Clock", "CommandRefused", "Commit",
         "CompiledWorkflow", "ConcurrencyConflict", "ConflictCase", "Definition",
         "DefinitionError", "DefinitionStore", "DeliveryFailed", "Duration", "Engine",
         "EventRecord", "FixedClock", "Forbidden", "FunctionFailed", "HistoryEntry",
         "HistoryStore", "Instance", "InstanceStore", "InvalidPayload", "NotFound", "Page",
-        "Problem", "Query", "QueryStore", "ReconcileReport", "Registry", "SettingsError", "Store",
+        "PageCursor", "Problem", "Query", "QueryStore", "ReconcileReport", "Registry",
+        "SettingsError", "Store",
         "StoreError", "StoreUnavailable", "SystemClock",
         "TickReport", "TimerRecord", "TimerStore", "TransitionNotAllowed", "UnknownTrigger",
         "Usage", "XieshangError", "YearSchedule", "load_definition", "parse_calendar_file",
@@ -43,15 +44,15 @@ PINNED = {
                          "workflow_files"],
     xieshang.adapters.events: [
         "SIGNATURE_HEADER", "DeadLetter", "DeliveryFailed", "EventSettings", "EventSink",
-        "JsonLinesSink", "RedisStreamSink", "Relay", "SubscriberSink", "WebhookSink",
+        "JsonLinesSink", "RedisStreamSink", "Relay", "StreamConsumer", "SubscriberSink",
+        "WebhookSink",
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
-        "CHINA_TZ", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking", "add_workdays",
-        "append_entries", "canonical_json", "compile_definition", "copy_json", "drift_message",
-        "field_errors", "input_errors", "iso", "provisional_years", "read_yaml", "schema_json",
-        "svg_titles",
-        "to_dot", "to_mermaid", "verify_ledger",
+        "CHINA_TZ", "DATA_LEVEL", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking",
+        "add_workdays", "append_entries", "canonical_json", "compile_definition", "copy_json",
+        "drift_message", "field_errors", "input_errors", "iso", "provisional_years", "read_yaml",
+        "reader_principals", "schema_json", "svg_titles", "to_dot", "to_mermaid", "verify_ledger",
     ],
 }  # fmt: skip
 

@@ -40,6 +40,10 @@ data:
   proposer_kind: {type: enum, values: [individual, joint, collective], default: individual}
   reply_class: {type: enum, values: [A, B, C]}
   satisfaction: {type: enum, values: [satisfied, basically_satisfied, unsatisfied]}
+# its drafts are read (and so moved) by anyone of the org: without read rules no one would
+read:
+  internal:
+    - anyone: true
 states:
   draft: {initial: true, label: {zh: 暂存}}
   submitted: {label: {zh: 待立案}}

@@ -105,22 +105,26 @@ def test_unknown_trigger_names_the_triggers_that_exist(engine: Engine) -> None:
 
 def test_trigger_from_wrong_state_names_what_can_fire_here(engine: Engine) -> None:
     """A trigger that exists but not from this state lists what this actor may fire here (with
-    a payload where one is needed): the proposer's triggers, none of the office's."""
+    a payload where one is needed): the proposer's triggers, none of the office's (the author
+    acting for the office: no one else reads the draft)."""
     pid = new_proposal(engine)
     with pytest.raises(TransitionNotAllowed) as err:
         engine.fire(pid, "assign", MEMBER, {"mode": "sole", "units": ["housing"]})
     assert err.value.state == "draft"
     assert err.value.allowed == ["invite_cosigners", "submit", "withdraw"]
+    author_as_office = Actor.of("m1", "supervision_office", org="city")
     with pytest.raises(TransitionNotAllowed) as office:
-        engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
+        engine.fire(pid, "assign", author_as_office, {"mode": "sole", "units": ["housing"]})
     assert office.value.allowed == []
 
 
 def test_role_is_checked_before_payload(engine: Engine) -> None:
-    """A wrong role is Forbidden even when the payload is also wrong (check order)."""
+    """A wrong role is Forbidden even when the payload is also wrong (check order). (The
+    author acts in a role that may not submit: anyone else may not even read the draft.)"""
     pid = new_proposal(engine)
+    author_as_staff = Actor.of("m1", "proposal_committee", org="city")
     with pytest.raises(Forbidden) as err:
-        engine.fire(pid, "submit", STAFF, {"category": "nonsense"})
+        engine.fire(pid, "submit", author_as_staff, {"category": "nonsense"})
     assert "member" in err.value.allowed
 
 
@@ -143,8 +147,10 @@ def test_missing_required_reason_is_refused(engine: Engine) -> None:
 
 
 def test_guard_refusal_names_the_rule(engine: Engine) -> None:
-    """A false guard is TransitionNotAllowed carrying the guard and its message."""
+    """A false guard is TransitionNotAllowed carrying the guard and its message: an invited
+    co-proposer (who reads the proposal) may not submit it."""
     pid = new_proposal(engine)
+    engine.fire(pid, "invite_cosigners", MEMBER, {"co_proposers": ["m2"]})
     with pytest.raises(TransitionNotAllowed) as err:
         engine.fire(pid, "submit", OTHER_MEMBER, {"category": "society"})
     assert err.value.guard is not None and "first_proposer" in err.value.guard
@@ -167,10 +173,10 @@ def test_separation_of_duties_forbids_filing_own_submission(engine: Engine) -> N
     ("trigger", "actor", "payload", "error"),
     [
         ("nope", MEMBER, {}, UnknownTrigger),
-        ("assign", OFFICE, {"mode": "sole", "units": ["a"]}, TransitionNotAllowed),
-        ("submit", STAFF, {"category": "society"}, Forbidden),
+        ("assign", MEMBER, {"mode": "sole", "units": ["a"]}, TransitionNotAllowed),
+        ("submit", Actor.of("m1", "proposal_committee", org="city"), {}, Forbidden),
         ("submit", MEMBER, {"category": 3}, InvalidPayload),
-        ("submit", OTHER_MEMBER, {"category": "society"}, TransitionNotAllowed),
+        ("submit", OTHER_MEMBER, {"category": "society"}, NotFound),  # may not read a draft
     ],
 )
 def test_refused_command_changes_nothing(
@@ -260,14 +266,15 @@ def test_unsatisfied_twice_goes_to_a_meeting_then_closes(engine: Engine) -> None
 
 
 def test_unit_bound_actor_cannot_act_for_another_unit(engine: Engine) -> None:
-    """A handling unit's child admits only actors of that unit."""
+    """A handling unit's child admits only actors of that unit: to another unit, which may not
+    read it, it does not exist."""
     pid = to_filed(engine)
     engine.fire(pid, "assign", OFFICE, {"mode": "sole", "units": ["housing"]})
     child = engine.children(pid)[0]
     water = Actor.of("u9", "handling_unit", org="city", unit="water")
-    with pytest.raises(Forbidden) as err:
+    with pytest.raises(NotFound) as err:
         engine.fire(child.id, "acknowledge", water, {"contact_person": "李"})
-    assert err.value.allowed == ["housing"]
+    assert err.value.message == f"no instance {child.id!r}"
     assert (
         engine.fire(child.id, "acknowledge", UNIT, {"contact_person": "张"}).state == "acknowledged"
     )
@@ -278,7 +285,8 @@ def test_available_explains_what_the_actor_may_not_do(engine: Engine) -> None:
     trigger whose payload decides is reported as needing one, with its schema."""
     pid = new_proposal(engine)
     mine = {a.trigger: a for a in engine.available(pid, MEMBER)}
-    theirs = {a.trigger: a for a in engine.available(pid, STAFF)}
+    author_as_staff = Actor.of("m1", "proposal_committee", org="city")
+    theirs = {a.trigger: a for a in engine.available(pid, author_as_staff)}
     assert mine["withdraw"].allowed and not mine["withdraw"].needs_payload
     assert (mine["submit"].allowed, mine["submit"].needs_payload) == (False, True)
     assert (mine["submit"].payload_schema or {})["required"] == ["category"]

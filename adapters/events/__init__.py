@@ -2,7 +2,8 @@
 
 Public surface: the :class:`EventSink` port and its :class:`DeliveryFailed` error; the sinks
 (:class:`SubscriberSink`, :class:`WebhookSink`, :class:`RedisStreamSink`,
-:class:`JsonLinesSink`); :class:`EventSettings` and :func:`build_sinks`; the :class:`Relay`;
+:class:`JsonLinesSink`); :class:`EventSettings` and :func:`build_sinks`; the :class:`Relay`; the
+:class:`StreamConsumer` that reads the Redis streams in a consumer group;
 :func:`sign` / :func:`verify` for webhook signatures; :func:`register_cli`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .consumer import StreamConsumer
 from .redis_stream import RedisStreamSink
 from .relay import DeadLetter, Relay
 from .settings import EventSettings, build_sinks
@@ -28,6 +30,7 @@ __all__ = [
     "JsonLinesSink",
     "RedisStreamSink",
     "Relay",
+    "StreamConsumer",
     "SubscriberSink",
     "WebhookSink",
     "build_sinks",

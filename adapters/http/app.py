@@ -12,17 +12,27 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from xieshang import Actor, Definition, Engine, Instance, NotFound, Usage, XieshangError
+from xieshang import (
+    Actor,
+    Definition,
+    Engine,
+    Instance,
+    NotFound,
+    PageCursor,
+    Usage,
+    XieshangError,
+)
 from xieshang import Query as StoreQuery
 from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw
 from xieshang.shared import IDENT, input_errors
 
 from .admin import add_token_routes
 from .auth import TokenStore
-from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas
+from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas, page_cursor
 from .docs import install_docs
 from .events import event_stream
 from .idempotency import command_id, keyed
+from .inbox import add_inbox_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .problems import ApiProblem, documented, install_handlers, problem_response
 from .schemas import (
@@ -62,14 +72,6 @@ def _expected_version(if_match: str | None) -> int | None:
             f'If-Match {if_match!r} names no version (expected an ETag such as "3")',
         )
     return int(text)
-
-
-def _cursor(text: str | None) -> tuple[str, str] | None:
-    # a position in the order of creation: any text the documented pattern takes is one
-    if text is None:
-        return None
-    created, _, last_id = text.partition("|")
-    return created, last_id
 
 
 def _field_value(text: str | None) -> Any:
@@ -350,7 +352,9 @@ def create_app(
         engine.get(instance_id, actor)
         return _page(
             engine,
-            StoreQuery(parent_id=instance_id, org=actor.org, limit=limit, after=_cursor(cursor)),
+            StoreQuery(
+                parent_id=instance_id, org=actor.org, limit=limit, after=page_cursor(cursor)
+            ),
             actor,
         )
 
@@ -381,7 +385,7 @@ def create_app(
         cursor: Cursor = None,
     ) -> dict[str, Any]:
         """Instances of the caller's org by workflow, state, unit, overdue or a data field."""
-        after = _cursor(cursor)
+        after = page_cursor(cursor)
         if org is not None and org != actor.org:
             return {"items": [], "next_cursor": None}
         return _page(
@@ -425,7 +429,7 @@ def create_app(
                 raise NotFound("instance", body.instance_id)
             return {"checked": 1, "problems": engine.verify(body.instance_id)}
         checked, problems = 0, []
-        after: tuple[str, str] | None = None
+        after: PageCursor | None = None
         while True:
             page = engine.store.query(StoreQuery(org=actor.org, limit=500, after=after))
             for i in page:
@@ -433,7 +437,7 @@ def create_app(
                 problems += engine.verify(i.id)
             if len(page) < 500:
                 return {"checked": checked, "problems": problems}
-            after = (page[-1].to_dict()["created_at"], page[-1].id)
+            after = PageCursor.of(page[-1])
 
     @api.get("/health", response_model=HealthOut, tags=["health"])
     def health() -> dict[str, str]:
@@ -477,6 +481,7 @@ def create_app(
         """The caller's org's events as they are committed (from the outbox)."""
         return await event_stream(request, engine, actor, last_event_id)
 
+    add_inbox_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     install_request_schemas(api, engine.registry)
     api.add_middleware(BodyTimeout, seconds=body_timeout)

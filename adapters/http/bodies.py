@@ -14,7 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from xieshang import Registry
+from xieshang import PageCursor, Registry, Usage
+
+from .problems import ApiProblem
 
 __all__ = [
     "CURSOR",
@@ -24,12 +26,30 @@ __all__ = [
     "NO_NUL",
     "fire_body_schema",
     "install_request_schemas",
+    "page_cursor",
     "start_body_schema",
 ]
 
 NO_NUL = r"^[^\x00]*$"
 # what `next_cursor` looks like: the ISO time of an instance's creation, `|`, its id
 CURSOR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,15}([+-][0-9]{2}:[0-9]{2}|Z)?\|[^|\x00]{1,200}$"
+
+
+def page_cursor(text: str | None) -> PageCursor | None:
+    """The ``cursor`` parameter (already matched against :data:`CURSOR`) as a position; 422
+    ``invalid-cursor`` when its time is no time (``99:99:99``)."""
+    if text is None:
+        return None
+    try:
+        return PageCursor.parse(text)
+    except Usage:
+        raise ApiProblem(
+            422,
+            "invalid-cursor",
+            f"cursor {text!r} is not one this API gave (a page's next_cursor)",
+        ) from None
+
+
 # one ETag as the API gives it ("3", or W/"3"; or the bare version), or *
 ETAG = r'^ *(\*|(W/)?"?[0-9]{1,18}"?) *$'
 _BOUND = 2**63 - 1

@@ -85,6 +85,11 @@ def appraisal_report(source: Any, year: int, org: str | None = None) -> Report:
         "bottom": [t["target"] for t in voted if t["rank_from_bottom"] <= 3],
         "per_target": targets,
     }
+    rep.figure_ids = {
+        "per_target": [(t["id"],) for t in targets],
+        "top": [(t["id"],) for t in voted if t["rank"] <= 3],
+        "bottom": [(t["id"],) for t in voted if t["rank_from_bottom"] <= 3],
+    }
     rep.rates = {
         "attendance_rate": Rate(totals["present"], totals["members_total"]),
         "return_rate": Rate(totals["ballots_returned"], totals["ballots_issued"]),
@@ -92,6 +97,7 @@ def appraisal_report(source: Any, year: int, org: str | None = None) -> Report:
     }
     _add_lines(rep, voted)
     rep.wide["评议对象"] = (_HEADERS, [_wide_row(t) for t in targets])
+    rep.row_ids["评议对象"] = [(t["id"],) for t in targets]
     return rep
 
 
@@ -147,6 +153,7 @@ def _add_lines(rep: Report, voted: list[dict[str, Any]]) -> None:
     rep.add("整改", "回头看后再次整改的对象", f["rectified_again"])
     rep.add("整改", "整改逾期的对象", f["rectification_overdue"])
     for t in voted:
+        rep.line_ids[len(rep.lines)] = (t["id"],)
         rep.add(
             "满意率排名",
             f"第{t['rank']}名 {t['target']}",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xieshang import Actor, InvalidPayload
 from xieshang.adapters.settings import command_database_url
 
 from .kinds import KINDS, report
@@ -30,6 +31,14 @@ def register_cli(app: typer.Typer) -> None:
             Path | None, typer.Option("-o", "--output", help="Write to this file.")
         ] = None,
         db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")] = None,
+        actor: Annotated[
+            str | None,
+            typer.Option(
+                "--as",
+                help="Produce it for this actor (id:role[,role...][@org[/unit]]): without the "
+                "rows of instances it may not read.",
+            ),
+        ] = None,
     ) -> None:
         """The year's figures: proposal review, handling, plan execution, opinion reports, key
         proposals, democratic appraisal, micro and online consultation."""
@@ -40,8 +49,15 @@ def register_cli(app: typer.Typer) -> None:
         if fmt not in ("table", "json", "csv", "xlsx"):
             err.print(f"unknown format {fmt!r}; one of table, json, csv, xlsx")
             raise typer.Exit(2)
+        who = None
+        if actor is not None:
+            try:
+                who = Actor.parse(actor)
+            except InvalidPayload as e:
+                err.print(f"--as {actor!r}: {e.errors[0]['error']}", markup=False)
+                raise typer.Exit(2) from None
         url = command_database_url(ctx, db)
-        rep = report(kind, url, year, org)
+        rep = report(kind, url, year, org, actor=who)
         if fmt == "xlsx":
             if output is None:
                 err.print("--format xlsx needs -o FILE")

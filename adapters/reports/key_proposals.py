@@ -68,6 +68,10 @@ def key_proposals_report(source: Any, year: int, org: str | None = None) -> Repo
     }
     _add_lines(rep)
     rep.wide["重点提案"] = (_HEADERS, [_wide_row(s, by_id, marks) for s in supervisions])
+    rep.row_ids["重点提案"] = [
+        (s.id, *([str(s.data["proposal_id"])] if str(s.data.get("proposal_id")) in by_id else []))
+        for s in supervisions
+    ]
     return rep
 
 

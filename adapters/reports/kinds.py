@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xieshang import Actor
+
 from .appraisal import appraisal_report
 from .handling import handling_report
 from .key_proposals import key_proposals_report
@@ -13,6 +15,7 @@ from .online import online_report
 from .opinions import opinions_report
 from .plan import plan_report
 from .review import review_report
+from .scope import scope_report
 
 __all__ = ["KINDS", "report"]
 
@@ -28,10 +31,13 @@ KINDS = {
 }
 
 
-def report(kind: str, source: Any, year: int, org: str | None = None) -> Report:
-    """The report ``kind`` (one of :data:`KINDS`)."""
+def report(
+    kind: str, source: Any, year: int, org: str | None = None, actor: Actor | None = None
+) -> Report:
+    """The report ``kind`` (one of :data:`KINDS`); for ``actor``, without the detail rows of
+    instances it may not read (:func:`.scope.scope_report`)."""
     try:
         fn = KINDS[kind]
     except KeyError:
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(KINDS)}") from None
-    return fn(source, year, org)
+    return scope_report(fn(source, year, org), source, actor)

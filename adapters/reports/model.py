@@ -69,6 +69,12 @@ class Report:
     # and as extra sheets in a workbook
     wide: dict[str, tuple[list[str], list[list[Any]]]] = field(default_factory=dict)
     detail: set[str] = field(default_factory=set)
+    # the instances each row of a wide table shows, and each line that shows one instance:
+    # a report produced for an actor keeps only those it may read (see .scope)
+    row_ids: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    line_ids: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # likewise for each element of a figure that is a list of instances (or of their names)
+    figure_ids: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     # how a figure is computed (a score's formula and weights): printed after the lines
     notes: list[str] = field(default_factory=list)
 

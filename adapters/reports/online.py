@@ -87,7 +87,9 @@ def online_report(source: Any, year: int, org: str | None = None) -> Report:
         "suggestion_share": Rate(f["suggestions"], f["comments"]),
     }
     _add_lines(rep)
-    rep.wide["网络协商议题"] = (_HEADERS, [_wide_row(r) for r in rows if marks["open"][r.id]])
+    shown = [r for r in rows if marks["open"][r.id]]
+    rep.wide["网络协商议题"] = (_HEADERS, [_wide_row(r) for r in shown])
+    rep.row_ids["网络协商议题"] = [(r.id,) for r in shown]
     return rep
 
 

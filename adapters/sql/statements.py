@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
-from xieshang import Query
+from xieshang import ActClause, Query
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .rows import HISTORY_COLUMNS, INSTANCE_COLUMNS, dump
@@ -120,9 +120,11 @@ class Statements:
         for column, want in criteria:
             if want is not None:
                 stmt = stmt.where(column == want)
+        if query.states is not None:
+            stmt = stmt.where(c.state.in_(query.states))
         if query.after is not None:
             stmt = stmt.where(
-                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after))
+                sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after.key))
             )
         if query.field is not None:
             stmt = stmt.where(self.field_equals(query.field, query.value))
@@ -131,6 +133,8 @@ class Statements:
             stmt = stmt.where(
                 sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
             )
+        if query.acts is not None:
+            stmt = stmt.where(sa.or_(sa.false(), *map(self.acts, query.acts)))
         compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         params: Sequence[Any] | dict[str, Any] = (
             [compiled.params[k] for k in compiled.positiontup]
@@ -138,6 +142,40 @@ class Statements:
             else compiled.params
         )
         return compiled.string, params
+
+    def acts(self, clause: ActClause) -> sa.ColumnElement[bool]:
+        """The instances an inbox clause matches (see :class:`xieshang.ActClause`)."""
+        c = INSTANCES.c
+        where: list[sa.ColumnElement[bool]] = []
+        if clause.workflow is not None:
+            where.append(c.workflow == clause.workflow)
+        if clause.definition_hash is None:
+            where += [c.final.is_(False), c.definition_hash.not_in(clause.known)]
+            if clause.states:
+                where.append(c.state.in_(clause.states))
+            return sa.and_(*where)
+        where += [c.definition_hash == clause.definition_hash, c.state.in_(clause.states)]
+        if clause.anywhere:
+            return sa.and_(*where)
+        units: list[sa.ColumnElement[bool]] = []
+        if clause.own_unit:
+            units.append(c.unit.is_(None))
+            if clause.unit is not None:
+                units.append(c.unit == clause.unit)
+        if clause.unit is not None:
+            units += [self.field_holds(f, clause.unit) for f in clause.fields]
+        return sa.and_(*where, sa.or_(sa.false(), *units))
+
+    def field_holds(self, field: str, unit: str) -> sa.ColumnElement[bool]:
+        """``data[field]`` is the text ``unit`` or a list holding it."""
+        data = INSTANCES.c.data
+        if self.postgres:
+            # a JSON array contains a scalar it holds, and a scalar contains itself
+            found = sa.cast(data, JSONB).op("->")(field)
+            return found.op("@>")(sa.cast(sa.literal(dump(unit)), JSONB))
+        # json_each walks a list's elements, or gives a scalar as its one row
+        each = sa.func.json_each(data, '$."' + field.replace('"', '""') + '"').table_valued("value")
+        return sa.select(sa.literal(1)).select_from(each).where(each.c.value == unit).exists()
 
     def field_equals(self, field: str, value: Any) -> sa.ColumnElement[bool]:
         """``data[field] == value`` compared as JSON values; a missing field equals None."""

@@ -59,6 +59,8 @@ class InstanceRow(SQLModel, table=True):
         Index("ix_instances_parent_id", "parent_id"),
         Index("ix_instances_unit", "unit"),
         Index("ix_instances_created", "created_at", "id"),
+        # scoped reads and inboxes page one org's instances in creation order
+        Index("ix_instances_org_created", "org", "created_at", "id"),
     )
 
     id: str = Field(sa_type=Text, primary_key=True)
