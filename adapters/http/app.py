@@ -15,11 +15,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from xieshang import Actor, Definition, Engine, Instance, NotFound, Usage, XieshangError
 from xieshang import Query as StoreQuery
 from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw
-from xieshang.shared import IDENT, input_errors
+from xieshang.shared import IDENT, input_errors, schema_json
 
 from .admin import add_token_routes
 from .auth import TokenStore
 from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas
+from .contracts import install_contracts, operation_name
 from .docs import install_docs
 from .events import event_stream
 from .idempotency import command_id, keyed
@@ -36,7 +37,9 @@ from .schemas import (
     VerifyIn,
     VerifyOut,
     WorkflowOut,
+    WorkflowSchemasOut,
 )
+from .workflow_schemas import workflow_schemas
 
 __all__ = ["create_app"]
 
@@ -129,6 +132,7 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_name,
     )
     install_handlers(api)
     install_docs(api)
@@ -177,6 +181,7 @@ def create_app(
     @api.get(
         "/workflows",
         response_model=list[WorkflowOut],
+        operation_id="list_workflows",
         tags=["workflows"],
         responses=documented(401),
     )
@@ -198,6 +203,7 @@ def create_app(
     @api.get(
         "/workflows/{workflow_id}",
         response_model=dict[str, Any],
+        operation_id="get_workflow",
         tags=["workflows"],
         responses=documented(401, 404, 422),
     )
@@ -211,19 +217,34 @@ def create_app(
 
     @api.get(
         "/workflows/{workflow_id}/schema",
+        operation_id="get_workflow_schema",
+        response_model=WorkflowSchemasOut,
+        tags=["workflows"],
+        responses=documented(401, 404, 422),
+    )
+    def get_schema(
+        workflow_id: str,
+        actor: Caller,
+        version: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """The workflow's JSON Schemas: its instances' data, each trigger's payload, the data a
+        start takes."""
+        return workflow_schemas(engine.registry.get(workflow_id, version).definition)
+
+    @api.get(
+        "/schemas/workflow-format",
+        operation_id="get_workflow_format_schema",
         response_model=dict[str, Any],
         tags=["workflows"],
-        responses=documented(401, 404),
+        responses=documented(401),
     )
-    def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
-        """The JSON Schema of the definition format (for editors)."""
-        from xieshang.shared import schema_json
-
-        engine.registry.get(workflow_id)
+    def get_format_schema(actor: Caller) -> dict[str, Any]:
+        """The JSON Schema of the workflow definition format (for editors of workflow files)."""
         return schema_json()
 
     @api.get(
         "/workflows/{workflow_id}/diagram",
+        operation_id="get_diagram",
         tags=["workflows"],
         response_class=Response,
         responses={
@@ -253,6 +274,7 @@ def create_app(
     @api.post(
         "/instances",
         status_code=201,
+        operation_id="start_instance",
         response_model=InstanceOut,
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 413, 422),
@@ -275,6 +297,7 @@ def create_app(
     @api.get(
         "/instances/{instance_id}",
         response_model=InstanceOut,
+        operation_id="get_instance",
         tags=["instances"],
         responses=documented(401, 404),
     )
@@ -286,6 +309,7 @@ def create_app(
 
     @api.post(
         "/instances/{instance_id}/fire",
+        operation_id="fire",
         response_model=InstanceOut,
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 412, 413, 422),
@@ -313,6 +337,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/available",
+        operation_id="available_triggers",
         response_model=list[AvailabilityOut],
         tags=["instances"],
         responses=documented(401, 404),
@@ -323,6 +348,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/history",
+        operation_id="get_history",
         response_model=list[HistoryEntryOut],
         tags=["instances"],
         responses=documented(401, 404),
@@ -339,6 +365,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/children",
+        operation_id="list_children",
         response_model=PageOut,
         tags=["instances"],
         responses=documented(401, 404, 422),
@@ -354,7 +381,13 @@ def create_app(
             actor,
         )
 
-    @api.get("/instances", response_model=PageOut, tags=["queries"], responses=documented(401, 422))
+    @api.get(
+        "/instances",
+        operation_id="list_instances",
+        response_model=PageOut,
+        tags=["queries"],
+        responses=documented(401, 422),
+    )
     def query(
         actor: Caller,
         workflow: Text = None,
@@ -405,6 +438,7 @@ def create_app(
 
     @api.post(
         "/audit/verify",
+        operation_id="verify",
         response_model=VerifyOut,
         tags=["audit"],
         responses=documented(401, 403, 404, 413, 422),
@@ -435,12 +469,18 @@ def create_app(
                 return {"checked": checked, "problems": problems}
             after = (page[-1].to_dict()["created_at"], page[-1].id)
 
-    @api.get("/health", response_model=HealthOut, tags=["health"])
+    @api.get("/health", operation_id="health", response_model=HealthOut, tags=["health"])
     def health() -> dict[str, str]:
         """The process answers."""
         return {"status": "ok"}
 
-    @api.get("/ready", response_model=HealthOut, tags=["health"], responses=documented(503))
+    @api.get(
+        "/ready",
+        operation_id="ready",
+        response_model=HealthOut,
+        tags=["health"],
+        responses=documented(503),
+    )
     def ready() -> Any:
         """The store answers too."""
         try:
@@ -458,6 +498,7 @@ def create_app(
 
     @api.get(
         "/events/stream",
+        operation_id="stream_events",
         tags=["events"],
         response_class=Response,
         responses={
@@ -479,6 +520,7 @@ def create_app(
 
     add_token_routes(api, tokens, caller)
     install_request_schemas(api, engine.registry)
+    install_contracts(api, engine.registry)
     api.add_middleware(BodyTimeout, seconds=body_timeout)
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return api
