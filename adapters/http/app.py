@@ -503,8 +503,9 @@ def create_app(
         response_class=Response,
         responses={
             200: {
-                "description": "Server-sent events: one CloudEvent (JSON) per message; the "
-                "SSE id resumes the stream through Last-Event-ID.",
+                "description": "Server-sent events: one CloudEvent (JSON) per message, as the "
+                "document's webhooks describe it; the SSE id resumes the stream through "
+                "Last-Event-ID.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
             **documented(401, 422),

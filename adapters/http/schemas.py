@@ -354,25 +354,15 @@ class WorkflowSchemasOut(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "data": {
-                        "type": "object",
-                        "properties": {"title": {"type": "string", "maxLength": 200}},
-                        "additionalProperties": False,
-                    },
+                    "data": {"type": "object", "properties": {"title": {"type": "string"}}},
                     "payloads": {
                         "file": {
                             "type": "object",
                             "properties": {"number": {"type": "string", "maxLength": 32}},
                             "required": ["number"],
-                            "additionalProperties": False,
                         }
                     },
-                    "start": {
-                        "type": "object",
-                        "properties": {"title": {"type": "string", "maxLength": 200}},
-                        "required": ["title"],
-                        "additionalProperties": False,
-                    },
+                    "start": {"type": "object", "required": ["title", "first_proposer"]},
                 }
             ]
         }
