@@ -238,9 +238,10 @@ def test_the_document_promises_no_more_than_the_api_takes(served: Served) -> Non
     assert "pattern" in fire["If-Match"]["schema"]
     schemas = doc["components"]["schemas"]
     assert "submit" in schemas["FireIn"]["properties"]["trigger"]["enum"]
-    variants = {v["title"]: v for v in schemas["StartIn"]["oneOf"]}
-    assert set(variants) == set(served.engine.registry.ids())
-    proposal = variants["proposal"]["properties"]["data"]
+    mapping = schemas["StartIn"]["discriminator"]["mapping"]
+    assert set(mapping) == set(served.engine.registry.ids())
+    variant = schemas[mapping["proposal"].rsplit("/", 1)[1]]
+    proposal = schemas[variant["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
     assert {"title", "first_proposer"} <= set(proposal["required"])
     assert proposal["additionalProperties"] is False
     problem(served.member.get("/instances", params={"cursor": "nonsense"}), 422, "invalid-cursor")

@@ -585,13 +585,16 @@ def test_idempotency_keys_are_scoped_to_the_caller(api: Api, people: People) -> 
 
 
 def test_workflow_routes_give_definition_schema_and_diagrams(people: People) -> None:
-    """The workflow list, definition, JSON Schema and Mermaid/SVG diagrams are served."""
+    """The workflow list, definition, its JSON Schemas, the format's JSON Schema and Mermaid/SVG
+    diagrams are served."""
     listed = people.member.get("/workflows").json()
     assert "proposal" in {w["id"] for w in listed}
     definition = people.member.get("/workflows/proposal").json()
     assert definition["id"] == "proposal" and "transitions" in definition
-    schema = people.member.get("/workflows/proposal/schema").json()
-    assert "properties" in schema
+    schemas = people.member.get("/workflows/proposal/schema").json()
+    assert schemas["start"]["required"] == ["title", "first_proposer"]
+    assert schemas["payloads"]["file"]["required"] == ["number"]
+    assert "properties" in people.member.get("/schemas/workflow-format").json()
     mermaid = people.member.get("/workflows/proposal/diagram?format=mermaid")
     assert mermaid.status_code == 200 and "stateDiagram" in mermaid.text
     svg = people.member.get("/workflows/proposal/diagram", params={"format": "svg"})

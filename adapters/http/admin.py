@@ -13,6 +13,7 @@ from xieshang import Actor
 
 from .auth import KEY_LENGTH, MIN_KEY_LENGTH, TokenStore, hash_token
 from .problems import ApiProblem, documented
+from .schemas import ActorOut, Timestamp
 
 __all__ = ["ADMIN_ROLE", "add_token_routes"]
 
@@ -70,10 +71,10 @@ class TokenInfoOut(BaseModel):
     )
 
     key: str
-    actor: dict[str, Any]
+    actor: ActorOut
     label: str
-    created_at: str
-    revoked_at: str | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
 
 class TokenOut(TokenInfoOut):

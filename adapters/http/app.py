@@ -24,11 +24,12 @@ from xieshang import (
 )
 from xieshang import Query as StoreQuery
 from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw
-from xieshang.shared import IDENT, input_errors
+from xieshang.shared import IDENT, input_errors, schema_json
 
 from .admin import add_token_routes
 from .auth import TokenStore
 from .bodies import CURSOR, ETAG, NO_NUL, install_request_schemas, page_cursor
+from .contracts import install_contracts, operation_name
 from .docs import install_docs
 from .events import event_stream
 from .idempotency import command_id, keyed
@@ -46,7 +47,9 @@ from .schemas import (
     VerifyIn,
     VerifyOut,
     WorkflowOut,
+    WorkflowSchemasOut,
 )
+from .workflow_schemas import workflow_schemas
 
 __all__ = ["create_app"]
 
@@ -131,6 +134,7 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_name,
     )
     install_handlers(api)
     install_docs(api)
@@ -179,6 +183,7 @@ def create_app(
     @api.get(
         "/workflows",
         response_model=list[WorkflowOut],
+        operation_id="list_workflows",
         tags=["workflows"],
         responses=documented(401),
     )
@@ -200,6 +205,7 @@ def create_app(
     @api.get(
         "/workflows/{workflow_id}",
         response_model=dict[str, Any],
+        operation_id="get_workflow",
         tags=["workflows"],
         responses=documented(401, 404, 422),
     )
@@ -213,19 +219,34 @@ def create_app(
 
     @api.get(
         "/workflows/{workflow_id}/schema",
+        operation_id="get_workflow_schema",
+        response_model=WorkflowSchemasOut,
+        tags=["workflows"],
+        responses=documented(401, 404, 422),
+    )
+    def get_schema(
+        workflow_id: str,
+        actor: Caller,
+        version: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """The workflow's JSON Schemas: its instances' data, each trigger's payload, the data a
+        start takes."""
+        return workflow_schemas(engine.registry.get(workflow_id, version).definition)
+
+    @api.get(
+        "/schemas/workflow-format",
+        operation_id="get_workflow_format_schema",
         response_model=dict[str, Any],
         tags=["workflows"],
-        responses=documented(401, 404),
+        responses=documented(401),
     )
-    def get_schema(workflow_id: str, actor: Caller) -> dict[str, Any]:
-        """The JSON Schema of the definition format (for editors)."""
-        from xieshang.shared import schema_json
-
-        engine.registry.get(workflow_id)
+    def get_format_schema(actor: Caller) -> dict[str, Any]:
+        """The JSON Schema of the workflow definition format (for editors of workflow files)."""
         return schema_json()
 
     @api.get(
         "/workflows/{workflow_id}/diagram",
+        operation_id="get_diagram",
         tags=["workflows"],
         response_class=Response,
         responses={
@@ -255,6 +276,7 @@ def create_app(
     @api.post(
         "/instances",
         status_code=201,
+        operation_id="start_instance",
         response_model=InstanceOut,
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 413, 422),
@@ -277,6 +299,7 @@ def create_app(
     @api.get(
         "/instances/{instance_id}",
         response_model=InstanceOut,
+        operation_id="get_instance",
         tags=["instances"],
         responses=documented(401, 404),
     )
@@ -288,6 +311,7 @@ def create_app(
 
     @api.post(
         "/instances/{instance_id}/fire",
+        operation_id="fire",
         response_model=InstanceOut,
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 412, 413, 422),
@@ -315,6 +339,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/available",
+        operation_id="available_triggers",
         response_model=list[AvailabilityOut],
         tags=["instances"],
         responses=documented(401, 404),
@@ -325,6 +350,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/history",
+        operation_id="get_history",
         response_model=list[HistoryEntryOut],
         tags=["instances"],
         responses=documented(401, 404),
@@ -341,6 +367,7 @@ def create_app(
 
     @api.get(
         "/instances/{instance_id}/children",
+        operation_id="list_children",
         response_model=PageOut,
         tags=["instances"],
         responses=documented(401, 404, 422),
@@ -358,7 +385,13 @@ def create_app(
             actor,
         )
 
-    @api.get("/instances", response_model=PageOut, tags=["queries"], responses=documented(401, 422))
+    @api.get(
+        "/instances",
+        operation_id="list_instances",
+        response_model=PageOut,
+        tags=["queries"],
+        responses=documented(401, 422),
+    )
     def query(
         actor: Caller,
         workflow: Text = None,
@@ -409,6 +442,7 @@ def create_app(
 
     @api.post(
         "/audit/verify",
+        operation_id="verify",
         response_model=VerifyOut,
         tags=["audit"],
         responses=documented(401, 403, 404, 413, 422),
@@ -439,12 +473,18 @@ def create_app(
                 return {"checked": checked, "problems": problems}
             after = PageCursor.of(page[-1])
 
-    @api.get("/health", response_model=HealthOut, tags=["health"])
+    @api.get("/health", operation_id="health", response_model=HealthOut, tags=["health"])
     def health() -> dict[str, str]:
         """The process answers."""
         return {"status": "ok"}
 
-    @api.get("/ready", response_model=HealthOut, tags=["health"], responses=documented(503))
+    @api.get(
+        "/ready",
+        operation_id="ready",
+        response_model=HealthOut,
+        tags=["health"],
+        responses=documented(503),
+    )
     def ready() -> Any:
         """The store answers too."""
         try:
@@ -462,12 +502,14 @@ def create_app(
 
     @api.get(
         "/events/stream",
+        operation_id="stream_events",
         tags=["events"],
         response_class=Response,
         responses={
             200: {
-                "description": "Server-sent events: one CloudEvent (JSON) per message; the "
-                "SSE id resumes the stream through Last-Event-ID.",
+                "description": "Server-sent events: one CloudEvent (JSON) per message, as the "
+                "document's webhooks describe it; the SSE id resumes the stream through "
+                "Last-Event-ID.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
             **documented(401, 422),
@@ -484,6 +526,7 @@ def create_app(
     add_inbox_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     install_request_schemas(api, engine.registry)
+    install_contracts(api, engine.registry)
     api.add_middleware(BodyTimeout, seconds=body_timeout)
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return api

@@ -27,7 +27,9 @@ __all__ = [
     "fire_body_schema",
     "install_request_schemas",
     "page_cursor",
-    "start_body_schema",
+    "start_body_schemas",
+    "start_component",
+    "start_data_schema",
 ]
 
 NO_NUL = r"^[^\x00]*$"
@@ -53,18 +55,21 @@ def page_cursor(text: str | None) -> PageCursor | None:
 # one ETag as the API gives it ("3", or W/"3"; or the bare version), or *
 ETAG = r'^ *(\*|(W/)?"?[0-9]{1,18}"?) *$'
 _BOUND = 2**63 - 1
+_OBJECT_REF = "#/components/schemas/JsonObject"
 _REF = "#/components/schemas/JsonValue"
+# No `type`: each keyword applies to its own type only (`pattern` to text, `minimum` to
+# numbers, `items` to arrays ...), so the one schema is any JSON value with these bounds at every
+# depth. Code generators (openapi-python-client) take it as "any value", where an `anyOf` of
+# one branch per type would refer to itself through an array, which they refuse.
 JSON_VALUE: dict[str, Any] = {
-    "description": "any JSON value: text without NUL characters, numbers within 64 bits",
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL},
-        {"type": "integer", "minimum": -_BOUND, "maximum": _BOUND},
-        {"type": "number", "minimum": -_BOUND, "maximum": _BOUND},
-        {"type": "boolean"},
-        {"type": "null"},
-        {"type": "array", "items": {"$ref": _REF}},
-        {"$ref": "#/components/schemas/JsonObject"},
-    ],
+    "description": "any JSON value: text without NUL characters, numbers within 64 bits, at "
+    "every depth",
+    "pattern": NO_NUL,
+    "minimum": -_BOUND,
+    "maximum": _BOUND,
+    "items": {"$ref": _REF},
+    "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": {"$ref": _REF},
 }
 JSON_OBJECT: dict[str, Any] = {
     "description": "a JSON object: field names without NUL characters, any JSON values",
@@ -72,7 +77,7 @@ JSON_OBJECT: dict[str, Any] = {
     "propertyNames": {"pattern": NO_NUL},
     "additionalProperties": {"$ref": _REF},
 }
-_OBJECT = {"$ref": "#/components/schemas/JsonObject"}
+_OBJECT = {"$ref": _OBJECT_REF}
 _DATE_TIME = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
@@ -99,9 +104,10 @@ def _scalar(kind: str, values: tuple[str, ...] | None) -> dict[str, Any]:
     return {"$ref": _REF}
 
 
-def field_schema(spec: Any) -> dict[str, Any]:
+def field_schema(spec: Any, *, label: str = "title") -> dict[str, Any]:
     """The JSON Schema of one data or payload field (a definition's field spec), as the engine
-    validates it."""
+    validates it; its Chinese label under ``label`` (``title``, or ``description`` where code
+    generators would name classes after a title)."""
     if spec.type == "list":
         items = _scalar(spec.items, spec.item_values) if spec.items else {"$ref": _REF}
         out: dict[str, Any] = {"type": "array", "items": items}
@@ -118,36 +124,57 @@ def field_schema(spec: Any) -> dict[str, Any]:
     if spec.maximum is not None:
         out["maximum"] = spec.maximum
     if spec.label is not None:
-        out["title"] = spec.label.zh
+        out[label] = spec.label.zh
     return out
 
 
-def _start_variant(workflow: str, fields: dict[str, Any]) -> dict[str, Any]:
+def start_data_schema(fields: dict[str, Any], *, label: str = "title") -> dict[str, Any]:
+    """The JSON Schema of a start's data: every field of the workflow, the required ones (those
+    without a default) required, no others."""
     required = [n for n, s in fields.items() if s.required and s.default is None]
     data: dict[str, Any] = {
         "type": "object",
-        "properties": {name: field_schema(spec) for name, spec in fields.items()},
+        "properties": {name: field_schema(spec, label=label) for name, spec in fields.items()},
         "additionalProperties": False,
     }
     if required:
         data["required"] = required
+    return data
+
+
+def start_component(workflow: str) -> str:
+    """The name of a workflow's start body in the document's components (``proposal_handling``
+    gives ``ProposalHandlingStart``)."""
+    return "".join(part.capitalize() for part in workflow.split("_")) + "Start"
+
+
+def _start_variant(workflow: str, fields: dict[str, Any]) -> dict[str, Any]:
+    data = start_data_schema(fields, label="description")
     return {
         "type": "object",
-        "title": workflow,
-        "properties": {"workflow": {"type": "string", "enum": [workflow]}, "data": data},
-        "required": ["workflow", "data"] if required else ["workflow"],
+        "description": f"Start a {workflow}.",
+        "properties": {
+            "workflow": {"type": "string", "enum": [workflow]},
+            "data": {"$ref": f"#/components/schemas/{start_component(workflow)}Data"},
+        },
+        "required": ["workflow", "data"] if "required" in data else ["workflow"],
         "additionalProperties": False,
     }
 
 
-def start_body_schema(registry: Registry) -> dict[str, Any]:
-    """The body of ``POST /instances``: one variant per workflow, by its id."""
-    variants = [
-        _start_variant(wf.id, dict(wf.definition.data))
-        for wf in sorted(registry, key=lambda w: w.id)
-    ]
-    return {
-        "oneOf": variants,
+def start_body_schemas(registry: Registry) -> dict[str, dict[str, Any]]:
+    """The body of ``POST /instances`` as components: ``StartIn``, one variant per workflow
+    chosen by its id (``ProposalStart``), and each variant's data (``ProposalStartData``)."""
+    out: dict[str, dict[str, Any]] = {}
+    mapping: dict[str, str] = {}
+    for wf in sorted(registry, key=lambda w: w.id):
+        name = start_component(wf.id)
+        out[name] = _start_variant(wf.id, dict(wf.definition.data))
+        out[f"{name}Data"] = start_data_schema(dict(wf.definition.data), label="description")
+        mapping[wf.id] = f"#/components/schemas/{name}"
+    out["StartIn"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "workflow", "mapping": mapping},
         "examples": [
             {
                 "workflow": "proposal",
@@ -155,6 +182,7 @@ def start_body_schema(registry: Registry) -> dict[str, Any]:
             }
         ],
     }
+    return out
 
 
 def fire_body_schema(registry: Registry) -> dict[str, Any]:
@@ -192,7 +220,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def install_request_schemas(api: FastAPI, registry: Registry) -> None:
-    """Document the start and fire bodies of ``api`` by :func:`start_body_schema` and
+    """Document the start and fire bodies of ``api`` by :func:`start_body_schemas` and
     :func:`fire_body_schema` (the pydantic models read the body; the engine judges the rest),
     and its optional parameters without a ``null`` no URL or header can spell."""
     default: Callable[[], dict[str, Any]] = api.openapi
@@ -206,10 +234,12 @@ def install_request_schemas(api: FastAPI, registry: Registry) -> None:
                 for parameter in operation.get("parameters", ()):
                     parameter["schema"] = _without_null(parameter["schema"])
         components = document.setdefault("components", {}).setdefault("schemas", {})
-        described = {"StartIn": start_body_schema(registry), "FireIn": fire_body_schema(registry)}
+        described = {**start_body_schemas(registry), "FireIn": fire_body_schema(registry)}
         for name, schema in described.items():
             kept = {
-                k: components[name][k] for k in ("title", "description") if k in components[name]
+                k: components[name][k]
+                for k in ("title", "description")
+                if k in components.get(name, {})
             }
             components[name] = {**schema, **kept}
         components["JsonValue"] = JSON_VALUE

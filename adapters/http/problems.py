@@ -49,7 +49,7 @@ from xieshang import (
     XieshangError,
 )
 
-from .schemas import ProblemOut
+from .problem_schemas import ProblemOut
 
 __all__ = [
     "PROBLEM_JSON",

@@ -1,24 +1,44 @@
-"""The request and response bodies of the HTTP API, with the examples the OpenAPI document shows."""
+"""The request and response bodies of the HTTP API, with the examples the OpenAPI document shows.
+
+Times are RFC 3339 text (``format: date-time``), kept as the text the engine gives (UTC,
+microseconds) rather than parsed and written again. Free JSON (instance data, payloads) is a
+``JsonObject`` of the document; each workflow's own schemas are at ``/workflows/{id}/schema``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
+    "ActorOut",
     "AvailabilityOut",
+    "DeadlineOut",
     "FireIn",
     "HealthOut",
     "HistoryEntryOut",
     "InstanceOut",
     "PageOut",
-    "ProblemOut",
     "StartIn",
+    "Timestamp",
     "VerifyIn",
     "VerifyOut",
+    "VerifyProblemOut",
     "WarningOut",
     "WorkflowOut",
+    "WorkflowSchemasOut",
+]
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""A moment as RFC 3339 text, e.g. ``2026-03-01T02:05:00.000000+00:00``."""
+JsonObject = Annotated[
+    dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/JsonObject"}]})
+]
+"""A JSON object (instance data, a payload), described by the document's ``JsonObject``."""
+JsonSchema = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "description": "a JSON Schema (draft 2020-12)"}),
 ]
 
 _INSTANCE_EXAMPLE: dict[str, Any] = {
@@ -92,7 +112,8 @@ class VerifyIn(_In):
 
 
 class InstanceOut(BaseModel):
-    """An instance as stored. Its ``version`` is also the response's ETag."""
+    """An instance as stored. Its ``version`` is also the response's ETag. ``data`` holds the
+    fields the caller may read (their schema: ``/workflows/{workflow}/schema``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_INSTANCE_EXAMPLE]})
 
@@ -103,12 +124,12 @@ class InstanceOut(BaseModel):
     org: str
     state: str
     version: int
-    data: dict[str, Any]
+    data: JsonObject
     final: bool
-    created_at: str
-    updated_at: str
-    entered_at: str
-    due_at: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    entered_at: Timestamp
+    due_at: Timestamp | None
     due_provisional: list[int] = Field(
         default_factory=list,
         description="years the deadline was counted on that had only provisional holiday data "
@@ -122,8 +143,43 @@ class InstanceOut(BaseModel):
     unit: str | None
 
 
+class ActorOut(BaseModel):
+    """Who acted: an id, roles, and the org and unit it acts for (absent for the engine's own
+    ``system`` actor, and a unit only for an actor of one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "wb01", "roles": ["handling_unit"], "org": "guiyang", "unit": "water_bureau"}
+            ]
+        }
+    )
+
+    id: str
+    roles: list[str]
+    org: str | None = None
+    unit: str | None = None
+
+
+class DeadlineOut(BaseModel):
+    """The deadline a step set: when it falls and, counted in working days, the calendar it was
+    counted on and the years of it that were provisional."""
+
+    due_at: Timestamp
+    basis: str | None = None
+    provisional: list[int] | None = None
+
+
+class WarningOut(BaseModel):
+    """A soft rule that a step would record (or recorded): its code and message."""
+
+    code: str
+    message: str
+
+
 class HistoryEntryOut(BaseModel):
-    """One row of an instance's history, hash-chained to the row before."""
+    """One row of an instance's history, hash-chained to the row before. ``payload`` is what
+    the step was given (for a reader below ``data``, its public fields)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -161,23 +217,23 @@ class HistoryEntryOut(BaseModel):
     trigger: str
     source: str | None
     target: str
-    actor: dict[str, Any]
+    actor: ActorOut
     role: str
     reason: str | None
-    payload: dict[str, Any]
+    payload: JsonObject
     visibility: str
-    occurred_at: str
-    recorded_at: str
+    occurred_at: Timestamp
+    recorded_at: Timestamp
     command_id: str | None
     prev_hash: str
     hash: str
     parent_id: str | None
-    deadline: dict[str, Any] | None = Field(
+    deadline: DeadlineOut | None = Field(
         default=None,
         description="the deadline this step set: due_at, and the calendar basis and "
         "provisional years when it was counted in working days",
     )
-    warnings: list[dict[str, Any]] | None = Field(
+    warnings: list[WarningOut] | None = Field(
         default=None,
         description="the soft checks this step passed with a warning: code and message",
     )
@@ -190,13 +246,6 @@ class HistoryEntryOut(BaseModel):
         "redacted since, the digest kept in its place (`redacted:...`); absent on rows written "
         "before fields were sealed",
     )
-
-
-class WarningOut(BaseModel):
-    """A soft rule that a step would record (or recorded): its code and message."""
-
-    code: str
-    message: str
 
 
 class AvailabilityOut(BaseModel):
@@ -241,7 +290,7 @@ class AvailabilityOut(BaseModel):
         default=False,
         description="nothing but the payload stands in the way: whether it passes depends on it",
     )
-    payload_schema: dict[str, Any] | None = Field(
+    payload_schema: JsonSchema | None = Field(
         default=None, description="the JSON Schema of the trigger's payload, if it takes one"
     )
     warnings: list[WarningOut] = Field(
@@ -260,6 +309,13 @@ class PageOut(BaseModel):
 
     items: list[InstanceOut]
     next_cursor: str | None
+
+
+class TitleOut(BaseModel):
+    """A title in Chinese, and in English if the definition gives one."""
+
+    zh: str
+    en: str | None = None
 
 
 class WorkflowOut(BaseModel):
@@ -283,11 +339,55 @@ class WorkflowOut(BaseModel):
 
     id: str
     version: int
-    title: dict[str, str | None]
+    title: TitleOut
     description: str | None
     hash: str
     states: list[str]
     triggers: list[str]
+
+
+class WorkflowSchemasOut(BaseModel):
+    """A workflow's JSON Schemas (draft 2020-12), each complete in itself: its instances' data,
+    each trigger's payload, and the data a start takes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": {"type": "object", "properties": {"title": {"type": "string"}}},
+                    "payloads": {
+                        "file": {
+                            "type": "object",
+                            "properties": {"number": {"type": "string", "maxLength": 32}},
+                            "required": ["number"],
+                        }
+                    },
+                    "start": {"type": "object", "required": ["title", "first_proposer"]},
+                }
+            ]
+        }
+    )
+
+    data: JsonSchema = Field(
+        description="an instance's data: every field it may hold, none required (a field is "
+        "set by the steps that set it, and a reader below `data` sees only public fields)"
+    )
+    payloads: dict[str, JsonSchema] = Field(
+        description="per trigger, its payload (an object with no fields when it takes none)"
+    )
+    start: JsonSchema = Field(description="the data a start takes, its required fields required")
+
+
+class VerifyProblemOut(BaseModel):
+    """One broken history: the instance, the first row that does not verify, and why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str | None
+    seq: int | None = None
+    kind: str
+    message: str
+    position: int | None = Field(default=None, description="the ledger position of a finding")
 
 
 class VerifyOut(BaseModel):
@@ -296,7 +396,7 @@ class VerifyOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"checked": 12, "problems": []}]})
 
     checked: int
-    problems: list[dict[str, Any]]
+    problems: list[VerifyProblemOut]
 
 
 class HealthOut(BaseModel):
@@ -305,34 +405,3 @@ class HealthOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
 
     status: str
-
-
-class ProblemOut(BaseModel):
-    """An RFC 9457 problem: ``code`` is stable; other members name what would have been allowed."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "/problems/transition-not-allowed",
-                    "title": "Conflict",
-                    "status": 409,
-                    "detail": "'file' cannot fire in state 'submitted' (only from under_review); "
-                    "'s1' may fire now: return_for_revision, start_review",
-                    "code": "transition-not-allowed",
-                    "instance": "/instances/6f1c0e4b9a7d4c1e8f2a3b4c5d6e7f80/fire",
-                    "trigger": "file",
-                    "state": "submitted",
-                    "allowed": ["return_for_revision", "start_review"],
-                }
-            ]
-        },
-    )
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    instance: str | None = None
