@@ -38,7 +38,7 @@ def redis_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_the_embedding_page_runs(redis_url: str) -> None:
     """Every python block of the page runs, and its assertions hold."""
     blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     namespace: dict[str, object] = {"__name__": "embedding"}
     for block in blocks:
         exec(compile(block, str(PAGE), "exec"), namespace)
