@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from . import reads
 from .cascade import cascade
 from .checks import Refusal, allowed_now, check, role_for, validate_data
 from .children import join_ready, set_children, spawn
@@ -25,6 +26,7 @@ from .errors import (
     ConflictCase,
     Forbidden,
     InvalidPayload,
+    NotFound,
     TransitionNotAllowed,
     UnknownTrigger,
 )
@@ -172,6 +174,8 @@ def fire(
     fresh = False
     for attempt in range(_RETRIES):
         instance = engine._load(instance_id, actor, fresh=fresh)
+        if attempt == 0 and reads.level(engine, instance, actor) <= 0:
+            raise NotFound("instance", instance_id)  # unreadable: answered as missing
         if expected_version is not None and instance.version != expected_version:
             if not fresh:
                 fresh = True

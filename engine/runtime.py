@@ -217,8 +217,7 @@ class Engine:
             done = self.store.find_command(command_id)
             if done is not None:
                 return self._retried(done, instance_id, request)
-        reads.readable(self, instance_id, actor)
-        try:
+        try:  # an instance the actor may not read is refused as missing, before anything else
             return commands.fire(
                 self,
                 instance_id,
