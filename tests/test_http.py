@@ -283,18 +283,16 @@ def test_trigger_not_allowed_in_state_is_409_listing_the_allowed(people: People)
     )
     assert body["state"] == "draft"
     assert body["allowed"] == ["invite_cosigners", "submit", "withdraw"]
-    theirs = _problem(
-        _fire(people.committee, iid, "file", {"number": "1"}), 409, "transition-not-allowed"
-    )
-    assert theirs["allowed"] == []
+    # a draft is its author's: the committee does not see it, and is answered as for no instance
+    theirs = _problem(_fire(people.committee, iid, "file", {"number": "1"}), 404, "not-found")
+    assert theirs["key"] == iid
 
 
 def test_guard_refusal_is_409(people: People) -> None:
-    """A guard that refuses (only the first proposer submits) gives 409."""
-    iid = _start(people.member, proposer="someone_else")["id"]
-    body = _problem(
-        _fire(people.member, iid, "submit", {"category": "society"}), 409, "transition-not-allowed"
-    )
+    """A guard that refuses (a non-public proposal needs a reason) gives 409."""
+    iid = _start(people.member)["id"]
+    payload = {"category": "society", "is_public": False}
+    body = _problem(_fire(people.member, iid, "submit", payload), 409, "transition-not-allowed")
     assert body["guard"]
 
 
