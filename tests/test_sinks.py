@@ -321,6 +321,7 @@ def test_public_surface_of_the_events_package_is_pinned() -> None:
             "JsonLinesSink",
             "RedisStreamSink",
             "Relay",
+            "StreamConsumer",
             "SubscriberSink",
             "WebhookSink",
             "build_sinks",
