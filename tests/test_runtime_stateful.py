@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from xieshang import Actor, Engine, FixedClock, XieshangError
+from xieshang import Actor, Availability, Engine, FixedClock, NotFound, XieshangError
 from xieshang.adapters.memory import MemoryStore
 from xieshang.workflows import bundled
 
@@ -161,13 +161,20 @@ class ProposalMachine(RuleBasedStateMachine):
             for member in family
             for actor in ACTORS
             if actor.org in (None, "city")
-            for a in self.engine.available(member, actor)
+            for a in self._available(member, actor)
             if (a.allowed or a.needs_payload) and a.trigger in PAYLOADS and a.trigger not in ENDINGS
         ]
         if not choices:
             return
         iid, trigger, actor = data.draw(st.sampled_from(choices))
         self._fire(iid, trigger, actor, data.draw(PAYLOADS[trigger]), reason)
+
+    def _available(self, iid: str, actor: Actor) -> list[Availability]:
+        """What ``actor`` may fire on ``iid``; nothing on an instance it may not read."""
+        try:
+            return self.engine.available(iid, actor)
+        except NotFound:
+            return []
 
     @rule(
         iid=instances,
