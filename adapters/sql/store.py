@@ -476,7 +476,13 @@ class SQLStore:
 
     def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        ids = list(dict.fromkeys(instance_ids))
+        ids = []
+        for iid in dict.fromkeys(instance_ids):
+            known = self._cache.readers(iid) if self._cache.size else None
+            if known is None:
+                ids.append(iid)
+            elif known:
+                out[iid] = known
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._read(
