@@ -156,10 +156,14 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
             }
         elif name == "instance":
             view = instance_view(instance)
-            variables[name] = view if members is None else {k: view[k] for k in members if k in view}
+            variables[name] = (
+                view if members is None else {k: view[k] for k in members if k in view}
+            )
         elif name == "params":
             params = wf.params
-            variables[name] = params if members is None else {k: params[k] for k in members if k in params}
+            variables[name] = (
+                params if members is None else {k: params[k] for k in members if k in params}
+            )
         elif name == "now":
             variables[name] = scope.now
         elif name == "children":
