@@ -38,6 +38,7 @@ from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
+from .group import GroupCommit
 from .host import bound_store
 from .rows import (
     InstanceRow,
@@ -161,6 +162,8 @@ class SQLStore:
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
+        # SQLite: commits of concurrent threads share a transaction (see .group)
+        self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
         self._ledger_tail: tuple[int, str] | None = None
         fault = os.environ.get(ENV_FAULT)
@@ -258,7 +261,8 @@ class SQLStore:
         return instance(row)
 
     def apply(self, commit: Commit) -> None:
-        """Write a commit in one transaction.
+        """Write a commit in one transaction (on SQLite, one that commits shared with other
+        threads' commits, each its own savepoint: see :mod:`.group`).
 
         Raises:
             ConcurrencyConflict: an update's expected version does not match, the instance id
@@ -266,10 +270,21 @@ class SQLStore:
                 written.
             StoreError, StoreUnavailable: the database refused or could not be reached.
         """
+        if self._group is not None and self._host is None and self._parent is None:
+            rows = self._group.apply(commit)
+        else:
+            rows = self._apply_alone(commit)
+        if self._cache.size:
+            self._cache.committed(commit, rows)
+        if self._parent is not None:  # the host may still roll back: the parent reads anew
+            self._parent._cache.forget(touched(commit))
+
+    def _apply_alone(self, commit: Commit) -> list[InstanceRow]:
+        """``commit`` in a transaction of its own; the instance rows written."""
         conn = self._get()
         broken = False
         try:
-            rows = self._write(conn, commit)
+            return self._write(conn, commit)
         except DRIVER_ERRORS as e:
             self._abandon(conn, commit)
             broken = classify(e) == "unavailable"
@@ -283,10 +298,6 @@ class SQLStore:
             raise
         finally:
             self._put(conn, broken)
-        if self._cache.size:
-            self._cache.committed(commit, rows)
-        if self._parent is not None:  # the host may still roll back: the parent reads anew
-            self._parent._cache.forget(touched(commit))
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         return write(self, conn, commit)

@@ -22,7 +22,7 @@ from .rows import InstanceRow, dump, history_values, insert_values, instance_row
 if TYPE_CHECKING:
     from .store import SQLStore
 
-__all__ = ["touched", "write"]
+__all__ = ["touched", "write", "write_rows"]
 
 
 def touched(commit: Commit) -> list[str]:
@@ -42,8 +42,21 @@ def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     """Write ``commit`` on ``conn`` in one transaction; the instance rows written (inserts
     first). The caller rolls back when this raises."""
     cur = conn.cursor()
+    cur.execute(store._begin)
+    rows, tail = write_rows(store, cur, commit, store._ledger_tail)
+    cur.execute(store._end)
+    if tail is not None:
+        store._ledger_tail = tail
+    return rows
+
+
+def write_rows(
+    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
+) -> tuple[list[InstanceRow], tuple[int, str] | None]:
+    """The statements of ``commit`` inside a transaction the caller began: the instance rows
+    written, and the ledger's new head (None when the commit has no history row). On SQLite,
+    ``head`` is the ledger head the caller believes last."""
     ex = cur.execute
-    ex(store._begin)
     rows: list[InstanceRow] = []
     for new in commit.inserts:
         row = instance_row(new)
@@ -125,18 +138,16 @@ def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
                 for t in commit.timers
             ],
         )
-    if commit.history:
-        tail = _append_ledger(store, cur, commit)
-    ex(store._end)
-    if commit.history:
-        store._ledger_tail = tail
-    return rows
+    tail = _append_ledger(store, cur, commit, head) if commit.history else None
+    return rows, tail
 
 
-def _append_ledger(store: SQLStore, cur: Any, commit: Commit) -> tuple[int, str]:
+def _append_ledger(
+    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
+) -> tuple[int, str]:
     """Append the ledger entries of a commit's history rows; the new head (position, hash)."""
     sql, ex = store._sql, cur.execute
-    head = None if store.postgres else store._ledger_tail
+    head = None if store.postgres else head
     if head is not None:  # SQLite: append after the remembered head if it is still the last
         entries = append_entries(commit, head)
         first = entries[0]
