@@ -147,3 +147,30 @@ def test_maxlen_trims_the_stream(redis_url: str, prefix: str) -> None:
     client = redis.Redis.from_url(redis_url)
     assert client.xlen(f"{prefix}:events") < 500
     client.close()
+
+
+def test_several_events_in_one_go_each_get_their_outcome(redis_url: str, prefix: str) -> None:
+    """``deliver_many`` adds the events in order in one round trip; an event whose stream key
+    is not a stream fails alone (final), the others arrive."""
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{prefix}:other", "not a stream")
+    client.close()
+    sink = RedisStreamSink(redis_url, prefix=prefix)
+    events = sample_events(3)
+    other = {**events[0], "id": "other-1-0", "data": {**events[0]["data"], "workflow": "other"}}
+    outcomes = sink.deliver_many([events[0], other, *events[1:]])
+    sink.close()
+    assert [o is None for o in outcomes] == [True, False, True, True]
+    failed = outcomes[1]
+    assert failed is not None and failed.retryable is False and "WRONGTYPE" in failed.reason
+    stream = sink.stream_of(events[0])
+    assert [e["id"] for e in stream_events(redis_url, stream)] == [e["id"] for e in events]
+
+
+def test_several_events_to_an_unreachable_server_all_fail_retryable() -> None:
+    """A lost connection fails every event of the round trip, each to be retried."""
+    sink = RedisStreamSink(f"redis://127.0.0.1:{closed_port()}/0", timeout=1)
+    outcomes = sink.deliver_many(sample_events(2))
+    sink.close()
+    assert len(outcomes) == 2
+    assert all(o is not None and o.retryable for o in outcomes)

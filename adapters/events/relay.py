@@ -274,35 +274,48 @@ class Relay:
                 claimed = {r.event_id: r.attempts for r in rows}
             records: list[dict[str, Any]] = []
             delivered = 0
+            wave: list[Any] = []  # at most one event per instance: delivered in one go
+            in_wave: set[str] = set()
+
+            def flush() -> None:
+                nonlocal delivered
+                results = self._deliver_all(sink, [row.body for row in wave])
+                for row, error in zip(wave, results, strict=True):
+                    outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
+                    records.append(
+                        {
+                            "b_event_id": row.event_id,
+                            "b_sink": sink.name,
+                            **{f"b_{k}": v for k, v in values.items()},
+                        }
+                    )
+                    if outcome == "delivered":
+                        delivered += 1
+                    elif outcome == "retry":
+                        held.add(row.instance_id)
+                    else:
+                        log.warning(
+                            "dead letter %s -> %s after %d attempts: %s",
+                            row.event_id,
+                            sink.name,
+                            values["attempts"],
+                            values["last_error"],
+                        )
+                wave.clear()
+                in_wave.clear()
+
             for row in rows:
+                if row.instance_id in in_wave:
+                    flush()
                 if row.instance_id in held:
                     continue
                 if row.event_id not in claimed:  # another relay has it, or it changed
                     held.add(row.instance_id)
                     continue
-                error = self._deliver(sink, row.body)
-                if error is None and self._fault is not None:
-                    self._fault()
-                outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
-                records.append(
-                    {
-                        "b_event_id": row.event_id,
-                        "b_sink": sink.name,
-                        **{f"b_{k}": v for k, v in values.items()},
-                    }
-                )
-                if outcome == "delivered":
-                    delivered += 1
-                elif outcome == "retry":
-                    held.add(row.instance_id)
-                else:
-                    log.warning(
-                        "dead letter %s -> %s after %d attempts: %s",
-                        row.event_id,
-                        sink.name,
-                        values["attempts"],
-                        values["last_error"],
-                    )
+                wave.append(row)
+                in_wave.add(row.instance_id)
+            if wave:
+                flush()
             if not trans.is_active:
                 trans = conn.begin()
             if records:
@@ -323,6 +336,29 @@ class Relay:
         except Exception as e:  # a broken sink is a failed, retried delivery
             return DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")
         return None
+
+    def _deliver_all(self, sink: EventSink, bodies: list[str]) -> list[DeliveryFailed | None]:
+        """The outcome of each event, in order: in one go when the sink can, else one by one.
+        The fault hook runs after each delivered event."""
+        many = getattr(sink, "deliver_many", None)
+        results: list[DeliveryFailed | None] = []
+        if many is None or len(bodies) == 1:
+            for body in bodies:
+                results.append(self._deliver(sink, body))
+                if results[-1] is None and self._fault is not None:
+                    self._fault()
+            return results
+        try:
+            results = list(many([json.loads(body) for body in bodies]))
+        except Exception as e:  # a broken sink fails the whole wave, to be retried
+            results = [DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")] * len(bodies)
+        if len(results) != len(bodies):
+            reason = f"{sink.name}: deliver_many gave {len(results)} outcomes for {len(bodies)}"
+            results = [DeliveryFailed(True, reason)] * len(bodies)
+        for outcome in results:
+            if outcome is None and self._fault is not None:
+                self._fault()
+        return results
 
     def _outcome(
         self, error: DeliveryFailed | None, attempts: int, now: datetime
