@@ -274,11 +274,29 @@ class Relay:
                 claimed = {r.event_id: r.attempts for r in rows}
             records: list[dict[str, Any]] = []
             delivered = 0
-            wave: list[Any] = []  # at most one event per instance: delivered in one go
-            in_wave: set[str] = set()
-
-            def flush() -> None:
-                nonlocal delivered
+            # one event at a time, in commit order; to a sink that takes several in one go,
+            # the k-th event of each instance in the chunk together (order kept per instance).
+            # An instance whose event failed sends none of its later ones.
+            layers: list[list[Any]] = []
+            depth: dict[str, int] = {}
+            together = hasattr(sink, "deliver_many")
+            for row in rows:
+                if row.instance_id in held:
+                    continue
+                if row.event_id not in claimed:  # another relay has it, or it changed
+                    held.add(row.instance_id)
+                    continue
+                if not together:
+                    layers.append([row])
+                    continue
+                k = depth[row.instance_id] = depth.get(row.instance_id, -1) + 1
+                if k == len(layers):
+                    layers.append([])
+                layers[k].append(row)
+            for layer in layers:
+                wave = [row for row in layer if row.instance_id not in held]
+                if not wave:
+                    continue
                 results = self._deliver_all(sink, [row.body for row in wave])
                 for row, error in zip(wave, results, strict=True):
                     outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
@@ -301,21 +319,6 @@ class Relay:
                             values["attempts"],
                             values["last_error"],
                         )
-                wave.clear()
-                in_wave.clear()
-
-            for row in rows:
-                if row.instance_id in in_wave:
-                    flush()
-                if row.instance_id in held:
-                    continue
-                if row.event_id not in claimed:  # another relay has it, or it changed
-                    held.add(row.instance_id)
-                    continue
-                wave.append(row)
-                in_wave.add(row.instance_id)
-            if wave:
-                flush()
             if not trans.is_active:
                 trans = conn.begin()
             if records:
