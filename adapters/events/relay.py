@@ -78,6 +78,18 @@ class DeadLetter:
         }
 
 
+def _layered(rows: Sequence[Any]) -> list[Any]:
+    """The rows reordered so that the first pending event of every instance comes first, then
+    the second of each, and so on: each instance's events stay in their order, and a chunk
+    holds as many instances as it can (for a sink that takes several events in one go)."""
+    seen: dict[str, int] = {}
+    keyed = []
+    for k, row in enumerate(rows):
+        depth = seen[row.instance_id] = seen.get(row.instance_id, -1) + 1
+        keyed.append((depth, k, row))
+    return [row for _, _, row in sorted(keyed, key=lambda x: (x[0], x[1]))]
+
+
 def _fault_hook() -> Callable[[], None] | None:
     spec = os.environ.get(ENV_FAULT, "")
     point, _, nth = spec.partition(":")
@@ -231,6 +243,8 @@ class Relay:
             rows = conn.execute(
                 self._sql_pending, {"b_sink": sink.name, "b_limit": self.settings.batch_size}
             ).all()
+        if hasattr(sink, "deliver_many"):
+            rows = _layered(rows)
         held: set[str] = set()  # instances whose earlier event is not delivered yet
         delivered = 0
         chunk: list[Any] = []
