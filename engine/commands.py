@@ -175,7 +175,12 @@ def fire(
     for attempt in range(_RETRIES):
         instance = engine._load(instance_id, actor, fresh=fresh)
         if attempt == 0 and reads.level(engine, instance, actor) <= 0:
-            raise NotFound("instance", instance_id)  # unreadable: answered as missing
+            if fresh:
+                raise NotFound("instance", instance_id)  # unreadable: answered as missing
+            fresh = True  # judged on a cached row: the stored one may be readable
+            instance = engine._load(instance_id, actor, fresh=True)
+            if reads.level(engine, instance, actor) <= 0:
+                raise NotFound("instance", instance_id)
         if expected_version is not None and instance.version != expected_version:
             if not fresh:
                 fresh = True

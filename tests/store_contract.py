@@ -748,6 +748,38 @@ class SqlStoreContract(StoreContract):
         moved = engine.fire(started.id, "start_review", COMMITTEE)
         assert moved.version == 3 and engine.verify() == []
 
+    def test_an_instance_another_writer_moves_is_read_fresh_after_a_conflict(
+        self, engine: Engine, store: SQLStore, url: str, registry: Registry, clock: FixedClock
+    ) -> None:
+        """Once a step of this store lost a race to another store on an instance, the instance
+        is read fresh for a while: the next step is judged on the other store's version."""
+        started = propose(engine)
+        engine.fire(started.id, "submit", MEMBER, {"category": "economy"})  # cached at 2
+        with open_store(url) as other:
+            elsewhere = Engine(other, registry, clock)
+            elsewhere.fire(started.id, "start_review", COMMITTEE)
+            moved = engine.fire(started.id, "return_for_revision", COMMITTEE, reason="补充材料")
+            assert moved.version == 4  # judged on version 2, lost the race, judged on 3
+            elsewhere.fire(started.id, "submit", MEMBER, {"category": "economy"})
+        seen = store.load(started.id)  # not the version 4 this store cached
+        assert seen is not None and (seen.version, seen.state) == (5, "submitted")
+        assert engine.verify() == []
+
+    def test_a_reader_of_the_stored_instance_is_not_refused_on_a_stale_cached_one(
+        self, engine: Engine, store: SQLStore, url: str, registry: Registry, clock: FixedClock
+    ) -> None:
+        """This store cached a draft (which the committee may not read); another store
+        submitted it. The committee's step and read are judged on the stored instance."""
+        started = propose(engine)
+        assert store.load(started.id) is not None  # a draft, cached at version 1
+        with open_store(url) as other:
+            Engine(other, registry, clock).fire(
+                started.id, "submit", MEMBER, {"category": "economy"}
+            )
+        assert engine.get(started.id, actor=COMMITTEE).version == 2
+        moved = engine.fire(started.id, "start_review", COMMITTEE)
+        assert (moved.version, moved.state) == (3, "under_review")
+
     def test_readers_are_served_at_the_version_of_the_cached_row(
         self, engine: Engine, store: SQLStore, url: str, registry: Registry, clock: FixedClock
     ) -> None:

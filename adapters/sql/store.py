@@ -4,8 +4,9 @@ The schema is defined in :mod:`.tables` and created by alembic (:func:`upgrade`,
 :mod:`.connect`). Commands run on the driver's own connection (``sqlite3``, ``psycopg``) with
 statements the driver prepares once: one transaction per commit, no ORM session. Recently
 written instances are kept in a small LRU cache of :class:`.rows.InstanceRow`; every write is
-still checked against the version in the database. Driver errors become ours as
-:mod:`.errors` describes.
+still checked against the version in the database, and an instance another process moved under
+the cache is read fresh for a while after (hot instances shared by several processes). Driver
+errors become ours as :mod:`.errors` describes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,8 @@ from sqlalchemy.engine import URL, make_url
 
 from xieshang import (
     Commit,
+    ConcurrencyConflict,
+    ConflictCase,
     EventRecord,
     HistoryEntry,
     Instance,
@@ -68,6 +72,8 @@ __all__ = [
 # is made; unset, it costs one ``is None`` test per commit.
 ENV_FAULT = "XIESHANG_FAULT"
 SYNCHRONOUS = ("FULL", "NORMAL")
+# after another writer moved an instance under this store's cache, how long it is read fresh
+CONTENDED_SECONDS = 2.0
 
 _plain = plain  # the name the error-mapping tests use
 
@@ -162,6 +168,8 @@ class SQLStore:
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
+        # instances another writer moved lately (until when): read fresh, not from the cache
+        self._writers_seen: dict[str, float] = {}
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
@@ -249,7 +257,7 @@ class SQLStore:
     # -- instances -------------------------------------------------------------------------
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
-        if not fresh and self._cache.size:
+        if not fresh and self._cache.size and not self._contended(instance_id):
             hit = self._cache.hit(instance_id)
             if hit is not None:
                 return instance(hit)
@@ -270,14 +278,35 @@ class SQLStore:
                 written.
             StoreError, StoreUnavailable: the database refused or could not be reached.
         """
-        if self._group is not None and self._host is None and self._parent is None:
-            rows = self._group.apply(commit)
-        else:
-            rows = self._apply_alone(commit)
+        try:
+            if self._group is not None and self._host is None and self._parent is None:
+                rows = self._group.apply(commit)
+            else:
+                rows = self._apply_alone(commit)
+        except ConcurrencyConflict as e:
+            if e.case is ConflictCase.ANOTHER_WRITER and e.instance_id:
+                self._writers_seen[e.instance_id] = time.monotonic() + CONTENDED_SECONDS
+            raise
         if self._cache.size:
             self._cache.committed(commit, rows)
         if self._parent is not None:  # the host may still roll back: the parent reads anew
             self._parent._cache.forget(touched(commit))
+
+    def _contended(self, instance_id: str) -> bool:
+        """Whether another writer moved this instance lately: then it is read fresh, not from
+        the cache, so that the next step is not judged on a version that is already gone."""
+        until = self._writers_seen.get(instance_id)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        self._writers_seen.pop(instance_id, None)
+        if len(self._writers_seen) > 10_000:  # forget the instances no longer contended
+            now = time.monotonic()
+            for iid, held in list(self._writers_seen.items()):
+                if held <= now:
+                    self._writers_seen.pop(iid, None)
+        return False
 
     def _apply_alone(self, commit: Commit) -> list[InstanceRow]:
         """``commit`` in a transaction of its own; the instance rows written."""
