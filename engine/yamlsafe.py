@@ -28,15 +28,30 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader whose booleans are only true/false (YAML 1.2 core schema)."""
 
 
+# libyaml's parser when PyYAML was built with it (about ten times faster); the same resolvers
+# and constructors, the same node marks (lines), and a nesting limit of its own
+_CLoader: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CLoaderClass(yaml.CSafeLoader):
+        """CSafeLoader whose booleans are only true/false."""
+
+    _CLoader = _CLoaderClass
+
 # Neither YAML 1.1 booleans nor timestamps: dates are ISO text in xieshang ('2024-10-01').
 _DROPPED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+for _cls in (_Loader, _CLoader):
+    if _cls is None:
+        continue
+    _cls.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _cls.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
 
 
 def format_path(path: Path) -> str:
@@ -83,12 +98,15 @@ def read_yaml(text: str | bytes, file: str = "") -> tuple[Located | None, list[P
         msg = f"file is {len(raw)} bytes; the limit is {MAX_BYTES}"
         return None, [Problem("XS002", "too-large", msg, "", file, 1)]
     try:
-        loader = _Loader(raw.decode("utf-8", errors="replace"))
+        loader = (_CLoader or _Loader)(raw.decode("utf-8", errors="replace"))
     except yaml.YAMLError as e:
         return None, [_syntax(e, file)]
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as e:
+        if "maximum nesting depth" in str(e):  # libyaml's own limit
+            msg = f"nesting far deeper than the limit of {MAX_DEPTH}"
+            return None, [Problem("XS002", "too-deep", msg, "", file, _line(e))]
         return None, [_syntax(e, file)]
     except RecursionError:
         msg = f"nesting far deeper than the limit of {MAX_DEPTH}"
@@ -113,6 +131,11 @@ _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2
 
 class _TooMany(Exception):
     """Internal: the node budget ran out (an alias bomb, or a giant file)."""
+
+
+def _line(e: Exception) -> int | None:
+    mark = getattr(e, "problem_mark", None)
+    return mark.line + 1 if mark is not None else None
 
 
 def _syntax(e: Exception, file: str, node: yaml.Node | None = None) -> Problem:
