@@ -122,11 +122,11 @@ def _reads(wf: CompiledWorkflow) -> _Reads:
                     held |= members
         data = needed.get("data", set())
         fields = wf.definition.data if data is None else sorted(data & set(wf.definition.data))
-        params, members = needed.get("params", set()), needed.get("instance", set())
+        params, view = needed.get("params", set()), needed.get("instance", set())
         found = _READS[wf.hash] = _Reads(
             tuple(fields),
             None if params is None else tuple(sorted(params)),
-            None if members is None else tuple(sorted(members)),
+            None if view is None else tuple(sorted(view)),
         )
     return found
 
@@ -192,7 +192,7 @@ def evaluate_bound(
 
 def readers(wf: CompiledWorkflow, instance: Instance) -> dict[str, int]:
     """The reader principals of the instance as it is now, each with its highest level."""
-    key = readers_key(wf, instance)
+    key: Any = readers_key(wf, instance)
     try:
         hash(key)
     except TypeError:  # a list or object field: its text stands for it
