@@ -84,9 +84,7 @@ def test_a_refused_commit_in_a_shared_batch_is_rolled_back_alone(store: SQLStore
     deadline = time.monotonic() + WATCHDOG
     while not group._queue and not queued.is_set() and time.monotonic() < deadline:
         time.sleep(0.001)
-    others = [
-        threading.Thread(target=fire, args=(f"t{k}", ids[k], f"L{k}")) for k in range(1, 5)
-    ]
+    others = [threading.Thread(target=fire, args=(f"t{k}", ids[k], f"L{k}")) for k in range(1, 5)]
     others.append(threading.Thread(target=fire, args=("dup1", ids[5], "D1", "cmd-shared")))
     others.append(threading.Thread(target=fire, args=("dup2", ids[4], "D2", "cmd-shared")))
     others.append(threading.Thread(target=fire, args=("again", ids[1], "A1")))
