@@ -6,7 +6,7 @@ name the same columns in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,16 @@ _HCOLS = ", ".join(f'"{c}"' if c == "trigger" else c for c in HISTORY_COLUMNS)
 # leaving them out of the SET spares SQLite the upkeep of their indexes.
 _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
             "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
+
+
+_SHAPES = 512  # compiled query shapes kept; past that the cache starts again
+
+
+def _in(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """``column IN (...)`` with one parameter per value, so that its text depends on the
+    number of values only (none: false)."""
+    each = [sa.literal(v) for v in values]
+    return column.in_(each) if each else sa.false()
 
 
 class Statements:
@@ -108,6 +118,8 @@ class Statements:
             f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
         )
         self.p = p
+        self._shapes: dict[Any, Any] = {}  # compiled queries by shape (see _compiled)
+        self._acts: dict[tuple[ActClause, ...], sa.ColumnElement[bool]] = {}
 
     def query(self, query: Query) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The select of the instances ``query`` asks for, and its parameters."""
@@ -115,13 +127,18 @@ class Statements:
         columns = [c[name] for name in INSTANCE_COLUMNS]
         stmt = sa.select(*columns).order_by(c.created_at, c.id).limit(query.limit)
         criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
-                    (c.overdue, query.overdue), (c.final, query.final), (c.unit, query.unit),
-                    (c.parent_id, query.parent_id))  # fmt: skip
+                    (c.unit, query.unit), (c.parent_id, query.parent_id))  # fmt: skip
         for column, want in criteria:
             if want is not None:
                 stmt = stmt.where(column == want)
+        # Booleans are written into the text, not bound: the partial indexes of overdue
+        # instances serve only a query whose text says ``overdue = 1`` (SQLite) or ``overdue =
+        # true`` (PostgreSQL, also in a prepared statement's generic plan).
+        for column, flag in ((c.overdue, query.overdue), (c.final, query.final)):
+            if flag is not None:
+                stmt = stmt.where(column == (sa.true() if flag else sa.false()))
         if query.states is not None:
-            stmt = stmt.where(c.state.in_(query.states))
+            stmt = stmt.where(_in(c.state, query.states))
         if query.after is not None:
             stmt = stmt.where(
                 sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after.key))
@@ -131,17 +148,44 @@ class Statements:
         if query.readers is not None:
             r = READERS.c
             stmt = stmt.where(
-                sa.exists().where(r.instance_id == c.id, r.principal.in_(sorted(query.readers)))
+                sa.exists().where(
+                    r.instance_id == c.id, _in(r.principal, sorted(query.readers))
+                )
             )
         if query.acts is not None:
-            stmt = stmt.where(sa.or_(sa.false(), *map(self.acts, query.acts)))
-        compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
-        params: Sequence[Any] | dict[str, Any] = (
-            [compiled.params[k] for k in compiled.positiontup]
-            if compiled.positiontup is not None
-            else compiled.params
+            stmt = stmt.where(self._any_act(query.acts))
+        return self._compiled(stmt)
+
+    def _compiled(self, stmt: sa.Select[Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        """The SQL text of ``stmt`` and its parameters. Compiling takes longer than the database
+        needs for a first page, so the text is kept per shape of query (SQLAlchemy's cache key:
+        the statement without its values; every list is one parameter per element, so its
+        length is part of the shape) and only the values are taken from ``stmt``."""
+        key = stmt._generate_cache_key()
+        compiled = self._shapes.get(key.key) if key is not None else None
+        if compiled is None:
+            compiled = stmt.compile(dialect=self.dialect, cache_key=key)
+            if key is not None:
+                if len(self._shapes) >= _SHAPES:
+                    self._shapes.clear()
+                self._shapes[key.key] = compiled
+        values = compiled.construct_params(
+            extracted_parameters=key.bindparams if key is not None else None
         )
-        return compiled.string, params
+        if compiled.positiontup is not None:
+            return compiled.string, [values[k] for k in compiled.positiontup]
+        return compiled.string, values
+
+    def _any_act(self, acts: tuple[ActClause, ...]) -> sa.ColumnElement[bool]:
+        """The clauses of an inbox together, made once per actor and page size of batches: an
+        inbox asks with the same clauses page after page, and making them is most of the time
+        a query of a few rows takes."""
+        found = self._acts.get(acts)
+        if found is None:
+            if len(self._acts) >= _SHAPES:
+                self._acts.clear()
+            found = self._acts[acts] = sa.or_(sa.false(), *map(self.acts, acts))
+        return found
 
     def acts(self, clause: ActClause) -> sa.ColumnElement[bool]:
         """The instances an inbox clause matches (see :class:`xieshang.ActClause`)."""
@@ -150,11 +194,11 @@ class Statements:
         if clause.workflow is not None:
             where.append(c.workflow == clause.workflow)
         if clause.definition_hash is None:
-            where += [c.final.is_(False), c.definition_hash.not_in(clause.known)]
+            where += [c.final.is_(False), sa.not_(_in(c.definition_hash, clause.known))]
             if clause.states:
-                where.append(c.state.in_(clause.states))
+                where.append(_in(c.state, clause.states))
             return sa.and_(*where)
-        where += [c.definition_hash == clause.definition_hash, c.state.in_(clause.states)]
+        where += [c.definition_hash == clause.definition_hash, _in(c.state, clause.states)]
         if clause.anywhere:
             return sa.and_(*where)
         units: list[sa.ColumnElement[bool]] = []

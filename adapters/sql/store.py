@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from xieshang import (
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .bulk import bulk_load
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
@@ -416,6 +417,10 @@ class SQLStore:
         entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
         cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
         return entries[-1].position, entries[-1].hash
+
+    def bulk_load(self, commits: Iterable[Commit]) -> int:
+        """Write many commits of new instances in one transaction (see :mod:`.bulk`)."""
+        return bulk_load(self, commits)
 
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone
