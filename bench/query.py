@@ -145,7 +145,7 @@ def build(stores: list[SQLStore], count: int) -> dict[str, float]:
     firsts = list(range(0, count, CHUNK))
     _total = count
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        for first, commits in zip(firsts, pool.imap(make, firsts), strict=True):
+        for commits in pool.imap(make, firsts):
             for store in stores:
                 began = time.perf_counter()
                 store.bulk_load(commits)

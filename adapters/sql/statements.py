@@ -148,9 +148,7 @@ class Statements:
         if query.readers is not None:
             r = READERS.c
             stmt = stmt.where(
-                sa.exists().where(
-                    r.instance_id == c.id, _in(r.principal, sorted(query.readers))
-                )
+                sa.exists().where(r.instance_id == c.id, _in(r.principal, sorted(query.readers)))
             )
         if query.acts is not None:
             stmt = stmt.where(self._any_act(query.acts))
@@ -174,7 +172,7 @@ class Statements:
         )
         if compiled.positiontup is not None:
             return compiled.string, [values[k] for k in compiled.positiontup]
-        return compiled.string, values
+        return compiled.string, dict(values)
 
     def _any_act(self, acts: tuple[ActClause, ...]) -> sa.ColumnElement[bool]:
         """The clauses of an inbox together, made once per actor and page size of batches: an

@@ -32,7 +32,17 @@ _WIDENED = [
     ("ix_instances_parent_id", ["parent_id"], ["parent_id", *_PAGED]),
     ("ix_instances_unit", ["unit"], ["unit", *_PAGED]),
 ]
-_OVERDUE = {"sqlite_where": sa.text("overdue = 1"), "postgresql_where": sa.text("overdue")}
+
+
+def _overdue(name: str, columns: list[str]) -> None:
+    """A partial index of the overdue instances."""
+    op.create_index(
+        name,
+        "instances",
+        columns,
+        sqlite_where=sa.text("overdue = 1"),
+        postgresql_where=sa.text("overdue"),
+    )
 
 
 def upgrade() -> None:
@@ -41,8 +51,8 @@ def upgrade() -> None:
         op.create_index(name, "instances", after)
     op.drop_index("ix_instances_org", table_name="instances")
     op.create_index("ix_instances_org_workflow", "instances", ["org", "workflow", *_PAGED])
-    op.create_index("ix_instances_overdue", "instances", _PAGED, **_OVERDUE)
-    op.create_index("ix_instances_org_overdue", "instances", ["org", *_PAGED], **_OVERDUE)
+    _overdue("ix_instances_overdue", _PAGED)
+    _overdue("ix_instances_org_overdue", ["org", *_PAGED])
 
 
 def downgrade() -> None:
