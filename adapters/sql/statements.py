@@ -7,6 +7,7 @@ name the same columns in the same order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "
 
 
 _SHAPES = 512  # compiled query shapes kept; past that the cache starts again
+_ARMS = 64  # an inbox's arms merged at most (SQLite merges up to 500 selects)
 
 
 def _in(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
@@ -117,42 +119,92 @@ class Statements:
         self.readers_insert = (
             f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
         )
+        self.definitions = "SELECT hash, workflow FROM definitions"
         self.p = p
         self._shapes: dict[Any, Any] = {}  # compiled queries by shape (see _compiled)
         self._acts: dict[tuple[ActClause, ...], sa.ColumnElement[bool]] = {}
 
-    def query(self, query: Query) -> tuple[str, Sequence[Any] | dict[str, Any]]:
-        """The select of the instances ``query`` asks for, and its parameters."""
+    def query(
+        self, query: Query, definitions: Sequence[tuple[str, str]] = ()
+    ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        """The select of the instances ``query`` asks for, and its parameters.
+
+        ``definitions`` are the (hash, workflow) of the stored definitions: an inbox's clause
+        of definitions the engine has not loaded matches the instances pinned to those of them
+        it does not know (see :meth:`_arms`).
+        """
         c = INSTANCES.c
-        columns = [c[name] for name in INSTANCE_COLUMNS]
-        stmt = sa.select(*columns).order_by(c.created_at, c.id).limit(query.limit)
+        where: list[sa.ColumnElement[bool]] = []
         criteria = ((c.workflow, query.workflow), (c.state, query.state), (c.org, query.org),
                     (c.unit, query.unit), (c.parent_id, query.parent_id))  # fmt: skip
-        for column, want in criteria:
-            if want is not None:
-                stmt = stmt.where(column == want)
+        where += [column == want for column, want in criteria if want is not None]
         # Booleans are written into the text, not bound: the partial indexes of overdue
         # instances serve only a query whose text says ``overdue = 1`` (SQLite) or ``overdue =
         # true`` (PostgreSQL, also in a prepared statement's generic plan).
         for column, flag in ((c.overdue, query.overdue), (c.final, query.final)):
             if flag is not None:
-                stmt = stmt.where(column == (sa.true() if flag else sa.false()))
+                where.append(column == (sa.true() if flag else sa.false()))
         if query.states is not None:
-            stmt = stmt.where(_in(c.state, query.states))
+            where.append(_in(c.state, query.states))
         if query.after is not None:
-            stmt = stmt.where(
+            where.append(
                 sa.tuple_(c.created_at, c.id) > sa.tuple_(*map(sa.literal, query.after.key))
             )
         if query.field is not None:
-            stmt = stmt.where(self.field_equals(query.field, query.value))
+            where.append(self.field_equals(query.field, query.value))
         if query.readers is not None:
             r = READERS.c
-            stmt = stmt.where(
+            where.append(
                 sa.exists().where(r.instance_id == c.id, _in(r.principal, sorted(query.readers)))
             )
-        if query.acts is not None:
-            stmt = stmt.where(self._any_act(query.acts))
-        return self._compiled(stmt)
+        columns = [c[name] for name in INSTANCE_COLUMNS]
+        arms = self._arms(query.acts, definitions) if query.acts is not None else None
+        if arms is not None and len(arms) > 1:
+            # one select per arm, each read in page order from an index, merged in that order
+            union = sa.union_all(*(sa.select(*columns).where(*where, arm) for arm in arms))
+            paged = union.selected_columns
+            return self._compiled(union.order_by(paged.created_at, paged.id).limit(query.limit))
+        if arms is not None:
+            where.append(arms[0] if arms else sa.false())
+        elif query.acts is not None:
+            where.append(self._any_act(query.acts))
+        stmt = sa.select(*columns).where(*where)
+        return self._compiled(stmt.order_by(c.created_at, c.id).limit(query.limit))
+
+    def _arms(
+        self, acts: tuple[ActClause, ...], definitions: Sequence[tuple[str, str]]
+    ) -> list[sa.ColumnElement[bool]] | None:
+        """An inbox's clauses as disjoint arms, each of one definition and one state, which an
+        index on (workflow, state, created_at, id) reads in page order: an OR of the clauses
+        could only be read along all of the org's instances, testing each, however few match.
+        A clause of definitions the engine has not loaded becomes one arm of the stored
+        definitions it does not know, or none (the engine stores a definition before it pins
+        an instance to it). None when the clauses overlap, or are too many to merge: then
+        their OR."""
+        c = INSTANCES.c
+        arms: list[sa.ColumnElement[bool]] = []
+        seen: set[tuple[str, str]] = set()
+        unknown: set[str] = set()
+        others = 0
+        for clause in acts:
+            if clause.definition_hash is not None:
+                for state in clause.states:
+                    seen.add((clause.definition_hash, state))
+                    arms.append(self.acts(replace(clause, states=(state,))))
+                continue
+            hashes = sorted(
+                h for h, w in definitions
+                if h not in clause.known and clause.workflow in (None, w)
+            )  # fmt: skip
+            if hashes:
+                others += 1
+                unknown.update(hashes)
+                arms.append(sa.and_(self.acts(clause), _in(c.definition_hash, hashes)))
+        keys = [h for h, _ in seen]
+        disjoint = len(seen) == sum(
+            len(a.states) for a in acts if a.definition_hash is not None
+        ) and not (others > 1 or unknown.intersection(keys))
+        return arms if disjoint and len(arms) <= _ARMS else None
 
     def _compiled(self, stmt: sa.Select[Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The SQL text of ``stmt`` and its parameters. Compiling takes longer than the database

@@ -452,7 +452,8 @@ class SQLStore:
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        sql, params = self._sql.query(query)
+        known = self._read(self._sql.definitions) if query.acts is not None else ()
+        sql, params = self._sql.query(query, known)
         return [instance(parsed(r)) for r in self._read(sql, params)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
