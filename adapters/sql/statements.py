@@ -206,7 +206,9 @@ class Statements:
         ) and not (others > 1 or unknown.intersection(keys))
         return arms if disjoint and len(arms) <= _ARMS else None
 
-    def _compiled(self, stmt: sa.Select[Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+    def _compiled(
+        self, stmt: sa.Select[Any] | sa.CompoundSelect[Any]
+    ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The SQL text of ``stmt`` and its parameters. Compiling takes longer than the database
         needs for a first page, so the text is kept per shape of query (SQLAlchemy's cache key:
         the statement without its values; every list is one parameter per element, so its
