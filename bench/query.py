@@ -145,11 +145,12 @@ def build(stores: list[SQLStore], count: int) -> dict[str, float]:
     firsts = list(range(0, count, CHUNK))
     _total = count
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        for commits in pool.imap(make, firsts):
-            for store in stores:
-                began = time.perf_counter()
-                store.bulk_load(commits)
-                spent[store.url.get_backend_name()] += time.perf_counter() - began
+        for at in range(0, len(firsts), 2):  # two chunks at a time: memory holds only those
+            for commits in pool.map(make, firsts[at : at + 2]):
+                for store in stores:
+                    began = time.perf_counter()
+                    store.bulk_load(commits)
+                    spent[store.url.get_backend_name()] += time.perf_counter() - began
     return spent
 
 
