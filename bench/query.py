@@ -113,10 +113,11 @@ def make(first: int) -> list[Commit]:
     engine = Engine(store, _registry(), clock, ids=lambda: f"q{next(numbers):08d}")
     for k in range(first, first + count):
         clock.advance(seconds=3)
-        org, unit = ORGS[k % len(ORGS)], UNITS[(k // len(ORGS)) % len(UNITS)]
+        # org, fate and unit vary independently: every org has cases of every fate and unit
+        org, fate = ORGS[k % len(ORGS)], (k // len(ORGS)) % 50
+        unit = UNITS[(k // (len(ORGS) * 50)) % len(UNITS)]
         who = clerk(org)
         i = engine.start(WORKFLOWS[k % 3 % 2], {"title": f"case {k}"}, who, unit=unit)
-        fate = k % 50
         if fate < 10 or fate >= 30:
             continue  # received: 60%
         engine.fire(i.id, "accept", who)

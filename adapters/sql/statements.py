@@ -160,8 +160,12 @@ class Statements:
         columns = [c[name] for name in INSTANCE_COLUMNS]
         arms = self._arms(query.acts, definitions) if query.acts is not None else None
         if arms is not None and len(arms) > 1:
-            # one select per arm, each read in page order from an index, merged in that order
-            union = sa.union_all(*(sa.select(*columns).where(*where, arm) for arm in arms))
+            # one select per arm, each read in page order from an index, merged in that order;
+            # PostgreSQL's planner takes the index only when each arm is limited to a page too
+            selects = [sa.select(*columns).where(*where, arm) for arm in arms]
+            if self.postgres:
+                selects = [s.order_by(c.created_at, c.id).limit(query.limit) for s in selects]
+            union = sa.union_all(*selects)
             paged = union.selected_columns
             return self._compiled(union.order_by(paged.created_at, paged.id).limit(query.limit))
         if arms is not None:
