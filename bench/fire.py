@@ -9,8 +9,9 @@ transaction in the same schema with the same settings: update the instance row (
 the store uses for this step), insert one history row, insert one outbox row, with the row
 contents the engine wrote; the engine writes one outbox row more (two events per step). The two
 run in alternating chunks within one run, so that a busy machine slows both alike. Also printed: the
-engine on the in-memory store (fires/s, and us/fire of a guarded step) and the bytes an instance
-takes in the SQL store's cache (tracemalloc).
+engine on the in-memory store (fires/s, and us/fire of a guarded step), the bytes an instance
+takes in the SQL store's cache (tracemalloc), and, at FULL, eight threads firing at once (their
+commits share syncs: group commit) against the floor's rate of one transaction at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 import tracemalloc
 import uuid
@@ -221,8 +223,46 @@ def durable(url: str, floor_conn: Any, n: int, label: str, **options: Any) -> No
         )
         problems = engine.verify(ids[0])
         assert not problems, problems
+        if not store.postgres and options.get("synchronous") == "FULL":
+            grouped(engine, store, ids, n, n / spent_floor)
     finally:
         store.close()
+
+
+def grouped(engine: Engine, store: SQLStore, ids: list[str], n: int, floor_rate: float) -> None:
+    """Eight threads of one process fire at once (on instances of their own): their commits
+    share syncs. The ratio is against the floor's rate of one transaction at a time."""
+    threads, each = 8, max(n // 8, 1)
+    group = store._group
+    assert group is not None
+    before = group.batches, group.commits
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        mine = ids[w::threads]
+        try:
+            for k in range(each):
+                engine.fire(mine[k % len(mine)], "flag_key", CHAIR, {"lead_leader": f"G{w}-{k}"})
+        except BaseException as e:  # reported after the run
+            errors.append(e)
+
+    pool = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
+    t = time.perf_counter()
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    spent = time.perf_counter() - t
+    assert not errors, errors[:3]
+    rate = threads * each / spent
+    batches, commits = group.batches - before[0], group.commits - before[1]
+    RESULTS["group_ratio"] = f"{rate / floor_rate:.2f}"
+    RESULTS["group_fires_per_s"] = f"{rate:.0f}"
+    print(
+        f"{'SQLite FULL, 8 threads':<22} engine {rate:8.0f} fires/s"
+        f"   floor {floor_rate:8.0f} txn/s (one at a time)   ratio {rate / floor_rate:.2f}"
+        f"   {commits / max(batches, 1):.1f} commits per sync"
+    )
 
 
 def sqlite_floor_conn(path: Path, synchronous: str) -> sqlite3.Connection:

@@ -89,38 +89,71 @@ def level_of(reader_levels: Mapping[str, int], actor: Actor) -> int:
     return max((reader_levels.get(p, 0) for p in principals(actor)), default=0)
 
 
-_READ_FIELDS: dict[str, tuple[str, ...]] = {}
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """What a workflow's read rules and unit bindings read: data fields, params members and
+    instance members (None: all of them). Only these are passed to CEL (converting a value
+    costs microseconds), and only these decide an instance's readers."""
+
+    data: tuple[str, ...]
+    params: tuple[str, ...] | None
+    members: tuple[str, ...] | None
 
 
-def _read_fields(wf: CompiledWorkflow) -> tuple[str, ...]:
-    """The data fields the read rules and unit bindings read (all, if one reads data whole)."""
-    found = _READ_FIELDS.get(wf.hash)
+_READS: dict[str, _Reads] = {}
+# readers by what they depend on, per workflow: most steps leave an instance's readers as they
+# were, and many instances share them
+_MEMO: dict[str, dict[Any, dict[str, int]]] = {}
+_MEMO_SIZE = 4096
+
+
+def _reads(wf: CompiledWorkflow) -> _Reads:
+    found = _READS.get(wf.hash)
     if found is None:
         exprs = [e for rule in wf.read_rules for e in (rule.when, *rule.named) if e is not None]
         exprs += [e for sources in wf.bound.values() for e in (sources or ())]
-        members: set[str] = set()
-        whole = False
+        needed: dict[str, set[str] | None] = {}
         for e in exprs:
-            needed = e.needs.get("data", frozenset())
-            if needed is None:
-                whole = True
-            else:
-                members |= needed
-        fields = wf.definition.data if whole else sorted(members & set(wf.definition.data))
-        found = _READ_FIELDS[wf.hash] = tuple(fields)
+            for name, members in e.needs.items():
+                held = needed.setdefault(name, set())
+                if members is None or held is None:
+                    needed[name] = None
+                else:
+                    held |= members
+        data = needed.get("data", set())
+        fields = wf.definition.data if data is None else sorted(data & set(wf.definition.data))
+        params, members = needed.get("params", set()), needed.get("instance", set())
+        found = _READS[wf.hash] = _Reads(
+            tuple(fields),
+            None if params is None else tuple(sorted(params)),
+            None if members is None else tuple(sorted(members)),
+        )
     return found
 
 
 def readers_key(wf: CompiledWorkflow, instance: Instance) -> tuple[Any, ...]:
     """What an instance's readers depend on: a step that leaves it as it was leaves them too."""
-    data = instance.data
-    return (instance.state, instance.unit, *[data.get(k) for k in _read_fields(wf)])
+    reads, data = _reads(wf), instance.data
+    key: tuple[Any, ...] = (instance.state, instance.unit, *[data.get(k) for k in reads.data])
+    members = reads.members
+    if members is None or members:
+        view = instance_view(instance)
+        key += tuple(view[m] for m in (members if members is not None else sorted(view)))
+    return key
 
 
 def _context(wf: CompiledWorkflow, instance: Instance) -> Any:
-    # only the fields the rules read: converting a value into CEL costs microseconds
-    data = {k: instance.data.get(k) for k in _read_fields(wf)}
-    variables = {"data": data, "params": wf.params, "instance": instance_view(instance)}
+    reads = _reads(wf)
+    variables: dict[str, Any] = {"data": {k: instance.data.get(k) for k in reads.data}}
+    if reads.params is None:
+        variables["params"] = wf.params
+    elif reads.params:
+        variables["params"] = {k: wf.params.get(k) for k in reads.params}
+    if reads.members is None or reads.members:
+        view = instance_view(instance)
+        if reads.members is not None:
+            view = {m: view[m] for m in reads.members if m in view}
+        variables["instance"] = view
     return new_context(variables, wf.functions)
 
 
@@ -159,6 +192,22 @@ def evaluate_bound(
 
 def readers(wf: CompiledWorkflow, instance: Instance) -> dict[str, int]:
     """The reader principals of the instance as it is now, each with its highest level."""
+    key = readers_key(wf, instance)
+    try:
+        hash(key)
+    except TypeError:  # a list or object field: its text stands for it
+        key = repr(key)
+    memo = _MEMO.setdefault(wf.hash, {})
+    found = memo.get(key)
+    if found is None:
+        found = _readers(wf, instance)
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = found
+    return dict(found)
+
+
+def _readers(wf: CompiledWorkflow, instance: Instance) -> dict[str, int]:
     context = _context(wf, instance)
     bound: dict[str, list[str] | None] | None = None
     out: dict[str, int] = {}

@@ -155,9 +155,15 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
                 "unit": actor.unit,
             }
         elif name == "instance":
-            variables[name] = instance_view(instance)
+            view = instance_view(instance)
+            variables[name] = (
+                view if members is None else {k: view[k] for k in members if k in view}
+            )
         elif name == "params":
-            variables[name] = wf.params
+            params = wf.params
+            variables[name] = (
+                params if members is None else {k: params[k] for k in members if k in params}
+            )
         elif name == "now":
             variables[name] = scope.now
         elif name == "children":

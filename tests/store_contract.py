@@ -748,6 +748,30 @@ class SqlStoreContract(StoreContract):
         moved = engine.fire(started.id, "start_review", COMMITTEE)
         assert moved.version == 3 and engine.verify() == []
 
+    def test_readers_are_served_at_the_version_of_the_cached_row(
+        self, engine: Engine, store: SQLStore, url: str, registry: Registry, clock: FixedClock
+    ) -> None:
+        """The readers a store committed are served with its cached row; when another store
+        moves the instance (submitting a draft opens it to the org), a fresh load brings the
+        new readers, and a rebuild in place is read from the database again."""
+        started = propose(engine)
+        draft = store.readers([started.id])[started.id]
+        assert "*" not in draft and draft == store.readers([started.id])[started.id]
+        with open_store(url) as other:
+            Engine(other, registry, clock).fire(
+                started.id, "submit", MEMBER, {"category": "economy"}
+            )
+            submitted = other.readers([started.id])[started.id]
+        assert submitted["*"] >= 1
+        assert store.readers([started.id])[started.id] == draft  # as of the cached version 1
+        assert store.load(started.id, fresh=True).version == 2
+        assert store.readers([started.id])[started.id] == submitted
+        moved = engine.fire(started.id, "start_review", COMMITTEE)  # readers kept, now cached
+        assert store.readers([started.id])[started.id] == submitted
+        store.apply(Commit(readers={started.id: {"r:proposal_committee": 3}}))
+        assert store.readers([started.id]) == {started.id: {"r:proposal_committee": 3}}
+        assert moved.version == 3 and engine.verify() == []
+
     def test_a_second_row_for_a_stored_seq_raises_conflict(
         self, engine: Engine, store: SQLStore, url: str
     ) -> None:

@@ -93,7 +93,8 @@ class TestRedisStreamSinkContract(SinkContract):
 def test_stream_per_workflow_holds_exactly_the_committed_events_in_order(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    """Stream <prefix>:<workflow> holds exactly the committed events, once each, in order."""
+    """Stream <prefix>:<workflow> holds exactly the committed events, once each, each
+    instance's in its commit order (the relay sends the k-th event of each instance together)."""
     store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
     engine = make_engine(store)
     drive(engine, instances=3, notes=3)
@@ -105,7 +106,11 @@ def test_stream_per_workflow_holds_exactly_the_committed_events_in_order(
     finally:
         relay.close()
         store.close()
-    assert stream_events(redis_url, f"{prefix}:relaytest") == committed
+    arrived = stream_events(redis_url, f"{prefix}:relaytest")
+    assert sorted(arrived, key=lambda e: e["id"]) == sorted(committed, key=lambda e: e["id"])
+    for subject in {e["subject"] for e in committed}:
+        mine = [e for e in committed if e["subject"] == subject]
+        assert [e for e in arrived if e["subject"] == subject] == mine
     client = redis.Redis.from_url(redis_url)
     assert sorted(k.decode() for k in client.scan_iter(f"{prefix}:*")) == [f"{prefix}:relaytest"]
     client.close()
@@ -147,3 +152,30 @@ def test_maxlen_trims_the_stream(redis_url: str, prefix: str) -> None:
     client = redis.Redis.from_url(redis_url)
     assert client.xlen(f"{prefix}:events") < 500
     client.close()
+
+
+def test_several_events_in_one_go_each_get_their_outcome(redis_url: str, prefix: str) -> None:
+    """``deliver_many`` adds the events in order in one round trip; an event whose stream key
+    is not a stream fails alone (final), the others arrive."""
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{prefix}:other", "not a stream")
+    client.close()
+    sink = RedisStreamSink(redis_url, prefix=prefix)
+    events = sample_events(3)
+    other = {**events[0], "id": "other-1-0", "data": {**events[0]["data"], "workflow": "other"}}
+    outcomes = sink.deliver_many([events[0], other, *events[1:]])
+    sink.close()
+    assert [o is None for o in outcomes] == [True, False, True, True]
+    failed = outcomes[1]
+    assert failed is not None and failed.retryable is False and "WRONGTYPE" in failed.reason
+    stream = sink.stream_of(events[0])
+    assert [e["id"] for e in stream_events(redis_url, stream)] == [e["id"] for e in events]
+
+
+def test_several_events_to_an_unreachable_server_all_fail_retryable() -> None:
+    """A lost connection fails every event of the round trip, each to be retried."""
+    sink = RedisStreamSink(f"redis://127.0.0.1:{closed_port()}/0", timeout=1)
+    outcomes = sink.deliver_many(sample_events(2))
+    sink.close()
+    assert len(outcomes) == 2
+    assert all(o is not None and o.retryable for o in outcomes)

@@ -224,6 +224,52 @@ def test_failed_event_holds_back_later_events_of_its_instance_only(
     assert sub.calls.count(stuck) == 3
 
 
+class FlakyBatch(Flaky):
+    """A sink that takes several events in one go, failing chosen ids (retryable)."""
+
+    name = "batch"
+
+    def __init__(self, fail: dict[str, int] | None = None) -> None:
+        super().__init__(fail)
+        self.waves: list[list[str]] = []
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        self(event)
+
+    def deliver_many(self, events: list[dict[str, Any]]) -> list[DeliveryFailed | None]:
+        self.waves.append([e["id"] for e in events])
+        out: list[DeliveryFailed | None] = []
+        for e in events:
+            try:
+                self(e)
+                out.append(None)
+            except RuntimeError as error:
+                out.append(DeliveryFailed(True, str(error)))
+        return out
+
+
+def test_a_sink_taking_events_in_one_go_gets_one_event_per_instance_at_a_time(
+    engine: Engine, store: SQLStore
+) -> None:
+    """A wave holds at most one event of an instance; a failed one holds its instance's later
+    events back until it is delivered, and the other instances' events still go."""
+    first, second = drive(engine, instances=2, notes=2)
+    stuck = [e.id for e in engine.store.outbox(first)][1]
+    sink = FlakyBatch({stuck: 1})
+    relay = Relay(store, [sink], settings())
+    relay.run_once(T0)
+    assert sink.waves and all(
+        len({i.rsplit("-", 2)[0] for i in wave}) == len(wave) for wave in sink.waves
+    )
+    assert any(len(wave) > 1 for wave in sink.waves)
+    got = by_instance(sink.got)
+    assert got[first] == [e.id for e in engine.store.outbox(first)][:1]
+    assert got[second] == [e.id for e in engine.store.outbox(second)]
+    drain(relay, T0 + timedelta(hours=1))
+    assert by_instance(sink.got)[first] == [e.id for e in engine.store.outbox(first)]
+    assert sink.calls.count(stuck) == 2
+
+
 def test_retry_waits_exponential_backoff_before_the_next_attempt(
     engine: Engine, store: SQLStore
 ) -> None:

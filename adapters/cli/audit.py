@@ -147,7 +147,8 @@ def readers(
     as_json: JsonFlag = False,
 ) -> None:
     """Rewrite the reader principals of instances from their workflows' read: rules (after
-    upgrading a database written before read scopes existed)."""
+    upgrading a database written before read scopes existed). A server already running keeps
+    the readers it cached for an instance until that instance next moves: restart it after."""
     with _reporting(as_json):
         engine = _state(ctx).engine()
         changed = engine.rebuild_readers(instance_id)

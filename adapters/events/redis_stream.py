@@ -65,22 +65,40 @@ class RedisStreamSink:
         return f"{self.prefix}:{workflow}"
 
     def deliver(self, event: dict[str, Any]) -> None:
-        fields: dict[FieldT, EncodableT] = {
-            "id": str(event["id"]),
-            "type": str(event.get("type", "")),
-            "event": encode(event),
-        }
         stream = self.stream_of(event)
         try:
-            self._client.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
-        except (rx.DataError, rx.NoScriptError) as e:
-            raise DeliveryFailed(False, f"{self.name}: {stream}: {e}") from e
-        except rx.ResponseError as e:
+            self._client.xadd(stream, _fields(event), maxlen=self.maxlen, approximate=True)
+        except rx.RedisError as e:
+            raise self._failure(stream, e) from e
+
+    def deliver_many(self, events: list[dict[str, Any]]) -> list[DeliveryFailed | None]:
+        """Add several events in one round trip (a pipeline, not a transaction), in order; the
+        outcome of each. A lost connection fails them all (retryable)."""
+        streams = [self.stream_of(e) for e in events]
+        pipe = self._client.pipeline(transaction=False)
+        for stream, event in zip(streams, events, strict=True):
+            pipe.xadd(stream, _fields(event), maxlen=self.maxlen, approximate=True)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except rx.RedisError as e:
+            return [self._failure(stream, e) for stream in streams]
+        return [
+            self._failure(stream, r) if isinstance(r, rx.RedisError) else None
+            for stream, r in zip(streams, replies, strict=True)
+        ]
+
+    def _failure(self, stream: str, e: rx.RedisError) -> DeliveryFailed:
+        if isinstance(e, rx.DataError | rx.NoScriptError):
+            return DeliveryFailed(False, f"{self.name}: {stream}: {e}")
+        if isinstance(e, rx.ResponseError):
             # WRONGTYPE: the key is not a stream; retrying cannot help until someone fixes it
             retryable = not str(e).startswith("WRONGTYPE")
-            raise DeliveryFailed(retryable, f"{self.name}: {stream}: {e}") from e
-        except rx.RedisError as e:
-            raise DeliveryFailed(True, f"{self.name}: {type(e).__name__}: {e}") from e
+            return DeliveryFailed(retryable, f"{self.name}: {stream}: {e}")
+        return DeliveryFailed(True, f"{self.name}: {type(e).__name__}: {e}")
 
     def close(self) -> None:
         self._client.close()
+
+
+def _fields(event: dict[str, Any]) -> dict[FieldT, EncodableT]:
+    return {"id": str(event["id"]), "type": str(event.get("type", "")), "event": encode(event)}

@@ -78,6 +78,18 @@ class DeadLetter:
         }
 
 
+def _layered(rows: Sequence[Any]) -> list[Any]:
+    """The rows reordered so that the first pending event of every instance comes first, then
+    the second of each, and so on: each instance's events stay in their order, and a chunk
+    holds as many instances as it can (for a sink that takes several events in one go)."""
+    seen: dict[str, int] = {}
+    keyed = []
+    for k, row in enumerate(rows):
+        depth = seen[row.instance_id] = seen.get(row.instance_id, -1) + 1
+        keyed.append((depth, k, row))
+    return [row for _, _, row in sorted(keyed, key=lambda x: (x[0], x[1]))]
+
+
 def _fault_hook() -> Callable[[], None] | None:
     spec = os.environ.get(ENV_FAULT, "")
     point, _, nth = spec.partition(":")
@@ -231,6 +243,8 @@ class Relay:
             rows = conn.execute(
                 self._sql_pending, {"b_sink": sink.name, "b_limit": self.settings.batch_size}
             ).all()
+        if hasattr(sink, "deliver_many"):
+            rows = _layered(rows)
         held: set[str] = set()  # instances whose earlier event is not delivered yet
         delivered = 0
         chunk: list[Any] = []
@@ -274,35 +288,51 @@ class Relay:
                 claimed = {r.event_id: r.attempts for r in rows}
             records: list[dict[str, Any]] = []
             delivered = 0
+            # one event at a time, in commit order; to a sink that takes several in one go,
+            # the k-th event of each instance in the chunk together (order kept per instance).
+            # An instance whose event failed sends none of its later ones.
+            layers: list[list[Any]] = []
+            depth: dict[str, int] = {}
+            together = hasattr(sink, "deliver_many")
             for row in rows:
                 if row.instance_id in held:
                     continue
                 if row.event_id not in claimed:  # another relay has it, or it changed
                     held.add(row.instance_id)
                     continue
-                error = self._deliver(sink, row.body)
-                if error is None and self._fault is not None:
-                    self._fault()
-                outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
-                records.append(
-                    {
-                        "b_event_id": row.event_id,
-                        "b_sink": sink.name,
-                        **{f"b_{k}": v for k, v in values.items()},
-                    }
-                )
-                if outcome == "delivered":
-                    delivered += 1
-                elif outcome == "retry":
-                    held.add(row.instance_id)
-                else:
-                    log.warning(
-                        "dead letter %s -> %s after %d attempts: %s",
-                        row.event_id,
-                        sink.name,
-                        values["attempts"],
-                        values["last_error"],
+                if not together:
+                    layers.append([row])
+                    continue
+                k = depth[row.instance_id] = depth.get(row.instance_id, -1) + 1
+                if k == len(layers):
+                    layers.append([])
+                layers[k].append(row)
+            for layer in layers:
+                wave = [row for row in layer if row.instance_id not in held]
+                if not wave:
+                    continue
+                results = self._deliver_all(sink, [row.body for row in wave])
+                for row, error in zip(wave, results, strict=True):
+                    outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
+                    records.append(
+                        {
+                            "b_event_id": row.event_id,
+                            "b_sink": sink.name,
+                            **{f"b_{k}": v for k, v in values.items()},
+                        }
                     )
+                    if outcome == "delivered":
+                        delivered += 1
+                    elif outcome == "retry":
+                        held.add(row.instance_id)
+                    else:
+                        log.warning(
+                            "dead letter %s -> %s after %d attempts: %s",
+                            row.event_id,
+                            sink.name,
+                            values["attempts"],
+                            values["last_error"],
+                        )
             if not trans.is_active:
                 trans = conn.begin()
             if records:
@@ -323,6 +353,29 @@ class Relay:
         except Exception as e:  # a broken sink is a failed, retried delivery
             return DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")
         return None
+
+    def _deliver_all(self, sink: EventSink, bodies: list[str]) -> list[DeliveryFailed | None]:
+        """The outcome of each event, in order: in one go when the sink can, else one by one.
+        The fault hook runs after each delivered event."""
+        many = getattr(sink, "deliver_many", None)
+        results: list[DeliveryFailed | None] = []
+        if many is None or len(bodies) == 1:
+            for body in bodies:
+                results.append(self._deliver(sink, body))
+                if results[-1] is None and self._fault is not None:
+                    self._fault()
+            return results
+        try:
+            results = list(many([json.loads(body) for body in bodies]))
+        except Exception as e:  # a broken sink fails the whole wave, to be retried
+            results = [DeliveryFailed(True, f"{sink.name}: {type(e).__name__}: {e}")] * len(bodies)
+        if len(results) != len(bodies):
+            reason = f"{sink.name}: deliver_many gave {len(results)} outcomes for {len(bodies)}"
+            results = [DeliveryFailed(True, reason)] * len(bodies)
+        for outcome in results:
+            if outcome is None and self._fault is not None:
+                self._fault()
+        return results
 
     def _outcome(
         self, error: DeliveryFailed | None, attempts: int, now: datetime

@@ -34,7 +34,10 @@ class EventSink(Protocol):
     """Where the relay delivers events.
 
     ``name`` is stable across restarts: the relay records each delivery under it, so renaming
-    a sink makes the relay deliver every stored event to it again. ``close()`` is optional.
+    a sink makes the relay deliver every stored event to it again. ``close()`` is optional, and
+    so is ``deliver_many(events) -> list[DeliveryFailed | None]``: several events in one go, in
+    order, with the outcome of each. The relay gives it at most one event per instance at a
+    time, so a failure never lets an instance's later event arrive before an earlier one.
     """
 
     name: str

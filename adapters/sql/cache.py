@@ -1,7 +1,9 @@
 """The store's cache of recently written instances: an LRU of :class:`.rows.InstanceRow`.
 
 A cached row is the row at its version (versions name contents); every write is still checked
-against the version in the database, so the cache only spares reads and index upkeep.
+against the version in the database, so the cache only spares reads and index upkeep. Beside a
+row, the cache keeps the instance's reader principals as this process committed them, with the
+version they belong to: they are served only while the cached row is at that version.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class RowCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self._rows: OrderedDict[str, InstanceRow] = OrderedDict()
+        self._readers: dict[str, tuple[int, dict[str, int]]] = {}
         self._lock = threading.Lock()
 
     def hit(self, instance_id: str) -> InstanceRow | None:
@@ -48,7 +51,17 @@ class RowCache:
             self._rows[row.id] = row
             self._rows.move_to_end(row.id)
             if len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+                dropped, _ = self._rows.popitem(last=False)
+                self._readers.pop(dropped, None)
+
+    def readers(self, instance_id: str) -> dict[str, int] | None:
+        """The instance's readers at the version of its cached row; None when not known."""
+        with self._lock:
+            row = self._rows.get(instance_id)
+            held = self._readers.get(instance_id)
+            if row is None or held is None or held[0] != row.version:
+                return None
+            return dict(held[1])
 
     def committed(self, commit: Commit, rows: list[InstanceRow]) -> None:
         """Keep the committed rows. An update never writes ``children_version``, so an updated
@@ -58,6 +71,7 @@ class RowCache:
         for row in rows[:inserted]:
             self.remember(row)
         with self._lock:
+            self._keep_readers(commit, rows)
             for row in rows[inserted:]:
                 held = self._rows.get(row.id)
                 if held is not None and held.version <= row.version:
@@ -70,11 +84,30 @@ class RowCache:
                     else:
                         del self._rows[parent_id]
 
+    def _keep_readers(self, commit: Commit, rows: list[InstanceRow]) -> None:
+        """The readers each written row has now: those the commit wrote, or, for an update
+        that left them alone, those known at the version it replaced."""
+        expected = {new.id: version for new, version in commit.updates}
+        written = {row.id for row in rows}
+        for instance_id in commit.readers.keys() - written:  # readers rebuilt in place
+            self._readers.pop(instance_id, None)
+        for row in rows:
+            if row.id in commit.readers:
+                self._readers[row.id] = (row.version, dict(commit.readers[row.id]))
+                continue
+            held = self._readers.get(row.id)
+            if held is not None and row.id in expected and held[0] == expected[row.id]:
+                self._readers[row.id] = (row.version, held[1])
+            else:
+                self._readers.pop(row.id, None)
+
     def forget(self, instance_ids: Iterable[str]) -> None:
         with self._lock:
             for instance_id in instance_ids:
                 self._rows.pop(instance_id, None)
+                self._readers.pop(instance_id, None)
 
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._readers.clear()

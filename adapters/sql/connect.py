@@ -109,17 +109,38 @@ def connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3
     return conn
 
 
+# the execution option that makes a SQLite transaction take the write lock when it begins
+BEGIN_MODE = "xieshang_sqlite_begin"
+
+
 def sa_engine(url: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> sa.Engine:
-    """A SQLAlchemy engine (no pool) whose connections have the store's settings."""
+    """A SQLAlchemy engine (no pool) whose connections have the store's settings.
+
+    On SQLite, the driver is left in autocommit mode (the store issues BEGIN itself), so the
+    engine says BEGIN when SQLAlchemy begins a transaction: ``engine.begin()`` and
+    ``conn.begin()`` blocks are then one transaction each, committed once. A connection with
+    the execution option ``xieshang_sqlite_begin="IMMEDIATE"`` takes the write lock at once.
+    """
     parsed = make_url(database_url(url))
     if parsed.get_backend_name() == "sqlite":
         path = str(parsed.database)
-        return sa.create_engine(
+        engine = sa.create_engine(
             "sqlite://",
             poolclass=NullPool,
             creator=lambda: connect_sqlite(path, synchronous, busy_timeout_ms),
         )
+        sa.event.listen(engine, "begin", _begin_sqlite)
+        return engine
     return sa.create_engine(parsed, poolclass=NullPool)
+
+
+def _begin_sqlite(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(BEGIN_MODE, "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _begins_itself(engine: sa.Engine) -> bool:
+    return sa.event.contains(engine, "begin", _begin_sqlite)
 
 
 def _alembic_config() -> Config:
@@ -146,7 +167,11 @@ def upgrade(target: str | sa.Engine | None = None, *, revision: str = "head") ->
     try:
         with engine.connect() as conn:
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn = conn.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
+                if _begins_itself(engine):
+                    conn.begin()
+                else:  # an engine made elsewhere: the driver does not begin by itself
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             cfg = _alembic_config()

@@ -117,6 +117,7 @@ def bound_store(store: SQLStore, conn: Any) -> SQLStore:
     view = object.__new__(type(store))
     view.__dict__.update(store.__dict__)
     view._cache = RowCache(0)
+    view._group = None  # its commits are the host's to make
     view._ledger_tail = None
     view._idle = []
     view._closed = False

@@ -23,8 +23,6 @@ from sqlalchemy.engine import URL, make_url
 
 from xieshang import (
     Commit,
-    ConcurrencyConflict,
-    ConflictCase,
     EventRecord,
     HistoryEntry,
     Instance,
@@ -34,25 +32,23 @@ from xieshang import (
     TimerRecord,
     Usage,
 )
-from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
+from xieshang.shared import GENESIS, LedgerEntry, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .bulk import bulk_load
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
+from .group import GroupCommit
 from .host import bound_store
 from .rows import (
     InstanceRow,
-    dump,
     entry,
-    history_values,
-    insert_values,
     instance,
-    instance_row,
     parsed,
 )
 from .statements import Statements
+from .writes import touched, write
 
 __all__ = [
     "DEFAULT_URL",
@@ -111,19 +107,6 @@ def open_store(
 # -- the store ----------------------------------------------------------------------------------
 
 
-def _touched(commit: Commit) -> list[str]:
-    """The instances whose rows a commit writes."""
-    touched = [new.id for new in commit.inserts]
-    touched += [new.id for new, _ in commit.updates]
-    touched += [parent_id for parent_id, _ in commit.touch]
-    touched += [t.instance_id for t in commit.consume_timers]
-    return touched
-
-
-def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
-    return (e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
-
-
 def _fault_hook(spec: str) -> Callable[[str], None]:
     point, _, nth = spec.partition(":")
     left = [int(nth or 1)]
@@ -180,6 +163,8 @@ class SQLStore:
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
+        # SQLite: commits of concurrent threads share a transaction (see .group)
+        self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
         self._ledger_tail: tuple[int, str] | None = None
         fault = os.environ.get(ENV_FAULT)
@@ -277,7 +262,8 @@ class SQLStore:
         return instance(row)
 
     def apply(self, commit: Commit) -> None:
-        """Write a commit in one transaction.
+        """Write a commit in one transaction (on SQLite, one that commits shared with other
+        threads' commits, each its own savepoint: see :mod:`.group`).
 
         Raises:
             ConcurrencyConflict: an update's expected version does not match, the instance id
@@ -285,10 +271,21 @@ class SQLStore:
                 written.
             StoreError, StoreUnavailable: the database refused or could not be reached.
         """
+        if self._group is not None and self._host is None and self._parent is None:
+            rows = self._group.apply(commit)
+        else:
+            rows = self._apply_alone(commit)
+        if self._cache.size:
+            self._cache.committed(commit, rows)
+        if self._parent is not None:  # the host may still roll back: the parent reads anew
+            self._parent._cache.forget(touched(commit))
+
+    def _apply_alone(self, commit: Commit) -> list[InstanceRow]:
+        """``commit`` in a transaction of its own; the instance rows written."""
         conn = self._get()
         broken = False
         try:
-            rows = self._write(conn, commit)
+            return self._write(conn, commit)
         except DRIVER_ERRORS as e:
             self._abandon(conn, commit)
             broken = classify(e) == "unavailable"
@@ -302,121 +299,9 @@ class SQLStore:
             raise
         finally:
             self._put(conn, broken)
-        if self._cache.size:
-            self._cache.committed(commit, rows)
-        if self._parent is not None:  # the host may still roll back: the parent reads anew
-            self._parent._cache.forget(_touched(commit))
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
-        cur = conn.cursor()
-        ex = cur.execute
-        ex(self._begin)
-        rows: list[InstanceRow] = []
-        for new in commit.inserts:
-            row = instance_row(new)
-            ex(self._sql.insert, insert_values(row))
-            rows.append(row)
-        for new, expected in commit.updates:
-            row = instance_row(new)
-            due = new.due_at
-            values = {
-                "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
-                "state": new.state, "data": row.data, "version": new.version,
-                "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
-                "final": new.final, "due_at": iso(due) if due is not None else None,
-                "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
-            }  # fmt: skip
-            # the row at the expected version is the one cached at it (versions name contents),
-            # so its indexed columns that did not change can be left out of the SET
-            held = self._cache.peek(new.id)
-            same_state = same_due = False
-            if held is not None and held.version == expected:
-                same_state, same_due = held.state == new.state, held.due_at == due
-            if same_due:
-                del values["due_at"]
-            if same_state:
-                del values["state"]
-            ex(self._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
-            if cur.rowcount != 1:
-                found = ex(self._sql.version, (new.id,)).fetchone()
-                raise ConcurrencyConflict(
-                    new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
-                )
-            rows.append(row)
-        for t in commit.consume_timers:
-            ex(self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
-                                   t.org))  # fmt: skip
-            if cur.rowcount != 1:  # another worker fired it first
-                raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
-        for parent_id, seen in commit.touch:
-            ex(self._sql.touch, (parent_id, seen))
-            if cur.rowcount != 1:
-                found = ex(self._sql.children, (parent_id,)).fetchone()
-                raise ConcurrencyConflict(
-                    parent_id, seen, found[0] if found else None,
-                    case=ConflictCase.CHILDREN_CHANGED,
-                )  # fmt: skip
-        if self.fault_hook is not None:
-            self.fault_hook("after_instance_update")
-        inserted = {new.id for new in commit.inserts}
-        for instance_id, levels in commit.readers.items():
-            if instance_id not in inserted:
-                ex(self._sql.readers_clear, (instance_id,))
-            if levels:
-                cur.executemany(
-                    self._sql.readers_insert,
-                    [(instance_id, who, level) for who, level in sorted(levels.items())],
-                )
-        for e in commit.reseal:
-            ex(self._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
-            if cur.rowcount != 1:  # the row is not the one the redaction read
-                raise ConcurrencyConflict(e.instance_id, case=ConflictCase.ANOTHER_WRITER)
-        for e in commit.history:
-            ex(self._sql.history_insert, history_values(e))
-        if commit.events:
-            at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
-            events = [
-                (v.id, v.instance_id, v.seq, v.type, v.org, dump(v.body), at) for v in commit.events
-            ]
-            if len(events) == 1:
-                ex(self._sql.outbox_insert, events[0])
-            else:
-                cur.executemany(self._sql.outbox_insert, events)
-        for instance_id in commit.clear_timers:
-            ex(self._sql.clear, (instance_id,))
-        if commit.timers:
-            cur.executemany(
-                self._sql.timer_insert,
-                [
-                    (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
-                    for t in commit.timers
-                ],
-            )
-        if commit.history:
-            tail = self._append_ledger(cur, commit)
-        ex(self._end)
-        if commit.history:
-            self._ledger_tail = tail
-        return rows
-
-    def _append_ledger(self, cur: Any, commit: Commit) -> tuple[int, str]:
-        """Append the ledger entries of a commit's history rows; the new head (position, hash)."""
-        sql, ex = self._sql, cur.execute
-        head = None if self.postgres else self._ledger_tail
-        if head is not None:  # SQLite: append after the remembered head if it is still the last
-            entries = append_entries(commit, head)
-            first = entries[0]
-            ex(sql.ledger_append, (*_ledger_values(first), head[0]))
-            if cur.rowcount == 1:
-                if len(entries) > 1:
-                    cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries[1:]])
-                return entries[-1].position, entries[-1].hash
-        if sql.ledger_lock:
-            ex(sql.ledger_lock)
-        found = ex(sql.ledger_tail).fetchone()
-        entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
-        cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
-        return entries[-1].position, entries[-1].hash
+        return write(self, conn, commit)
 
     def bulk_load(self, commits: Iterable[Commit]) -> int:
         """Write many commits of new instances in one transaction (see :mod:`.bulk`)."""
@@ -427,7 +312,7 @@ class SQLStore:
         with contextlib.suppress(*DRIVER_ERRORS):
             for statement in self._undo:
                 conn.execute(statement)
-        self._cache.forget(_touched(commit))
+        self._cache.forget(touched(commit))
 
     # -- history ---------------------------------------------------------------------------
 
@@ -482,7 +367,13 @@ class SQLStore:
 
     def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        ids = list(dict.fromkeys(instance_ids))
+        ids = []
+        for iid in dict.fromkeys(instance_ids):
+            known = self._cache.readers(iid) if self._cache.size else None
+            if known is None:
+                ids.append(iid)
+            elif known:
+                out[iid] = known
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._read(

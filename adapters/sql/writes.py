@@ -1,0 +1,164 @@
+"""How the SQL store writes one commit: every row of it in one transaction, in an order that
+takes the instance rows (and so their versions) first, then the ledger entries last, after the
+history rows they chain.
+
+The expected versions are checked by the UPDATE itself (``WHERE version = expected``); a row
+that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. On SQLite the
+ledger is appended after the head this store wrote last, if that is still the last entry;
+otherwise (and always on PostgreSQL, under an advisory lock) after the head read in the
+transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from xieshang import Commit, ConcurrencyConflict, ConflictCase
+from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
+
+from .rows import InstanceRow, dump, history_values, insert_values, instance_row
+
+if TYPE_CHECKING:
+    from .store import SQLStore
+
+__all__ = ["touched", "write", "write_rows"]
+
+
+def touched(commit: Commit) -> list[str]:
+    """The instances whose rows a commit writes."""
+    touched = [new.id for new in commit.inserts]
+    touched += [new.id for new, _ in commit.updates]
+    touched += [parent_id for parent_id, _ in commit.touch]
+    touched += [t.instance_id for t in commit.consume_timers]
+    return touched
+
+
+def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
+    return (e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
+
+
+def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
+    """Write ``commit`` on ``conn`` in one transaction; the instance rows written (inserts
+    first). The caller rolls back when this raises."""
+    cur = conn.cursor()
+    cur.execute(store._begin)
+    rows, tail = write_rows(store, cur, commit, store._ledger_tail)
+    cur.execute(store._end)
+    if tail is not None:
+        store._ledger_tail = tail
+    return rows
+
+
+def write_rows(
+    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
+) -> tuple[list[InstanceRow], tuple[int, str] | None]:
+    """The statements of ``commit`` inside a transaction the caller began: the instance rows
+    written, and the ledger's new head (None when the commit has no history row). On SQLite,
+    ``head`` is the ledger head the caller believes last."""
+    ex = cur.execute
+    rows: list[InstanceRow] = []
+    for new in commit.inserts:
+        row = instance_row(new)
+        ex(store._sql.insert, insert_values(row))
+        rows.append(row)
+    for new, expected in commit.updates:
+        row = instance_row(new)
+        due = new.due_at
+        values = {
+            "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
+            "state": new.state, "data": row.data, "version": new.version,
+            "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
+            "final": new.final, "due_at": iso(due) if due is not None else None,
+            "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
+        }  # fmt: skip
+        # the row at the expected version is the one cached at it (versions name contents),
+        # so its indexed columns that did not change can be left out of the SET
+        held = store._cache.peek(new.id)
+        same_state = same_due = False
+        if held is not None and held.version == expected:
+            same_state, same_due = held.state == new.state, held.due_at == due
+        if same_due:
+            del values["due_at"]
+        if same_state:
+            del values["state"]
+        ex(store._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
+        if cur.rowcount != 1:
+            found = ex(store._sql.version, (new.id,)).fetchone()
+            raise ConcurrencyConflict(
+                new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
+            )
+        rows.append(row)
+    for t in commit.consume_timers:
+        ex(store._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
+                               t.org))  # fmt: skip
+        if cur.rowcount != 1:  # another worker fired it first
+            raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
+    for parent_id, seen in commit.touch:
+        ex(store._sql.touch, (parent_id, seen))
+        if cur.rowcount != 1:
+            found = ex(store._sql.children, (parent_id,)).fetchone()
+            raise ConcurrencyConflict(
+                parent_id, seen, found[0] if found else None,
+                case=ConflictCase.CHILDREN_CHANGED,
+            )  # fmt: skip
+    if store.fault_hook is not None:
+        store.fault_hook("after_instance_update")
+    inserted = {new.id for new in commit.inserts}
+    for instance_id, levels in commit.readers.items():
+        if instance_id not in inserted:
+            ex(store._sql.readers_clear, (instance_id,))
+        if levels:
+            cur.executemany(
+                store._sql.readers_insert,
+                [(instance_id, who, level) for who, level in sorted(levels.items())],
+            )
+    for e in commit.reseal:
+        ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
+        if cur.rowcount != 1:  # the row is not the one the redaction read
+            raise ConcurrencyConflict(e.instance_id, case=ConflictCase.ANOTHER_WRITER)
+    for e in commit.history:
+        ex(store._sql.history_insert, history_values(e))
+    if commit.events:
+        at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
+        events = [
+            (v.id, v.instance_id, v.seq, v.type, v.org, dump(v.body), at) for v in commit.events
+        ]
+        if len(events) == 1:
+            ex(store._sql.outbox_insert, events[0])
+        else:
+            cur.executemany(store._sql.outbox_insert, events)
+    for instance_id in commit.clear_timers:
+        ex(store._sql.clear, (instance_id,))
+    if commit.timers:
+        cur.executemany(
+            store._sql.timer_insert,
+            [
+                (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
+                for t in commit.timers
+            ],
+        )
+    tail = _append_ledger(store, cur, commit, head) if commit.history else None
+    return rows, tail
+
+
+def _append_ledger(
+    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
+) -> tuple[int, str]:
+    """Append the ledger entries of a commit's history rows; the new head (position, hash)."""
+    sql, ex = store._sql, cur.execute
+    head = None if store.postgres else head
+    if head is not None:  # SQLite: append after the remembered head if it is still the last
+        entries = append_entries(commit, head)
+        first = entries[0]
+        ex(sql.ledger_append, (*_ledger_values(first), head[0]))
+        if cur.rowcount == 1:
+            if len(entries) > 1:
+                cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries[1:]])
+            return entries[-1].position, entries[-1].hash
+    if sql.ledger_lock:
+        ex(sql.ledger_lock)
+    found = ex(sql.ledger_tail).fetchone()
+    entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
+    cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
+    return entries[-1].position, entries[-1].hash
