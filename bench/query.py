@@ -20,6 +20,7 @@ import argparse
 import functools
 import multiprocessing
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -346,6 +347,7 @@ def main() -> None:
             )
             results[f"{kind}_start_ratio"] = f"{loaded_ms / empty_ms:.2f}"
     finally:
+        shutil.rmtree(folder, ignore_errors=True)
         for name in schemas:
             with psycopg.connect(pg or "", autocommit=True) as admin:
                 admin.execute(f'DROP SCHEMA "{name}" CASCADE')
