@@ -238,6 +238,12 @@ def list_instances(
     parent: Annotated[
         str | None, typer.Option("--parent", help="Only the children of this instance.")
     ] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="Only instances of this unit of their own.")
+    ] = None,
+    overdue: Annotated[
+        bool | None, typer.Option("--overdue/--not-overdue", help="Only overdue ones, or not.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
     cursor: Annotated[
         str | None, typer.Option("--cursor", help="Where the previous page ended.")
@@ -258,7 +264,14 @@ def list_instances(
             check_state(engine.registry, state, workflow)
         page = engine.query(
             Query(
-                workflow=workflow, state=state, org=org, parent_id=parent, limit=limit, after=after
+                workflow=workflow,
+                state=state,
+                org=org,
+                parent_id=parent,
+                unit=unit,
+                overdue=overdue,
+                limit=limit,
+                after=after,
             ),
             actor=who,
         )
@@ -268,8 +281,11 @@ def list_instances(
             )
             return
         if not page.items:
-            asked = [f"{k} {v}" for k, v in (("workflow", workflow), ("state", state),
-                     ("org", org), ("parent", parent)) if v is not None]  # fmt: skip
+            named = (("workflow", workflow), ("state", state), ("org", org), ("parent", parent),
+                     ("unit", unit))  # fmt: skip
+            asked = [f"{k} {v}" for k, v in named if v is not None]
+            if overdue is not None:
+                asked.append("overdue" if overdue else "not overdue")
             where = f" ({', '.join(asked)})" if asked else ""
             more = " after this cursor" if cursor else ""
             _out().print(Text(f"没有实例 no instances{where}{more}"))

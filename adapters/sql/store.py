@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from xieshang import (
 from xieshang.shared import GENESIS, LedgerEntry, iso
 
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .bulk import bulk_load
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
@@ -331,6 +332,10 @@ class SQLStore:
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         return write(self, conn, commit)
 
+    def bulk_load(self, commits: Iterable[Commit]) -> int:
+        """Write many commits of new instances in one transaction (see :mod:`.bulk`)."""
+        return bulk_load(self, commits)
+
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone
         with contextlib.suppress(*DRIVER_ERRORS):
@@ -361,7 +366,8 @@ class SQLStore:
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        sql, params = self._sql.query(query)
+        known = self._read(self._sql.definitions) if query.acts is not None else ()
+        sql, params = self._sql.query(query, known)
         return [instance(parsed(r)) for r in self._read(sql, params)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -53,14 +54,34 @@ class InstanceRow(SQLModel, table=True):
     __tablename__ = "instances"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_instances"),
-        Index("ix_instances_workflow_state", "workflow", "state"),
-        Index("ix_instances_org", "org"),
+        # Every query pages in creation order, (created_at, id): each index a query walks ends
+        # with those two columns, after the columns it asks to be equal, so the database reads
+        # the first page in order and stops, never sorting all the matches.
+        Index("ix_instances_workflow_state", "workflow", "state", "created_at", "id"),
         Index("ix_instances_due_at", "due_at"),
-        Index("ix_instances_parent_id", "parent_id"),
-        Index("ix_instances_unit", "unit"),
+        Index("ix_instances_parent_id", "parent_id", "created_at", "id"),
+        Index("ix_instances_unit", "unit", "created_at", "id"),
         Index("ix_instances_created", "created_at", "id"),
         # scoped reads and inboxes page one org's instances in creation order
         Index("ix_instances_org_created", "org", "created_at", "id"),
+        Index("ix_instances_org_workflow", "org", "workflow", "created_at", "id"),
+        # overdue instances are few: partial indexes hold only them, and a step that leaves
+        # ``overdue`` false (most steps) changes neither
+        Index(
+            "ix_instances_overdue",
+            "created_at",
+            "id",
+            sqlite_where=text("overdue = 1"),
+            postgresql_where=text("overdue"),
+        ),
+        Index(
+            "ix_instances_org_overdue",
+            "org",
+            "created_at",
+            "id",
+            sqlite_where=text("overdue = 1"),
+            postgresql_where=text("overdue"),
+        ),
     )
 
     id: str = Field(sa_type=Text, primary_key=True)
