@@ -17,6 +17,8 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from .errors import DefinitionError
+from .factoring import Expanded, expand, is_factored
 from .fields import (
     IDENT,
     FieldSpec,
@@ -41,6 +43,7 @@ from .transition_spec import (
     UpdateSpec,
     WarnSpec,
 )
+from .yamlsafe import Located
 
 __all__ = [
     "IDENT",
@@ -215,6 +218,18 @@ class Definition(_Model):
     read: ReadSpec | None = None
 
     _norm_label = field_validator("title", mode="before")(_label_from_str)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        """Data written with the factoring (types, role groups, let, branches): its plain form."""
+        if not is_factored(value):
+            return value
+        expansion = expand(value)
+        if expansion.problems:
+            located = Expanded(Located(value, {}, ""), expansion)
+            raise DefinitionError([located.problem(*p[:3], p[3]) for p in expansion.problems])
+        return expansion.data
 
     @field_validator("roles", mode="before")
     @classmethod

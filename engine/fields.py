@@ -6,6 +6,7 @@ Part of the definition model (:mod:`xieshang.definition` gathers it); pydantic v
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,6 +53,11 @@ class FieldSpec(_Model):
     maximum: float | None = None
     default: Any = None
     public: bool = Field(default=False, description="included in the data of emitted events")
+    fields: dict[str, FieldSpec] | None = Field(
+        default=None,
+        description="the fields of an object, or of each element of a list of objects (items: "
+        "object), checked on input like a payload's: unknown keys refused, required ones needed",
+    )
 
     _norm_label = field_validator("label", mode="before")(_label_from_str)
 
@@ -65,6 +71,13 @@ class FieldSpec(_Model):
             raise ValueError(f"'items' is only for list fields, not {self.type}")
         if self.items == "enum" and not self.item_values:
             raise ValueError("a list of enums needs 'item_values'")
+        if self.fields is not None and "object" not in (self.type, self.items):
+            raise ValueError(
+                f"'fields' is only for an object or a list of objects, not {self.type}"
+            )
+        bad = [k for k in self.fields or () if not re.match(IDENT, k)]
+        if bad:
+            raise ValueError(f"field names must be lower_snake_case identifiers, not {bad}")
         return self
 
 
