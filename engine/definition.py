@@ -18,7 +18,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .errors import DefinitionError
-from .factoring import Expanded, expand, is_factored
+from .factoring import expand, is_factored
 from .fields import (
     IDENT,
     FieldSpec,
@@ -225,10 +225,9 @@ class Definition(_Model):
         """Data written with the factoring (types, role groups, let, branches): its plain form."""
         if not is_factored(value):
             return value
-        expansion = expand(value)
+        expansion = expand(Located(value, {}, ""))
         if expansion.problems:
-            located = Expanded(Located(value, {}, ""), expansion)
-            raise DefinitionError([located.problem(*p[:3], p[3]) for p in expansion.problems])
+            raise DefinitionError(expansion.problems)
         return expansion.data
 
     @field_validator("roles", mode="before")

@@ -34,12 +34,12 @@ _NOT_IN_BRANCH = ("trigger", "from", "branches")
 
 
 class Expansion(NamedTuple):
-    """The plain data, the map from its paths to the file's, the problems (at the plain data's
-    paths), and the places whose content the problems leave unknown."""
+    """The plain data, the map from its paths to the file's, the problems, and the places (of
+    the plain data) whose content the problems leave unknown."""
 
     data: Any
     origin: Callable[[Path], Path]
-    problems: list[tuple[str, str, str, Path]]
+    problems: list[Problem]
     lost: set[Path]
 
 
@@ -48,9 +48,9 @@ class Expanded(Located):
 
     __slots__ = ("origin",)
 
-    def __init__(self, located: Located, expansion: Expansion) -> None:
-        super().__init__(expansion.data, located.lines, located.file)
-        self.origin = expansion.origin
+    def __init__(self, located: Located, origin: Callable[[Path], Path], data: Any) -> None:
+        super().__init__(data, located.lines, located.file)
+        self.origin = origin
 
     def line_of(self, path: Path) -> int | None:
         return Located.line_of(self, self.origin(path))
@@ -70,18 +70,26 @@ def is_factored(data: Any) -> bool:
     return isinstance(steps, list) and any(isinstance(t, dict) and "branches" in t for t in steps)
 
 
-def expand(data: Any) -> Expansion:
-    """The plain form of a workflow file's data (the data itself when it uses no factoring)."""
-    if not is_factored(data):
-        return Expansion(data, lambda path: path, [], set())
-    return _Expander(copy.deepcopy(data)).run()
+def expand(located: Located) -> Expansion:
+    """The plain form of a workflow file's data (the data itself when it uses no factoring),
+    with its problems placed in the file."""
+    if not is_factored(located.data):
+        return Expansion(located.data, lambda path: path, [], set())
+    expander = _Expander(copy.deepcopy(located.data))
+    expander.run()
+    plain = Expanded(located, expander.origin, expander.data)
+    problems = [
+        (located if in_file else plain).problem(code, name, message, path)
+        for code, name, message, path, in_file in expander.problems
+    ]
+    return Expansion(expander.data, expander.origin, problems, expander.lost)
 
 
 class _Expander:
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self.moves: dict[Path, Path] = {}
-        self.problems: list[tuple[str, str, str, Path]] = []
+        self.problems: list[tuple[str, str, str, Path, bool]] = []
         self.lost: set[Path] = set()
         self.types: dict[str, Any] = {}
         self.resolved: dict[str, dict[str, Any]] = {}
@@ -93,12 +101,22 @@ class _Expander:
                 return (*moved, *path[n:])
         return path
 
-    def add(self, code: str, name: str, message: str, path: Path, *, lose: bool = True) -> None:
-        self.problems.append((code, name, message, path))
-        if lose:
+    def add(
+        self,
+        code: str,
+        name: str,
+        message: str,
+        path: Path,
+        *,
+        lose: bool = True,
+        file: bool = False,
+    ) -> None:
+        """A problem at ``path`` of the plain data (``file``: of the file as written)."""
+        self.problems.append((code, name, message, path, file))
+        if lose and not file:
             self.lost.add(path)
 
-    def run(self) -> Expansion:
+    def run(self) -> None:
         types = self.data.pop("types", None)
         groups = self.data.pop("role_groups", None)
         lets = self.data.pop("let", None)
@@ -109,7 +127,6 @@ class _Expander:
                 fields[name] = self.field((*path, name), spec)
         self.role_groups(groups)
         self.lets(lets)
-        return Expansion(self.data, self.origin, self.problems, self.lost)
 
     # -- branches ------------------------------------------------------------------------------
 
@@ -138,7 +155,7 @@ class _Expander:
                     f"a transition with branches holds no {key!r} of its own: each branch "
                     f"has its own to, guard and guard_message",
                     (*where, key),
-                    lose=False,
+                    file=True,
                 )
                 step.pop(key)
         if not isinstance(branches, list) or not branches:
@@ -147,7 +164,9 @@ class _Expander:
                 "bad-branches",
                 "branches is a non-empty list such as [{to: closed, guard: ...}, {to: open}]",
                 (*where, "branches"),
+                file=True,
             )
+            self.lost.add(("transitions", first))
             return [step | {"to": ""}]
         out = []
         last = len(branches) - 1
@@ -155,7 +174,8 @@ class _Expander:
             at: Path = (*where, "branches", j)
             k = first + len(out)
             if not isinstance(branch, dict):
-                self.add("XS140", "bad-branches", "a branch is a mapping such as {to: ...}", at)
+                message = "a branch is a mapping such as {to: closed, guard: ...}"
+                self.add("XS140", "bad-branches", message, at, file=True)
                 continue
             for key in (*_NOT_IN_BRANCH, *([] if "to" in branch else ["to"])):
                 if key in branch or key == "to":
@@ -164,7 +184,7 @@ class _Expander:
                         if key == "to"
                         else f"a branch holds no {key!r}: it is the transition's"
                     )
-                    self.add("XS140", "bad-branches", message, (*at, key), lose=False)
+                    self.add("XS140", "bad-branches", message, (*at, key), file=True)
                     branch.pop(key, None)
             if "guard" not in branch and j != last:
                 self.add(
@@ -173,7 +193,7 @@ class _Expander:
                     f"branch {j} has no guard but is not the last: the branches after it could "
                     "never be taken (only the last branch may go without a guard)",
                     at,
-                    lose=False,
+                    file=True,
                 )
             self.moves[("transitions", k)] = where
             for key in branch:

@@ -115,16 +115,15 @@ def read_definition(
         expected = "a workflow file is a mapping such as {id: proposal, version: 1, ...}"
         problems.append(located.problem(SCHEMA_CODE, "schema", expected, ()))
         return None, located, problems, None
-    expansion = expand(located.data)
+    expansion = expand(located)
     if expansion.data is not located.data:
-        located = Expanded(located, expansion)
+        located = Expanded(located, expansion.origin, expansion.data)
     definition, shape_problems, unsure = salvage(located)
-    factoring = [located.problem(*p[:3], p[3]) for p in expansion.problems]
-    if factoring:
+    if expansion.problems:
         unsure = unsure or Unsure()
         unsure.lost |= expansion.lost
         unsure.shaped |= expansion.lost
-    return definition, located, [*problems, *factoring, *shape_problems], unsure
+    return definition, located, [*problems, *expansion.problems, *shape_problems], unsure
 
 
 def load_definition(
