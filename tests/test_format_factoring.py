@@ -34,7 +34,7 @@ from xieshang import (
     load_definition,
 )
 from xieshang.adapters.memory import MemoryStore
-from xieshang.workflows import workflow_files
+from xieshang.workflows import load_registry, workflow_files
 
 CLERK = Actor.of("c1", "clerk", org="city")
 MEMBER = Actor.of("m1", "member", org="city")
@@ -235,14 +235,15 @@ def test_a_file_without_factoring_is_read_as_before() -> None:
     assert load_definition(text).definition.to_json() == Definition(**WRITTEN_OUT).to_json()
 
 
-# the content hashes of the bundled workflows before they were rewritten with the factoring
+# the content hashes of the bundled workflows before they were rewritten with the factoring;
+# key_proposal_selection's is of its version 2, whose selected proposals are typed items
 BUNDLED_HASHES = dict(
     line.split()
     for line in """
 annual_consultation_plan.yaml 79f0f2f95a77e81b6d4278a95ec9cc3c954b4b9a244a8bac8ed77874c866f1c0
 consultation_topic.yaml b8f99909ad434c1c4676d8b3e4cffbaa4d361d3d1ad559feed220a79eef35aa9
 democratic_appraisal.yaml e1e95b5c2a984614839cf4870752b72c17152ad5e4c715e6b83c44224d303300
-key_proposal_selection.yaml 231af59e168936fe79d034f6f0e1b5ad14d207007b0aa5964a4abfc8dd7042f4
+key_proposal_selection.yaml ff86b2cd2c82ea2cd614c31d0de722acefadb2a46cedbe417eb0976d7d087eea
 key_proposal_supervision.yaml b61377e95051b568640c5573141b46d74170db32c71a2e1ccda026479637c9e0
 micro_consultation.yaml 56824b174325f5c08ac1b0e90b2790109202ba2536f7c98ab2f46ea4fde97555
 online_consultation.yaml 24d436ca96ab2b1ad590f83a6bccd46380af177c02196627362e56f61bf15126
@@ -254,7 +255,7 @@ proposal_handling.yaml a2bb1fbc3a60a91904246ce4dc59cc349c11998c3ffb91eb5cb5f64d1
 FACTORED_FILES = {
     "annual_consultation_plan.yaml": {"types"},
     "consultation_topic.yaml": {"types"},
-    "key_proposal_selection.yaml": {"let"},
+    "key_proposal_selection.yaml": {"let", "types"},
     "micro_consultation.yaml": {"types"},
     "online_consultation.yaml": {"types"},
     "opinion_report.yaml": {"types"},
@@ -264,7 +265,8 @@ FACTORED_FILES = {
 
 def test_rewriting_the_bundled_workflows_with_the_factoring_changed_no_hash() -> None:
     """Each bundled file expands to the definition it was before: running instances, which pin
-    the hash, see no change, and no version had to move."""
+    the hash, see no change, and no version had to move; except key_proposal_selection, whose
+    typed items changed its definition and so its version."""
     found = {}
     used = {}
     for path in workflow_files():
@@ -274,7 +276,7 @@ def test_rewriting_the_bundled_workflows_with_the_factoring_changed_no_hash() ->
         keys = set(yaml.safe_load(text)) & {"types", "role_groups", "let"}
         if keys:
             used[path.name] = keys
-        assert wf.definition.version == 1
+        assert wf.definition.version == (2 if path.name == "key_proposal_selection.yaml" else 1)
     assert found == BUNDLED_HASHES
     assert used == FACTORED_FILES
 
@@ -531,3 +533,26 @@ def test_a_refusal_when_no_branch_holds_names_each_branch() -> None:
         "disputed otherwise"
     )
     assert snapshot(engine) == before
+
+
+def test_the_bundled_key_proposal_selection_refuses_an_item_without_its_committee() -> None:
+    """Its selected proposals are typed items: a missing or undeclared field is named when the
+    data comes in (here at start; the select step's payload has the same type), and the
+    refusal changes nothing."""
+    engine = Engine(MemoryStore(), load_registry(), FixedClock(NOW))
+    committee = Actor.of("pc", "proposal_committee", org="city")
+    item = {"proposal_id": "p1", "lead_leader": "市长", "due": "2024-09-30", "note": "x"}
+    data = {"year": 2024, "filed_count": 100, "selected": [item]}
+    with pytest.raises(InvalidPayload) as info:
+        engine.start("key_proposal_selection", data, committee)
+    assert sorted((e["field"], e["error"]) for e in info.value.errors) == [
+        ("selected.0.note", "not a declared field"),
+        ("selected.0.supervising_committee", "required"),
+    ]
+    assert snapshot(engine) == ([], [], 0)
+    wf = engine.registry.get("key_proposal_selection")
+    payload = wf.definition.transitions[1].payload["selected"]
+    assert (payload.items, sorted(payload.fields or {})) == (
+        "object",
+        ["due", "lead_leader", "proposal_id", "supervising_committee", "units"],
+    )
