@@ -2,10 +2,12 @@
 names before the expression is compiled, so it is checked (names, members, types) where it is
 used, as if written there.
 
-``let`` is a reserved word of CEL, so ``let.NAME`` can mean nothing else. The text goes in
-without parentheses when it is a single operand (a name, a member, a call, a literal, a list
-or map, something in parentheses), when it is the whole expression, or when it fills a whole
-argument (``all(c, let.filed)``, ``!(let.filed)``); in parentheses otherwise.
+``let`` is a reserved word of CEL, so ``let.NAME`` can mean nothing else. The text goes in as
+written when CEL's precedence reads it whole anyway: a single operand (a name, a member, a call,
+a literal, something in brackets), the whole expression, a whole argument (``all(c, let.f)``,
+``!(let.f)``), or an expression whose loosest operator binds tighter than the operators beside
+the reference (``a == b`` beside ``&&``; ``p && q`` beside ``&&``). Otherwise it goes in
+parentheses (``p || q`` beside ``&&``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ _STRING = (
 _TOKEN = re.compile(rf"(?P<str>{_STRING})|(?<![\w.])let\.(?P<name>[A-Za-z_]\w*)")
 _STRINGS = re.compile(_STRING)
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_OPERATOR = re.compile(r"[|&=!<>+\-*/%?:]|\bin\b|\s")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+# CEL's binary operators, loosest first; a unary one or a member access binds tightest
+_PRECEDENCE = {"?": 1, ":": 1, "||": 2, "&&": 3, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+_PRECEDENCE |= dict.fromkeys(("==", "!=", "<", "<=", ">", ">=", "in"), 4)
+_TIGHTEST = 9
+_OP = r"\|\||&&|==|!=|<=|>=|<|>|\bin\b|[?:+\-*/%!]"
+_OPS = re.compile(_OP)
+_BEFORE = re.compile(rf"({_OP}|[(\[,{{])\s*$")
+_AFTER = re.compile(rf"^\s*({_OP}|[)\]}},.\[])")
 
 
 class LetError(Exception):
@@ -116,32 +125,52 @@ def substitute(
         if value is None:
             unknown.append(name)
             return match[0]
-        if _atomic(value) or _alone(text, match.start(), match.end()):
+        if _binds(value, text[: match.start()], text[match.end() :]):
             return value.strip()
         return f"({value.strip()})"
 
     return _TOKEN.sub(one, text)
 
 
-def _atomic(text: str) -> bool:
-    """Whether ``text`` is one operand: nothing but brackets holds an operator or a space."""
+def _loosest(text: str) -> int:
+    """The precedence of the loosest operator outside brackets and strings (tightest: none)."""
     bare = _STRINGS.sub("''", text.strip())
     depth = 0
     top: list[str] = []
     for char in bare:
         if char in _OPEN:
             depth += 1
+            top.append(" ")
         elif char in _OPEN.values():
             depth -= 1
         elif depth == 0:
             top.append(char)
-    return not _OPERATOR.search("".join(top))
+    loosest = _TIGHTEST
+    previous_is_operand = False
+    for token in re.findall(rf"{_OP}|[^\s?:|&=!<>+\-*/%]+", "".join(top)):
+        if _OPS.fullmatch(token):
+            # a '-' or '!' with no operand before it is unary: it binds tightest
+            binary = previous_is_operand and token != "!"
+            loosest = min(loosest, _PRECEDENCE[token] if binary else 7)
+            previous_is_operand = False
+        else:
+            previous_is_operand = True
+    return loosest
 
 
-def _alone(text: str, start: int, end: int) -> bool:
-    """Whether the reference at ``start:end`` is the whole expression or a whole argument."""
-    before = text[:start].rstrip()
-    after = text[end:].lstrip()
-    if not before and not after:
-        return True
-    return bool(before) and before[-1] in "([," and bool(after) and after[0] in ")],"
+def _binds(value: str, before: str, after: str) -> bool:
+    """Whether ``value`` put between ``before`` and ``after`` is read as one operand."""
+    left = _BEFORE.search(before)
+    right = _AFTER.match(after)
+    beside = []
+    if left is not None and left[1] not in "([,{":
+        beside.append(7 if left[1] in ("!", "-") else _PRECEDENCE[left[1]])
+    elif left is None and before.strip():
+        beside.append(_TIGHTEST)  # after an operand: a member or a call
+    if right is not None and right[1] not in ")]},":
+        beside.append(_TIGHTEST if right[1] in ".[" else _PRECEDENCE[right[1]])
+    loosest = _loosest(value)
+    if loosest == _TIGHTEST:
+        return True  # one operand: a name, a member, a call, a literal, something in brackets
+    # && and || are associative: p && q beside && reads the same as (p && q)
+    return all(loosest > b or (loosest == b and b in (2, 3)) for b in beside)

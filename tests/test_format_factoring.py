@@ -111,10 +111,9 @@ _MESSAGE = {
 }
 _STEP = {"from": ["open", "reopened"], "trigger": "evaluate", "roles": ["member", "party_org"]}
 _SAT = {"type": "enum", "values": ["satisfied", "basically_satisfied", "unsatisfied"]}
-# a let inside an expression is bracketed unless it is a single operand or a whole argument
-_PLEASED = (
-    "(payload.satisfaction == 'satisfied') || (payload.satisfaction == 'basically_satisfied')"
-)
+# a let goes in without brackets where precedence reads it whole (== beside ||), in brackets
+# where it would not (after !)
+_PLEASED = "payload.satisfaction == 'satisfied' || payload.satisfaction == 'basically_satisfied'"
 WRITTEN_OUT: dict[str, Any] = {
     "id": "review",
     "version": 1,
@@ -338,9 +337,11 @@ def factorings(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         for step in factored["transitions"]:
             step["roles"] = ["crew", *rest]
     if draw(st.booleans()):
-        # a let that is the whole guard, or a let of such a let, goes in as written
-        factored["let"] = {"cond": f"{guard} && true", "same": "let.cond"}
-        factored["transitions"][0]["guard"] = draw(st.sampled_from(["let.same", "let.cond"]))
+        # a let that is the whole guard, a let of such a let, or a comparison beside && goes in
+        # as written
+        factored["let"] = {"cond": f"{guard} && true", "same": "let.cond", "base": guard}
+        choice = draw(st.sampled_from(["let.same", "let.cond", "let.base && true"]))
+        factored["transitions"][0]["guard"] = choice
     if draw(st.booleans()):
         first, second = factored["transitions"]
         base = {k: v for k, v in first.items() if k not in ("to", "guard")}
