@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from .calendar import parse_duration
 from .definition import Definition, StateSpec, TransitionSpec
 from .errors import CalendarError
+from .schema_format import SCHEMA_DIALECT, schema_json
 
 __all__ = [
     "CJK_FONTS",
@@ -35,8 +35,6 @@ __all__ = [
 CJK_FONTS = (
     "Noto Sans CJK SC,Source Han Sans SC,WenQuanYi Micro Hei,Microsoft YaHei,PingFang SC,sans-serif"
 )
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_TITLE = "xieshang workflow definition"
 _SYSTEM_LABEL = "系统"
 # One pass, so the ';' of an entity code is not itself replaced.
 _MERMAID_ENTITIES = str.maketrans(
@@ -280,49 +278,3 @@ def svg_titles(svg: str) -> str:
     """The SVG graphviz drew from :func:`to_dot`, each tooltip also a ``<title>`` element (the
     tooltip browsers show; graphviz writes it only as the link's ``xlink:title``)."""
     return _XLINK_TITLE.sub(lambda m: f"{m.group(0)}<title>{m.group(1)}</title>", svg)
-
-
-# -- JSON Schema -------------------------------------------------------------------------------
-
-_LABEL_REF = "#/$defs/Label"
-_SHORT_LABEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 500}
-
-
-def _accepts_string(options: list[Any]) -> bool:
-    return any(isinstance(o, dict) and o.get("type") == "string" for o in options)
-
-
-def _widen(node: Any) -> Any:
-    """Let the schema accept the shorthand the loader accepts: a label written as a string."""
-    if isinstance(node, list):
-        return [_widen(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if node == {"$ref": _LABEL_REF}:
-        return {"anyOf": [node, dict(_SHORT_LABEL)]}
-    options = node.get("anyOf")
-    if isinstance(options, list) and {"$ref": _LABEL_REF} in options:
-        widened = [o if o == {"$ref": _LABEL_REF} else _widen(o) for o in options]
-        if not _accepts_string(options):
-            widened.append(dict(_SHORT_LABEL))
-        return {**{k: _widen(v) for k, v in node.items() if k != "anyOf"}, "anyOf": widened}
-    return {k: _widen(v) for k, v in node.items()}
-
-
-def schema_json() -> dict[str, Any]:
-    """The JSON Schema of a workflow file, for editors and CI (shipped as ``workflow.schema.json``).
-
-    It is the definition model's schema with the spellings of the YAML (``from``, ``in``) and the
-    shorthands the loader accepts: a label as a plain string, one ``from`` state as a string,
-    one ``cascade`` entry without its list.
-    """
-    schema: dict[str, Any] = _widen(Definition.model_json_schema(by_alias=True))
-    step = schema["$defs"]["TransitionSpec"]["properties"]
-    # one state for `from`, one entry for `cascade`, besides a list of them
-    for key, single in (("from", {"type": "string"}), ("cascade", {"$ref": "#/$defs/CascadeSpec"})):
-        many = step[key]
-        if many.get("type") == "array":
-            kept = {k: v for k, v in many.items() if k in {"title", "description", "default"}}
-            array = {k: v for k, v in many.items() if k not in kept}
-            step[key] = {**kept, "anyOf": [single, array]}
-    return {"$schema": SCHEMA_DIALECT, **schema, "title": SCHEMA_TITLE}

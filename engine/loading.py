@@ -45,6 +45,17 @@ XS131 spawn-missing-field    spawn ``data`` leaves out a field the child workflo
 XS132 spawn-unknown-field    spawn ``data`` names a field the child workflow does not declare
 XS133 cascade-gap            a ``cascade`` on a transition to a state that is not final, or whose
                              trigger the system may not fire from an open state of a child workflow
+XS134 unknown-type           a field's ``type`` or ``items`` names neither a built-in type nor one
+                             of ``types:``
+XS135 bad-type               a ``types:`` entry that is neither ``{enum: [...]}`` nor
+                             ``{fields: {...}}``, or that takes a built-in type's name
+XS136 type-cycle             an object type that contains itself, directly or through others
+XS137 bad-role-group         a role group naming an unknown role, taking a role's name, or empty
+XS138 unknown-let            ``let.NAME`` in an expression or a message, not declared in ``let:``
+XS139 bad-let                a ``let:`` that does not compile, is not text, or uses itself
+XS140 bad-branches           ``branches`` that are empty or not a list, a branch without ``to`` or
+                             holding ``trigger``/``from``, a branch without guard that is not the
+                             last, or a transition with branches that has its own ``to`` or guard
 ===== ====================== ==========================================================
 """
 
@@ -60,6 +71,7 @@ from .compiler import CompiledChildFire, CompiledTransition, CompiledWorkflow
 from .definition import ChildFireSpec, Definition, TransitionSpec
 from .errors import DefinitionError, Problem
 from .expressions import DOMAIN_FUNCTIONS, LOOKUP, Compiled, merge_needs
+from .factoring import Expanded, expand
 from .salvage import Unsure, salvage
 from .schema_types import record_adapter, value_adapter
 from .shape_errors import SCHEMA_CODE
@@ -103,8 +115,15 @@ def read_definition(
         expected = "a workflow file is a mapping such as {id: proposal, version: 1, ...}"
         problems.append(located.problem(SCHEMA_CODE, "schema", expected, ()))
         return None, located, problems, None
+    expansion = expand(located)
+    if expansion.data is not located.data:
+        located = Expanded(located, expansion.origin, expansion.data)
     definition, shape_problems, unsure = salvage(located)
-    return definition, located, [*problems, *shape_problems], unsure
+    if expansion.problems:
+        unsure = unsure or Unsure()
+        unsure.lost |= expansion.lost
+        unsure.shaped |= expansion.lost
+    return definition, located, [*problems, *expansion.problems, *shape_problems], unsure
 
 
 def load_definition(

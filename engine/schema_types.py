@@ -67,13 +67,14 @@ def _scalar(kind: str, values: tuple[str, ...] | None) -> Any:
     return _SCALARS[kind]
 
 
-def annotation_for(spec: FieldSpec) -> Any:
-    """The pydantic annotation that validates one field."""
+def annotation_for(spec: FieldSpec, name: str = "item") -> Any:
+    """The pydantic annotation that validates one field (``name`` names an object's record)."""
+    shape = _record(name, spec.fields) if spec.fields is not None else None
     if spec.type == "list":
-        item: Any = _scalar(spec.items, spec.item_values) if spec.items else Any
+        item: Any = shape or (_scalar(spec.items, spec.item_values) if spec.items else Any)
         base: Any = list.__class_getitem__(item)
     else:
-        base = _scalar(spec.type, spec.values)
+        base = shape or _scalar(spec.type, spec.values)
     constraints: dict[str, Any] = {}
     if spec.max_length is not None:
         constraints["max_length"] = spec.max_length
@@ -93,14 +94,21 @@ def record_adapter(
 
     With ``partial``, no field is required (used for updates of single fields).
     """
+    return TypeAdapter(_record(name, fields, partial=partial))
+
+
+def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> Any:
+    """A TypedDict of ``fields`` (an object field's, or a list of objects' elements, nested)."""
     items = {
-        key: (Required if spec.required and not partial else NotRequired)[annotation_for(spec)]
+        key: (Required if spec.required and not partial else NotRequired)[
+            annotation_for(spec, f"{name}_{key}")
+        ]
         for key, spec in fields.items()
     }
     make: Any = TypedDict  # a TypedDict built at runtime from the definition, by design
     record: Any = make(name, items)
     record.__pydantic_config__ = ConfigDict(extra="forbid")
-    return TypeAdapter(record)
+    return record
 
 
 def value_adapter(spec: FieldSpec) -> TypeAdapter[Any]:

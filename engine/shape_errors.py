@@ -196,7 +196,12 @@ def allowed_keys(owner: Path) -> list[str]:
     model = _model_at(owner)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return []
-    return [f.alias or n for n, f in model.model_fields.items()]
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    if not owner:  # the factoring the loader expands before the model sees the file
+        keys += ["types", "role_groups", "let"]
+    elif len(owner) == 2 and owner[0] == "transitions":
+        keys.append("branches")
+    return keys
 
 
 def _expected(err: Any, path: Path) -> str | None:

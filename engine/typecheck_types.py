@@ -96,7 +96,10 @@ def _scalar(kind: str, values: tuple[str, ...] | None) -> T:
 
 
 def from_field(spec: FieldSpec) -> T:
-    """The type of a data or payload field."""
+    """The type of a data or payload field (an object with ``fields``: a record of them)."""
+    if spec.fields is not None:
+        shape = record({k: from_field(v) for k, v in spec.fields.items()})
+        return T("list", of=shape) if spec.type == "list" else shape
     if spec.type == "list":
         return T("list", of=_scalar(spec.items, spec.item_values) if spec.items else DYN)
     return _scalar(spec.type, spec.values)

@@ -92,7 +92,9 @@ def unknown_role(d: dict[str, Any]) -> tuple[str, tuple[str | int, ...], str]:
 
 def bad_field_type(d: dict[str, Any]) -> tuple[str, tuple[str | int, ...], str]:
     d["data"]["body"]["type"] = "txt"
-    return "XS010", ("data", "body", "type"), "did you mean 'text'?"
+    # a file that names its own types (proposal.yaml does) reads an unknown one as XS134
+    code = "XS134" if "types" in d else "XS010"
+    return code, ("data", "body", "type"), "did you mean 'text'?"
 
 
 def bad_guard(d: dict[str, Any]) -> tuple[str, tuple[str | int, ...], str]:
