@@ -52,6 +52,7 @@ from .rows import (
     parsed,
 )
 from .statements import Statements
+from .writer import writer_lock
 
 __all__ = [
     "DEFAULT_URL",
@@ -168,10 +169,12 @@ class SQLStore:
             conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
             self._begin = "BEGIN"
+            self._writer: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         else:
             path, sync = str(full.database), self.synchronous
             self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms)
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
+            self._writer = writer_lock(path, busy_timeout_ms)  # this process's writers queue
         self._end = "COMMIT"
         self._undo: tuple[str, ...] = ("ROLLBACK",)  # a unit of work: back to its savepoint
         self._host: Any = None  # a unit of work: the host's connection, in its transaction
@@ -284,6 +287,11 @@ class SQLStore:
                 written.
             StoreError, StoreUnavailable: the database refused or could not be reached.
         """
+        # a unit of work writes inside its host's transaction, which holds the database already
+        with self._writer if self._host is None else contextlib.nullcontext():
+            self._apply(commit)
+
+    def _apply(self, commit: Commit) -> None:
         conn = self._get()
         broken = False
         try:
