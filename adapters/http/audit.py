@@ -1,0 +1,55 @@
+"""``POST /audit/verify``: check the hash chains and replays of the caller's org's histories
+(auditor, admin)."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+
+from xieshang import Actor, Engine, NotFound, PageCursor
+from xieshang import Query as StoreQuery
+
+from .problems import ApiProblem, documented
+from .schemas import VerifyIn, VerifyOut
+
+__all__ = ["AUDIT_ROLES", "add_audit_routes"]
+
+AUDIT_ROLES = frozenset({"auditor", "admin"})
+
+
+def add_audit_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+    """Add ``POST /audit/verify`` to ``api``, for the actor ``caller`` authenticates."""
+    Caller = Annotated[Actor, Depends(caller)]
+
+    @api.post(
+        "/audit/verify",
+        operation_id="verify",
+        response_model=VerifyOut,
+        tags=["audit"],
+        responses=documented(401, 403, 404, 413, 422),
+    )
+    def verify(body: VerifyIn, actor: Caller) -> dict[str, Any]:
+        """Check the hash chain and replay of one instance, or of all the org's (auditor, admin)."""
+        if not actor.roles & AUDIT_ROLES:
+            raise ApiProblem(
+                403,
+                "forbidden",
+                f"verifying histories needs one of the roles {sorted(AUDIT_ROLES)}",
+                allowed=sorted(AUDIT_ROLES),
+            )
+        if body.instance_id is not None:
+            # a chain check shows no data: the org decides, not the workflow's read rules
+            found = engine.store.load(body.instance_id, fresh=True)
+            if found is None or found.org != actor.org:
+                raise NotFound("instance", body.instance_id)
+            return {"checked": 1, "problems": engine.verify(body.instance_id)}
+        checked, problems = 0, []
+        after: PageCursor | None = None
+        while True:
+            page = engine.store.query(StoreQuery(org=actor.org, limit=500, after=after))
+            for i in page:
+                checked += 1
+                problems += engine.verify(i.id)
+            if len(page) < 500:
+                return {"checked": checked, "problems": problems}
+            after = PageCursor.of(page[-1])
