@@ -5,16 +5,38 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
 
 from xieshang import Actor, Engine, NotFound, PageCursor
 from xieshang import Query as StoreQuery
 
 from .problems import ApiProblem, documented
-from .schemas import VerifyIn, VerifyOut
+from .schemas import VerifyIn
 
-__all__ = ["AUDIT_ROLES", "add_audit_routes"]
+__all__ = ["AUDIT_ROLES", "VerifyOut", "VerifyProblemOut", "add_audit_routes"]
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
+
+
+class VerifyProblemOut(BaseModel):
+    """One broken history: the instance, the first row that does not verify, and why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str | None
+    seq: int | None = None
+    kind: str
+    message: str
+    position: int | None = Field(default=None, description="the ledger position of a finding")
+
+
+class VerifyOut(BaseModel):
+    """How many instances were checked, and one problem per broken history (none: all good)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"checked": 12, "problems": []}]})
+
+    checked: int
+    problems: list[VerifyProblemOut]
 
 
 def add_audit_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:

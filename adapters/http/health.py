@@ -4,14 +4,22 @@ token, for load balancers and supervisors."""
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
 
 from xieshang import Engine
 from xieshang import Query as StoreQuery
 
 from .problems import documented, log, problem_response
-from .schemas import HealthOut
 
-__all__ = ["add_health_routes"]
+__all__ = ["HealthOut", "add_health_routes"]
+
+
+class HealthOut(BaseModel):
+    """The process answers (health), or the store answers too (readiness)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
 
 
 def add_health_routes(api: FastAPI, engine: Engine) -> None:
