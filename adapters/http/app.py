@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from xieshang import Actor, Engine
 
@@ -69,7 +70,9 @@ def create_app(
     install_docs(api)
     bearer = HTTPBearer(auto_error=False, description="a token from `xieshang tokens create`")
 
-    def caller(
+    remembered = getattr(tokens, "remembered", None)
+
+    async def caller(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Actor:
         if credentials is None:
@@ -79,7 +82,11 @@ def create_app(
                 "a bearer token is required",
                 headers={"WWW-Authenticate": REALM},
             )
-        actor = tokens.lookup(credentials.credentials)
+        # a token held in memory is answered here, on the event loop; only a read of the store
+        # goes to the thread pool (as a plain function dependency would, on every request)
+        actor = remembered(credentials.credentials) if remembered is not None else None
+        if actor is None:
+            actor = await run_in_threadpool(tokens.lookup, credentials.credentials)
         if actor is None:
             raise ApiProblem(
                 401,

@@ -247,6 +247,12 @@ class SQLTokenStore:
             )
         return token
 
+    def remembered(self, token: str) -> Actor | None:
+        """The actor of ``token`` if this store read it valid less than ``cache_seconds`` ago,
+        without reading the database; None: ask :meth:`lookup`."""
+        hit = self._recent.get(hash_token(token))
+        return hit[0] if hit is not None and time.monotonic() < hit[1] else None
+
     def lookup(self, token: str) -> Actor | None:
         digest = hash_token(token)
         # the clock is read before the query: a revocation the query misses committed after it
