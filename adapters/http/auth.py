@@ -78,7 +78,12 @@ class TokenInfo:
 
 
 class TokenStore(Protocol):
-    """Where tokens live. ``lookup`` is on every request; the rest is administration."""
+    """Where tokens live. ``lookup`` is on every request; the rest is administration.
+
+    A store may also offer ``remembered(token) -> Actor | None``: the actor of a token it holds
+    in memory, answered without I/O (None: call ``lookup``). The app then calls ``lookup`` (in
+    its thread pool) only when ``remembered`` has no answer.
+    """
 
     def create(self, actor: Actor, label: str = "") -> str:
         """Issue a token for ``actor``; returns its text, which is not kept anywhere."""
