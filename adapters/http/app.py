@@ -8,6 +8,7 @@ exist (404, the same body). Handlers are plain
 functions (run in the thread pool), because the engine and its stores are synchronous.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
@@ -70,7 +71,7 @@ def create_app(
     install_docs(api)
     bearer = HTTPBearer(auto_error=False, description="a token from `xieshang tokens create`")
 
-    remembered = getattr(tokens, "remembered", None)
+    remembered: Callable[[str], Actor | None] | None = getattr(tokens, "remembered", None)
 
     async def caller(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

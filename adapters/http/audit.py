@@ -1,7 +1,6 @@
 """``POST /audit/verify``: check the hash chains and replays of the caller's org's histories
 (auditor, admin)."""
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xieshang import Actor, Engine, NotFound, PageCursor
 from xieshang import Query as StoreQuery
 
+from .auth import Authenticate
 from .problems import ApiProblem, documented
 from .schemas import VerifyIn
 
@@ -39,7 +39,7 @@ class VerifyOut(BaseModel):
     problems: list[VerifyProblemOut]
 
 
-def add_audit_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+def add_audit_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add ``POST /audit/verify`` to ``api``, for the actor ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]
 

@@ -17,6 +17,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from xieshang.shared import iso
 __all__ = [
     "CACHE_SECONDS",
     "TOKEN_PREFIX",
+    "Authenticate",
     "MemoryTokenStore",
     "SQLTokenStore",
     "TokenInfo",
@@ -45,6 +47,9 @@ MIN_KEY_LENGTH = 8
 SYSTEM_ROLE = "system"
 CACHE_SECONDS = 1.0  # how long a valid token may be taken from memory (a revocation's delay)
 CACHE_ENTRIES = 10_000
+
+Authenticate = Callable[..., Awaitable[Actor]]
+"""The app's dependency that gives the actor of a request's bearer token (or answers 401)."""
 
 
 def new_token() -> str:

@@ -1,7 +1,6 @@
 """The workflow routes: the deployment's workflows, their definitions, JSON Schemas and
 diagrams, and the schema of the workflow file format."""
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
@@ -10,6 +9,7 @@ from xieshang import Actor, Definition, Engine, Usage, XieshangError
 from xieshang.adapters.common import MEDIA_TYPES, DiagramFormat, draw
 from xieshang.shared import schema_json
 
+from .auth import Authenticate
 from .problems import ApiProblem, documented
 from .schemas import WorkflowOut, WorkflowSchemasOut
 from .workflow_schemas import workflow_schemas
@@ -30,7 +30,7 @@ def _drawn(definition: Definition, fmt: DiagramFormat) -> bytes:
         raise ApiProblem(501, "graphviz-failed", "graphviz 'dot' could not draw it") from e
 
 
-def add_workflow_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+def add_workflow_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add ``GET /workflows...`` and ``GET /schemas/workflow-format`` to ``api``, for the actor
     ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]

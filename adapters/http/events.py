@@ -11,7 +11,7 @@ would make it cheap at scale.
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 
 from xieshang import Actor, Engine, XieshangError
 
+from .auth import Authenticate
 from .problems import ApiProblem, documented
 
 __all__ = ["KEEPALIVE_SECONDS", "LOOKBACK", "POLL_SECONDS", "add_event_routes", "event_stream"]
@@ -91,7 +92,7 @@ async def event_stream(
     )
 
 
-def add_event_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+def add_event_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add ``GET /events/stream`` to ``api``, for the actor ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]
 

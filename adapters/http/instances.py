@@ -7,7 +7,6 @@ instance's version as its ETag, and ``If-Match`` makes a fire conditional on it.
 """
 
 import json
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Response
@@ -16,6 +15,7 @@ from xieshang import Actor, Engine, Instance
 from xieshang import Query as StoreQuery
 from xieshang.shared import IDENT, input_errors
 
+from .auth import Authenticate
 from .bodies import CURSOR, ETAG, NO_NUL, page_cursor
 from .idempotency import command_id, keyed
 from .problems import ApiProblem, documented
@@ -60,7 +60,7 @@ def _page(engine: Engine, q: StoreQuery, actor: Actor) -> dict[str, Any]:
     return {"items": [i.to_dict() for i in page.items], "next_cursor": page.next_cursor}
 
 
-def add_instance_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add the ``/instances`` routes to ``api``, for the actor ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]
     IfMatch = Annotated[
