@@ -3,7 +3,6 @@
 An admin manages the tokens of its own org only; a token it issues is always for its org.
 """
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Response
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xieshang import Actor
 
-from .auth import KEY_LENGTH, MIN_KEY_LENGTH, TokenStore, hash_token
+from .auth import KEY_LENGTH, MIN_KEY_LENGTH, Authenticate, TokenStore, hash_token
 from .problems import ApiProblem, documented
 from .schemas import ActorOut, Timestamp
 
@@ -83,7 +82,7 @@ class TokenOut(TokenInfoOut):
     token: str
 
 
-def add_token_routes(api: FastAPI, tokens: TokenStore, caller: Callable[..., Actor]) -> None:
+def add_token_routes(api: FastAPI, tokens: TokenStore, caller: Authenticate) -> None:
     """Add ``GET/POST /tokens`` and ``DELETE /tokens/{key}`` for admins."""
 
     def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:

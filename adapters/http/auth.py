@@ -3,6 +3,10 @@
 A token is ``xs_`` and 43 url-safe characters (256 random bits). Only its sha256 is kept, so a
 leaked table gives no usable token. A token is named in listings and revocations by the first
 characters of its hash (its *key*), never by its text.
+
+A request's token is looked up in memory first: :class:`SQLTokenStore` keeps each valid token it
+read for :data:`CACHE_SECONDS`, counted from before the read. A revocation is honoured at once by
+the store that made it and within that time by every other store and process.
 """
 
 from __future__ import annotations
@@ -12,19 +16,23 @@ import hmac
 import json
 import secrets
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from xieshang import Actor, InvalidPayload
+from xieshang import Actor, InvalidPayload, Usage
 from xieshang.adapters.sql import engine_for
 from xieshang.adapters.sql.tables import tokens as tokens_table
 from xieshang.shared import iso
 
 __all__ = [
+    "CACHE_SECONDS",
     "TOKEN_PREFIX",
+    "Authenticate",
     "MemoryTokenStore",
     "SQLTokenStore",
     "TokenInfo",
@@ -37,6 +45,11 @@ TOKEN_PREFIX = "xs_"
 KEY_LENGTH = 12
 MIN_KEY_LENGTH = 8
 SYSTEM_ROLE = "system"
+CACHE_SECONDS = 1.0  # how long a valid token may be taken from memory (a revocation's delay)
+CACHE_ENTRIES = 10_000
+
+Authenticate = Callable[..., Awaitable[Actor]]
+"""The app's dependency that gives the actor of a request's bearer token (or answers 401)."""
 
 
 def new_token() -> str:
@@ -70,7 +83,12 @@ class TokenInfo:
 
 
 class TokenStore(Protocol):
-    """Where tokens live. ``lookup`` is on every request; the rest is administration."""
+    """Where tokens live. ``lookup`` is on every request; the rest is administration.
+
+    A store may also offer ``remembered(token) -> Actor | None``: the actor of a token it holds
+    in memory, answered without I/O (None: call ``lookup``). The app then calls ``lookup`` (in
+    its thread pool) only when ``remembered`` has no answer.
+    """
 
     def create(self, actor: Actor, label: str = "") -> str:
         """Issue a token for ``actor``; returns its text, which is not kept anywhere."""
@@ -185,14 +203,38 @@ class MemoryTokenStore:
 class SQLTokenStore:
     """Tokens in the ``tokens`` table of the deployment's database (SQLAlchemy Core).
 
+    ``lookup`` answers a token it found valid less than ``cache_seconds`` ago from memory, so a
+    request costs no query; ``revoke`` forgets the token here at once, and another store (or
+    process) stops accepting it at most ``cache_seconds`` after the revocation commits.
+
     Args:
         engine: the SQLAlchemy engine of the store, or a database URL to open one (pooled).
         create: create the table when it is missing; the migrations create it with the rest of
             the schema (:func:`xieshang.adapters.sql.upgrade`), which is the usual way.
+        cache_seconds: how long a valid token is answered from memory; 0 reads every time.
+
+    Raises:
+        Usage: ``cache_seconds`` is negative or above :data:`CACHE_SECONDS`.
     """
 
-    def __init__(self, engine: sa.Engine | str, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine | str,
+        *,
+        create: bool = True,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
+        if not 0 <= cache_seconds <= CACHE_SECONDS:
+            raise Usage(
+                f"cache_seconds must be from 0 to {CACHE_SECONDS:g}, the longest a revocation "
+                f"may wait (got {cache_seconds!r})",
+                option="cache_seconds",
+                allowed=[0, CACHE_SECONDS],
+            )
         self.engine = engine_for(engine, pooled=True)[0]
+        self.cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._recent: dict[str, tuple[Actor, float]] = {}  # hash -> actor, valid until
         if create:
             tokens_table.create(self.engine, checkfirst=True)
 
@@ -215,8 +257,19 @@ class SQLTokenStore:
             )
         return token
 
+    def remembered(self, token: str) -> Actor | None:
+        """The actor of ``token`` if this store read it valid less than ``cache_seconds`` ago,
+        without reading the database; None: ask :meth:`lookup`."""
+        hit = self._recent.get(hash_token(token))
+        return hit[0] if hit is not None and time.monotonic() < hit[1] else None
+
     def lookup(self, token: str) -> Actor | None:
         digest = hash_token(token)
+        # the clock is read before the query: a revocation the query misses committed after it
+        read_at = time.monotonic()
+        hit = self._recent.get(digest)
+        if hit is not None and read_at < hit[1]:
+            return hit[0]
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -227,7 +280,17 @@ class SQLTokenStore:
             return None
         if not hmac.compare_digest(str(row.token_hash), digest):
             return None
-        return Actor.from_dict(json.loads(row.actor))
+        actor = Actor.from_dict(json.loads(row.actor))
+        if self.cache_seconds:
+            self._remember(digest, actor, read_at + self.cache_seconds)
+        return actor
+
+    def _remember(self, digest: str, actor: Actor, until: float) -> None:
+        with self._lock:
+            self._recent.pop(digest, None)
+            if len(self._recent) >= CACHE_ENTRIES:  # drop the oldest: it expires first
+                del self._recent[next(iter(self._recent))]
+            self._recent[digest] = (actor, until)
 
     def revoke(self, ref: str) -> bool:
         prefix, full = _ref_hash(ref)
@@ -242,6 +305,8 @@ class SQLTokenStore:
                 .where(col == found, tokens_table.c.revoked_at.is_(None))
                 .values(revoked_at=_now())
             )
+        with self._lock:
+            self._recent.pop(found, None)
         return True
 
     def list(self) -> list[TokenInfo]:

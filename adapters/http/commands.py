@@ -175,7 +175,7 @@ def tokens_revoke(
     ref: Annotated[str, typer.Argument(help="The token, or its key from `tokens list`.")],
     db: Db = None,
 ) -> None:
-    """Revoke a token: requests with it get 401 from then on."""
+    """Revoke a token: requests with it get 401 within a second, in every server process."""
     try:
         store = token_store_for(command_database_url(ctx, db))
         try:

@@ -8,22 +8,22 @@ and fine for a dashboard or two on a county's volume; a store method that reads 
 would make it cheap at scale.
 """
 
-from __future__ import annotations
-
 import asyncio
 import json
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, FastAPI, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from xieshang import Actor, Engine, XieshangError
 
-from .problems import ApiProblem
+from .auth import Authenticate
+from .problems import ApiProblem, documented
 
-__all__ = ["KEEPALIVE_SECONDS", "LOOKBACK", "POLL_SECONDS", "event_stream"]
+__all__ = ["KEEPALIVE_SECONDS", "LOOKBACK", "POLL_SECONDS", "add_event_routes", "event_stream"]
 
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
@@ -90,3 +90,31 @@ async def event_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def add_event_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
+    """Add ``GET /events/stream`` to ``api``, for the actor ``caller`` authenticates."""
+    Caller = Annotated[Actor, Depends(caller)]
+
+    @api.get(
+        "/events/stream",
+        operation_id="stream_events",
+        tags=["events"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Server-sent events: one CloudEvent (JSON) per message, as the "
+                "document's webhooks describe it; the SSE id resumes the stream through "
+                "Last-Event-ID.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **documented(401, 422),
+        },
+    )
+    async def stream(
+        request: Request,
+        actor: Caller,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    ) -> Response:
+        """The caller's org's events as they are committed (from the outbox)."""
+        return await event_stream(request, engine, actor, last_event_id)

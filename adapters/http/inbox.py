@@ -1,7 +1,6 @@
 """``GET /inbox``: the instances the caller may act on now, a page at a time, each with the
 triggers it may fire on it (see ``Query.actionable_by``)."""
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from xieshang import Actor, Engine
 from xieshang import Query as StoreQuery
 
+from .auth import Authenticate
 from .bodies import CURSOR, NO_NUL, page_cursor
 from .problems import documented
 from .schemas import InstanceOut
@@ -35,7 +35,7 @@ class InboxPageOut(BaseModel):
     next_cursor: str | None
 
 
-def add_inbox_routes(api: FastAPI, engine: Engine, caller: Callable[..., Actor]) -> None:
+def add_inbox_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add ``GET /inbox`` to ``api``, for the actor ``caller`` authenticates."""
 
     @api.get(

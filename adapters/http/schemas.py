@@ -16,15 +16,12 @@ __all__ = [
     "AvailabilityOut",
     "DeadlineOut",
     "FireIn",
-    "HealthOut",
     "HistoryEntryOut",
     "InstanceOut",
     "PageOut",
     "StartIn",
     "Timestamp",
     "VerifyIn",
-    "VerifyOut",
-    "VerifyProblemOut",
     "WarningOut",
     "WorkflowOut",
     "WorkflowSchemasOut",
@@ -376,32 +373,3 @@ class WorkflowSchemasOut(BaseModel):
         description="per trigger, its payload (an object with no fields when it takes none)"
     )
     start: JsonSchema = Field(description="the data a start takes, its required fields required")
-
-
-class VerifyProblemOut(BaseModel):
-    """One broken history: the instance, the first row that does not verify, and why."""
-
-    model_config = ConfigDict(extra="allow")
-
-    instance_id: str | None
-    seq: int | None = None
-    kind: str
-    message: str
-    position: int | None = Field(default=None, description="the ledger position of a finding")
-
-
-class VerifyOut(BaseModel):
-    """How many instances were checked, and one problem per broken history (none: all good)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"checked": 12, "problems": []}]})
-
-    checked: int
-    problems: list[VerifyProblemOut]
-
-
-class HealthOut(BaseModel):
-    """The process answers (health), or the store answers too (readiness)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
-
-    status: str

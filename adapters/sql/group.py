@@ -111,6 +111,15 @@ class GroupCommit:
             ticket.error = e
 
     def _together(self, batch: list[_Ticket]) -> None:
+        try:
+            with self._store._writer:  # other stores of this process on the file wait
+                self._transaction(batch)
+        except Exception as e:  # the writer lock was not had: none of the batch is written
+            for t in batch:
+                if t.error is None:
+                    t.error, t.rows = e, []
+
+    def _transaction(self, batch: list[_Ticket]) -> None:
         store = self._store
         conn = store._get()
         broken = False

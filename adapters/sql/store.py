@@ -52,6 +52,7 @@ from .rows import (
     parsed,
 )
 from .statements import Statements
+from .writer import writer_lock
 from .writes import touched, write
 
 __all__ = [
@@ -158,10 +159,12 @@ class SQLStore:
             conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
             self._begin = "BEGIN"
+            self._writer: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         else:
             path, sync = str(full.database), self.synchronous
             self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms)
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
+            self._writer = writer_lock(path, busy_timeout_ms)  # this process's writers queue
         self._end = "COMMIT"
         self._undo: tuple[str, ...] = ("ROLLBACK",)  # a unit of work: back to its savepoint
         self._host: Any = None  # a unit of work: the host's connection, in its transaction
@@ -310,24 +313,27 @@ class SQLStore:
         return False
 
     def _apply_alone(self, commit: Commit) -> list[InstanceRow]:
-        """``commit`` in a transaction of its own; the instance rows written."""
-        conn = self._get()
-        broken = False
-        try:
-            return self._write(conn, commit)
-        except DRIVER_ERRORS as e:
-            self._abandon(conn, commit)
-            broken = classify(e) == "unavailable"
+        """``commit`` in a transaction of its own; the instance rows written. A unit of work
+        writes inside its host's transaction, which holds the database already; any other
+        write first takes this process's writer lock of the file (see :mod:`.writer`)."""
+        with self._writer if self._host is None else contextlib.nullcontext():
+            conn = self._get()
+            broken = False
             try:
-                error = _plain(e) if broken else conflict(e, commit, conn, self._sql)
-            except DRIVER_ERRORS:
-                broken, error = True, _plain(e)
-            raise error from e
-        except BaseException:
-            self._abandon(conn, commit)
-            raise
-        finally:
-            self._put(conn, broken)
+                return self._write(conn, commit)
+            except DRIVER_ERRORS as e:
+                self._abandon(conn, commit)
+                broken = classify(e) == "unavailable"
+                try:
+                    error = _plain(e) if broken else conflict(e, commit, conn, self._sql)
+                except DRIVER_ERRORS:
+                    broken, error = True, _plain(e)
+                raise error from e
+            except BaseException:
+                self._abandon(conn, commit)
+                raise
+            finally:
+                self._put(conn, broken)
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
         return write(self, conn, commit)
