@@ -158,6 +158,18 @@ audit_app = typer.Typer(help="Check that stored histories are intact.", no_args_
 app.add_typer(audit_app, name="audit")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+# the filters and paging that every listing offers
+WorkflowFilter = Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")]
+UnitFilter = Annotated[
+    str | None, typer.Option("--unit", help="Only instances of this unit of their own.")
+]
+OverdueFilter = Annotated[
+    bool | None, typer.Option("--overdue/--not-overdue", help="Only overdue ones, or not.")
+]
+PageSize = Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")]
+PageCursorOption = Annotated[
+    str | None, typer.Option("--cursor", help="Where the previous page ended.")
+]
 AsActor = Annotated[
     str,
     typer.Option("--as", help="The actor: id:role[,role...][@org[/unit]], or a JSON object."),

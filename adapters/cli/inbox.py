@@ -11,7 +11,17 @@ from rich.text import Text
 from xieshang import Query
 from xieshang.adapters.common import parse_cursor
 
-from .app import AsActor, JsonFlag, _state, app
+from .app import (
+    AsActor,
+    JsonFlag,
+    OverdueFilter,
+    PageCursorOption,
+    PageSize,
+    UnitFilter,
+    WorkflowFilter,
+    _state,
+    app,
+)
 from .hints import check_actor, check_state, check_workflow
 from .output import _actor, _emit_json, _moment, _out, _reporting
 from .views import _definition, _state_label, _trigger_label
@@ -21,20 +31,14 @@ from .views import _definition, _state_label, _trigger_label
 def inbox(
     ctx: typer.Context,
     actor: AsActor,
-    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")] = None,
+    workflow: WorkflowFilter = None,
     state: Annotated[
         list[str] | None, typer.Option("--state", help="Only in this state (repeatable).")
     ] = None,
-    unit: Annotated[
-        str | None, typer.Option("--unit", help="Only instances of this unit of their own.")
-    ] = None,
-    overdue: Annotated[
-        bool | None, typer.Option("--overdue/--not-overdue", help="Only overdue ones, or not.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", help="Where the previous page ended.")
-    ] = None,
+    unit: UnitFilter = None,
+    overdue: OverdueFilter = None,
+    limit: PageSize = 50,
+    cursor: PageCursorOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The instances ACTOR may act on now (of those it may read), oldest first, with the

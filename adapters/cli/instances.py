@@ -17,7 +17,18 @@ from xieshang import (
 )
 from xieshang.adapters.common import parse_cursor
 
-from .app import AsActor, JsonFlag, ReadAs, _state, app
+from .app import (
+    AsActor,
+    JsonFlag,
+    OverdueFilter,
+    PageCursorOption,
+    PageSize,
+    ReadAs,
+    UnitFilter,
+    WorkflowFilter,
+    _state,
+    app,
+)
 from .hints import check_actor, check_state, check_workflow, did_you_mean
 from .output import _actor, _emit_json, _err, _json_object, _moment, _out, _reporting
 from .views import (
@@ -233,21 +244,15 @@ def available(
 def list_instances(
     ctx: typer.Context,
     state: Annotated[str | None, typer.Option("--state", help="Only in this state.")] = None,
-    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")] = None,
+    workflow: WorkflowFilter = None,
     org: Annotated[str | None, typer.Option("--org", help="Only this org.")] = None,
     parent: Annotated[
         str | None, typer.Option("--parent", help="Only the children of this instance.")
     ] = None,
-    unit: Annotated[
-        str | None, typer.Option("--unit", help="Only instances of this unit of their own.")
-    ] = None,
-    overdue: Annotated[
-        bool | None, typer.Option("--overdue/--not-overdue", help="Only overdue ones, or not.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", help="Where the previous page ended.")
-    ] = None,
+    unit: UnitFilter = None,
+    overdue: OverdueFilter = None,
+    limit: PageSize = 50,
+    cursor: PageCursorOption = None,
     actor: ReadAs = None,
     as_json: JsonFlag = False,
 ) -> None:
