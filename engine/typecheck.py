@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -114,7 +115,30 @@ def _known_data(checker: Checker, workflow: str) -> Mapping[str, FieldSpec] | No
     return checker.known_data.get(workflow)
 
 
+# what every expression of a definition may read, built once per definition being checked
+_BASES: weakref.WeakKeyDictionary[Checker, dict[str, T]] = weakref.WeakKeyDictionary()
+_PAYLOADS: weakref.WeakKeyDictionary[Checker, dict[int, T]] = weakref.WeakKeyDictionary()
+
+
 def _env(checker: Checker, path: Path, t: TransitionSpec | None) -> dict[str, T]:
+    base = _BASES.get(checker)
+    if base is None:
+        base = _BASES[checker] = _base_env(checker)
+    payloads = _PAYLOADS.setdefault(checker, {})
+    key = path[1] if t is not None and isinstance(path[1], int) else -1
+    payload = payloads.get(key)
+    if payload is None:
+        fields = t.payload if t else {}
+        payload = payloads[key] = record({k: from_field(v) for k, v in fields.items()})
+    env = {**base, "payload": payload}
+    if t is not None and t.spawn is not None and path[2] == "spawn" and path[3] != "for_each":
+        listed = parse(t.spawn.for_each)
+        over = DYN if listed is None else Infer(listed, env).type_of(listed.tree)
+        env["item"] = (over.of or DYN) if over.kind == "list" else DYN
+    return env
+
+
+def _base_env(checker: Checker) -> dict[str, T]:
     d = checker.d
     instance = record(
         {
@@ -129,9 +153,8 @@ def _env(checker: Checker, path: Path, t: TransitionSpec | None) -> dict[str, T]
             "unit": T("string"),
         }
     )
-    env = {
+    return {
         "data": record({k: from_field(v) for k, v in d.data.items()}),
-        "payload": record({k: from_field(v) for k, v in (t.payload if t else {}).items()}),
         "actor": _ACTOR,
         "instance": instance,
         "params": record({k: from_param(v) for k, v in d.params.items()}),
@@ -141,11 +164,6 @@ def _env(checker: Checker, path: Path, t: TransitionSpec | None) -> dict[str, T]
         "child": _SUMMARY,
         "index": T("int"),
     }
-    if t is not None and t.spawn is not None and path[2] == "spawn" and path[3] != "for_each":
-        listed = parse(t.spawn.for_each)
-        over = DYN if listed is None else Infer(listed, env).type_of(listed.tree)
-        env["item"] = (over.of or DYN) if over.kind == "list" else DYN
-    return env
 
 
 def _target(checker: Checker, path: Path, t: TransitionSpec | None) -> FieldSpec | None:
