@@ -751,8 +751,8 @@ class SqlStoreContract(StoreContract):
     def test_an_instance_another_writer_moves_is_read_fresh_after_a_conflict(
         self, engine: Engine, store: SQLStore, url: str, registry: Registry, clock: FixedClock
     ) -> None:
-        """Once a step of this store lost a race to another store on an instance, the instance
-        is read fresh for a while: the next step is judged on the other store's version."""
+        """Once a step of this store lost a race to another store, instances are read fresh for
+        a while: the next step is judged on the other store's version, not the cached one."""
         started = propose(engine)
         engine.fire(started.id, "submit", MEMBER, {"category": "economy"})  # cached at 2
         with open_store(url) as other:

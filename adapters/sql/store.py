@@ -4,8 +4,9 @@ The schema is defined in :mod:`.tables` and created by alembic (:func:`upgrade`,
 :mod:`.connect`). Commands run on the driver's own connection (``sqlite3``, ``psycopg``) with
 statements the driver prepares once: one transaction per commit, no ORM session. Recently
 written instances are kept in a small LRU cache of :class:`.rows.InstanceRow`; every write is
-still checked against the version in the database, and an instance another process moved under
-the cache is read fresh for a while after (hot instances shared by several processes). Driver
+still checked against the version in the database, and once another process is seen moving an
+instance under the cache, instances are read fresh for a while (several processes writing the
+same hot instances). Driver
 errors become ours as :mod:`.errors` describes.
 """
 
@@ -74,7 +75,8 @@ __all__ = [
 # is made; unset, it costs one ``is None`` test per commit.
 ENV_FAULT = "XIESHANG_FAULT"
 SYNCHRONOUS = ("FULL", "NORMAL")
-# after another writer moved an instance under this store's cache, how long it is read fresh
+# after another writer moved an instance under this store's cache, how long instances are read
+# fresh
 CONTENDED_SECONDS = 2.0
 
 _plain = plain  # the name the error-mapping tests use
@@ -172,8 +174,8 @@ class SQLStore:
         self._idle: list[Any] = []
         self._closed = False
         self._cache = RowCache(cache_size)
-        # instances another writer moved lately (until when): read fresh, not from the cache
-        self._writers_seen: dict[str, float] = {}
+        # until when instances are read fresh: another writer moved one under the cache lately
+        self._others_until = 0.0
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
@@ -261,7 +263,7 @@ class SQLStore:
     # -- instances -------------------------------------------------------------------------
 
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
-        if not fresh and self._cache.size and not self._contended(instance_id):
+        if not fresh and self._cache.size and not self._contended():
             hit = self._cache.hit(instance_id)
             if hit is not None:
                 return instance(hit)
@@ -288,29 +290,19 @@ class SQLStore:
             else:
                 rows = self._apply_alone(commit)
         except ConcurrencyConflict as e:
-            if e.case is ConflictCase.ANOTHER_WRITER and e.instance_id:
-                self._writers_seen[e.instance_id] = time.monotonic() + CONTENDED_SECONDS
+            if e.case is ConflictCase.ANOTHER_WRITER:
+                self._others_until = time.monotonic() + CONTENDED_SECONDS
             raise
         if self._cache.size:
             self._cache.committed(commit, rows)
         if self._parent is not None:  # the host may still roll back: the parent reads anew
             self._parent._cache.forget(touched(commit))
 
-    def _contended(self, instance_id: str) -> bool:
-        """Whether another writer moved this instance lately: then it is read fresh, not from
-        the cache, so that the next step is not judged on a version that is already gone."""
-        until = self._writers_seen.get(instance_id)
-        if until is None:
-            return False
-        if until > time.monotonic():
-            return True
-        self._writers_seen.pop(instance_id, None)
-        if len(self._writers_seen) > 10_000:  # forget the instances no longer contended
-            now = time.monotonic()
-            for iid, held in list(self._writers_seen.items()):
-                if held <= now:
-                    self._writers_seen.pop(iid, None)
-        return False
+    def _contended(self) -> bool:
+        """Whether another writer moved an instance under this store's cache lately: then
+        every instance is read fresh, not from the cache, so that steps are not judged on
+        versions that are already gone (a store alone on its database keeps its cache)."""
+        return self._others_until > time.monotonic()
 
     def _apply_alone(self, commit: Commit) -> list[InstanceRow]:
         """``commit`` in a transaction of its own; the instance rows written. A unit of work
