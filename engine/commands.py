@@ -26,7 +26,6 @@ from .errors import (
     ConflictCase,
     Forbidden,
     InvalidPayload,
-    NotFound,
     TransitionNotAllowed,
     UnknownTrigger,
 )
@@ -173,14 +172,10 @@ def fire(
     """Fire a trigger (see :meth:`Engine.fire`), judging again after a lost race."""
     fresh = False
     for attempt in range(_RETRIES):
-        instance = engine._load(instance_id, actor, fresh=fresh)
-        if attempt == 0 and reads.level(engine, instance, actor) <= 0:
-            if fresh:
-                raise NotFound("instance", instance_id)  # unreadable: answered as missing
-            fresh = True  # judged on a cached row: the stored one may be readable
-            instance = engine._load(instance_id, actor, fresh=True)
-            if reads.level(engine, instance, actor) <= 0:
-                raise NotFound("instance", instance_id)
+        if attempt == 0:  # one the actor may not read is answered as missing
+            instance = reads.readable(engine, instance_id, actor)
+        else:
+            instance = engine._load(instance_id, actor, fresh=fresh)
         if expected_version is not None and instance.version != expected_version:
             if not fresh:
                 fresh = True
