@@ -144,6 +144,14 @@ class MemoryStore:
     def outbox(self, instance_id: str | None = None) -> list[EventRecord]:
         return [e for e in self._outbox if instance_id is None or e.instance_id == instance_id]
 
+    def outbox_since(self, position: int, limit: int) -> list[tuple[int, EventRecord]]:
+        start = max(position, 0)
+        chunk = self._outbox[start : start + limit]
+        return list(enumerate(chunk, start + 1))
+
+    def outbox_head(self) -> int:
+        return len(self._outbox)
+
     def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         with self._lock:
             due = sorted((t for t in self._timers if t.due_at <= now), key=lambda t: t.due_at)
