@@ -40,6 +40,21 @@ class MemoryStore:
         self._ledger: list[LedgerEntry] = []
         self._readers: dict[str, dict[str, int]] = {}
 
+    def fork(self) -> MemoryStore:
+        """An independent copy of everything stored: what is written to either afterwards
+        leaves the other as it was (a what-if, a dry run, a walk that tries every branch)."""
+        with self._lock:
+            other = MemoryStore()
+            other._instances = {k: i.copy() for k, i in self._instances.items()}
+            other._history = {k: list(rows) for k, rows in self._history.items()}
+            other._commands = dict(self._commands)
+            other._outbox = list(self._outbox)
+            other._definitions = dict(self._definitions)
+            other._timers = list(self._timers)
+            other._ledger = list(self._ledger)
+            other._readers = {k: dict(levels) for k, levels in self._readers.items()}
+        return other
+
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
         found = self._instances.get(instance_id)
         return found.copy() if found is not None else None
