@@ -99,15 +99,15 @@ async def event_stream(
             entries = feed.since(number)
             if entries is None:  # behind the shared log: read the store until caught up
                 number = feed.number()
-                async for line in catch_up():
+                async for caught in catch_up():
                     quiet = 0.0
-                    yield line
+                    yield caught
                 entries = []
             for entry in entries:
                 number = entry.number
-                if (line := await send(entry.position, entry.event)) is not None:
+                if (message := await send(entry.position, entry.event)) is not None:
                     quiet = 0.0
-                    yield line
+                    yield message
             await asyncio.sleep(POLL_SECONDS)
             quiet += POLL_SECONDS
             if quiet >= KEEPALIVE_SECONDS:
