@@ -124,6 +124,7 @@ class _Walker:
         self.result = Walk(target.id)
         self.seen: dict[Any, set[Any]] = {}
         self.data_variants = 3
+        self.more: Counter[Any] = Counter()  # kinds of data seen after the starts, per shape
         self.queue: deque[_Node] = deque()
         self.today: date = (T0 + timedelta(hours=8)).date()
         self._variants: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -161,8 +162,12 @@ class _Walker:
         otherwise multiply the walk). Every start is walked: its data decides the rest."""
         shape, data = _situation(store)
         kinds = self.seen.setdefault(shape, set())
-        if data in kinds or (depth > 0 and len(kinds) >= self.data_variants):
+        if data in kinds:
             return
+        if depth > 0:
+            if self.more[shape] >= self.data_variants:
+                return
+            self.more[shape] += 1
         kinds.add(data)
         self.queue.append(_Node(store, clock, depth))
 
