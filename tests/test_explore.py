@@ -112,13 +112,12 @@ def test_the_emitted_test_passes_on_every_bundled_workflow(path: Path, tmp_path:
 
 
 class Forgetful(MemoryStore):
-    """A store that loses the data of every instance's second step (a broken write path)."""
+    """A store that changes each instance's data behind its history (a broken write path)."""
 
     def apply(self, commit: Commit) -> None:
         super().apply(commit)
-        for new, _ in commit.updates:
-            if new.version == 2:
-                self._instances[new.id].data = {**new.data, "title": "changed behind the log"}
+        for new in [*commit.inserts, *(new for new, _ in commit.updates)]:
+            self._instances[new.id].data = {**new.data, "title": "changed behind the log"}
 
 
 def test_the_emitted_test_fails_on_a_store_that_breaks_the_invariants(tmp_path: Path) -> None:
