@@ -165,4 +165,5 @@ def serving(
         with serve_in_thread(app) as base:
             yield base, tokens
     finally:
+        app.state.console.close()
         tokens.close()

@@ -14,11 +14,14 @@ from console_support import MEMBER, OFFICE, STAFF, City, build_city, serving, un
 
 from xieshang import Actor
 from xieshang.adapters.http.auth import SQLTokenStore
+from xieshang.adapters.web import ConsoleOptions
 
 
 @pytest.fixture
-def city(sql_url: str) -> City:
-    return build_city(sql_url)
+def city(sql_url: str) -> Iterator[City]:
+    built = build_city(sql_url)
+    yield built
+    built.engine.store.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -152,23 +155,19 @@ def test_inbox_lists_what_the_actor_may_act_on_grouped_by_workflow(
     assert rows == [city.ids["extended"], city.engine.children(city.ids["extended"])[0].id]
 
 
-def test_inbox_pages_by_keyset(server: tuple[str, SQLTokenStore], city: City) -> None:
-    base, tokens = server
-    client, _ = sign_in(base, tokens, STAFF)
-    with serving(city, options_page_size(1)) as (small, small_tokens):
-        paged, _ = sign_in(small, small_tokens, STAFF)
+def test_inbox_pages_by_keyset(city: City) -> None:
+    with serving(city, ConsoleOptions(page_size=1)) as (base, tokens):
+        paged, _ = sign_in(base, tokens, STAFF)
         first = paged.get("/").text
         assert re.findall(r'data-id="([^"]+)"', first) == [city.ids["submitted1"]]
         nxt = re.search(r'id="next-page" hx-get="([^"]+)"', first)
         assert nxt is not None
         second = paged.get(nxt.group(1).replace("&amp;", "&")).text
         assert re.findall(r'data-id="([^"]+)"', second) == [city.ids["submitted2"]]
-
-
-def options_page_size(n: int):  # type: ignore[no-untyped-def]
-    from xieshang.adapters.web import ConsoleOptions
-
-    return ConsoleOptions(page_size=n)
+        third = re.search(r'id="next-page" hx-get="([^"]+)"', second)
+        assert third is not None
+        last = paged.get(third.group(1).replace("&amp;", "&")).text
+        assert re.findall(r'data-id="([^"]+)"', last) == [city.ids["private"]]
 
 
 def test_firing_through_the_generated_form_grows_the_timeline(

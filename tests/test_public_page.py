@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from console_support import ORG, City, build_city, serving
 
 from xieshang import Query
-from xieshang.adapters.http.auth import SQLTokenStore
 from xieshang.adapters.reports import report
 from xieshang.adapters.sql import engine_for
 from xieshang.adapters.sql.tables import outbox
@@ -25,8 +24,10 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @pytest.fixture
-def city(sql_url: str) -> City:
-    return build_city(sql_url)
+def city(sql_url: str) -> Iterator[City]:
+    built = build_city(sql_url)
+    yield built
+    built.engine.store.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -74,6 +74,11 @@ class Pages:
     labels: Labels
     db: sa.Engine | None = None  # the engine's database, when it has one (reports, ratings)
 
+    def close(self) -> None:
+        """Close the pooled connections to the engine's database."""
+        if self.db is not None:
+            self.db.dispose()
+
     def session(self, request: Request) -> Session | None:
         sid = request.cookies.get(SESSION_COOKIE)
         return self.sessions.find(sid) if sid else None

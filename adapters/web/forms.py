@@ -87,7 +87,8 @@ def _option(value: str) -> tuple[str, str]:
 
 
 def _field(name: str, label: str, prop: dict[str, Any], required: bool) -> FormField:
-    kind, options, hint = "json", (), "JSON"
+    options: tuple[tuple[str, str], ...] = ()
+    kind, hint = "json", "JSON"
     ptype = prop.get("type")
     if "enum" in prop:
         kind, options, hint = "select", tuple(_option(str(v)) for v in prop["enum"]), ""
@@ -147,8 +148,12 @@ def _value(f: FormField, texts: list[str]) -> Any:
     return text
 
 
-def payload_from_form(form: TriggerForm, values: dict[str, list[str]]) -> dict[str, Any]:
-    """The payload of a submitted ``form`` (blank optional inputs left out).
+def payload_from_form(
+    form: TriggerForm, values: dict[str, list[str]], *, strict: bool = True
+) -> dict[str, Any]:
+    """The payload of a submitted ``form`` (blank optional inputs left out). Not ``strict``
+    (the trigger cannot fire now anyway, and the engine will say why), a blank required input
+    or one that does not convert is left out instead of refused.
 
     Raises:
         InvalidPayload: an input that is not a number or JSON where one is needed, or a
@@ -159,12 +164,14 @@ def payload_from_form(form: TriggerForm, values: dict[str, list[str]]) -> dict[s
     for f in form.fields:
         texts = values.get(f.name, [])
         if not any(t.strip() for t in texts):
-            if f.required:
+            if f.required and strict:
                 errors.append({"field": f.name, "error": f"必填 / required ({f.label})"})
             continue
         try:
             payload[f.name] = _value(f, texts)
         except ValueError:
+            if not strict:
+                continue
             expected = "a number" if f.kind == "number" else "JSON"
             errors.append(
                 {"field": f.name, "error": f"expected {expected}", "got": repr(texts[0][:80])}

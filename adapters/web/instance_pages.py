@@ -134,16 +134,18 @@ def _fire(pages: Pages, instance_id: str, session: Session, values: dict[str, li
     trigger = first(values, "trigger") or ""
     instance = engine.get(instance_id, actor, fresh=True)
     definition = pages.labels.definition(instance.workflow)
-    schema = next(
-        (a.payload_schema for a in engine.available(instance_id, actor) if a.trigger == trigger),
-        None,
-    )
-    if schema is None and definition is not None:  # not available now: the engine says why
-        schema = workflow_schemas(definition)["payloads"].get(trigger)
+    now = next((a for a in engine.available(instance_id, actor) if a.trigger == trigger), None)
     payload: dict[str, Any] = {}
     if definition is not None:
+        # a trigger the actor cannot fire now is not checked here: the engine says why not
+        strict = now is not None and (now.allowed or now.needs_payload)
+        schema = (
+            now.payload_schema
+            if now is not None and now.payload_schema is not None
+            else workflow_schemas(definition)["payloads"].get(trigger)
+        )
         form = trigger_form(definition, trigger, instance.state, "", schema)
-        payload = payload_from_form(form, values)
+        payload = payload_from_form(form, values, strict=strict)
     version = first(values, "version")
     reason = (first(values, "reason") or "").strip() or None
     engine.fire(

@@ -54,10 +54,12 @@ def mount_console(
 ) -> Pages:
     """Add the console (``/signin``, ``/``, ``/i/{id}``, ``/board``) and the public page
     (``/public/{org}``) to ``api``, and their assets under :data:`STATIC_PATH`; none of them is
-    in the OpenAPI document. Returns the state the pages share (its stores, for tests)."""
+    in the OpenAPI document. Returns the state the pages share, also kept as
+    ``api.state.console`` (``close()`` it to let go of its database connections)."""
     options = options or ConsoleOptions()
     sessions, ratings, db = _stores(engine, tokens, options)
     pages = Pages(engine, sessions, ratings, options, Labels(engine.registry), db)
+    api.state.console = pages
     api.mount(
         STATIC_PATH,
         StaticFiles(directory=str(Path(__file__).parent / "static")),

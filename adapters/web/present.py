@@ -22,18 +22,30 @@ __all__ = ["CN", "Labels", "diagram", "templates"]
 CN = timezone(timedelta(hours=8))
 DOT_TIMEOUT_SECONDS = 20
 _HERE = Path(__file__).parent
+# the rows the engine writes itself, which no definition labels
+_ENGINE_STEPS = {
+    "start": "创建",
+    "overdue": "逾期",
+    "remind": "到期提醒",
+    "parent_update": "子事项办理结果回写",
+    "linked_update": "关联事项回写",
+    "redact": "删除敏感内容",
+}
 _SVG_CACHE: dict[str, str | None] = {}
 _SVG_LOCK = threading.Lock()
 
 
 def _when(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 10:  # a date: no time, no zone to convert
+        return value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
-        return value.astimezone(CN).strftime("%Y-%m-%d %H:%M")
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=CN)
+        return moment.astimezone(CN).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
     return "" if value is None else str(value)
@@ -82,7 +94,7 @@ class Labels:
         for t in d.transitions if d is not None else ():
             if t.trigger == trigger and t.label is not None:
                 return t.label.zh
-        return {"create": "创建", "mark_overdue": "标记逾期"}.get(trigger, trigger)
+        return _ENGINE_STEPS.get(trigger, trigger)
 
     def field(self, workflow: str, name: str) -> str:
         d = self.definition(workflow)

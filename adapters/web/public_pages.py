@@ -86,7 +86,13 @@ def _scan(
     out: list[Instance] = []
     for _ in range(SCAN_PAGES):
         page = pages.engine.query(
-            Query(workflow=workflow, org=reader.org, limit=SCAN_SIZE, after=after), actor=reader
+            Query(
+                workflow=workflow,
+                org=reader.org,
+                limit=SCAN_SIZE,
+                after=PageCursor.parse(after) if after is not None else None,
+            ),
+            actor=reader,
         )
         for i in page.items:
             if not q or _matches(i, q):
