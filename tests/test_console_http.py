@@ -232,6 +232,12 @@ def test_a_refusal_is_shown_in_the_page_and_changes_nothing(
         headers={"HX-Request": "true"},
     )
     assert 'data-code="forbidden"' in denied.text and "无权执行此操作" in denied.text
+    stale = client.post(
+        f"/i/{pid}/fire",
+        data={"csrf": csrf, "trigger": "start_review", "version": "1"},
+        headers={"HX-Request": "true"},
+    )  # a form read before the proposal was submitted
+    assert 'data-code="concurrency-conflict"' in stale.text and "已被他人先行处理" in stale.text
     assert city.engine.get(pid).version == 2
 
 

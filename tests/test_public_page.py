@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from console_support import ORG, City, build_city, serving
+from console_support import MEMBER, ORG, City, build_city, serving
 
 from xieshang import Query
 from xieshang.adapters.reports import report
@@ -236,3 +236,13 @@ def test_ratings_are_limited_per_client_address(city: City, server: str) -> None
     with httpx.Client(base_url=server) as client:
         limited = rate(client, city.ids["replied"], "satisfied")
     assert limited.status_code == 429 and "评价过于频繁" in limited.text
+
+
+def test_text_from_proposers_is_escaped(city: City, browser: httpx.Client) -> None:
+    pid = city.engine.start(
+        "proposal", {"title": "<script>alert(1)</script>", "first_proposer": MEMBER.id}, MEMBER
+    ).id
+    city.engine.fire(pid, "submit", MEMBER, {"category": "culture"})
+    html = browser.get(f"/public/{ORG}", params={"q": "alert"}).text
+    assert listed(html) == [pid]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
