@@ -197,7 +197,9 @@ def test_one_rating_per_browser_per_proposal_recorded_with_its_event(
             sa.select(outbox.c.instance_id, outbox.c.body).where(outbox.c.type == EVENT_TYPE)
         ).all()
     bodies = [json.loads(r.body) for r in rows]
-    assert [r.instance_id for r in rows] == [pid, pid]
+    assert [r.instance_id for r in rows] == [f"{pid}#public_rating"] * 2
+    assert [b["subject"] for b in bodies] == [pid, pid]
+    assert city.engine.verify() == []  # no step announced them, and the audit still holds
     assert [b["data"]["rating"] for b in bodies] == ["basically_satisfied", "unsatisfied"]
     assert bodies[0]["data"]["number"] == "2024-003"
     rep = report("public_ratings", city.url, 2024, ORG)

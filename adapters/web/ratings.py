@@ -26,6 +26,7 @@ from xieshang.shared import iso
 
 __all__ = [
     "EVENT_TYPE",
+    "OUTBOX_SUFFIX",
     "RATINGS",
     "MemoryRatings",
     "RatingLimit",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 EVENT_TYPE = "xieshang.proposal.public_rated"
+OUTBOX_SUFFIX = "#public_rating"  # the outbox key of a proposal's ratings: its id and this
 RATINGS = SATISFACTION_ZH
 
 
@@ -95,7 +97,11 @@ def rating_event(instance: Instance, rating: str, at: datetime, deployment: str)
             "rating": rating,
         },
     }
-    return EventRecord(event_id, instance.id, instance.version, EVENT_TYPE, instance.org, body)
+    # the outbox row is keyed apart from the proposal's own steps: no history row announces a
+    # rating, so the audit (which holds each instance's events to its rows) does not see it,
+    # and the relay orders the ratings of a proposal among themselves
+    key = f"{instance.id}{OUTBOX_SUFFIX}"
+    return EventRecord(event_id, key, instance.version, EVENT_TYPE, instance.org, body)
 
 
 def _refused_duplicate() -> RatingRefused:
