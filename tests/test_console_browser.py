@@ -1,7 +1,8 @@
 """The console and the public page in a real browser: headless Chromium driven by selenium
 against a uvicorn server over a SQLite file. One journey: sign in, find a task in the inbox,
-fire it through its generated form, see the timeline grow, see a refusal in the page, read the
-public page, rate a proposal, and be refused a second rating from the same browser.
+fire it through its generated form, see the timeline grow, see a refusal in the page, open the
+board with its report, read the public page, rate a proposal, and be refused a second rating
+from the same browser.
 
 Each page's screenshot is saved in ``test-screenshots/`` (git-ignored). Without Chromium the
 test is skipped, except with ``CI=true``, where it fails.
@@ -132,10 +133,16 @@ def test_a_day_at_the_console_and_on_the_public_page(driver: object, city: City)
         assert city.engine.get(city.ids["submitted1"]).version == 3
         shot("05-refused")
 
+        # the board loads the year's first report into the page
+        browser.get(f"{base}/board")
+        title = wait.until(ec.visibility_of_element_located((By.ID, "report-title")))
+        assert title.text == "2024年提案审查情况统计"
+        shot("06-board")
+
         # the public page: no sign-in needed, a rating once per browser
         browser.get(f"{base}/public/{ORG}")
         wait.until(ec.presence_of_element_located((By.ID, "q")))
-        shot("06-public")
+        shot("07-public")
         search = browser.find_element(By.ID, "q")
         search.send_keys("电梯")
         browser.find_element(By.ID, "search").click()
@@ -154,7 +161,7 @@ def test_a_day_at_the_console_and_on_the_public_page(driver: object, city: City)
             return answer.text
 
         assert "感谢您的评价" in rate_once()
-        shot("07-rated")
+        shot("08-rated")
         browser.execute_script(f"document.getElementById('rated-{pid}').innerHTML = ''")
         assert "本浏览器已评价过这件提案" in rate_once()
-        shot("08-rated-again")
+        shot("09-rated-again")

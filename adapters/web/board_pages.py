@@ -25,6 +25,17 @@ __all__ = ["add_board_pages", "unit_of"]
 SCAN_LIMIT = 5000  # open instances the board reads at most (then it says it stopped)
 PAGE = 500
 SHOWN = 100
+REPORT_ZH = {
+    "review": "提案审查",
+    "handling": "提案办理",
+    "plan": "协商计划",
+    "opinions": "社情民意",
+    "key_proposals": "重点提案",
+    "appraisal": "民主评议",
+    "micro": "微协商",
+    "online": "网络协商",
+    "public_ratings": "网民满意度",
+}
 
 
 def unit_of(instance: Instance) -> str:
@@ -98,7 +109,7 @@ def add_board_pages(api: FastAPI, pages: Pages) -> None:
             totals=(len(overdue), len(due_soon)),
             stopped=stopped,
             unit_of=unit_of,
-            kinds=list(KINDS),
+            kinds=[(k, REPORT_ZH.get(k, k)) for k in KINDS],
             year=_year(request, actor.org),
             reports_available=pages.db is not None,
             due_soon_days=pages.options.due_soon_days,
