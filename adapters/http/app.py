@@ -9,7 +9,7 @@ functions (run in the thread pool), because the engine and its stores are synchr
 """
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +31,9 @@ from .instances import add_instance_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .problems import ApiProblem, install_handlers
 
+if TYPE_CHECKING:
+    from xieshang.adapters.web import ConsoleOptions
+
 __all__ = ["create_app"]
 
 REALM = 'Bearer realm="xieshang"'
@@ -42,6 +45,7 @@ def create_app(
     *,
     max_body_bytes: int = 1_000_000,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    console: "ConsoleOptions | None" = None,
 ) -> FastAPI:
     """The HTTP API over ``engine``, authenticating with ``tokens``.
 
@@ -50,6 +54,8 @@ def create_app(
         tokens: where bearer tokens are looked up.
         max_body_bytes: larger request bodies get 413.
         body_timeout: seconds a request's body may take to arrive after its head; then 408.
+        console: settings of the console and public pages (``xieshang.adapters.web``), which
+            are served beside the API.
 
     Returns:
         The FastAPI application.
@@ -104,6 +110,9 @@ def create_app(
     add_event_routes(api, engine, caller)
     add_inbox_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
+    from xieshang.adapters.web import mount_console  # the pages import this package's auth
+
+    mount_console(api, engine, tokens, console)
     install_request_schemas(api, engine.registry)
     install_contracts(api, engine.registry)
     api.add_middleware(BodyTimeout, seconds=body_timeout)

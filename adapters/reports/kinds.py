@@ -14,6 +14,7 @@ from .model import Report
 from .online import online_report
 from .opinions import opinions_report
 from .plan import plan_report
+from .public_ratings import public_ratings_report
 from .review import review_report
 from .scope import scope_report
 
@@ -28,6 +29,7 @@ KINDS = {
     "appraisal": appraisal_report,
     "micro": micro_report,
     "online": online_report,
+    "public_ratings": public_ratings_report,
 }
 
 

@@ -32,16 +32,20 @@ __all__ = [
     "InstanceRow",
     "LedgerRow",
     "OutboxRow",
+    "PublicRatingRow",
     "ReaderRow",
     "TimerRow",
     "TokenRow",
+    "WebSessionRow",
     "definitions",
     "deliveries",
     "history",
     "instances",
     "outbox",
+    "public_ratings",
     "timers",
     "tokens",
+    "web_sessions",
 ]
 
 # BIGINT on PostgreSQL; INTEGER on SQLite so that the key is the rowid and autoincrements.
@@ -266,6 +270,45 @@ class TokenRow(SQLModel, table=True):
     label: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
+class WebSessionRow(SQLModel, table=True):
+    """A console session: the sha256 of its cookie, the token it was opened with (by hash, so
+    revoking the token ends it) and its CSRF secret."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        PrimaryKeyConstraint("session_hash", name="pk_web_sessions"),
+        Index("ix_web_sessions_token", "token_hash"),
+    )
+
+    session_hash: str = Field(sa_type=Text, primary_key=True)
+    token_hash: str = Field(sa_type=Text, nullable=False)
+    csrf: str = Field(sa_type=Text, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+    expires_at: str = Field(sa_type=Text, nullable=False)
+    ended_at: str | None = Field(default=None, sa_type=Text, nullable=True)
+
+
+class PublicRatingRow(SQLModel, table=True):
+    """A public rating (网民满意度) of a proposal: one per browser per proposal; the client's
+    address is kept only as a keyed hash, for the rate limit."""
+
+    __tablename__ = "public_ratings"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_public_ratings"),
+        UniqueConstraint("instance_id", "browser", name="uq_public_ratings_browser"),
+        Index("ix_public_ratings_client", "client", "created_at"),
+        Index("ix_public_ratings_org", "org", "created_at"),
+    )
+
+    id: str = Field(sa_type=Text, primary_key=True)
+    org: str = Field(sa_type=Text, nullable=False)
+    instance_id: str = Field(sa_type=Text, nullable=False)
+    browser: str = Field(sa_type=Text, nullable=False)
+    client: str = Field(sa_type=Text, nullable=False)
+    rating: str = Field(sa_type=Text, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
+
+
 # SQLAlchemy Core handles of the tables above, for the adapters that write SQL of their own
 instances: Table = SQLModel.metadata.tables["instances"]
 history: Table = SQLModel.metadata.tables["history"]
@@ -274,3 +317,5 @@ deliveries: Table = SQLModel.metadata.tables["deliveries"]
 timers: Table = SQLModel.metadata.tables["timers"]
 definitions: Table = SQLModel.metadata.tables["definitions"]
 tokens: Table = SQLModel.metadata.tables["tokens"]
+web_sessions: Table = SQLModel.metadata.tables["web_sessions"]
+public_ratings: Table = SQLModel.metadata.tables["public_ratings"]
