@@ -34,7 +34,20 @@ __all__ = [
 
 NO_NUL = r"^[^\x00]*$"
 # what `next_cursor` looks like: the ISO time of an instance's creation, `|`, its id
-CURSOR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,15}([+-][0-9]{2}:[0-9]{2}|Z)?\|[^|\x00]{1,200}$"
+# a real moment only (the calendar's days, leap years included), so that every cursor the
+# document admits is one the API can read: <ISO datetime>|<instance id>
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DAY = (
+    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    rf"|{_LEAP}-02-29)"
+)
+_TIME = (
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]|Z)?"
+)
+CURSOR = rf"^{_DAY}{_TIME}\|[^|\x00]{{1,200}}$"
 
 
 def page_cursor(text: str | None) -> PageCursor | None:
