@@ -91,6 +91,7 @@ def _instance(r: dict[str, Any]) -> Instance:
         head_hash=r["head_hash"],
         children_version=r["children_version"],
         due_basis=r.get("due_basis"),
+        suspended_at=moment(r.get("suspended_at")),
     )
 
 

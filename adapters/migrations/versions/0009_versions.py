@@ -1,0 +1,27 @@
+"""Instances can be suspended: the moment a suspension began, None while the instance runs.
+
+Revision ID: 0009_versions
+Revises: 0008_query_indexes
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009_versions"
+down_revision: str | Sequence[str] | None = "0008_query_indexes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("instances", sa.Column("suspended_at", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("instances") as batch:
+        batch.drop_column("suspended_at")
