@@ -132,9 +132,7 @@ def test_set_state_repairs_a_state_by_hand(engine: Engine, clock: FixedClock) ->
     iid = engine.start("suggestion", {"title": "路灯"}, MEMBER).id
     with pytest.raises(InvalidPayload) as unknown:
         engine.set_state(iid, "under_review", ADMIN, "x")
-    assert unknown.value.errors[0]["error"].endswith(
-        "its states: submitted, reviewing, answered"
-    )
+    assert unknown.value.errors[0]["error"].endswith("its states: submitted, reviewing, answered")
     with pytest.raises(TransitionNotAllowed) as same:
         engine.set_state(iid, "submitted", ADMIN, "x")
     assert same.value.allowed == ["reviewing", "answered"]
@@ -172,4 +170,6 @@ def test_admin_rows_by_anyone_else_fail_the_replay(versions: Registry, clock: Fi
             prev = forged[i].hash
         with pytest.raises(Forbidden) as err:
             engine._replay_rows(forged)
-        assert err.value.message.startswith(f"row {seq}: ") and "only 'admin' may" in err.value.message
+        assert (
+            err.value.message.startswith(f"row {seq}: ") and "only 'admin' may" in err.value.message
+        )

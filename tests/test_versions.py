@@ -59,7 +59,9 @@ def test_v1_instances_keep_running_beside_v2(engine: Engine) -> None:
     and runs version 2's; each replays and verifies on its own definition."""
     old = engine.start("suggestion", {"title": "社区养老", "note": "急"}, MEMBER)
     new = engine.start(
-        "suggestion", {"title": "公交", "category": "society"}, Actor.of("m2", "member", org="zunyi")
+        "suggestion",
+        {"title": "公交", "category": "society"},
+        Actor.of("m2", "member", org="zunyi"),
     )
     assert (old.workflow_version, new.workflow_version) == (1, 2)
     engine.fire(old.id, "accept", OFFICE)
@@ -136,7 +138,11 @@ def test_key_proposal_selection_v1_instances_run_beside_v2(
         assert (old.workflow_version, new.workflow_version) == (1, 2)
         engine.fire(old.id, "propose_candidates", OLD_COMMITTEE, {"candidates": [old_pid]})
         engine.fire(new.id, "propose_candidates", COMMITTEE, {"candidates": [new_pid]})
-        item = {"proposal_id": old_pid, "lead_leader": "市长", "supervising_committee": "经济委员会"}
+        item = {
+            "proposal_id": old_pid,
+            "lead_leader": "市长",
+            "supervising_committee": "经济委员会",
+        }
         with pytest.raises(TransitionNotAllowed):  # version 1: the guard wants a due date
             engine.fire(old.id, "select", OLD_COMMITTEE, {"selected": [item]})
         engine.fire(old.id, "select", OLD_COMMITTEE, {"selected": [item | {"due": "2024-09-30"}]})
