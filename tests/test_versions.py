@@ -4,6 +4,7 @@ the definition they started on."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -153,3 +154,17 @@ def test_key_proposal_selection_v1_instances_run_beside_v2(
         assert engine.get(old.id).state == engine.get(new.id).state == "chair_review"
         assert engine.get(old.id).workflow_version == 1
         assert engine.verify() == []
+
+
+def test_the_python_example_of_the_versions_guide_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/versions.md's Python example runs as written, on the two suggestion files."""
+    text = (Path(__file__).parent.parent / "docs" / "versions.md").read_text("utf-8")
+    (program,) = re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for name in ("suggestion_v1.yaml", "suggestion_v2.yaml"):
+        (flows / name).write_text((FIXTURES / name).read_text("utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(program, "docs/versions.md", "exec"), {})  # the page runs as written
