@@ -49,13 +49,15 @@ def engine(sql_url: str, versions: Registry, clock: FixedClock) -> Iterator[Engi
 
 
 def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table an instance writes, in a stable order."""
+    """Every row of every table of the database, in a stable order."""
     db, owned = engine_for(url)
     try:
         with db.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            assert set(TABLES) <= set(tables)
             return {
                 t: sorted(tuple(map(repr, r)) for r in conn.execute(sa.text(f"SELECT * FROM {t}")))
-                for t in TABLES
+                for t in tables
             }
     finally:
         if owned:

@@ -173,3 +173,17 @@ def test_admin_rows_by_anyone_else_fail_the_replay(versions: Registry, clock: Fi
         assert (
             err.value.message.startswith(f"row {seq}: ") and "only 'admin' may" in err.value.message
         )
+
+
+def test_a_suspended_instance_offers_nothing_and_leaves_the_inbox(engine: Engine) -> None:
+    """``available`` names the suspension for every trigger, and the inbox of the office no
+    longer lists the instance until it is resumed."""
+    iid = reviewing(engine)
+    assert engine.query(actionable_by=OFFICE).items[0].id == iid
+    engine.suspend(iid, ADMIN, "核查")
+    [answer] = engine.available(iid, OFFICE)
+    assert (answer.trigger, answer.allowed, answer.needs_payload) == ("answer", False, False)
+    assert answer.reason is not None and answer.reason.endswith("(allowed: resume)")
+    assert engine.query(actionable_by=OFFICE).items == []
+    engine.resume(iid, ADMIN, "核查完毕")
+    assert [i.id for i in engine.query(actionable_by=OFFICE).items] == [iid]

@@ -168,3 +168,11 @@ def test_the_python_example_of_the_versions_guide_runs(
         (flows / name).write_text((FIXTURES / name).read_text("utf-8"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     exec(compile(program, "docs/versions.md", "exec"), {})  # the page runs as written
+
+
+def test_a_state_of_an_older_version_can_be_queried(engine: Engine) -> None:
+    """``reviewing`` is a state of version 1 only: listing its instances is not refused."""
+    iid = engine.start("suggestion", {"title": "社区养老"}, MEMBER).id
+    engine.fire(iid, "accept", OFFICE)
+    page = engine.query(workflow="suggestion", state="reviewing", actionable_by=OFFICE)
+    assert [i.id for i in page.items] == [iid]
