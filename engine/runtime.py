@@ -433,6 +433,8 @@ class Engine:
         refuse_bad_id("workflow", workflow, option="workflow")
         if org is not None:
             refuse_bad_id("org", org, option="org")
+        refuse_bad_input("the state map of 'migrate'", state_map, actor, reason=reason)
+        refuse_bad_input("the data set by 'migrate'", set_exprs, actor)
         return migration.migrate(
             self,
             workflow,
@@ -455,6 +457,7 @@ class Engine:
             NotFound: no such instance.
             TransitionNotAllowed: it is final or suspended already.
         """
+        refuse_bad_input("suspend", None, actor, reason=reason, trigger="suspend")
         return suspension.suspend(self, refuse_bad_id("instance", instance_id), actor, reason)
 
     def resume(self, instance_id: str, actor: Actor, reason: str) -> Instance:
@@ -467,6 +470,7 @@ class Engine:
             NotFound: no such instance.
             TransitionNotAllowed: it is not suspended.
         """
+        refuse_bad_input("resume", None, actor, reason=reason, trigger="resume")
         return suspension.resume(self, refuse_bad_id("instance", instance_id), actor, reason)
 
     def set_state(self, instance_id: str, state: str, actor: Actor, reason: str) -> Instance:
@@ -479,6 +483,8 @@ class Engine:
             NotFound: no such instance.
             TransitionNotAllowed: it is in that state already, or suspended.
         """
+        refuse_bad_input("set_state", None, actor, reason=reason, trigger="set_state")
+        refuse_bad_id("state", state, option="state")
         return repair.set_state(self, refuse_bad_id("instance", instance_id), state, actor, reason)
 
     # -- time --------------------------------------------------------------------------------

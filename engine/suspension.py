@@ -151,7 +151,7 @@ def resume(engine: Engine, instance_id: str, actor: Actor, reason: str | None) -
     if held_row is None:
         raise NotFound("suspend row of instance", instance_id)
     now = engine.clock.now()
-    held = now - instance.suspended_at
+    held = max(now - instance.suspended_at, timedelta(0))  # a clock set back holds nothing
     record = {"suspended_at": iso(instance.suspended_at), "held_seconds": held.total_seconds()}
     new = apply_resume(instance, record, now)
     entry = _row(engine, instance, new, RESUME, actor, record, why, now)

@@ -187,3 +187,14 @@ def test_a_suspended_instance_offers_nothing_and_leaves_the_inbox(engine: Engine
     assert engine.query(actionable_by=OFFICE).items == []
     engine.resume(iid, ADMIN, "核查完毕")
     assert [i.id for i in engine.query(actionable_by=OFFICE).items] == [iid]
+
+
+def test_what_no_store_keeps_is_refused_before_anything(engine: Engine) -> None:
+    """A reason holding a NUL character is refused naming it, and nothing is written."""
+    iid = reviewing(engine)
+    with pytest.raises(InvalidPayload) as err:
+        engine.suspend(iid, ADMIN, "核\x00查")
+    assert err.value.errors[0]["field"] == "reason"
+    with pytest.raises(InvalidPayload):
+        engine.migrate("suggestion", 2, ADMIN, set_exprs={"category": "'a\x00'"})
+    assert len(engine.history(iid)) == 2 and engine.get(iid).suspended_at is None
