@@ -144,9 +144,8 @@ def export_bundle(
                 chosen[i.id] = i
         after = PageCursor.of(page[-1])
     history = [row for iid in chosen for row in store.history(iid)]
-    definitions = {
-        h: store.load_definition(h) for h in sorted({i.definition_hash for i in chosen.values()})
-    }
+    # every definition a row names: a migrated instance replays on the one it started on too
+    definitions = {h: store.load_definition(h) for h in sorted({r.definition_hash for r in history})}
     files: dict[str, bytes] = {
         "instances.jsonl": _jsonl(_instance_record(i) for i in chosen.values()),
         "history.jsonl": _jsonl(r.to_dict() for r in history),

@@ -4,8 +4,10 @@ the row, and a forged one is caught."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from xieshang import (
     TransitionNotAllowed,
     Usage,
 )
+from xieshang.adapters.bundle import export_bundle, verify_bundle
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import engine_for, open_store
 from xieshang.workflows import load_registry
@@ -312,3 +315,23 @@ def test_migrated_instances_replay_after_suspension_and_repair(
     assert engine.verify() == []
     with pytest.raises(TransitionNotAllowed):
         engine.fire(ids["review"], "refer", OFFICE, {"department": "x"})
+
+
+def test_an_auditors_bundle_of_migrated_instances_verifies_offline(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The bundle carries every definition a row names, the one an instance started on as well
+    as the one it was migrated to, so its replay runs with no database."""
+    ids = seed(engine)
+    engine.migrate("suggestion", 2, ADMIN, state_map=MAP, set_exprs=SETS)
+    out = tmp_path / "bundle.zip"
+    manifest = export_bundle(
+        engine.store, ORG, date(2024, 1, 1), date(2024, 12, 31), out, now=engine.clock.now()
+    )
+    assert manifest["instances"] == 3
+    with zipfile.ZipFile(out) as z:
+        kept = set(json.loads(z.read("definitions.json")))
+    v1, v2 = (engine.registry.get("suggestion", v).hash for v in (1, 2))
+    assert kept == {v1, v2} and engine.get(ids["review"]).definition_hash == v2
+    result = verify_bundle(out)
+    assert (result["ok"], result["problems"]) == (True, [])
