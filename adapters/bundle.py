@@ -145,7 +145,8 @@ def export_bundle(
         after = PageCursor.of(page[-1])
     history = [row for iid in chosen for row in store.history(iid)]
     # every definition a row names: a migrated instance replays on the one it started on too
-    definitions = {h: store.load_definition(h) for h in sorted({r.definition_hash for r in history})}
+    named = sorted({r.definition_hash for r in history})
+    definitions = {h: store.load_definition(h) for h in named}
     files: dict[str, bytes] = {
         "instances.jsonl": _jsonl(_instance_record(i) for i in chosen.values()),
         "history.jsonl": _jsonl(r.to_dict() for r in history),
