@@ -30,6 +30,7 @@ from .context import children_of, functions_of, jsonable
 from .deadlines import due, timers_for
 from .errors import ConcurrencyConflict, InvalidPayload, NotFound, TransitionNotAllowed, Usage
 from .expressions import Compiled, ExpressionError, compile_expression, instance_view, new_context
+from .inputs import refuse_bad_input
 from .ports import PageCursor, Query
 from .records import Actor, Commit, HistoryEntry, Instance, TimerRecord, canonical_json, iso
 from .repair import apply_recorded_due, recorded_due
@@ -126,6 +127,8 @@ def migrate(
         known = [f"{workflow} v{v}" for v in versions] or engine.registry.ids()
         raise NotFound("workflow", f"{workflow} v{to_version}", allowed=known)
     to_wf = engine.registry.get(workflow, to_version)
+    refuse_bad_input(f"the state map of {MIGRATE!r}", state_map, actor, reason=reason)
+    refuse_bad_input(f"the data set by {MIGRATE!r}", set_exprs, actor)
     mapping = _checked_map(to_wf, dict(state_map or {}))
     exprs = _compiled_sets(engine, to_wf, dict(set_exprs or {}))
     why = (reason or "").strip() or f"migrate {workflow} to version {to_version}"

@@ -48,8 +48,8 @@ def set_state(
         TransitionNotAllowed: the instance is in that state already, or suspended.
     """
     require_admin(actor, SET_STATE)
-    why = require_reason(reason, SET_STATE)
     instance = engine._load(instance_id, actor, fresh=True)
+    why = require_reason(reason, SET_STATE)
     refuse_while_suspended(instance, SET_STATE)
     wf = engine._workflow_of(instance)
     states = list(wf.definition.states)

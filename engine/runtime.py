@@ -433,8 +433,6 @@ class Engine:
         refuse_bad_id("workflow", workflow, option="workflow")
         if org is not None:
             refuse_bad_id("org", org, option="org")
-        refuse_bad_input("the state map of 'migrate'", state_map, actor, reason=reason)
-        refuse_bad_input("the data set by 'migrate'", set_exprs, actor)
         return migration.migrate(
             self,
             workflow,

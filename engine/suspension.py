@@ -97,8 +97,8 @@ def suspend(engine: Engine, instance_id: str, actor: Actor, reason: str | None) 
         TransitionNotAllowed: the instance is final, or suspended already.
     """
     require_admin(actor, SUSPEND)
-    why = require_reason(reason, SUSPEND)
     instance = engine._load(instance_id, actor, fresh=True)
+    why = require_reason(reason, SUSPEND)
     if instance.suspended_at is not None:
         raise TransitionNotAllowed(
             f"instance {instance_id} is suspended already (since "
@@ -136,8 +136,8 @@ def resume(engine: Engine, instance_id: str, actor: Actor, reason: str | None) -
         TransitionNotAllowed: the instance is not suspended.
     """
     require_admin(actor, RESUME)
-    why = require_reason(reason, RESUME)
     instance = engine._load(instance_id, actor, fresh=True)
+    why = require_reason(reason, RESUME)
     if instance.suspended_at is None:
         raise TransitionNotAllowed(
             f"instance {instance_id} is not suspended: there is nothing to resume (allowed: "
