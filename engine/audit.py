@@ -38,7 +38,8 @@ from .errors import (
 from .events import events_for
 from .ledger import verify_ledger
 from .loading import compile_definition
-from .migration import MIGRATE, apply_migration
+from .migration import MIGRATE
+from .migration_replay import apply_migration
 from .reconcile import RECONCILE
 from .records import (
     SYSTEM,

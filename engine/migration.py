@@ -13,7 +13,8 @@ all, and a dry run reports what would change and what cannot, changing nothing.
 What cannot be migrated is reported per instance: a state with no mapping, data the new version
 does not declare or refuses (a newly required field with no value), a pending timer the new
 version no longer has in that state, open children on another version than the new one starts,
-and a suspended instance. A replay switches to the new definition at the ``migrate`` row.
+and a suspended instance. A replay switches to the new definition at the ``migrate`` row
+(:mod:`xieshang.migration_replay`).
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ from .checks import validate_data
 from .compiler import CompiledWorkflow
 from .context import children_of, functions_of, jsonable
 from .deadlines import due, timers_for
-from .errors import ConcurrencyConflict, InvalidPayload, NotFound, TransitionNotAllowed, Usage
+from .errors import ConcurrencyConflict, InvalidPayload, NotFound, Usage
 from .expressions import Compiled, ExpressionError, compile_expression, instance_view, new_context
 from .inputs import refuse_bad_input
 from .ports import PageCursor, Query
-from .records import Actor, Commit, HistoryEntry, Instance, TimerRecord, canonical_json, iso
-from .repair import apply_recorded_due, recorded_due
+from .records import Actor, Commit, Instance, TimerRecord, canonical_json, iso
+from .repair import recorded_due
 from .rows import history_row
-from .suspension import ADMIN_ROLE, judge_admin_row, require_admin
+from .suspension import ADMIN_ROLE, require_admin
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["MIGRATE", "MigrationPlan", "MigrationReport", "apply_migration", "migrate"]
+__all__ = ["MIGRATE", "MigrationPlan", "MigrationReport", "migrate"]
 
 MIGRATE = "migrate"
 _NAMES = ("data", "instance", "now", "params")
@@ -386,52 +387,3 @@ def _new_timers(
             continue
         out.append(t)
     return out
-
-
-def apply_migration(
-    engine: Engine, instance: Instance, row: HistoryEntry, now: datetime
-) -> tuple[CompiledWorkflow, Instance]:
-    """In a replay: the definition a ``migrate`` row moves to and the instance after it.
-
-    Raises:
-        Forbidden: the row was not written by an ``admin``.
-        TransitionNotAllowed: the row does not start from the definition and state the
-            instance is in, or names a state its new definition does not have.
-        InvalidPayload: the data it leaves do not fit the new definition.
-    """
-    judge_admin_row(row)
-    record = row.payload
-    to_wf = engine._workflow_by_hash(row.definition_hash)
-    source = (record.get("from") or {}).get("hash")
-    named = (record.get("to") or {}).get("hash")
-    if (
-        source != instance.definition_hash
-        or named != row.definition_hash
-        or to_wf.id != instance.workflow
-        or row.source != instance.state
-        or row.target not in to_wf.definition.states
-    ):
-        raise TransitionNotAllowed(
-            f"replay of row {row.seq}: a migration of {instance.workflow} from "
-            f"{str(source)[:12]} state {row.source!r} to {to_wf.id} {row.definition_hash[:12]} "
-            f"state {row.target!r} does not follow from {instance.definition_hash[:12]} state "
-            f"{instance.state!r}",
-            trigger=MIGRATE,
-            state=instance.state,
-            allowed=[],
-        )
-    new = instance.copy()
-    new.version += 1
-    new.updated_at = now
-    new.workflow_version = to_wf.definition.version
-    new.definition_hash = to_wf.hash
-    new.state = row.target
-    new.final = row.target in to_wf.final_states
-    for name, value in (record.get("set") or {}).items():
-        if value is None:
-            new.data.pop(name, None)
-        else:
-            new.data[name] = value
-    validate_data(to_wf, new.data)
-    apply_recorded_due(new, record)
-    return to_wf, new

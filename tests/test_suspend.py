@@ -198,3 +198,24 @@ def test_what_no_store_keeps_is_refused_before_anything(engine: Engine) -> None:
     with pytest.raises(InvalidPayload):
         engine.migrate("suggestion", 2, ADMIN, set_exprs={"category": "'a\x00'"})
     assert len(engine.history(iid)) == 2 and engine.get(iid).suspended_at is None
+
+
+def test_a_child_cannot_complete_the_join_of_a_suspended_parent(clock: FixedClock) -> None:
+    """The last unit's reply would close its suspended parent: it is refused naming the
+    parent's suspension; after the parent resumes, the reply closes it."""
+    fixtures = FIXTURES.parent / "valid"
+    files = [(n, (fixtures / n).read_text("utf-8")) for n in ("assignment.yaml", "unit_reply.yaml")]
+    engine = Engine(MemoryStore(), Registry.from_texts(files), clock)
+    office = Actor.of("o1", "office", org=ORG)
+    parent = engine.start("assignment", {}, office).id
+    engine.fire(parent, "assign", office, {"units": ["water"]})
+    [child] = engine.children(parent)
+    engine.suspend(parent, ADMIN, "核查交办")
+    unit = Actor.of("w1", "handling_unit", org=ORG, unit="water")
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(child.id, "reply", unit, {"reply_class": "A"})
+    assert err.value.message.startswith(f"'all_replied' refused: instance {parent} is suspended")
+    assert engine.get(child.id).state == "handling"
+    engine.resume(parent, ADMIN, "核查完毕")
+    engine.fire(child.id, "reply", unit, {"reply_class": "A"})
+    assert engine.get(parent).state == "closed" and engine.verify() == []
