@@ -45,6 +45,7 @@ from .ports import (
     SystemClock,
     TimerStore,
 )
+from .migration import MigrationPlan, MigrationReport
 from .reconcile import ReconcileReport
 from .records import SYSTEM, Actor, Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 from .registry import Registry
@@ -80,6 +81,8 @@ __all__ = [
     "Instance",
     "InstanceStore",
     "InvalidPayload",
+    "MigrationPlan",
+    "MigrationReport",
     "NotFound",
     "Page",
     "PageCursor",
