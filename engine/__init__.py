@@ -31,6 +31,7 @@ from .errors import (
     XieshangError,
 )
 from .loading import load_definition
+from .migration import MigrationPlan, MigrationReport
 from .ports import (
     ActClause,
     Clock,
@@ -45,7 +46,6 @@ from .ports import (
     SystemClock,
     TimerStore,
 )
-from .migration import MigrationPlan, MigrationReport
 from .reconcile import ReconcileReport
 from .records import SYSTEM, Actor, Commit, EventRecord, HistoryEntry, Instance, TimerRecord
 from .registry import Registry
