@@ -89,3 +89,12 @@ def test_suspend_resume_and_set_state(tmp_path: Path) -> None:
     assert code == 1 and "allowed roles: admin" in out
     code, out = run(url, "audit", "verify")
     assert code == 0, out
+
+
+def test_show_names_the_suspension_and_the_definition_version(tmp_path: Path) -> None:
+    url, review, _ = seeded(tmp_path)
+    run(url, "suspend", review, "--reason", "核查")
+    code, out = run(url, "show", review)
+    assert code == 0
+    assert "3 (definition v1)" in out
+    assert "since 2024-03-02 17:00 +08:00 (resume to go on)" in out
