@@ -29,7 +29,7 @@ from .checks import validate_data
 from .compiler import CompiledWorkflow
 from .context import children_of, functions_of, jsonable
 from .deadlines import due, timers_for
-from .errors import ConcurrencyConflict, InvalidPayload, NotFound, Usage
+from .errors import ConcurrencyConflict, Forbidden, InvalidPayload, NotFound, Usage
 from .expressions import Compiled, ExpressionError, compile_expression, instance_view, new_context
 from .inputs import refuse_bad_input
 from .ports import PageCursor, Query
@@ -121,6 +121,14 @@ def migrate(
     """Migrate the open instances of ``workflow`` (see the module and
     :meth:`Engine.migrate`)."""
     require_admin(actor, MIGRATE)
+    if actor.org is not None and org not in (None, actor.org):
+        raise Forbidden(
+            f"actor {actor.id!r} of org {actor.org!r} cannot migrate the instances of org {org!r}",
+            trigger=MIGRATE,
+            actor=actor.id,
+            allowed=[actor.org],
+        )
+    org = org if org is not None else actor.org  # an org's admin migrates its own
     versions = engine.registry.version_numbers(workflow)
     if isinstance(to_version, bool) or not isinstance(to_version, int):
         raise Usage(f"--to must be a version number (got {to_version!r})", "to")
@@ -140,17 +148,37 @@ def migrate(
     for instance in _open_instances(engine, workflow, org):
         if instance.definition_hash == to_wf.hash:
             continue
-        plan, commit = _plan(engine, instance, to_wf, mapping, exprs, actor, why, now)
-        if commit is not None and not dry_run:
-            try:
-                engine.store.apply(commit)
-            except ConcurrencyConflict as e:
-                lost = f"changed by another command while migrating ({e.message}); run it again"
-                plan = _with(plan, problems=[lost])
-            else:
-                plan = _with(plan, migrated=True)
-        plans.append(plan)
+        plans.append(
+            _migrate_one(engine, instance, to_wf, mapping, exprs, actor, why, now, dry_run)
+        )
     return MigrationReport(workflow, to_version, to_wf.hash, dry_run, plans)
+
+
+def _migrate_one(
+    engine: Engine,
+    instance: Instance,
+    to_wf: CompiledWorkflow,
+    mapping: dict[str, str],
+    exprs: dict[str, Compiled],
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    dry_run: bool,
+) -> MigrationPlan:
+    """One instance planned and, unless ``dry_run``, migrated; planned again on the stored row
+    once when another writer moved it first."""
+    plan, commit = _plan(engine, instance, to_wf, mapping, exprs, actor, reason, now)
+    if commit is None or dry_run:
+        return plan
+    try:
+        engine.store.apply(commit)
+    except ConcurrencyConflict as first:
+        fresh = engine.store.load(instance.id, fresh=True)
+        if fresh is None or fresh.version == instance.version or fresh.final:
+            lost = f"changed by another command while migrating ({first.message}); run it again"
+            return _with(plan, problems=[lost])
+        return _migrate_one(engine, fresh, to_wf, mapping, exprs, actor, reason, now, dry_run)
+    return _with(plan, migrated=True)
 
 
 def _with(plan: MigrationPlan, **changes: Any) -> MigrationPlan:

@@ -197,6 +197,12 @@ def test_bad_arguments_are_refused_naming_what_is_allowed(engine: Engine) -> Non
     with pytest.raises(Forbidden) as forbidden:
         engine.migrate("suggestion", 2, OFFICE, state_map=MAP, set_exprs=SETS)
     assert forbidden.value.allowed == ["admin"]
+    with pytest.raises(Forbidden) as other_org:
+        engine.migrate("suggestion", 2, ADMIN, org="zunyi", state_map=MAP, set_exprs=SETS)
+    assert other_org.value.message == (
+        "actor 'a1' of org 'guiyang' cannot migrate the instances of org 'zunyi'"
+    )
+    assert other_org.value.allowed == ["guiyang"]
     assert engine.verify() == []
 
 
