@@ -425,7 +425,8 @@ class Engine:
             One plan per instance: what changes, or the problems that keep it where it is.
 
         Raises:
-            Forbidden: the actor is not an ``admin``.
+            Forbidden: the actor is not an ``admin``, or is one of an org and ``org`` names
+                another (an org's admin migrates its own org's instances only).
             NotFound: no such workflow version loaded (naming those that are).
             Usage: a mapping to a state, or a ``set`` of a field, the new version does not
                 have (naming those it has), or an expression that does not compile.
