@@ -91,6 +91,7 @@ def _instance(r: dict[str, Any]) -> Instance:
         head_hash=r["head_hash"],
         children_version=r["children_version"],
         due_basis=r.get("due_basis"),
+        suspended_at=moment(r.get("suspended_at")),
     )
 
 
@@ -143,9 +144,9 @@ def export_bundle(
                 chosen[i.id] = i
         after = PageCursor.of(page[-1])
     history = [row for iid in chosen for row in store.history(iid)]
-    definitions = {
-        h: store.load_definition(h) for h in sorted({i.definition_hash for i in chosen.values()})
-    }
+    # every definition a row names: a migrated instance replays on the one it started on too
+    named = sorted({r.definition_hash for r in history})
+    definitions = {h: store.load_definition(h) for h in named}
     files: dict[str, bytes] = {
         "instances.jsonl": _jsonl(_instance_record(i) for i in chosen.values()),
         "history.jsonl": _jsonl(r.to_dict() for r in history),

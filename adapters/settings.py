@@ -110,7 +110,8 @@ class Settings(CheckedSettings):
 
     Every field is read from the environment with the prefix ``XIESHANG_``
     (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
-    ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``, ``XIESHANG_CALENDAR``); keyword arguments
+    ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``, ``XIESHANG_CALENDAR``,
+    ``XIESHANG_PINS``); keyword arguments
     win over the environment.
 
     Raises:
@@ -142,6 +143,11 @@ class Settings(CheckedSettings):
         "official table, then provisional statutory holidays",
     )
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    pins: Annotated[dict[str, dict[str, int]], NoDecode] = Field(
+        default_factory=dict,
+        description="per org, the workflow versions its new instances start on; "
+        "ORG:WORKFLOW=VERSION, comma-separated in the env (the newest version otherwise)",
+    )
 
     @field_validator("database_url", mode="after")
     @classmethod
@@ -157,6 +163,24 @@ class Settings(CheckedSettings):
         if isinstance(value, str):
             return [p for p in value.split(os.pathsep) if p]
         return value
+
+    @field_validator("pins", mode="before")
+    @classmethod
+    def _read_pins(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pins: dict[str, dict[str, int]] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            org, _, rest = part.partition(":")
+            workflow, _, version = rest.partition("=")
+            if not (org and workflow and version.isdigit()):
+                raise ValueError(
+                    f"expected ORG:WORKFLOW=VERSION[,...], e.g. guiyang:proposal=1 (got {part!r})"
+                )
+            pins.setdefault(org.strip(), {})[workflow.strip()] = int(version)
+        return pins
 
     @field_validator("clock", mode="before")
     @classmethod
@@ -300,5 +324,10 @@ def build_engine(
 
     warn_of_drift(store, registry)  # a file edited without a new version: logged, not refused
     return Engine(
-        store, registry, settings.make_clock(), deployment=settings.deployment, calendar=calendar
+        store,
+        registry,
+        settings.make_clock(),
+        deployment=settings.deployment,
+        calendar=calendar,
+        pins=settings.pins,
     )

@@ -31,6 +31,7 @@ from .errors import (
     XieshangError,
 )
 from .loading import load_definition
+from .migration import MigrationPlan, MigrationReport
 from .ports import (
     ActClause,
     Clock,
@@ -80,6 +81,8 @@ __all__ = [
     "Instance",
     "InstanceStore",
     "InvalidPayload",
+    "MigrationPlan",
+    "MigrationReport",
     "NotFound",
     "Page",
     "PageCursor",

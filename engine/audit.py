@@ -2,8 +2,10 @@
 
 A replay re-runs each transition's payload, guard over the instance and effects; the rows the
 engine writes on its own (``overdue``, ``remind``, ``parent_update``, ``linked_update``,
-``calendar_reconcile``, ``redact``) carry what they changed, and are applied as recorded (a
-``remind`` row changes nothing but the version, and announces its reminder event). A row
+``calendar_reconcile``, ``redact``) and an admin writes (``migrate``, ``suspend``, ``resume``,
+``set_state``) carry what they changed, and are applied as recorded (a ``remind`` row changes
+nothing but the version, and announces its reminder event; a ``migrate`` row switches the
+definition the rows after it replay on). A row
 whose payload fields were redacted is replayed with ``[redacted]`` in their place, its payload
 taken as validated when written.
 """
@@ -36,6 +38,8 @@ from .errors import (
 from .events import events_for
 from .ledger import verify_ledger
 from .loading import compile_definition
+from .migration import MIGRATE
+from .migration_replay import apply_migration
 from .reconcile import RECONCILE
 from .records import (
     SYSTEM,
@@ -49,13 +53,19 @@ from .records import (
     iso,
 )
 from .redaction import REDACT, REDACTOR_ROLE, apply_redaction
+from .repair import SET_STATE, apply_set_state
 from .rows import LINKED_UPDATE, OVERDUE, PARENT_UPDATE, REMIND, recorded_deadline
 from .steps import Command, overdue_step, reminder_step
+from .suspension import RESUME, SUSPEND, apply_resume, apply_suspend, judge_admin_row
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
 __all__ = ["replay_rows", "result_of", "verify", "verify_one"]
+
+# the rows an admin writes beside the definition's transitions (a workflow's own trigger of
+# the same name is replayed as its transition)
+ADMIN_ROWS = frozenset({MIGRATE, SUSPEND, RESUME, SET_STATE})
 
 
 def replay_rows(
@@ -136,6 +146,8 @@ def replay_rows(
                     allowed=[REDACTOR_ROLE],
                 )
             instance = apply_redaction(instance, row.payload, now)
+        elif row.trigger in ADMIN_ROWS and row.trigger not in wf.by_trigger:
+            wf, instance = _admin_row(engine, wf, instance, row, now)
         elif row.trigger in (PARENT_UPDATE, LINKED_UPDATE, RECONCILE) and in_place:
             before = instance
             instance = instance.copy()
@@ -167,6 +179,30 @@ def replay_rows(
             last_by[row.trigger] = (row.seq, str(row.actor.get("id")))
         instance.head_hash = row.hash
     return instance
+
+
+def _admin_row(
+    engine: Engine, wf: CompiledWorkflow, instance: Instance, row: HistoryEntry, now: datetime
+) -> tuple[CompiledWorkflow, Instance]:
+    """A ``migrate``, ``suspend``, ``resume`` or ``set_state`` row, applied as recorded after
+    checking that an admin wrote it; a migration switches the definition the rows after it
+    are replayed on."""
+    if row.trigger == MIGRATE:
+        return apply_migration(engine, instance, row, now)
+    judge_admin_row(row)
+    if row.trigger == SET_STATE:
+        return wf, apply_set_state(wf, instance, row, now)
+    if row.source != instance.state or row.target != instance.state:
+        raise TransitionNotAllowed(
+            f"replay of row {row.seq}: {row.trigger} moves {row.source!r} to {row.target!r}, "
+            f"the instance is in {instance.state!r}",
+            trigger=row.trigger,
+            state=instance.state,
+            allowed=[],
+        )
+    if row.trigger == SUSPEND:
+        return wf, apply_suspend(instance, now)
+    return wf, apply_resume(instance, row.payload, now, row)
 
 
 def _engine_row_events(

@@ -28,6 +28,7 @@ from .pinning import explain_pinned
 from .records import REDACTED, Actor, Instance, copy_json
 from .schema_types import field_errors
 from .steps import Command, Step
+from .suspension import suspended_refusal
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -368,6 +369,11 @@ def available(engine: Engine, instance: Instance, actor: Actor) -> list[Availabi
     fire it with a suitable payload, or may not (and why)."""
     wf = engine._workflow_of(instance)
     now = engine.clock.now()
+    if instance.suspended_at is not None:  # nothing fires until an admin resumes it
+        return [
+            Availability(t.trigger, t.target, False, suspended_refusal(instance, t.trigger).message)
+            for t in wf.by_state.get(instance.state, ())
+        ]
     return [
         _availability(engine, wf, instance, t, actor, now)
         for t in wf.by_state.get(instance.state, ())

@@ -31,7 +31,7 @@ def spawn(
     wf, old, t, actor, now = step.wf, step.instance, step.t, step.command.actor, step.command.now
     spec = t.spec.spawn
     assert spec is not None and t.spawn_for_each is not None
-    child_wf = engine.registry.get(spec.workflow)
+    child_wf = engine.registry.for_start(spec.workflow, old.org, engine.pins)
     engine._remember_definition(child_wf)
     base = full_context(engine, Scope(wf, new, t, actor, step.values, now))
     try:

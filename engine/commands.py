@@ -34,6 +34,7 @@ from .records import SYSTEM, Actor, Commit, HistoryEntry, Instance, canonical_js
 from .rows import START
 from .start_guard import check_start
 from .steps import Command, Step, absorb, created, moved
+from .suspension import suspended_refusal
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -115,7 +116,7 @@ def start(
     unit: str | None,
 ) -> Instance:
     """Start an instance (see :meth:`Engine.start`)."""
-    wf = engine.registry.get(workflow)
+    wf = engine.registry.for_start(workflow, org, engine.pins)
     if actor.org is not None and actor.org != org:
         raise Forbidden(
             f"actor {actor.id!r} of org {actor.org!r} cannot start an instance for org {org!r}",
@@ -217,6 +218,8 @@ def step(
     """The commit of the first candidate transition of the command's trigger that passes its
     checks; the refusal of the one that got furthest when none does."""
     trigger = command.trigger
+    if instance.suspended_at is not None:
+        raise suspended_refusal(instance, trigger)
     candidates = wf.by_trigger.get(trigger)
     if not candidates:
         raise UnknownTrigger(wf.id, trigger, wf.definition.triggers())
@@ -352,6 +355,8 @@ def _join(engine: Engine, commit: Commit, child: Instance, command: Command) -> 
     for t in joins:
         if not join_ready(t, kids):
             continue
+        if parent.suspended_at is not None:  # the join waits: the parent's clock has stopped
+            raise suspended_refusal(parent, t.trigger)
         as_system = Command(t.trigger, SYSTEM, {}, command.now)
         try:
             checked = check(engine, pwf, parent, t, as_system, children=kids)

@@ -28,6 +28,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("overdue", "column-differs"),
     ("due_at", "column-differs"),
     ("created_at", "column-differs"),
+    ("suspended_at", "column-differs"),
 )
 # reminders sent before reminders were recorded as rows were announced by a timer alone
 _UNCHECKED = "instance.reminder"

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["KEEP", "drift_message", "explain_pinned", "runs"]
 
 KEEP = (
-    "instances keep the definition they started on (moving running instances to a new text "
-    "is a migration, not yet built)"
+    "instances keep the definition they started on (a file with a new version moves them by a "
+    "migration: xieshang migrate)"
 )
 UNDECLARED = "not a declared field"
 

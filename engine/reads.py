@@ -191,7 +191,9 @@ def _known_states(engine: Engine, q: Query) -> None:
             "workflow",
             allowed=engine.registry.ids(),
         )
-    states = engine.registry.get(q.workflow).definition.states
+    # the states of every version loaded: instances of each run side by side
+    versions = [w for w in engine.registry.versions() if w.id == q.workflow]
+    states = {s: None for w in reversed(versions) for s in w.definition.states}
     unknown = [s for s in (*(q.states or ()), *([q.state] if q.state else [])) if s not in states]
     if unknown:
         raise Usage(

@@ -162,6 +162,7 @@ class Instance:
     head_hash: str = ""
     children_version: int = 0
     due_basis: str | None = None
+    suspended_at: datetime | None = None  # since when it is suspended (xieshang.suspension)
 
     def copy(self) -> Instance:
         return Instance(
@@ -184,6 +185,7 @@ class Instance:
             self.head_hash,
             self.children_version,
             self.due_basis,
+            self.suspended_at,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +208,7 @@ class Instance:
             "overdue": self.overdue,
             "parent_id": self.parent_id,
             "unit": self.unit,
+            "suspended_at": iso(self.suspended_at) if self.suspended_at else None,
         }
 
 

@@ -70,7 +70,9 @@ class Registry:
                 seen[key] = file
             source = str(text if isinstance(text, str) else text.decode())
             parsed.append((definition, located, source, unsure))
-        known = {d.id: known_workflow(d, complete=unsure is None) for d, _, _, unsure in parsed}
+        # what a file may name of another workflow is what that workflow's newest version has
+        newest = sorted(parsed, key=lambda p: p[0].version)
+        known = {d.id: known_workflow(d, complete=unsure is None) for d, _, _, unsure in newest}
         compiled: list[CompiledWorkflow] = []
         for definition, located, source, unsure in parsed:
             try:
@@ -116,6 +118,31 @@ class Registry:
                 allowed=self.ids(),
             )
         return wf
+
+    def for_start(
+        self, workflow: str, org: str, pins: Mapping[str, Mapping[str, int]] | None = None
+    ) -> CompiledWorkflow:
+        """The version a new instance of ``workflow`` for ``org`` starts on: the one ``pins``
+        names for that org (``{org: {workflow: version}}``), else the newest.
+
+        Raises:
+            NotFound: no such workflow, or the pinned version is not loaded (naming the pin and
+                the versions that are).
+        """
+        pinned = (pins or {}).get(org, {}).get(workflow)
+        if pinned is None:
+            return self.get(workflow)
+        try:
+            return self.get(workflow, pinned)
+        except NotFound:
+            loaded = [f"{workflow} v{v}" for v in self.version_numbers(workflow)]
+            raise NotFound(
+                "workflow", f"{workflow} v{pinned} (pinned for org {org!r})", allowed=loaded
+            ) from None
+
+    def version_numbers(self, workflow: str) -> list[int]:
+        """The versions of ``workflow`` this registry holds, oldest first."""
+        return sorted({w.definition.version for w in self._by_hash.values() if w.id == workflow})
 
     def by_hash(self, content_hash: str) -> CompiledWorkflow | None:
         return self._by_hash.get(content_hash)

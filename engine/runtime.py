@@ -17,13 +17,14 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from . import audit, checks, commands, reads, redaction, timers
+from . import audit, checks, commands, migration, reads, redaction, repair, suspension, timers
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
 from .inputs import input_errors, refuse_bad_id, refuse_bad_input
 from .loading import compile_definition
+from .migration import MigrationReport
 from .ports import Clock, Query, Store, SystemClock
 from .reads import Page
 from .reconcile import ReconcileReport, reconcile
@@ -48,6 +49,8 @@ class Engine:
         deployment: names this deployment in the ``source`` of events.
         calendar: the deployment's working-day calendar (its calendar file over the official
             table); the official table, then provisional statutory holidays, when None.
+        pins: per org, the version of a workflow its new instances start on
+            (``{"guiyang": {"proposal": 2}}``); the newest loaded version otherwise.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Engine:
         ids: Callable[[], str] | None = None,
         deployment: str = "default",
         calendar: CalendarChain | None = None,
+        pins: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -66,6 +70,7 @@ class Engine:
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self.deployment = deployment
         self.calendar = calendar if calendar is not None else CalendarChain()
+        self.pins = {org: dict(by_wf) for org, by_wf in (pins or {}).items()}
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
         self._subscribers: Subscribers | None = None
@@ -106,6 +111,7 @@ class Engine:
             ids=self._ids,
             deployment=self.deployment,
             calendar=self.calendar,
+            pins=self.pins,
         )
         bound._functions = self._functions
         try:
@@ -394,6 +400,91 @@ class Engine:
             NotFound: no such instance.
         """
         return redaction.redact(self, instance_id, fields, actor, reason)
+
+    # -- versions, suspension and repair ------------------------------------------------------
+
+    def migrate(
+        self,
+        workflow: str,
+        to_version: int,
+        actor: Actor,
+        *,
+        org: str | None = None,
+        state_map: Mapping[str, str] | None = None,
+        set_exprs: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        reason: str | None = None,
+    ) -> MigrationReport:
+        """Move the open instances of ``workflow`` (of ``org``, or of all) to its version
+        ``to_version``: each by one audited ``migrate`` row, whole or not at all; with
+        ``dry_run``, only report. ``state_map`` renames states (``{"old": "new"}``);
+        ``set_exprs`` gives data fields by CEL over the old ``data``, ``instance``, ``now`` and
+        the new ``params`` (null removes the field).
+
+        Returns:
+            One plan per instance: what changes, or the problems that keep it where it is.
+
+        Raises:
+            Forbidden: the actor is not an ``admin``, or is one of an org and ``org`` names
+                another (an org's admin migrates its own org's instances only).
+            NotFound: no such workflow version loaded (naming those that are).
+            Usage: a mapping to a state, or a ``set`` of a field, the new version does not
+                have (naming those it has), or an expression that does not compile.
+        """
+        refuse_bad_id("workflow", workflow, option="workflow")
+        if org is not None:
+            refuse_bad_id("org", org, option="org")
+        return migration.migrate(
+            self,
+            workflow,
+            to_version,
+            actor,
+            org=org,
+            state_map=state_map,
+            set_exprs=set_exprs,
+            dry_run=dry_run,
+            reason=reason,
+        )
+
+    def suspend(self, instance_id: str, actor: Actor, reason: str) -> Instance:
+        """Suspend an open instance: one audited row by an ``admin``; until :meth:`resume`,
+        every command on it is refused and its timers hold.
+
+        Raises:
+            Forbidden: the actor is not an ``admin``.
+            InvalidPayload: no reason.
+            NotFound: no such instance.
+            TransitionNotAllowed: it is final or suspended already.
+        """
+        refuse_bad_input("suspend", None, actor, reason=reason, trigger="suspend")
+        return suspension.suspend(self, refuse_bad_id("instance", instance_id), actor, reason)
+
+    def resume(self, instance_id: str, actor: Actor, reason: str) -> Instance:
+        """Resume a suspended instance: its deadline and pending timers move by the time it was
+        suspended (an overdue instance keeps its date).
+
+        Raises:
+            Forbidden: the actor is not an ``admin``.
+            InvalidPayload: no reason.
+            NotFound: no such instance.
+            TransitionNotAllowed: it is not suspended.
+        """
+        refuse_bad_input("resume", None, actor, reason=reason, trigger="resume")
+        return suspension.resume(self, refuse_bad_id("instance", instance_id), actor, reason)
+
+    def set_state(self, instance_id: str, state: str, actor: Actor, reason: str) -> Instance:
+        """Put an instance in ``state`` of its definition by hand (one audited row by an
+        ``admin``), as if it had just entered it: for what no transition or migration covers.
+
+        Raises:
+            Forbidden: the actor is not an ``admin``.
+            InvalidPayload: no reason, or no such state (naming the states).
+            NotFound: no such instance.
+            TransitionNotAllowed: it is in that state already, or suspended.
+        """
+        refuse_bad_input("set_state", None, actor, reason=reason, trigger="set_state")
+        refuse_bad_id("state", state, option="state")
+        return repair.set_state(self, refuse_bad_id("instance", instance_id), state, actor, reason)
 
     # -- time --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -24,6 +25,7 @@ from xieshang import Actor, Commit, Engine, FixedClock, Query, Registry, Usage
 from xieshang.adapters.cli import app
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import SQLStore, open_store, upgrade
+from xieshang.adapters.sql.connect import _alembic_config
 from xieshang.adapters.sql.store import sa_engine
 
 CN = timezone(timedelta(hours=8))
@@ -282,13 +284,16 @@ def test_a_bulk_load_of_a_step_on_an_instance_it_did_not_insert_changes_nothing(
 
 def test_migration_0008_upgrades_a_database_made_at_0007(sql_url: str) -> None:
     """A database at 0007 with instances in it upgrades to the head: the instances are kept,
-    its schema is the models' (new and widened indexes included), and queries read them."""
-    upgrade(sql_url, revision="0007_org_created")
+    its schema is the models' (new and widened indexes included), and queries read them. (The
+    rows are written at the head, whose instance rows have columns 0007 lacks, then the schema
+    is taken down to 0007 with them in it.)"""
+    upgrade(sql_url)
     commits, _ = made(30)
     with SQLStore(sql_url) as store:
         Engine(store, registry())._remember_definition(registry().get("case"))
         Engine(store, registry())._remember_definition(registry().get("note"))
         store.bulk_load(commits)
+    _downgrade(sql_url, "0007_org_created")
     upgrade(sql_url)
     engine = sa_engine(sql_url)
     try:
@@ -300,6 +305,18 @@ def test_migration_0008_upgrades_a_database_made_at_0007(sql_url: str) -> None:
         overdue = [i.id for i in store.query(Query(overdue=True, org="org1"))]
         assert overdue == [f"c{k:05d}" for k in range(30) if fate(k) == 1 and k % 2 == 1]
         assert Engine(store, registry()).verify() == []
+
+
+def _downgrade(url: str, revision: str) -> None:
+    """``alembic downgrade`` of the database at ``url`` to ``revision``."""
+    engine = sa_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
 
 
 def test_list_overdue_of_a_unit_lists_exactly_those(tmp_path: Path) -> None:

@@ -389,7 +389,8 @@ def test_a_field_the_pinned_definition_lacks_names_that_definition(
             "2026-03-02T01:00:00.000000+00:00), which this instance runs; the current file "
             f"minimal@1 "
             f"(hash {current.hash[:12]}) declares it, but instances keep the definition they "
-            "started on (moving running instances to a new text is a migration, not yet built)",
+            "started on (a file with a new version moves them by a migration: xieshang "
+            "migrate)",
         }
     ]
     assert later.get(instance_id, Actor.of("c", "clerk")).state == "handling"

@@ -34,6 +34,7 @@ PLUGINS = {
     "report": "xieshang.adapters.reports",
     "demo": "xieshang.adapters.demo",
     "calendar": "xieshang.adapters.calendar_cli",
+    **dict.fromkeys(["migrate", "suspend", "resume", "admin"], "xieshang.adapters.cli.migrate"),
 }
 
 

@@ -65,13 +65,18 @@ def _show_instance(engine: Engine, instance: Instance) -> None:
     for key, value in (
         ("编号 id", instance.id),
         ("状态 state", _state_label(d, instance.state) + (" · 已结束" if instance.final else "")),
-        ("版本 version", str(instance.version)),
+        ("版本 version", f"{instance.version} (definition v{instance.workflow_version})"),
         ("组织 org", instance.org or "-"),
         ("创建 created", _moment(instance.created_at)),
         ("更新 updated", _moment(instance.updated_at)),
         ("期限 due", due),
         *((("上级 parent", instance.parent_id),) if instance.parent_id else ()),
         *((("单位 unit", instance.unit),) if instance.unit else ()),
+        *(
+            (("暂停 suspended", f"since {_moment(instance.suspended_at)} (resume to go on)"),)
+            if instance.suspended_at
+            else ()
+        ),
     ):
         facts.add_row(key, Text(value))
     data = Table("字段 field", "值 value", expand=False)

@@ -1,6 +1,8 @@
-"""Token administration over HTTP, for the ``admin`` role of an org: issue, list, revoke.
+"""Administration over HTTP, for the ``admin`` role of an org: tokens (issue, list, revoke),
+migrations of instances to another workflow version, suspension and repair.
 
-An admin manages the tokens of its own org only; a token it issues is always for its org.
+An admin manages the tokens and instances of its own org only; a token it issues is always for
+its org.
 """
 
 from typing import Annotated, Any
@@ -8,13 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from xieshang import Actor
+from xieshang import Actor, Engine
 
 from .auth import KEY_LENGTH, MIN_KEY_LENGTH, Authenticate, TokenStore, hash_token
+from .bodies import NO_NUL
 from .problems import ApiProblem, documented
-from .schemas import ActorOut, Timestamp
+from .schemas import ActorOut, InstanceOut, Timestamp
 
-__all__ = ["ADMIN_ROLE", "add_token_routes"]
+__all__ = ["ADMIN_ROLE", "add_admin_routes", "add_token_routes"]
 
 ADMIN_ROLE = "admin"
 # what `id:role,role@org/unit` can spell: no separators, spaces or control characters. The
@@ -142,3 +145,149 @@ def add_token_routes(api: FastAPI, tokens: TokenStore, caller: Authenticate) -> 
             )
         tokens.revoke(mine[0].key)
         return Response(status_code=204)
+
+
+# -- migrations, suspension and repair ---------------------------------------------------------
+
+_State = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+_Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]
+
+
+class MigrationIn(BaseModel):
+    """Move the open instances of the admin's org of one workflow to another version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "workflow": "suggestion",
+                    "to_version": 2,
+                    "map": {"reviewing": "under_review"},
+                    "set": {"category": "'society'"},
+                    "dry_run": True,
+                    "reason": "第二版",
+                }
+            ]
+        },
+    )
+
+    workflow: _State
+    to_version: int = Field(ge=1, le=2**31 - 1)
+    map: dict[_State, _State] = Field(
+        default_factory=dict, description="states renamed: old state -> state of the new version"
+    )
+    set: dict[_State, Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]] = Field(
+        default_factory=dict,
+        description="data field -> CEL over the old data, instance, now and the new params "
+        "(null removes the field)",
+    )
+    dry_run: bool = Field(default=False, description="report only; change nothing")
+    reason: _Reason | None = None
+
+
+class MigrationPlanOut(BaseModel):
+    """What the migration does to one instance, or why it cannot (``problems``)."""
+
+    instance_id: str
+    org: str
+    from_version: int
+    from_hash: str
+    state: str
+    target: str
+    set: dict[str, Any]
+    problems: list[str]
+    migrated: bool
+
+
+class MigrationOut(BaseModel):
+    """A migration's report: one plan per open instance not yet on the new definition."""
+
+    workflow: str
+    to_version: int
+    to_hash: str
+    dry_run: bool
+    migrated: int
+    refused: int
+    instances: list[MigrationPlanOut]
+
+
+class ReasonIn(BaseModel):
+    """Why (kept in the audited row)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "核查"}]})
+
+    reason: _Reason
+
+
+class SetStateIn(ReasonIn):
+    """The state to put the instance in, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"state": "filed", "reason": "纸质立案"}]}
+    )
+
+    state: _State
+
+
+def add_admin_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
+    """Add ``POST /admin/migrations`` and ``POST /admin/instances/{id}/suspend``, ``.../resume``
+    and ``.../state`` for admins, each on its own org only."""
+
+    def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:
+        if ADMIN_ROLE not in actor.roles:
+            raise ApiProblem(403, "forbidden", "this needs the role 'admin'", allowed=[ADMIN_ROLE])
+        return actor
+
+    Admin = Annotated[Actor, Depends(admin)]
+    Id = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
+
+    @api.post(
+        "/admin/migrations",
+        response_model=MigrationOut,
+        tags=["admin"],
+        responses=documented(401, 403, 404, 413, 422),
+    )
+    def create_migration(body: MigrationIn, actor: Admin) -> dict[str, Any]:
+        """Migrate (or with ``dry_run`` only report) the open instances of the admin's org."""
+        report = engine.migrate(
+            body.workflow,
+            body.to_version,
+            actor,
+            org=actor.org,
+            state_map=body.map,
+            set_exprs=body.set,
+            dry_run=body.dry_run,
+            reason=body.reason,
+        )
+        return report.to_dict()
+
+    @api.post(
+        "/admin/instances/{instance_id}/suspend",
+        response_model=InstanceOut,
+        tags=["admin"],
+        responses=documented(401, 403, 404, 409, 413, 422),
+    )
+    def suspend_instance(instance_id: Id, body: ReasonIn, actor: Admin) -> dict[str, Any]:
+        """Suspend an instance: commands refused and timers held until it is resumed."""
+        return engine.suspend(instance_id, actor, body.reason).to_dict()
+
+    @api.post(
+        "/admin/instances/{instance_id}/resume",
+        response_model=InstanceOut,
+        tags=["admin"],
+        responses=documented(401, 403, 404, 409, 413, 422),
+    )
+    def resume_instance(instance_id: Id, body: ReasonIn, actor: Admin) -> dict[str, Any]:
+        """Resume a suspended instance; its deadline and timers move by the time it was held."""
+        return engine.resume(instance_id, actor, body.reason).to_dict()
+
+    @api.post(
+        "/admin/instances/{instance_id}/state",
+        response_model=InstanceOut,
+        tags=["admin"],
+        responses=documented(401, 403, 404, 409, 413, 422),
+    )
+    def set_instance_state(instance_id: Id, body: SetStateIn, actor: Admin) -> dict[str, Any]:
+        """Put an instance in a state of its definition by hand (one audited row)."""
+        return engine.set_state(instance_id, body.state, actor, body.reason).to_dict()

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from xieshang import Actor, Engine
 
-from .admin import add_token_routes
+from .admin import add_admin_routes, add_token_routes
 from .audit import add_audit_routes
 from .auth import TokenStore
 from .bodies import install_request_schemas
@@ -110,6 +110,7 @@ def create_app(
     add_event_routes(api, engine, caller)
     add_inbox_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
+    add_admin_routes(api, engine, caller)
     from xieshang.adapters.web import mount_console  # the pages import this package's auth
 
     mount_console(api, engine, tokens, console)

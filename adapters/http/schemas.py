@@ -57,6 +57,7 @@ _INSTANCE_EXAMPLE: dict[str, Any] = {
     "overdue": False,
     "parent_id": None,
     "unit": None,
+    "suspended_at": None,
 }
 
 
@@ -138,6 +139,11 @@ class InstanceOut(BaseModel):
     overdue: bool
     parent_id: str | None
     unit: str | None
+    suspended_at: Timestamp | None = Field(
+        default=None,
+        description="since when the instance is suspended (only `resume` is allowed); null when "
+        "it runs",
+    )
 
 
 class ActorOut(BaseModel):

@@ -56,6 +56,7 @@ class InstanceRow(NamedTuple):
     head_hash: str
     children_version: int
     due_basis: str | None
+    suspended_at: datetime | None
 
 
 INSTANCE_COLUMNS: tuple[str, ...] = InstanceRow._fields
@@ -78,6 +79,7 @@ def instance_row(i: Instance) -> InstanceRow:
         entered_at=i.entered_at, final=i.final, due_at=i.due_at, overdue=i.overdue,
         parent_id=i.parent_id, unit=i.unit, head_hash=i.head_hash,
         children_version=i.children_version, due_basis=i.due_basis,
+        suspended_at=i.suspended_at,
     )  # fmt: skip
 
 
@@ -89,6 +91,8 @@ def insert_values(row: InstanceRow) -> tuple[Any, ...]:
         values[name] = iso(values[name])
     if row.due_at is not None:
         values["due_at"] = iso(row.due_at)
+    if row.suspended_at is not None:
+        values["suspended_at"] = iso(row.suspended_at)
     return tuple(values.values())
 
 
@@ -96,8 +100,9 @@ def parsed(values: Sequence[Any]) -> InstanceRow:
     """A cache row from the values of a select of :data:`INSTANCE_COLUMNS`: moments parsed,
     booleans made bool."""
     raw = InstanceRow._make(values)
-    due = raw.due_at
+    due, suspended = raw.due_at, raw.suspended_at
     return raw._replace(
+        suspended_at=_dt(suspended) if suspended is not None else None,
         created_at=_dt(raw.created_at),
         updated_at=_dt(raw.updated_at),
         entered_at=_dt(raw.entered_at),

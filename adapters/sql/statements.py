@@ -31,7 +31,8 @@ _HCOLS = ", ".join(f'"{c}"' if c == "trigger" else c for c in HISTORY_COLUMNS)
 # What a step may change. The identity columns (workflow, org, parent, unit) never change, and
 # leaving them out of the SET spares SQLite the upkeep of their indexes.
 _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
-            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis"]  # fmt: skip
+            "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis",
+            "suspended_at"]  # fmt: skip
 
 
 _SHAPES = 512  # compiled query shapes kept; past that the cache starts again

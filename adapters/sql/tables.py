@@ -108,6 +108,8 @@ class InstanceRow(SQLModel, table=True):
     children_version: int = Field(sa_type=Integer, nullable=False)
     # the calendar the deadline was counted on (xieshang.schedules), None if it needs none
     due_basis: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # since when the instance is suspended (xieshang.suspension), None when it runs
+    suspended_at: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class HistoryRow(SQLModel, table=True):

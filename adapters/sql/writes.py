@@ -71,6 +71,7 @@ def write_rows(
             "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
             "final": new.final, "due_at": iso(due) if due is not None else None,
             "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
+            "suspended_at": iso(new.suspended_at) if new.suspended_at is not None else None,
         }  # fmt: skip
         # the row at the expected version is the one cached at it (versions name contents),
         # so its indexed columns that did not change can be left out of the SET
