@@ -13,6 +13,7 @@ from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
+from .fields import FieldSpec
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
 from .loading import compile_definition
@@ -28,6 +29,7 @@ __all__ = [
     "GENESIS",
     "IDENT",
     "MAX_DEPTH",
+    "FieldSpec",
     "LedgerEntry",
     "Tracking",
     "add_workdays",

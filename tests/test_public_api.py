@@ -50,7 +50,7 @@ PINNED = {
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
-        "CHINA_TZ", "DATA_LEVEL", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking",
+        "CHINA_TZ", "DATA_LEVEL", "FieldSpec", "GENESIS", "IDENT", "LedgerEntry", "MAX_DEPTH", "Tracking",
         "add_workdays", "append_entries", "canonical_json", "compile_definition", "copy_json",
         "drift_message", "field_errors", "input_errors", "iso", "provisional_years", "read_yaml",
         "reader_principals", "schema_json", "svg_titles", "to_dot", "to_mermaid", "verify_ledger",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xieshang.compiler import CompiledWorkflow
+from xieshang import CompiledWorkflow
 
 from .walk import Walk
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from xieshang.fields import FieldSpec
+from xieshang.shared import FieldSpec
 
 __all__ = ["ACTOR", "UNIT", "fill_actor", "variants"]
 

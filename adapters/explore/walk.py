@@ -25,6 +25,7 @@ from xieshang import (
     SYSTEM,
     Actor,
     CommandRefused,
+    CompiledWorkflow,
     Engine,
     FixedClock,
     Forbidden,
@@ -35,7 +36,6 @@ from xieshang import (
     TransitionNotAllowed,
 )
 from xieshang.adapters.memory import MemoryStore
-from xieshang.compiler import CompiledWorkflow
 
 from .payloads import UNIT, fill_actor, variants
 

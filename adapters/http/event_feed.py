@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xieshang import EventRecord
-from xieshang.ports import Store
+from xieshang import EventRecord, Store
 
 __all__ = ["EventFeed", "FeedEntry"]
 
