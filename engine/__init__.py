@@ -17,6 +17,7 @@ from .errors import (
     ConflictCase,
     DefinitionError,
     DeliveryFailed,
+    DutiesFileError,
     Forbidden,
     FunctionFailed,
     InvalidPayload,
@@ -30,6 +31,8 @@ from .errors import (
     Usage,
     XieshangError,
 )
+from .duties import DutyRecord, DutyRules
+from .duties_file import load_duties
 from .loading import load_definition
 from .ports import (
     ActClause,
@@ -69,7 +72,10 @@ __all__ = [
     "DefinitionError",
     "DefinitionStore",
     "DeliveryFailed",
+    "DutiesFileError",
     "Duration",
+    "DutyRecord",
+    "DutyRules",
     "Engine",
     "EventRecord",
     "FixedClock",
@@ -102,6 +108,7 @@ __all__ = [
     "XieshangError",
     "YearSchedule",
     "load_definition",
+    "load_duties",
     "parse_calendar_file",
     "parse_duration",
 ]

@@ -21,6 +21,7 @@ from . import audit, checks, commands, reads, redaction, timers
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .duties import DutyRules
 from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
 from .inputs import input_errors, refuse_bad_id, refuse_bad_input
 from .loading import compile_definition
@@ -48,6 +49,8 @@ class Engine:
         deployment: names this deployment in the ``source`` of events.
         calendar: the deployment's working-day calendar (its calendar file over the official
             table); the official table, then provisional statutory holidays, when None.
+        duties: the members' duty rules (see ``docs/duties.md``): each step's duty records are
+            written in its transaction; None writes none.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Engine:
         ids: Callable[[], str] | None = None,
         deployment: str = "default",
         calendar: CalendarChain | None = None,
+        duties: DutyRules | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -66,6 +70,7 @@ class Engine:
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self.deployment = deployment
         self.calendar = calendar if calendar is not None else CalendarChain()
+        self.duties = duties  # the members' duty rules; None: no duty records are written
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
         self._subscribers: Subscribers | None = None

@@ -12,6 +12,10 @@ from .access import DATA as DATA_LEVEL
 from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
+from .duties import DutyFile, year_of
+from .duties_audit import DutyRecompute, apply_recompute, recompute_plan, rules_of_year
+from .duties_file import duties_problems
+from .duties_totals import MemberYear, count_year
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
@@ -25,26 +29,35 @@ from .yamlsafe import read_yaml
 __all__ = [
     "CHINA_TZ",
     "DATA_LEVEL",
+    "DutyFile",
+    "DutyRecompute",
     "GENESIS",
     "IDENT",
     "MAX_DEPTH",
     "LedgerEntry",
+    "MemberYear",
     "Tracking",
     "add_workdays",
     "append_entries",
+    "apply_recompute",
     "canonical_json",
     "compile_definition",
     "copy_json",
+    "count_year",
     "drift_message",
+    "duties_problems",
     "field_errors",
     "input_errors",
     "iso",
     "provisional_years",
     "read_yaml",
     "reader_principals",
+    "recompute_plan",
+    "rules_of_year",
     "schema_json",
     "svg_titles",
     "to_dot",
     "to_mermaid",
     "verify_ledger",
+    "year_of",
 ]
