@@ -32,6 +32,7 @@ __all__ = [
     "DutyRecord",
     "DutyRule",
     "DutyRules",
+    "MemberSpec",
     "QuotaSpec",
     "compile_rules",
     "records_for",
@@ -57,6 +58,15 @@ class QuotaSpec(_Model):
     category: Ident
     at_least: int = Field(ge=1)
     label: Label | None = None
+
+
+class MemberSpec(_Model):
+    """A member of the roster: the name, sector (界别) and special committee reports group by."""
+
+    name: str = Field(min_length=1, max_length=100)
+    sector: str | None = Field(default=None, max_length=100)
+    committee: str | None = Field(default=None, max_length=100)
+    standing: bool = Field(default=False, description="a standing committee member (常委)")
 
 
 class DutyRule(_Model):
@@ -90,6 +100,9 @@ class DutyFile(_Model):
     year_cap: int | None = Field(default=None, ge=0)
     quotas: list[QuotaSpec] = Field(default_factory=list)
     rules: list[DutyRule] = Field(min_length=1)
+    members: dict[str, MemberSpec] = Field(
+        default_factory=dict, description="the roster: member id -> name, sector, committee"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,10 @@ from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .duties import DutyFile, year_of
+from .duties import compile_rules as compile_duty_rules
 from .duties_audit import DutyRecompute, apply_recompute, recompute_plan, rules_of_year
 from .duties_file import duties_problems
+from .duties_read import RECORD_READERS, member_year
 from .duties_totals import MemberYear, count_year
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .inputs import MAX_DEPTH, input_errors
@@ -36,12 +38,14 @@ __all__ = [
     "MAX_DEPTH",
     "LedgerEntry",
     "MemberYear",
+    "RECORD_READERS",
     "Tracking",
     "add_workdays",
     "append_entries",
     "apply_recompute",
     "canonical_json",
     "compile_definition",
+    "compile_duty_rules",
     "copy_json",
     "count_year",
     "drift_message",
@@ -49,6 +53,7 @@ __all__ = [
     "field_errors",
     "input_errors",
     "iso",
+    "member_year",
     "provisional_years",
     "read_yaml",
     "reader_principals",

@@ -34,6 +34,8 @@ PLUGINS = {
     "report": "xieshang.adapters.reports",
     "demo": "xieshang.adapters.demo",
     "calendar": "xieshang.adapters.calendar_cli",
+    "member": "xieshang.adapters.cli.members",
+    "duties": "xieshang.adapters.cli.members",
 }
 
 
@@ -192,6 +194,7 @@ class _State:
     workflows: list[Path] = field(default_factory=list)
     clock: str | None = None
     calendar: Path | None = None
+    duties: Path | None = None
     _settings: Settings | None = None
     _engine: Engine | None = None
 
@@ -204,6 +207,8 @@ class _State:
                 overrides["clock"] = self.clock
             if self.calendar is not None:
                 overrides["calendar"] = self.calendar
+            if self.duties is not None:
+                overrides["duties"] = self.duties
             try:
                 self._settings = Settings(**overrides)
             except SettingsError as e:
@@ -244,6 +249,7 @@ def _setting_error(err: dict[str, Any]) -> str:
         "clock": "--clock",
         "workflows": "--workflows",
         "calendar": "--calendar",
+        "duties": "--duties",
     }.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
     message = str(err["error"]).removeprefix("Value error, ")
@@ -281,6 +287,14 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    duties: Annotated[
+        Path | None,
+        typer.Option(
+            "--duties",
+            help="The deployment's members' duty rules, YAML (env XIESHANG_DUTIES).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -288,7 +302,9 @@ def _global(
         ),
     ] = False,
 ) -> None:
-    state = _State(db=db, workflows=list(workflows or []), clock=clock, calendar=calendar)
+    state = _State(
+        db=db, workflows=list(workflows or []), clock=clock, calendar=calendar, duties=duties
+    )
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -27,6 +27,7 @@ from .docs import install_docs
 from .events import add_event_routes
 from .health import add_health_routes
 from .inbox import add_inbox_routes
+from .members import add_member_routes
 from .instances import add_instance_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .problems import ApiProblem, install_handlers
@@ -103,6 +104,8 @@ def create_app(
     add_health_routes(api, engine)
     add_event_routes(api, engine, caller)
     add_inbox_routes(api, engine, caller)
+    if engine.duties is not None:
+        add_member_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     install_request_schemas(api, engine.registry)
     install_contracts(api, engine.registry)

@@ -7,6 +7,7 @@ from typing import Any
 from xieshang import Actor
 
 from .appraisal import appraisal_report
+from .duties import duties_report
 from .handling import handling_report
 from .key_proposals import key_proposals_report
 from .micro import micro_report
@@ -28,6 +29,7 @@ KINDS = {
     "appraisal": appraisal_report,
     "micro": micro_report,
     "online": online_report,
+    "duties": duties_report,
 }
 
 
