@@ -14,7 +14,7 @@ from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .duties import DutyFile, year_of
 from .duties import compile_rules as compile_duty_rules
-from .duties_audit import DutyRecompute, apply_recompute, recompute_plan, rules_of_year
+from .duties_audit import DutyRecompute, RecomputePlan, apply_recompute, recompute_plan, rules_of_year
 from .duties_file import duties_problems
 from .duties_read import RECORD_READERS, member_year
 from .duties_totals import MemberYear, count_year
@@ -39,6 +39,7 @@ __all__ = [
     "LedgerEntry",
     "MemberYear",
     "RECORD_READERS",
+    "RecomputePlan",
     "Tracking",
     "add_workdays",
     "append_entries",
