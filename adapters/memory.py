@@ -218,14 +218,16 @@ class MemoryStore:
         member: str | None = None,
         instance_id: str | None = None,
     ) -> list[DutyRecord]:
-        """The duty records stored, in the order they were written, filtered as asked."""
-        return [
+        """The duty records stored, filtered as asked, in the SQL store's order (the step's
+        moment, instance, row, rule, member)."""
+        found = [
             r
             for r in self._duties
             if (year is None or r.year == year)
             and (member is None or r.member == member)
             and (instance_id is None or r.instance_id == instance_id)
         ]
+        return sorted(found, key=lambda r: (r.occurred_at, r.instance_id, r.seq, r.rule, r.member))
 
     def duty_recomputes(self, year: int | None = None) -> list[DutyRecompute]:
         """The recomputes run, oldest first (of ``year`` only, when given)."""
