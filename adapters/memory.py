@@ -15,11 +15,11 @@ from xieshang import (
     Commit,
     ConcurrencyConflict,
     ConflictCase,
+    DutyRecord,
     EventRecord,
     HistoryEntry,
     Instance,
     Query,
-    DutyRecord,
     TimerRecord,
 )
 from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, append_entries, iso
@@ -207,7 +207,6 @@ class MemoryStore:
 
     def load_definition(self, content_hash: str) -> str | None:
         return self._definitions.get(content_hash)
-
 
     # the duty ledger (docs/duties.md)
 

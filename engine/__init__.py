@@ -9,6 +9,8 @@ the engine's few shared helpers through :mod:`xieshang.shared`).
 from .calendar import Duration, parse_duration
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .duties import DutyRecord, DutyRules
+from .duties_file import load_duties
 from .errors import (
     CalendarError,
     CalendarFileError,
@@ -31,8 +33,6 @@ from .errors import (
     Usage,
     XieshangError,
 )
-from .duties import DutyRecord, DutyRules
-from .duties_file import load_duties
 from .loading import load_definition
 from .ports import (
     ActClause,
@@ -72,8 +72,8 @@ __all__ = [
     "DefinitionError",
     "DefinitionStore",
     "DeliveryFailed",
-    "DutiesFileError",
     "Duration",
+    "DutiesFileError",
     "DutyRecord",
     "DutyRules",
     "Engine",

@@ -216,14 +216,13 @@ def records_for(
     for rule in matched:
         if rule.spec.roles is not None and row.role not in rule.spec.roles:
             continue
-        if rule.when is not None or rule.member is not None:
-            if ctx is None:
-                ctx = new_context(_variables(org, row, data))
+        if ctx is None and (rule.when is not None or rule.member is not None):
+            ctx = new_context(_variables(org, row, data))
         try:
             if rule.when is not None and rule.when.run(ctx) is not True:
                 continue
             members = _members(rule.member.run(ctx) if rule.member is not None else row.actor["id"])
-        except Exception:  # noqa: BLE001 - a rule that cannot judge this step earns nothing
+        except Exception:
             continue
         year = year_of(row.occurred_at)
         for member in members:

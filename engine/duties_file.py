@@ -37,7 +37,7 @@ from .expressions import ExpressionError, compile_expression
 from .rows import START
 from .yamlsafe import Located, Path, read_yaml
 
-__all__ = ["load_duties", "parse_duties", "duties_problems"]
+__all__ = ["duties_problems", "load_duties", "parse_duties"]
 
 
 def load_duties(

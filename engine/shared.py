@@ -12,13 +12,19 @@ from .access import DATA as DATA_LEVEL
 from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
+from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .duties import DutyFile, year_of
 from .duties import compile_rules as compile_duty_rules
-from .duties_audit import DutyRecompute, RecomputePlan, apply_recompute, recompute_plan, rules_of_year
+from .duties_audit import (
+    DutyRecompute,
+    RecomputePlan,
+    apply_recompute,
+    recompute_plan,
+    rules_of_year,
+)
 from .duties_file import duties_problems
 from .duties_read import RECORD_READERS, member_year
 from .duties_totals import MemberYear, count_year
-from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
 from .loading import compile_definition
@@ -31,14 +37,14 @@ from .yamlsafe import read_yaml
 __all__ = [
     "CHINA_TZ",
     "DATA_LEVEL",
-    "DutyFile",
-    "DutyRecompute",
     "GENESIS",
     "IDENT",
     "MAX_DEPTH",
+    "RECORD_READERS",
+    "DutyFile",
+    "DutyRecompute",
     "LedgerEntry",
     "MemberYear",
-    "RECORD_READERS",
     "RecomputePlan",
     "Tracking",
     "add_workdays",

@@ -49,22 +49,40 @@ quotas:
   - {category: proposal, at_least: 1}
   - {category: attendance, at_least: 2}
 rules:
-  - {id: attended, workflow: meeting_attendance, trigger: sign_in, category: attendance, points: 2}
+  - id: attended
+    workflow: meeting_attendance
+    trigger: sign_in
+    category: attendance
+    points: 2
   - id: plenary
     workflow: meeting_attendance
     trigger: sign_in
     when: data.kind == 'plenary'
     category: attendance
     points: 1
-  - {id: leave, workflow: meeting_attendance, trigger: request_leave, category: attendance, points: 0}
+  - id: leave
+    workflow: meeting_attendance
+    trigger: request_leave
+    category: attendance
+    points: 0
   - id: recorded
     workflow: meeting_attendance
     trigger: record_present
     member: payload.members
     category: attendance
     points: 2
-  - {id: filed, workflow: proposal, trigger: file, member: data.first_proposer, category: proposal, points: 5}
-  - {id: cosigned, workflow: proposal, trigger: file, member: data.co_proposers, category: proposal, points: 2}
+  - id: filed
+    workflow: proposal
+    trigger: file
+    member: data.first_proposer
+    category: proposal
+    points: 5
+  - id: cosigned
+    workflow: proposal
+    trigger: file
+    member: data.co_proposers
+    category: proposal
+    points: 2
 """
 
 
@@ -87,7 +105,7 @@ def engine(
 
 
 def meeting(engine: Engine, invited: list[str], kind: str = "consultation") -> str:
-    data = {"title": "双月协商座谈会", "kind": kind, "meeting_date": "2024-03-01", "invited": invited}
+    data = {"title": "座谈会", "kind": kind, "meeting_date": "2024-03-01", "invited": invited}
     return engine.start("meeting_attendance", data, OFFICE, org=ORG).id
 
 
@@ -273,7 +291,10 @@ def test_recompute_dry_run_changes_nothing_and_a_recompute_is_recorded(
     engine.fire(mid, "request_leave", member("m2"), reason="外出学习")
     before = summary(engine)
     new_rules = load_duties(
-        RULES.replace("category: attendance, points: 2}", "category: attendance, points: 3}"),
+        RULES.replace(
+            "trigger: sign_in\n    category: attendance\n    points: 2",
+            "trigger: sign_in\n    category: attendance\n    points: 3",
+        ),
         "new.yaml",
         registry,
     )

@@ -52,11 +52,12 @@ PINNED = {
     ],
     xieshang.shared: [
         "CHINA_TZ", "DATA_LEVEL", "DutyFile", "DutyRecompute", "GENESIS", "IDENT", "LedgerEntry",
-        "MAX_DEPTH", "MemberYear", "RECORD_READERS", "RecomputePlan", "Tracking", "add_workdays", "append_entries",
-        "apply_recompute", "canonical_json", "compile_definition", "compile_duty_rules", "copy_json", "count_year",
-        "drift_message", "duties_problems", "field_errors", "input_errors", "iso", "member_year",
-        "provisional_years", "read_yaml", "reader_principals", "recompute_plan", "rules_of_year",
-        "schema_json", "svg_titles", "to_dot", "to_mermaid", "verify_ledger", "year_of",
+        "MAX_DEPTH", "MemberYear", "RECORD_READERS", "RecomputePlan", "Tracking", "add_workdays",
+        "append_entries", "apply_recompute", "canonical_json", "compile_definition",
+        "compile_duty_rules", "copy_json", "count_year", "drift_message", "duties_problems",
+        "field_errors", "input_errors", "iso", "member_year", "provisional_years", "read_yaml",
+        "reader_principals", "recompute_plan", "rules_of_year", "schema_json", "svg_titles",
+        "to_dot", "to_mermaid", "verify_ledger", "year_of",
     ],
 }  # fmt: skip
 

@@ -41,7 +41,9 @@ SECTORS = [
     "农业界", "教育界", "体育界", "新闻出版界", "医药卫生界", "对外友好界",
     "社会福利和社会保障界", "少数民族界", "宗教界",
 ]  # fmt: skip
-COMMITTEES = ["提案委员会", "经济委员会", "人口资源环境委员会", "教科文卫体委员会", "社会和法制委员会"]
+COMMITTEES = [
+    "提案委员会", "经济委员会", "人口资源环境委员会", "教科文卫体委员会", "社会和法制委员会",
+]  # fmt: skip
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = "建国华明丽敏静军伟芳强磊洋艳勇杰娟涛超霞平刚桂英"
 # (kind, month, day, invited): one plenary, four standing committee sessions, six forums
@@ -77,8 +79,9 @@ def demo_rules(rules: DutyRules) -> DutyRules:
 
 
 def meeting_life(sim: Sim, rng: random.Random, k: int) -> Life:
-    """One meeting's roll: most invited members sign in, some take leave, the office records a
-    few who did not sign in themselves, and closes the roll."""
+    """One meeting's roll: most invited members sign in (at a plenary the office records them
+    in one step), some take leave, the office records a few who did not sign in themselves,
+    and closes the roll."""
     kind, month, d, invited_count = MEETINGS[k]
     on = date(YEAR, month, d)
     if invited_count >= MEMBERS:
@@ -99,7 +102,9 @@ def meeting_life(sim: Sim, rng: random.Random, k: int) -> Life:
     late: list[str] = []
     for m in invited:
         draw = rng.random()
-        if draw < 0.85:
+        if draw < 0.85 and kind == "plenary":
+            late.append(m)  # a plenary's roll is taken at the door and recorded by the office
+        elif draw < 0.85:
             engine.fire(mid, "sign_in", who(m, "member"))
         elif draw < 0.93:
             reason = LEAVE_REASONS[rng.randrange(len(LEAVE_REASONS))]

@@ -18,10 +18,10 @@ from xieshang import CalendarChain, Engine, FixedClock
 from xieshang.adapters.reports import (
     Report,
     appraisal_report,
+    duties_report,
     handling_report,
     key_proposals_report,
     micro_report,
-    duties_report,
     online_report,
     opinions_report,
     plan_report,
@@ -31,8 +31,15 @@ from xieshang.workflows import bundled, default_duties
 
 from .appraisal import TARGETS, appraisal_life
 from .cast import ORG, YEAR, day
-from .duties import MEETINGS, STANDING, awards_life, demo_rules, meeting_life, pin_rules
-from .duties import standing_report_life
+from .duties import (
+    MEETINGS,
+    STANDING,
+    awards_life,
+    demo_rules,
+    meeting_life,
+    pin_rules,
+    standing_report_life,
+)
 from .key_proposals import key_proposal_life
 from .micro import micro_life
 from .online import online_life

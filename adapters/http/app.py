@@ -27,9 +27,9 @@ from .docs import install_docs
 from .events import add_event_routes
 from .health import add_health_routes
 from .inbox import add_inbox_routes
-from .members import add_member_routes
 from .instances import add_instance_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
+from .members import add_member_routes
 from .problems import ApiProblem, install_handlers
 
 __all__ = ["create_app"]

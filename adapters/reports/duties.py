@@ -144,10 +144,8 @@ def _add_lines(
             f"{labels.get(s['category'], s['category'])} {s['have']}/{s['need']}"
             for s in m["shortfalls"]
         )
-        rows.append(
-            [m["rank"], m["member"], m["name"] or "", m["sector"], m["committee"], m["total"],
-             m["records"], short]  # fmt: skip
-        )
+        row = [m["rank"], m["member"], m["name"] or "", m["sector"], m["committee"]]
+        rows.append([*row, m["total"], m["records"], short])
     rep.wide["委员排名"] = (_HEADERS, rows)
     rep.notes.append(
         f"积分规则 {rules.hash[:12]}：各类封顶后合计，年度总分封顶 {rules.file.year_cap}"

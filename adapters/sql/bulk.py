@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from xieshang import Commit, Instance, TimerRecord, Usage
 from xieshang.shared import GENESIS, append_entries, iso
 
-from .errors import DRIVER_ERRORS, plain
 from .duties import write_duties
+from .errors import DRIVER_ERRORS, plain
 from .rows import dump, history_values, insert_values, instance_row
 
 if TYPE_CHECKING:

@@ -56,25 +56,26 @@ def read_records(
         "rule, member",
         params,
     )
-    return [
-        DutyRecord(
-            member=str(r[3]), org=str(r[4]), year=int(r[5]), category=str(r[6]),
-            points=int(r[7]), rule=str(r[2]), instance_id=str(r[0]), seq=int(r[1]),
-            occurred_at=str(r[8]),
-        )  # fmt: skip
-        for r in rows
-    ]
+    return [_record(r) for r in rows]
+
+
+def _record(r: Sequence[Any]) -> DutyRecord:
+    instance_id, seq, rule, member, org, year, category, points, occurred_at = r
+    return DutyRecord(str(member), str(org), int(year), str(category), int(points), str(rule),
+                      str(instance_id), int(seq), str(occurred_at))  # fmt: skip
 
 
 def read_recomputes(store: SQLStore, year: int | None = None) -> list[DutyRecompute]:
     p = store._p
     clause, params = (f" WHERE year = {p}", [year]) if year is not None else ("", [])
     rows = store._read(f"SELECT {_RECOMPUTE} FROM duty_recomputes{clause} ORDER BY id", params)
-    return [
-        DutyRecompute(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),
-                      json.loads(r[5]), json.loads(r[6]), str(r[7]))  # fmt: skip
-        for r in rows
-    ]
+    return [_recompute(r) for r in rows]
+
+
+def _recompute(r: Sequence[Any]) -> DutyRecompute:
+    year, rules_hash, body, actor, at, before, after, digest = r
+    return DutyRecompute(int(year), str(rules_hash), str(body), str(actor), str(at),
+                         json.loads(before), json.loads(after), str(digest))  # fmt: skip
 
 
 def replace_year(

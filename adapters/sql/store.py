@@ -472,7 +472,6 @@ class SQLStore:
         rows = self._read(f"SELECT body FROM definitions WHERE hash = {self._p}", (content_hash,))
         return str(rows[0][0]) if rows else None
 
-
     # -- the duty ledger (docs/duties.md) ---------------------------------------------------
 
     def duty_records(
