@@ -24,7 +24,7 @@ from .compiler import CompiledTransition, CompiledWorkflow
 from .deadlines import due, timers_for
 from .definition import Definition
 from .derive import event_findings, instance_findings, timer_findings
-from .duties_audit import duty_findings
+from .duties_audit import duty_findings, orphaned_duties
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -313,6 +313,7 @@ def verify(
         problems += [
             f for f in findings if f["instance_id"] is None or f["instance_id"] not in reported
         ]
+        problems += orphaned_duties(engine, set(ids))
     return problems
 
 

@@ -22,7 +22,6 @@ from .calendar import CHINA_TZ
 from .expressions import Compiled, compile_expression, new_context
 from .fields import Ident, Label, _Model
 from .records import HistoryEntry, canonical_json
-from .rows import START
 
 __all__ = [
     "ACTOR",
@@ -207,8 +206,7 @@ def records_for(
     A rule whose expression fails on this step (a missing field, a wrong type) earns nothing:
     the step itself was valid, and the same failure recurs at every recompute.
     """
-    trigger = START if row.source is None and row.trigger == START else row.trigger
-    matched = rules.by_step.get((row.workflow, trigger))
+    matched = rules.by_step.get((row.workflow, row.trigger))
     if not matched:
         return []
     out: list[DutyRecord] = []

@@ -27,6 +27,7 @@ __all__ = [
     "RecomputePlan",
     "apply_recompute",
     "duty_findings",
+    "orphaned_duties",
     "expected_records",
     "recompute_plan",
     "rules_of_year",
@@ -160,6 +161,29 @@ def duty_findings(
                     f"a duty record of {held.member!r} ({held.points} points, rule {held.rule!r}) "
                     f"names row {held.seq}, which earns no such record",
                 )
+            )
+    return out
+
+
+def orphaned_duties(engine: Engine, instance_ids: set[str]) -> list[dict[str, Any]]:
+    """A finding (``duty-orphaned``) for each instance that duty records name and the store
+    does not hold: records no history can have earned."""
+    if engine.duties is None:
+        return []
+    store: DutyStore = engine.store  # type: ignore[assignment]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in store.duty_records():
+        if r.instance_id not in instance_ids and r.instance_id not in seen:
+            seen.add(r.instance_id)
+            out.append(
+                {
+                    "instance_id": r.instance_id,
+                    "seq": r.seq,
+                    "kind": "duty-orphaned",
+                    "message": f"duty records of {r.member!r} name instance {r.instance_id!r}, "
+                    "which is not stored",
+                }
             )
     return out
 

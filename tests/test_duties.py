@@ -261,8 +261,14 @@ def test_a_members_record_is_read_by_the_member_and_the_office_only(engine: Engi
             "points, occurred_at FROM duty_records WHERE member = 'm1'",
             "duty-extra",
         ),
+        (
+            "INSERT INTO duty_records (instance_id, seq, rule, member, org, year, category, "
+            "points, occurred_at) SELECT 'no-such-instance', seq, rule, member, org, year, "
+            "category, points, occurred_at FROM duty_records WHERE member = 'm1'",
+            "duty-orphaned",
+        ),
     ],
-    ids=["altered", "missing", "extra"],
+    ids=["altered", "missing", "extra", "orphaned"],
 )
 def test_verify_finds_a_tampered_duty_record(
     engine: Engine, sql_url: str, statement: str, kind: str
@@ -276,7 +282,8 @@ def test_verify_finds_a_tampered_duty_record(
     with sql_connection(sql_url) as (conn, _):
         conn.execute(statement)
     [problem] = engine.verify()
-    assert (problem["instance_id"], problem["seq"], problem["kind"]) == (mid, 2, kind)
+    named = "no-such-instance" if kind == "duty-orphaned" else mid
+    assert (problem["instance_id"], problem["seq"], problem["kind"]) == (named, 2, kind)
 
 
 def test_recompute_dry_run_changes_nothing_and_a_recompute_is_recorded(

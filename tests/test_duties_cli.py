@@ -191,3 +191,24 @@ def test_get_member_duties_answers_as_the_read_scope_says(served: dict[str, http
         assert r.status_code == 404
         assert r.json()["detail"].replace("m1", "m7") == missing.json()["detail"]
     assert served["m1"].get("/members/m1/duties").status_code == 422
+
+
+def test_a_missing_or_broken_rules_file_stops_the_engine_before_any_database(
+    tmp_path: Path,
+) -> None:
+    """build_engine names the rules file it cannot read, or lists its problems, and creates no
+    database; the command line says the same."""
+    from xieshang import DutiesFileError, Usage
+
+    with pytest.raises(Usage, match="cannot read the duty rules file"):
+        build_engine(Settings(database_url="x.db", duties=tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        DUTIES_FILE.read_text(encoding="utf-8").replace("trigger: adopt", "trigger: adpot"),
+        encoding="utf-8",
+    )
+    with pytest.raises(DutiesFileError, match="did you mean 'adopt'"):
+        build_engine(Settings(database_url="x.db", duties=broken))
+    assert not (tmp_path / "x.db").exists() and not Path("x.db").exists()
+    result = xs("--db", "y.db", "--duties", str(broken), "list")
+    assert result.exit_code == 1 and "XS143" in result.output

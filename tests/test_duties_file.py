@@ -155,3 +155,17 @@ def test_the_json_schema_forbids_unknown_keys_and_requires_the_rules() -> None:
     assert set(schema["required"]) == {"version", "title", "categories", "rules"}
     rule = schema["$defs"]["DutyRule"]
     assert set(rule["required"]) == {"id", "workflow", "trigger", "category", "points"}
+
+
+def test_the_example_of_the_guide_is_a_valid_rules_file() -> None:
+    """The rules file shown in docs/duties.md loads against the bundled workflows."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "duties.md").read_text("utf-8")
+    [example] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "rules:" in b]
+    rules = load_duties(example, "docs/duties.md", REGISTRY)
+    assert [r.id for r in rules.file.rules] == [
+        "proposal_filed", "proposal_cosigned", "opinion_adopted", "attended", "leave",
+    ]  # fmt: skip
+    assert rules.file.members["m001"].sector == "经济界"

@@ -18,7 +18,13 @@ import typer
 from typer.core import TyperGroup
 
 from xieshang import Engine, Registry, SettingsError, Usage, XieshangError
-from xieshang.adapters.settings import Settings, build_engine, command_database_url, load_workflows
+from xieshang.adapters.settings import (
+    Settings,
+    build_engine,
+    command_database_url,
+    load_duty_rules,
+    load_workflows,
+)
 
 from .database import require_database
 from .output import _fail
@@ -229,7 +235,8 @@ class _State:
         database that is not there (naming it) rather than create it."""
         if self._engine is None:
             if reading:
-                self.registry()  # a broken workflow file is named before any database
+                # a broken workflow or duty rules file is named before any database
+                load_duty_rules(self.settings().duties, self.registry())
                 require_database(self.settings().database_url)
             self._engine = build_engine(self.settings(), workflows_dirs=self.dirs())
         return self._engine
