@@ -27,8 +27,8 @@ __all__ = [
     "RecomputePlan",
     "apply_recompute",
     "duty_findings",
-    "orphaned_duties",
     "expected_records",
+    "orphaned_duties",
     "recompute_plan",
     "rules_of_year",
 ]
