@@ -212,3 +212,14 @@ def test_a_missing_or_broken_rules_file_stops_the_engine_before_any_database(
     assert not (tmp_path / "x.db").exists() and not Path("x.db").exists()
     result = xs("--db", "y.db", "--duties", str(broken), "list")
     assert result.exit_code == 1 and "XS143" in result.output
+
+
+def test_the_duties_report_for_a_member_shows_only_that_members_row(db: str) -> None:
+    """A member producing the report sees the totals whole and only their own ranking row; the
+    office sees every member's."""
+    args = ["report", "duties", "--year", "2024", "--db", db, "--format", "json"]
+    mine = json.loads(xs(*args, "--as", f"m3:member@{ORG}").stdout)["figures"]
+    assert [(m["member"], m["rank"]) for m in mine["members"]] == [("m3", 1)]
+    assert mine["points"] == 4
+    office = json.loads(xs(*args, "--as", OFFICE).stdout)["figures"]
+    assert [m["member"] for m in office["members"]] == ["m1", "m3", "m2"]

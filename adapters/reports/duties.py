@@ -16,14 +16,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from xieshang import DutyRecord, DutyRules
+from xieshang import Actor, DutyRecord, DutyRules
 from xieshang.adapters.sql import engine_for
 from xieshang.adapters.sql.tables import duty_recomputes, duty_records
-from xieshang.shared import DutyFile, MemberYear, compile_duty_rules, count_year
+from xieshang.shared import RECORD_READERS, DutyFile, MemberYear, compile_duty_rules, count_year
 
+from .model import Report
 from .reading import new_report
 
-__all__ = ["duties_report", "rules_for_report", "year_records"]
+__all__ = ["duties_report", "rules_for_report", "scope_duties", "year_records"]
 
 UNSTATED = "未登记"
 _HEADERS = ["名次", "委员", "姓名", "界别", "专委会", "总分", "条数", "未完成指标"]
@@ -68,7 +69,7 @@ def year_records(source: Any, year: int, org: str | None = None) -> list[DutyRec
     return [DutyRecord(*r) for r in rows]
 
 
-def duties_report(source: Any, year: int, org: str | None = None) -> Any:
+def duties_report(source: Any, year: int, org: str | None = None) -> Report:
     """委员履职情况: members ranked by points, sectors and committees, quotas not met."""
     rules = rules_for_report(source, year)
     roster = rules.file.members
@@ -125,7 +126,7 @@ def _groups(members: list[dict[str, Any]], key: str, categories: list[str]) -> d
 
 
 def _add_lines(
-    rep: Any, rules: DutyRules, years: dict[str, MemberYear], members: list[dict[str, Any]]
+    rep: Report, rules: DutyRules, years: dict[str, MemberYear], members: list[dict[str, Any]]
 ) -> None:
     f = rep.figures
     rep.add("总体", "委员人数", len(members))
@@ -152,3 +153,16 @@ def _add_lines(
         if rules.file.year_cap is not None
         else f"积分规则 {rules.hash[:12]}：各类封顶后合计"
     )
+
+
+def scope_duties(rep: Report, actor: Actor | None) -> Report:
+    """The report for ``actor``: a reader of members' records (the office, committees, the
+    council, an administrator) sees every member's row; anyone else only their own. The
+    totals by category, sector and committee name no member and stay whole."""
+    if actor is None or not actor.roles.isdisjoint(RECORD_READERS):
+        return rep
+    mine = [m for m in rep.figures["members"] if m["member"] == actor.id]
+    rep.figures["members"] = mine
+    headers, rows = rep.wide["委员排名"]
+    rep.wide["委员排名"] = (headers, [r for r in rows if r[1] == actor.id])
+    return rep
