@@ -53,7 +53,7 @@ MEETINGS = [
     ("standing_committee", 6, 19, STANDING),
     ("standing_committee", 9, 18, STANDING),
     ("standing_committee", 12, 18, STANDING),
-    *(("consultation", m, 22, 40) for m in (2, 4, 6, 8, 10, 12)),
+    *(("consultation", m, 22, 25) for m in (2, 4, 6, 8, 10, 12)),
 ]
 TITLES = {"plenary": "全体会议", "standing_committee": "常委会议", "consultation": "双月协商座谈会"}
 LEAVE_REASONS = ["公务出差", "因病", "单位重要工作", "外出学习"]
