@@ -43,6 +43,21 @@ class MemoryStore:
         self._duties: list[DutyRecord] = []
         self._recomputes: list[DutyRecompute] = []
 
+    def fork(self) -> MemoryStore:
+        """An independent copy of everything stored: what is written to either afterwards
+        leaves the other as it was (a what-if, a dry run, a walk that tries every branch)."""
+        with self._lock:
+            other = MemoryStore()
+            other._instances = {k: i.copy() for k, i in self._instances.items()}
+            other._history = {k: list(rows) for k, rows in self._history.items()}
+            other._commands = dict(self._commands)
+            other._outbox = list(self._outbox)
+            other._definitions = dict(self._definitions)
+            other._timers = list(self._timers)
+            other._ledger = list(self._ledger)
+            other._readers = {k: dict(levels) for k, levels in self._readers.items()}
+        return other
+
     def load(self, instance_id: str, *, fresh: bool = False) -> Instance | None:
         found = self._instances.get(instance_id)
         return found.copy() if found is not None else None
@@ -147,6 +162,14 @@ class MemoryStore:
 
     def outbox(self, instance_id: str | None = None) -> list[EventRecord]:
         return [e for e in self._outbox if instance_id is None or e.instance_id == instance_id]
+
+    def outbox_since(self, position: int, limit: int) -> list[tuple[int, EventRecord]]:
+        start = max(position, 0)
+        chunk = self._outbox[start : start + limit]
+        return list(enumerate(chunk, start + 1))
+
+    def outbox_head(self) -> int:
+        return len(self._outbox)
 
     def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         with self._lock:

@@ -116,11 +116,13 @@ class CompiledWorkflow:
     start_message_parts: tuple[tuple[str, Compiled], ...] = ()
     _machine: Any = None
     final_states: frozenset[str] = frozenset()
+    public_fields: tuple[str, ...] = ()  # the data fields events carry (``public: true``)
     _schemas: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         d = self.definition
         self.final_states = d.final_states
+        self.public_fields = tuple(k for k, spec in d.data.items() if spec.public)
         machine = Machine(
             model=None,
             states=list(d.states),

@@ -100,11 +100,8 @@ def _event_data(
     target: str,
     actor: dict[str, Any],
 ) -> dict[str, Any]:
-    public = {
-        k: instance.data[k]
-        for k, spec in wf.definition.data.items()
-        if spec.public and k in instance.data
-    }
+    data = instance.data
+    public = {k: data[k] for k in wf.public_fields if k in data}
     return {
         "workflow": instance.workflow,
         "workflow_version": instance.workflow_version,

@@ -245,6 +245,13 @@ class QueryStore(Protocol):
 
     def outbox(self, instance_id: str | None = None) -> list[EventRecord]: ...
 
+    def outbox_since(self, position: int, limit: int) -> list[tuple[int, EventRecord]]:
+        """At most ``limit`` outbox events after ``position``, each with its position, in
+        commit order: what a live stream reads after its watermark."""
+
+    def outbox_head(self) -> int:
+        """The outbox's last position; 0 when empty."""
+
 
 class TimerStore(Protocol):
     def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:

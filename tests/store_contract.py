@@ -423,6 +423,28 @@ class StoreContract:
         assert events[0].body["type"] == events[0].type
         assert store.outbox("nobody") == []
 
+    def test_outbox_reads_after_a_position_in_pages(self, engine: Engine, store: Store) -> None:
+        """Reading after a position pages through the same events, in the same order, as the
+        whole outbox; positions only grow, and the head is the last one."""
+        assert store.outbox_head() == 0 and store.outbox_since(0, 10) == []
+        for title in "abc":
+            engine.fire(propose(engine, title).id, "submit", MEMBER, {"category": "economy"})
+        pages: list[list[tuple[int, Any]]] = []
+        position = 0
+        while page := store.outbox_since(position, 4):
+            assert len(page) <= 4
+            pages.append(page)
+            position = page[-1][0]
+        read = [row for page in pages for row in page]
+        assert [len(page) for page in pages] == [4, 4, 4]
+        assert [event.id for _, event in read] == [event.id for event in store.outbox()]
+        positions = [p for p, _ in read]
+        assert positions == sorted(set(positions)) and store.outbox_head() == positions[-1]
+        assert store.outbox_since(positions[-1], 10) == []
+        assert [e.id for _, e in store.outbox_since(positions[5], 100)] == [
+            e.id for _, e in read[6:]
+        ]
+
     def test_instance_ids_lists_every_instance(self, engine: Engine, store: Store) -> None:
         """instance_ids yields each stored instance once."""
         made = [propose(engine, str(k)).id for k in range(5)]

@@ -1,11 +1,11 @@
-"""Server-sent events: the caller's org's outbox events, polled from the store after a cursor.
+"""Server-sent events: the caller's org's outbox events, read after a position.
 
-The SSE ``id`` of an event is its position in the outbox (1-based); a client that reconnects with
-``Last-Event-ID: N`` gets the events after the N-th. Without it the stream starts at the end: only
-events committed after the connection opened. Delivery is at least once; the CloudEvent ``id`` in
-the data is the stable key for de-duplication. Each poll reads the store's whole outbox: simple,
-and fine for a dashboard or two on a county's volume; a store method that reads after a position
-would make it cheap at scale.
+The SSE ``id`` of an event is its position in the outbox; a client that reconnects with
+``Last-Event-ID: N`` gets the events after position N. Without it the stream starts at the end:
+only events committed after the connection opened. Delivery is at least once; the CloudEvent
+``id`` in the data is the stable key for de-duplication. The streams of one server share one
+reader of the outbox (``EventFeed``): however many clients are connected, the store is read at
+most once per poll interval, after a shared position watermark.
 """
 
 import asyncio
@@ -18,9 +18,10 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from xieshang import Actor, Engine, XieshangError
+from xieshang import Actor, Engine, EventRecord, XieshangError
 
 from .auth import Authenticate
+from .event_feed import EventFeed
 from .problems import ApiProblem, documented
 
 __all__ = ["KEEPALIVE_SECONDS", "LOOKBACK", "POLL_SECONDS", "add_event_routes", "event_stream"]
@@ -29,10 +30,11 @@ POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 2000
 LOOKBACK = 256
+CATCH_UP_BATCH = 1000
 
 
 async def event_stream(
-    request: Request, engine: Engine, actor: Actor, last_event_id: str | None
+    request: Request, engine: Engine, feed: EventFeed, actor: Actor, last_event_id: str | None
 ) -> StreamingResponse:
     """A streaming response of ``actor.org``'s events after ``last_event_id`` (or from now),
     only of the instances ``actor`` may read (its reader level judged when the event is sent)."""
@@ -51,34 +53,61 @@ async def event_stream(
             "invalid-last-event-id",
             f"Last-Event-ID {last_event_id!r} is not an id this stream gave",
         )
-    start = (
-        int(last_event_id)
-        if last_event_id is not None
-        else len(await run_in_threadpool(store.outbox))
-    )
+    start = int(last_event_id) if last_event_id is not None else await run_in_threadpool(feed.head)
 
     async def lines() -> AsyncIterator[str]:
-        cursor = start
         sent: deque[str] = deque(maxlen=4 * LOOKBACK)
+        cursor = start  # the newest position sent (or the start)
+        seen: dict[str, bool] = {}
+
+        async def send(position: int, event: EventRecord) -> str | None:
+            nonlocal cursor
+            if position <= start or event.org != actor.org or event.id in sent:
+                return None
+            if event.instance_id not in seen:
+                seen[event.instance_id] = await run_in_threadpool(readable, event.instance_id)
+            if not seen[event.instance_id]:
+                return None
+            sent.append(event.id)
+            cursor = max(cursor, position)
+            data = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"))
+            return f"id: {position}\nevent: {event.type}\ndata: {data}\n\n"
+
+        async def catch_up() -> AsyncIterator[str]:
+            """Read the store after this stream's cursor until its head: for a stream that
+            resumes from an old position or fell behind the shared log."""
+            position = max(cursor - LOOKBACK, start)
+            while True:
+                rows = await run_in_threadpool(store.outbox_since, position, CATCH_UP_BATCH)
+                for row_position, event in rows:
+                    if (line := await send(row_position, event)) is not None:
+                        yield line
+                if len(rows) < CATCH_UP_BATCH:
+                    return
+                position = rows[-1][0]
+
         yield f"retry: {RETRY_MS}\n: connected\n\n"
+        await run_in_threadpool(feed.refresh)
+        number = feed.number()
+        if last_event_id is not None:
+            async for line in catch_up():
+                yield line
         quiet = 0.0
         while not await request.is_disconnected():
-            rows = await run_in_threadpool(store.outbox)
-            seen: dict[str, bool] = {}
-            # Rows of concurrent transactions can become visible out of order (PostgreSQL), so
-            # the rows just behind the cursor are read again and only the unsent ones go out.
-            for position in range(max(start, cursor - LOOKBACK), len(rows)):
-                event = rows[position]
-                if event.org != actor.org or event.id in sent:
-                    continue
-                if event.instance_id not in seen:
-                    seen[event.instance_id] = await run_in_threadpool(readable, event.instance_id)
-                if seen[event.instance_id]:
-                    sent.append(event.id)
-                    data = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"))
-                    yield f"id: {position + 1}\nevent: {event.type}\ndata: {data}\n\n"
+            await run_in_threadpool(feed.refresh)
+            seen.clear()  # readability is judged again each poll
+            entries = feed.since(number)
+            if entries is None:  # behind the shared log: read the store until caught up
+                number = feed.number()
+                async for caught in catch_up():
                     quiet = 0.0
-            cursor = max(cursor, len(rows))
+                    yield caught
+                entries = []
+            for entry in entries:
+                number = entry.number
+                if (message := await send(entry.position, entry.event)) is not None:
+                    quiet = 0.0
+                    yield message
             await asyncio.sleep(POLL_SECONDS)
             quiet += POLL_SECONDS
             if quiet >= KEEPALIVE_SECONDS:
@@ -95,6 +124,7 @@ async def event_stream(
 def add_event_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add ``GET /events/stream`` to ``api``, for the actor ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]
+    feed = EventFeed(engine.store, poll_seconds=POLL_SECONDS, lookback=LOOKBACK)
 
     @api.get(
         "/events/stream",
@@ -117,4 +147,4 @@ def add_event_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
     ) -> Response:
         """The caller's org's events as they are committed (from the outbox)."""
-        return await event_stream(request, engine, actor, last_event_id)
+        return await event_stream(request, engine, feed, actor, last_event_id)

@@ -425,6 +425,18 @@ class SQLStore:
         rows = self._read(sql + " ORDER BY position", params)
         return [EventRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
+    def outbox_since(self, position: int, limit: int) -> list[tuple[int, EventRecord]]:
+        p = self._p
+        rows = self._read(
+            "SELECT position, event_id, instance_id, seq, type, org, body FROM outbox "
+            f"WHERE position > {p} ORDER BY position LIMIT {p}",
+            (position, limit),
+        )
+        return [(r[0], EventRecord(r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))) for r in rows]
+
+    def outbox_head(self) -> int:
+        return int(self._read("SELECT COALESCE(MAX(position), 0) FROM outbox", ())[0][0])
+
     # -- timers ----------------------------------------------------------------------------
 
     def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
