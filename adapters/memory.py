@@ -15,13 +15,14 @@ from xieshang import (
     Commit,
     ConcurrencyConflict,
     ConflictCase,
+    DutyRecord,
     EventRecord,
     HistoryEntry,
     Instance,
     Query,
     TimerRecord,
 )
-from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
+from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, append_entries, iso
 
 __all__ = ["MemoryStore"]
 
@@ -39,6 +40,8 @@ class MemoryStore:
         self._timers: list[TimerRecord] = []
         self._ledger: list[LedgerEntry] = []
         self._readers: dict[str, dict[str, int]] = {}
+        self._duties: list[DutyRecord] = []
+        self._recomputes: list[DutyRecompute] = []
 
     def fork(self) -> MemoryStore:
         """An independent copy of everything stored: what is written to either afterwards
@@ -110,6 +113,7 @@ class MemoryStore:
                 if entry.command_id is not None:
                     self._commands[entry.command_id] = entry
             self._outbox.extend(commit.events)
+            self._duties.extend(commit.duties)
             if commit.history:
                 head = (len(self._ledger), self._ledger[-1].hash if self._ledger else GENESIS)
                 self._ledger.extend(append_entries(commit, head))
@@ -226,6 +230,38 @@ class MemoryStore:
 
     def load_definition(self, content_hash: str) -> str | None:
         return self._definitions.get(content_hash)
+
+    # the duty ledger (docs/duties.md)
+
+    def duty_records(
+        self,
+        *,
+        year: int | None = None,
+        member: str | None = None,
+        instance_id: str | None = None,
+    ) -> list[DutyRecord]:
+        """The duty records stored, filtered as asked, in the SQL store's order (the step's
+        moment, instance, row, rule, member)."""
+        found = [
+            r
+            for r in self._duties
+            if (year is None or r.year == year)
+            and (member is None or r.member == member)
+            and (instance_id is None or r.instance_id == instance_id)
+        ]
+        return sorted(found, key=lambda r: (r.occurred_at, r.instance_id, r.seq, r.rule, r.member))
+
+    def duty_recomputes(self, year: int | None = None) -> list[DutyRecompute]:
+        """The recomputes run, oldest first (of ``year`` only, when given)."""
+        return [r for r in self._recomputes if year is None or r.year == year]
+
+    def replace_duties(
+        self, year: int, records: Sequence[DutyRecord], recompute: DutyRecompute
+    ) -> None:
+        """Replace the records of ``year`` and record the recompute, at once."""
+        with self._lock:
+            self._duties = [r for r in self._duties if r.year != year] + list(records)
+            self._recomputes.append(recompute)
 
 
 def _matches(i: Instance, q: Query) -> bool:

@@ -19,12 +19,15 @@ from xieshang import (
     CalendarError,
     Clock,
     CompiledWorkflow,
+    DutyRules,
     Engine,
     FixedClock,
     Registry,
     SettingsError,
     Store,
     SystemClock,
+    Usage,
+    load_duties,
     parse_calendar_file,
 )
 from xieshang.shared import field_errors
@@ -39,6 +42,7 @@ __all__ = [
     "command_database_url",
     "database_url_setting",
     "load_calendar",
+    "load_duty_rules",
     "load_workflows",
     "masked_url",
     "workflow_paths",
@@ -141,6 +145,10 @@ class Settings(CheckedSettings):
         default=None,
         description="the deployment's calendar file (YAML, one block per year); None: the "
         "official table, then provisional statutory holidays",
+    )
+    duties: Path | None = Field(
+        default=None,
+        description="the deployment's members' duty rules (YAML); None: the bundled default",
     )
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     pins: Annotated[dict[str, dict[str, int]], NoDecode] = Field(
@@ -254,6 +262,28 @@ def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = 
     return Registry(_compile(files))
 
 
+def load_duty_rules(path: str | os.PathLike[str] | None, registry: Registry) -> DutyRules:
+    """The deployment's duty rules: the file at ``path``, or the bundled default, checked
+    against ``registry``.
+
+    Raises:
+        DutiesFileError: the file is invalid (every problem listed).
+        Usage: the file cannot be read.
+    """
+    from xieshang.workflows import default_duties
+
+    if path is None:
+        return default_duties(registry)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise Usage(
+            f"cannot read the duty rules file {str(file)!r}: {e.strerror or e}", "--duties"
+        ) from None
+    return load_duties(text, str(file), registry)
+
+
 def load_calendar(path: str | os.PathLike[str] | None) -> CalendarChain:
     """The deployment's calendar: the file at ``path`` over the package tables.
 
@@ -319,6 +349,7 @@ def build_engine(
     """
     registry = load_workflows(settings, workflows_dirs)
     calendar = load_calendar(settings.calendar)
+    duties = load_duty_rules(settings.duties, registry)
     store = open_configured_store(settings)
     from xieshang.adapters.drift import warn_of_drift
 
@@ -330,4 +361,5 @@ def build_engine(
         deployment=settings.deployment,
         calendar=calendar,
         pins=settings.pins,
+        duties=duties,
     )

@@ -9,6 +9,8 @@ the engine's few shared helpers through :mod:`xieshang.shared`).
 from .calendar import Duration, parse_duration
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .duties import DutyRecord, DutyRules
+from .duties_file import load_duties
 from .errors import (
     CalendarError,
     CalendarFileError,
@@ -17,6 +19,7 @@ from .errors import (
     ConflictCase,
     DefinitionError,
     DeliveryFailed,
+    DutiesFileError,
     Forbidden,
     FunctionFailed,
     InvalidPayload,
@@ -71,6 +74,9 @@ __all__ = [
     "DefinitionStore",
     "DeliveryFailed",
     "Duration",
+    "DutiesFileError",
+    "DutyRecord",
+    "DutyRules",
     "Engine",
     "EventRecord",
     "FixedClock",
@@ -105,6 +111,7 @@ __all__ = [
     "XieshangError",
     "YearSchedule",
     "load_definition",
+    "load_duties",
     "parse_calendar_file",
     "parse_duration",
 ]

@@ -26,6 +26,7 @@ from .compiler import CompiledTransition, CompiledWorkflow
 from .deadlines import due, timers_for
 from .definition import Definition
 from .derive import event_findings, instance_findings, timer_findings
+from .duties_audit import duty_findings, orphaned_duties
 from .errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -75,14 +76,16 @@ def replay_rows(
     unit: str | None = None,
     events: list[EventRecord] | None = None,
     warnings: list[tuple[HistoryEntry, list[dict[str, Any]] | None]] | None = None,
+    after: list[tuple[HistoryEntry, dict[str, Any]]] | None = None,
 ) -> Instance:
     """The instance that ``rows`` (an instance's history from row 1) leave.
 
     Each transition's recorded role must be one the definition allows and the actor holds, and
     separation of duties must hold, as when it was fired. ``unit`` is the unit the instance is
     bound to, for rows written before a creation's row recorded it; ``events``, when given,
-    collects the events the replayed rows announce, and ``warnings`` each transition row with
-    the warnings its replay raises.
+    collects the events the replayed rows announce, ``warnings`` each transition row with
+    the warnings its replay raises, and ``after`` each row with the data it left (what a duty
+    rule reads).
 
     Raises:
         Forbidden: a row's role is not allowed, or separation of duties is broken.
@@ -113,6 +116,8 @@ def replay_rows(
     recorded_deadline(instance, first)
     if events is not None:
         events += events_for(wf, instance, first, None, deployment=engine.deployment)
+    if after is not None:
+        after.append((first, copy_json(instance.data)))
     fired: dict[str, set[str]] = {}
     last_by: dict[str, tuple[int, str]] = {}  # trigger -> (seq, actor) of its latest row
     for row in rows[1:]:
@@ -178,6 +183,8 @@ def replay_rows(
             fired.setdefault(row.trigger, set()).add(str(row.actor.get("id")))
             last_by[row.trigger] = (row.seq, str(row.actor.get("id")))
         instance.head_hash = row.hash
+        if after is not None:
+            after.append((row, copy_json(instance.data)))
     return instance
 
 
@@ -342,6 +349,7 @@ def verify(
         problems += [
             f for f in findings if f["instance_id"] is None or f["instance_id"] not in reported
         ]
+        problems += orphaned_duties(engine, set(ids))
     return problems
 
 
@@ -384,8 +392,16 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
         return broken(None, "definition-altered", altered)
     announced: list[EventRecord] = []
     warned: list[tuple[HistoryEntry, list[dict[str, Any]] | None]] = []
+    steps: list[tuple[HistoryEntry, dict[str, Any]]] = []
     try:
-        replayed = replay_rows(engine, rows, unit=stored.unit, events=announced, warnings=warned)
+        replayed = replay_rows(
+            engine,
+            rows,
+            unit=stored.unit,
+            events=announced,
+            warnings=warned,
+            after=steps if engine.duties is not None else None,
+        )
     except Forbidden as e:
         return broken(None, "role-not-allowed", e.message)
     except XieshangError as e:
@@ -416,6 +432,8 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
     expected = timers_for(engine, engine._workflow_of(replayed), replayed)
     for kind, message in timer_findings(engine.store.timers_of(instance_id), expected):
         return broken(None, kind, message)
+    for seq, kind, message in duty_findings(engine, stored.org, instance_id, steps):
+        return broken(seq, kind, message)
     return None
 
 

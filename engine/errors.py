@@ -4,6 +4,7 @@ The tree::
 
     XieshangError
     ├── DefinitionError          a workflow file (or set of files) is invalid; .problems lists all
+    ├── DutiesFileError          a duty rules file is invalid; .problems lists all
     ├── CalendarError            a date the calendar cannot answer for, a bad duration
     │   ├── CalendarFileError    a deployment calendar file is invalid; .problems lists all
     │   └── FunctionFailed       a date function in an expression failed (its name and arguments)
@@ -38,6 +39,7 @@ __all__ = [
     "ConflictCase",
     "DefinitionError",
     "DeliveryFailed",
+    "DutiesFileError",
     "Forbidden",
     "FunctionFailed",
     "InvalidPayload",
@@ -110,6 +112,19 @@ class DefinitionError(XieshangError):
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.path, p.code))
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} in workflow definition"
+        body = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{head}:\n{body}", problems=[p.to_dict() for p in self.problems])
+
+
+class DutiesFileError(XieshangError):
+    """A duty rules file is invalid. ``problems`` lists every problem found, in file order."""
+
+    code = "duties-file-invalid"
+
+    def __init__(self, problems: list[Problem], *, file: str = "") -> None:
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path, p.code))
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in duty rules file {file}".rstrip()
         body = "\n".join(str(p) for p in self.problems)
         super().__init__(f"{head}:\n{body}", problems=[p.to_dict() for p in self.problems])
 

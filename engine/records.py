@@ -8,10 +8,13 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidPayload
 from .schedules import provisional_years
+
+if TYPE_CHECKING:
+    from .duties import DutyRecord
 
 __all__ = [
     "REDACTED",
@@ -383,6 +386,7 @@ class Commit:
     ``reseal`` holds history rows written before whose payload and seal are replaced (a
     redaction): the row with that instance, seq and hash gets the new payload and seal, and its
     hash, which the seal keeps true, does not change; a row not found fails the commit.
+    ``duties`` are the members' duty records its history rows earn (:mod:`xieshang.duties`).
     """
 
     inserts: list[Instance] = field(default_factory=list)
@@ -395,3 +399,4 @@ class Commit:
     touch: list[tuple[str, int]] = field(default_factory=list)
     readers: dict[str, dict[str, int]] = field(default_factory=dict)
     reseal: list[HistoryEntry] = field(default_factory=list)
+    duties: list[DutyRecord] = field(default_factory=list)

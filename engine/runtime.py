@@ -21,6 +21,7 @@ from . import audit, checks, commands, migration, reads, redaction, repair, susp
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .duties import DutyRules
 from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
 from .inputs import input_errors, refuse_bad_id, refuse_bad_input
 from .loading import compile_definition
@@ -51,6 +52,8 @@ class Engine:
             table); the official table, then provisional statutory holidays, when None.
         pins: per org, the version of a workflow its new instances start on
             (``{"guiyang": {"proposal": 2}}``); the newest loaded version otherwise.
+        duties: the members' duty rules (see ``docs/duties.md``): each step's duty records are
+            written in its transaction; None writes none.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Engine:
         deployment: str = "default",
         calendar: CalendarChain | None = None,
         pins: Mapping[str, Mapping[str, int]] | None = None,
+        duties: DutyRules | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -71,6 +75,7 @@ class Engine:
         self.deployment = deployment
         self.calendar = calendar if calendar is not None else CalendarChain()
         self.pins = {org: dict(by_wf) for org, by_wf in (pins or {}).items()}
+        self.duties = duties  # the members' duty rules; None: no duty records are written
         self._functions: dict[str, dict[str, Callable[..., Any]]] = {}
         self._saved_definitions: set[str] = set()
         self._subscribers: Subscribers | None = None

@@ -13,6 +13,18 @@ from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
+from .duties import DutyFile, year_of
+from .duties import compile_rules as compile_duty_rules
+from .duties_audit import (
+    DutyRecompute,
+    RecomputePlan,
+    apply_recompute,
+    recompute_plan,
+    rules_of_year,
+)
+from .duties_file import duties_problems
+from .duties_read import RECORD_READERS, member_year
+from .duties_totals import MemberYear, count_year
 from .fields import FieldSpec
 from .inputs import MAX_DEPTH, input_errors
 from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
@@ -29,24 +41,37 @@ __all__ = [
     "GENESIS",
     "IDENT",
     "MAX_DEPTH",
+    "RECORD_READERS",
+    "DutyFile",
+    "DutyRecompute",
     "FieldSpec",
     "LedgerEntry",
+    "MemberYear",
+    "RecomputePlan",
     "Tracking",
     "add_workdays",
     "append_entries",
+    "apply_recompute",
     "canonical_json",
     "compile_definition",
+    "compile_duty_rules",
     "copy_json",
+    "count_year",
     "drift_message",
+    "duties_problems",
     "field_errors",
     "input_errors",
     "iso",
+    "member_year",
     "provisional_years",
     "read_yaml",
     "reader_principals",
+    "recompute_plan",
+    "rules_of_year",
     "schema_json",
     "svg_titles",
     "to_dot",
     "to_mermaid",
     "verify_ledger",
+    "year_of",
 ]

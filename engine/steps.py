@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import access
 from .compiler import CompiledTransition, CompiledWorkflow, Cursor
 from .deadlines import due, timers_for
+from .duties import records_for
 from .events import events_for, reminder_event
 from .records import SYSTEM, Actor, Commit, Instance, TimerRecord, copy_json, iso
 from .rows import OVERDUE, REMIND, START, history_row
@@ -114,6 +115,8 @@ def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
         history=[entry],
         events=events_for(wf, new, entry, t, deployment=engine.deployment),
     )
+    if engine.duties is not None:
+        commit.duties = records_for(engine.duties, new.org, entry, new.data)
     if reschedule:
         commit.clear_timers.append(new.id)
         commit.timers.extend(timers_for(engine, wf, new))
@@ -173,6 +176,8 @@ def created(
     commit.events += events_for(wf, instance, entry, None, deployment=engine.deployment)
     commit.timers += timers_for(engine, wf, instance)
     commit.readers[instance.id] = access.readers(wf, instance)
+    if engine.duties is not None:
+        commit.duties += records_for(engine.duties, org, entry, instance.data)
     return instance
 
 
@@ -210,6 +215,7 @@ def absorb(commit: Commit, other: Commit) -> None:
     commit.touch += other.touch
     commit.reseal += other.reseal
     commit.readers.update(other.readers)
+    commit.duties += other.duties
 
 
 def reminder_payload(instance: Instance, remind_at: datetime) -> dict[str, Any]:

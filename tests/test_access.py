@@ -272,7 +272,11 @@ DRAFTS = [(wf.id, "draft") for wf in bundled() if "draft" in wf.definition.state
 def test_a_draft_is_read_only_by_its_author(engine: Engine, workflow: str, state: str) -> None:
     """In every bundled workflow with drafts, another member, a committee or a unit of the same
     org gets NotFound for a draft, and lists do not show it."""
-    author_field = {"proposal": "first_proposer", "opinion_report": "reporter"}.get(workflow)
+    author_field = {
+        "proposal": "first_proposer",
+        "opinion_report": "reporter",
+        "standing_report": "member",
+    }.get(workflow)
     put(engine, workflow, state, {author_field: "m1"} if author_field else {}, iid="d1")
     for actor in (MEMBER, COMMITTEE, ASSIGNED, Actor.of("x", "public", org=ORG)):
         with pytest.raises(NotFound):

@@ -74,3 +74,13 @@ def test_demo_command_replaces_the_database_and_verifies(tmp_path: Path) -> None
     )
     assert report.exit_code == 0, report.output
     assert json.loads(report.output)["figures"]["received"] > 0
+    duties = CliRunner().invoke(
+        app, ["report", "duties", "--year", "2024", "--db", str(db), "--format", "json"]
+    )
+    assert duties.exit_code == 0, duties.output
+    figures = json.loads(duties.output)["figures"]
+    members = figures["members"]
+    assert len(members) == 180 and len(figures["by_sector"]) == 28
+    assert members[0]["rank"] == 1 and members[0]["total"] >= members[-1]["total"]
+    assert sum(m["total"] for m in members) == figures["points"] > 0
+    assert {m["sector"] for m in members} >= {"中共", "宗教界"}

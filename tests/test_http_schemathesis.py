@@ -21,7 +21,7 @@ from xieshang.adapters.memory import MemoryStore
 from xieshang.ports import Store
 from xieshang.records import Actor
 from xieshang.runtime import Engine
-from xieshang.workflows import bundled
+from xieshang.workflows import bundled, default_duties
 
 try:
     from xieshang.adapters.http.commands import token_store_for
@@ -33,7 +33,8 @@ except ImportError:  # pragma: no cover - a checkout without the SQL adapter
 
 # The document does not depend on the store, so it is read from an app over memory; the
 # requests go to a real server on a SQLite file.
-DOCUMENT = create_app(Engine(MemoryStore(), bundled()), MemoryTokenStore()).openapi()
+DUTIES = default_duties()  # so that GET /members/{member}/duties is served and fuzzed too
+DOCUMENT = create_app(Engine(MemoryStore(), bundled(), duties=DUTIES), MemoryTokenStore()).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path="/events/stream")
 load_all_checks()
 CHECKS = list(REGISTERED.get_all())
@@ -63,7 +64,7 @@ def _stores(directory: Path) -> tuple[Store, TokenStore]:
 @pytest.fixture(scope="module")
 def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store, tokens = _stores(tmp_path_factory.mktemp("schemathesis"))
-    engine = Engine(store, bundled())
+    engine = Engine(store, bundled(), duties=DUTIES)
     token = tokens.create(Actor.parse("root:admin,member,proposal_committee@guiyang"))
     TOKEN["admin"] = token
     headers = {"Authorization": f"Bearer {token}"}

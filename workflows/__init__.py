@@ -7,11 +7,20 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from xieshang import Registry
+from xieshang import DutyRules, Registry, load_duties
 
-__all__ = ["BUNDLED_DIR", "bundled", "bundled_files", "load_registry", "workflow_files"]
+__all__ = [
+    "BUNDLED_DIR",
+    "DUTIES_FILE",
+    "bundled",
+    "bundled_files",
+    "default_duties",
+    "load_registry",
+    "workflow_files",
+]
 
 BUNDLED_DIR = Path(__file__).parent
+DUTIES_FILE = BUNDLED_DIR / "duties" / "default.yaml"  # the members' duty rules by default
 ENV_DIRS = "XIESHANG_WORKFLOWS"
 
 
@@ -58,3 +67,14 @@ def load_registry(
 def bundled() -> Registry:
     """A registry of the bundled workflows only."""
     return Registry.from_texts((str(f), f.read_text(encoding="utf-8")) for f in bundled_files())
+
+
+def default_duties(registry: Registry | None = None) -> DutyRules:
+    """The bundled members' duty rules, checked against ``registry`` (the bundled workflows by
+    default).
+
+    Raises:
+        DutiesFileError: the file does not fit the workflows (every problem listed).
+    """
+    text = DUTIES_FILE.read_text(encoding="utf-8")
+    return load_duties(text, str(DUTIES_FILE), registry if registry is not None else bundled())

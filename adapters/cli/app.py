@@ -18,7 +18,13 @@ import typer
 from typer.core import TyperGroup
 
 from xieshang import Engine, Registry, SettingsError, Usage, XieshangError
-from xieshang.adapters.settings import Settings, build_engine, command_database_url, load_workflows
+from xieshang.adapters.settings import (
+    Settings,
+    build_engine,
+    command_database_url,
+    load_duty_rules,
+    load_workflows,
+)
 
 from .database import require_database
 from .output import _fail
@@ -35,6 +41,8 @@ PLUGINS = {
     "demo": "xieshang.adapters.demo",
     "calendar": "xieshang.adapters.calendar_cli",
     **dict.fromkeys(["migrate", "suspend", "resume", "admin"], "xieshang.adapters.cli.migrate"),
+    "member": "xieshang.adapters.cli.members",
+    "duties": "xieshang.adapters.cli.members",
 }
 
 
@@ -193,6 +201,7 @@ class _State:
     workflows: list[Path] = field(default_factory=list)
     clock: str | None = None
     calendar: Path | None = None
+    duties: Path | None = None
     _settings: Settings | None = None
     _engine: Engine | None = None
 
@@ -205,6 +214,8 @@ class _State:
                 overrides["clock"] = self.clock
             if self.calendar is not None:
                 overrides["calendar"] = self.calendar
+            if self.duties is not None:
+                overrides["duties"] = self.duties
             try:
                 self._settings = Settings(**overrides)
             except SettingsError as e:
@@ -225,7 +236,8 @@ class _State:
         database that is not there (naming it) rather than create it."""
         if self._engine is None:
             if reading:
-                self.registry()  # a broken workflow file is named before any database
+                # a broken workflow or duty rules file is named before any database
+                load_duty_rules(self.settings().duties, self.registry())
                 require_database(self.settings().database_url)
             self._engine = build_engine(self.settings(), workflows_dirs=self.dirs())
         return self._engine
@@ -245,6 +257,7 @@ def _setting_error(err: dict[str, Any]) -> str:
         "clock": "--clock",
         "workflows": "--workflows",
         "calendar": "--calendar",
+        "duties": "--duties",
     }.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
     message = str(err["error"]).removeprefix("Value error, ")
@@ -282,6 +295,14 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    duties: Annotated[
+        Path | None,
+        typer.Option(
+            "--duties",
+            help="The deployment's members' duty rules, YAML (env XIESHANG_DUTIES).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -289,7 +310,9 @@ def _global(
         ),
     ] = False,
 ) -> None:
-    state = _State(db=db, workflows=list(workflows or []), clock=clock, calendar=calendar)
+    state = _State(
+        db=db, workflows=list(workflows or []), clock=clock, calendar=calendar, duties=duties
+    )
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -23,6 +23,9 @@ def opinion_life(sim: Sim, n: int) -> Life:
     engine, rng = sim.engine, sim.rng
     d0 = date(YEAR, 2, 20) + timedelta(days=rng.randrange(230))
     reporter = who(f"liaison-{rng.randrange(12):02d}", "info_liaison")
+    kind = "info_liaison"
+    if n % 3 == 0:  # every third report is a member's, entered in the member's duty record
+        reporter, kind = who(f"m{(n * 37) % 180:03d}", "member"), "member"
     yield day(d0)
     subject = SUBJECTS[rng.randrange(len(SUBJECTS))]
     rid = engine.start(
@@ -31,7 +34,7 @@ def opinion_life(sim: Sim, n: int) -> Life:
             "title": f"关于{subject}的社情民意（{n + 1}）",
             "body": f"群众反映{subject}问题，建议有关部门研究解决。",
             "reporter": reporter.id,
-            "reporter_kind": "info_liaison",
+            "reporter_kind": kind,
         },
         reporter,
     ).id

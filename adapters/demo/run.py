@@ -18,6 +18,7 @@ from xieshang import CalendarChain, Engine, FixedClock
 from xieshang.adapters.reports import (
     Report,
     appraisal_report,
+    duties_report,
     handling_report,
     key_proposals_report,
     micro_report,
@@ -26,10 +27,19 @@ from xieshang.adapters.reports import (
     plan_report,
     review_report,
 )
-from xieshang.workflows import bundled
+from xieshang.workflows import bundled, default_duties
 
 from .appraisal import TARGETS, appraisal_life
 from .cast import ORG, YEAR, day
+from .duties import (
+    MEETINGS,
+    STANDING,
+    awards_life,
+    demo_rules,
+    meeting_life,
+    pin_rules,
+    standing_report_life,
+)
 from .key_proposals import key_proposal_life
 from .micro import micro_life
 from .online import online_life
@@ -85,12 +95,15 @@ def run_demo(
     store = open_store(url, synchronous="NORMAL")
     counter = iter(range(1, 10**9))
     clock = FixedClock(day(date(YEAR, 1, 2), 9))
+    registry = bundled()
+    rules = demo_rules(default_duties(registry))
     engine = Engine(
         store,
-        bundled(),
+        registry,
         clock,
         ids=lambda: f"{seed:x}-{next(counter):06d}",
         calendar=calendar,
+        duties=rules,
     )
     rng = random.Random(seed)
     sim = Sim(engine, clock, rng)
@@ -109,6 +122,12 @@ def run_demo(
         sim.add("micro", micro_life(sim, n))
     for n in range(online):
         sim.add("online", online_life(sim, n))
+    members_rng = random.Random(seed + 1)  # the members' lives draw apart from the others
+    for k in range(len(MEETINGS)):
+        sim.add("members", meeting_life(sim, members_rng, k))
+    for n in range(STANDING):
+        sim.add("members", standing_report_life(sim, members_rng, n))
+    sim.add("members", awards_life(sim))
 
     totals = {
         "plan": 1 + topics,
@@ -118,6 +137,7 @@ def run_demo(
         "key": 1,
         "micro": micro,
         "online": online,
+        "members": len(MEETINGS) + STANDING + 1,
     }
     labels = {
         "plan": "年度协商计划与议题",
@@ -127,6 +147,7 @@ def run_demo(
         "key": "重点提案遴选与督办",
         "micro": "小微协商",
         "online": "网络协商",
+        "members": "委员履职（会议、述职、评优）",
     }
     end = day(date(YEAR, 12, 31), 18)
     if progress:
@@ -148,6 +169,7 @@ def run_demo(
     else:
         sim.run(end)
 
+    pin_rules(engine, rules)
     reports = {
         "review": review_report(engine, YEAR, ORG),
         "handling": handling_report(engine, YEAR, ORG),
@@ -157,6 +179,7 @@ def run_demo(
         "appraisal": appraisal_report(engine, YEAR, ORG),
         "micro": micro_report(engine, YEAR, ORG),
         "online": online_report(engine, YEAR, ORG),
+        "duties": duties_report(engine, YEAR, ORG),
     }
     problems = engine.verify()
     with _counting(url) as conn:

@@ -29,6 +29,7 @@ from .health import add_health_routes
 from .inbox import add_inbox_routes
 from .instances import add_instance_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
+from .members import add_member_routes
 from .problems import ApiProblem, install_handlers
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ def create_app(
     add_health_routes(api, engine)
     add_event_routes(api, engine, caller)
     add_inbox_routes(api, engine, caller)
+    if engine.duties is not None:
+        add_member_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     add_admin_routes(api, engine, caller)
     from xieshang.adapters.web import mount_console  # the pages import this package's auth

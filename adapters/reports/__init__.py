@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .appraisal import appraisal_report
 from .command import register_cli
+from .duties import duties_report
 from .handling import handling_report
 from .key_proposals import key_proposals_report
 from .kinds import KINDS, report
@@ -32,6 +33,7 @@ __all__ = [
     "Rate",
     "Report",
     "appraisal_report",
+    "duties_report",
     "handling_report",
     "key_proposals_report",
     "micro_report",

@@ -41,7 +41,7 @@ def register_cli(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """The year's figures: proposal review, handling, plan execution, opinion reports, key
-        proposals, democratic appraisal, micro and online consultation."""
+        proposals, democratic appraisal, micro and online consultation, members' duties."""
         err = Console(stderr=True)
         if kind not in KINDS:
             err.print(f"unknown report {kind!r}; one of {', '.join(KINDS)}")

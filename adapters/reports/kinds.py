@@ -7,6 +7,7 @@ from typing import Any
 from xieshang import Actor
 
 from .appraisal import appraisal_report
+from .duties import duties_report, scope_duties
 from .handling import handling_report
 from .key_proposals import key_proposals_report
 from .micro import micro_report
@@ -30,6 +31,7 @@ KINDS = {
     "micro": micro_report,
     "online": online_report,
     "public_ratings": public_ratings_report,
+    "duties": duties_report,
 }
 
 
@@ -42,4 +44,5 @@ def report(
         fn = KINDS[kind]
     except KeyError:
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(KINDS)}") from None
-    return scope_report(fn(source, year, org), source, actor)
+    rep = scope_report(fn(source, year, org), source, actor)
+    return scope_duties(rep, actor) if kind == "duties" else rep

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from xieshang import Commit, Instance, TimerRecord, Usage
 from xieshang.shared import GENESIS, append_entries, iso
 
+from .duties import write_duties
 from .errors import DRIVER_ERRORS, plain
 from .rows import dump, history_values, insert_values, instance_row
 
@@ -36,6 +37,7 @@ class _Fold:
         self.readers: dict[str, dict[str, int]] = {}
         self.timers: dict[str, list[TimerRecord]] = {}
         self.ledger: list[tuple[Any, ...]] = []
+        self.duties = Commit()  # the duty records of every commit, written together
         self.head = head
 
     def _known(self, instance_id: str, what: str) -> Instance:
@@ -75,6 +77,7 @@ class _Fold:
                 raise Usage(f"a fired timer of {t.instance_id!r} is not pending", "commits")
             pending.remove(t)
         self.readers.update(commit.readers)
+        self.duties.duties += commit.duties
         self.history += [history_values(e) for e in commit.history]
         at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
         self.events += [
@@ -134,6 +137,7 @@ def bulk_load(store: SQLStore, commits: Iterable[Commit]) -> int:
                 [(t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org, t.basis)
                  for pending in fold.timers.values() for t in pending],
             )  # fmt: skip
+            write_duties(store, cur, fold.duties)
             cur.executemany(sql.ledger_insert, fold.ledger)
             cur.execute(store._end)
         except BaseException:

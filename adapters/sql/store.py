@@ -28,6 +28,7 @@ from xieshang import (
     Commit,
     ConcurrencyConflict,
     ConflictCase,
+    DutyRecord,
     EventRecord,
     HistoryEntry,
     Instance,
@@ -37,9 +38,9 @@ from xieshang import (
     TimerRecord,
     Usage,
 )
-from xieshang.shared import GENESIS, LedgerEntry, iso
+from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, iso
 
-from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from . import duties, tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .bulk import bulk_load
 from .cache import RowCache
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
@@ -482,6 +483,28 @@ class SQLStore:
     def load_definition(self, content_hash: str) -> str | None:
         rows = self._read(f"SELECT body FROM definitions WHERE hash = {self._p}", (content_hash,))
         return str(rows[0][0]) if rows else None
+
+    # -- the duty ledger (docs/duties.md) ---------------------------------------------------
+
+    def duty_records(
+        self,
+        *,
+        year: int | None = None,
+        member: str | None = None,
+        instance_id: str | None = None,
+    ) -> list[DutyRecord]:
+        """The duty records stored, in the order of their steps, filtered as asked."""
+        return duties.read_records(self, year=year, member=member, instance_id=instance_id)
+
+    def duty_recomputes(self, year: int | None = None) -> list[DutyRecompute]:
+        """The recomputes run, oldest first (of ``year`` only, when given)."""
+        return duties.read_recomputes(self, year)
+
+    def replace_duties(
+        self, year: int, records: Sequence[DutyRecord], recompute: DutyRecompute
+    ) -> None:
+        """Replace the records of ``year`` and record the recompute, in one transaction."""
+        duties.replace_year(self, year, records, recompute)
 
 
 def _timer(r: Sequence[Any]) -> TimerRecord:

@@ -28,6 +28,8 @@ __all__ = [
     "ROW_ID",
     "DefinitionRow",
     "DeliveryRow",
+    "DutyRecomputeRow",
+    "DutyRow",
     "HistoryRow",
     "InstanceRow",
     "LedgerRow",
@@ -39,6 +41,8 @@ __all__ = [
     "WebSessionRow",
     "definitions",
     "deliveries",
+    "duty_recomputes",
+    "duty_records",
     "history",
     "instances",
     "outbox",
@@ -311,6 +315,45 @@ class PublicRatingRow(SQLModel, table=True):
     created_at: str = Field(sa_type=Text, nullable=False)
 
 
+class DutyRow(SQLModel, table=True):
+    """A member's duty record (:class:`xieshang.DutyRecord`): points earned by one history row
+    under one rule, written in that row's transaction (migration 0011_duties)."""
+
+    __tablename__ = "duty_records"
+    __table_args__ = (
+        PrimaryKeyConstraint("instance_id", "seq", "rule", "member", name="pk_duty_records"),
+        Index("ix_duty_records_year_member", "year", "member"),
+    )
+
+    instance_id: str = Field(sa_type=Text, primary_key=True)
+    seq: int = Field(sa_type=Integer, primary_key=True)
+    rule: str = Field(sa_type=Text, primary_key=True)
+    member: str = Field(sa_type=Text, primary_key=True)
+    org: str = Field(sa_type=Text, nullable=False)
+    year: int = Field(sa_type=Integer, nullable=False)
+    category: str = Field(sa_type=Text, nullable=False)
+    points: int = Field(sa_type=Integer, nullable=False)
+    occurred_at: str = Field(sa_type=Text, nullable=False)
+
+
+class DutyRecomputeRow(SQLModel, table=True):
+    """One audited recompute of a year's duty records: the rules applied (hash and body), who
+    ran it, when, each member's totals before and after (JSON text), and its hash."""
+
+    __tablename__ = "duty_recomputes"
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_duty_recomputes"),)
+
+    id: int | None = Field(default=None, sa_type=ROW_ID, primary_key=True)
+    year: int = Field(sa_type=Integer, nullable=False)
+    rules_hash: str = Field(sa_type=Text, nullable=False)
+    rules_body: str = Field(sa_type=Text, nullable=False)
+    actor: str = Field(sa_type=Text, nullable=False)
+    at: str = Field(sa_type=Text, nullable=False)
+    before: str = Field(sa_type=Text, nullable=False)
+    after: str = Field(sa_type=Text, nullable=False)
+    hash: str = Field(sa_type=Text, nullable=False)
+
+
 # SQLAlchemy Core handles of the tables above, for the adapters that write SQL of their own
 instances: Table = SQLModel.metadata.tables["instances"]
 history: Table = SQLModel.metadata.tables["history"]
@@ -321,3 +364,5 @@ definitions: Table = SQLModel.metadata.tables["definitions"]
 tokens: Table = SQLModel.metadata.tables["tokens"]
 web_sessions: Table = SQLModel.metadata.tables["web_sessions"]
 public_ratings: Table = SQLModel.metadata.tables["public_ratings"]
+duty_records: Table = SQLModel.metadata.tables["duty_records"]
+duty_recomputes: Table = SQLModel.metadata.tables["duty_recomputes"]

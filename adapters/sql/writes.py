@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from xieshang import Commit, ConcurrencyConflict, ConflictCase
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
+from .duties import write_duties
 from .rows import InstanceRow, dump, history_values, insert_values, instance_row
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def write_rows(
                 for t in commit.timers
             ],
         )
+    write_duties(store, cur, commit)
     tail = _append_ledger(store, cur, commit, head) if commit.history else None
     return rows, tail
 
