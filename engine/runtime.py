@@ -17,7 +17,8 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from . import audit, checks, commands, migration, reads, redaction, repair, suspension, timers
+from . import audit, checks, commands, reads, timers
+from .administration import Administration
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
@@ -25,7 +26,6 @@ from .duties import DutyRules
 from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
 from .inputs import input_errors, refuse_bad_id, refuse_bad_input
 from .loading import compile_definition
-from .migration import MigrationReport
 from .ports import Clock, Query, Store, SystemClock
 from .reads import Page
 from .reconcile import ReconcileReport, reconcile
@@ -39,7 +39,7 @@ from .timers import TickReport
 __all__ = ["Availability", "Engine", "Page", "TickReport"]
 
 
-class Engine:
+class Engine(Administration):
     """Runs workflow instances over a store.
 
     Args:
@@ -391,105 +391,6 @@ class Engine:
         if instance_id is not None:
             refuse_bad_id("instance", instance_id, option="instance_id")
         return audit.verify(self, instance_id, checkpoints)
-
-    def redact(self, instance_id: str, fields: list[str], actor: Actor, reason: str) -> Instance:
-        """Replace the payload ``fields`` of every history row of an instance by their digests,
-        and the data fields derived from them by ``[redacted]``, in one audited row by an
-        ``admin``; the hash chain, the ledger and the replay still verify.
-
-        Raises:
-            Forbidden: the actor is not an ``admin``.
-            InvalidPayload: no fields or reason, or a field no row of the instance holds.
-            CommandRefused: a row was written before fields were sealed, the replay would need
-                a value, or a data field to clear is public.
-            NotFound: no such instance.
-        """
-        return redaction.redact(self, instance_id, fields, actor, reason)
-
-    # -- versions, suspension and repair ------------------------------------------------------
-
-    def migrate(
-        self,
-        workflow: str,
-        to_version: int,
-        actor: Actor,
-        *,
-        org: str | None = None,
-        state_map: Mapping[str, str] | None = None,
-        set_exprs: Mapping[str, str] | None = None,
-        dry_run: bool = False,
-        reason: str | None = None,
-    ) -> MigrationReport:
-        """Move the open instances of ``workflow`` (of ``org``, or of all) to its version
-        ``to_version``: each by one audited ``migrate`` row, whole or not at all; with
-        ``dry_run``, only report. ``state_map`` renames states (``{"old": "new"}``);
-        ``set_exprs`` gives data fields by CEL over the old ``data``, ``instance``, ``now`` and
-        the new ``params`` (null removes the field).
-
-        Returns:
-            One plan per instance: what changes, or the problems that keep it where it is.
-
-        Raises:
-            Forbidden: the actor is not an ``admin``, or is one of an org and ``org`` names
-                another (an org's admin migrates its own org's instances only).
-            NotFound: no such workflow version loaded (naming those that are).
-            Usage: a mapping to a state, or a ``set`` of a field, the new version does not
-                have (naming those it has), or an expression that does not compile.
-        """
-        refuse_bad_id("workflow", workflow, option="workflow")
-        if org is not None:
-            refuse_bad_id("org", org, option="org")
-        return migration.migrate(
-            self,
-            workflow,
-            to_version,
-            actor,
-            org=org,
-            state_map=state_map,
-            set_exprs=set_exprs,
-            dry_run=dry_run,
-            reason=reason,
-        )
-
-    def suspend(self, instance_id: str, actor: Actor, reason: str) -> Instance:
-        """Suspend an open instance: one audited row by an ``admin``; until :meth:`resume`,
-        every command on it is refused and its timers hold.
-
-        Raises:
-            Forbidden: the actor is not an ``admin``.
-            InvalidPayload: no reason.
-            NotFound: no such instance.
-            TransitionNotAllowed: it is final or suspended already.
-        """
-        refuse_bad_input("suspend", None, actor, reason=reason, trigger="suspend")
-        return suspension.suspend(self, refuse_bad_id("instance", instance_id), actor, reason)
-
-    def resume(self, instance_id: str, actor: Actor, reason: str) -> Instance:
-        """Resume a suspended instance: its deadline and pending timers move by the time it was
-        suspended (an overdue instance keeps its date).
-
-        Raises:
-            Forbidden: the actor is not an ``admin``.
-            InvalidPayload: no reason.
-            NotFound: no such instance.
-            TransitionNotAllowed: it is not suspended.
-        """
-        refuse_bad_input("resume", None, actor, reason=reason, trigger="resume")
-        return suspension.resume(self, refuse_bad_id("instance", instance_id), actor, reason)
-
-    def set_state(self, instance_id: str, state: str, actor: Actor, reason: str) -> Instance:
-        """Put an instance in ``state`` of its definition by hand (one audited row by an
-        ``admin``), as if it had just entered it: for what no transition or migration covers.
-
-        Raises:
-            Forbidden: the actor is not an ``admin``.
-            InvalidPayload: no reason, or no such state (naming the states).
-            NotFound: no such instance.
-            TransitionNotAllowed: it is in that state already, or suspended.
-        """
-        refuse_bad_input("set_state", None, actor, reason=reason, trigger="set_state")
-        refuse_bad_id("state", state, option="state")
-        return repair.set_state(self, refuse_bad_id("instance", instance_id), state, actor, reason)
 
     # -- time --------------------------------------------------------------------------------
 

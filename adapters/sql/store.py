@@ -35,7 +35,6 @@ from xieshang import (
     Query,
     StoreError,
     StoreUnavailable,
-    TimerRecord,
     Usage,
 )
 from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, iso
@@ -54,6 +53,7 @@ from .rows import (
     parsed,
 )
 from .statements import Statements
+from .timers import TimerReads
 from .writer import writer_lock
 from .writes import touched, write
 
@@ -130,7 +130,7 @@ def _fault_hook(spec: str) -> Callable[[str], None]:
     return hook
 
 
-class SQLStore:
+class SQLStore(TimerReads):
     """The store on SQLite or PostgreSQL. Use :func:`open_store` to also create the schema.
 
     Thread-safe: each operation borrows a connection from a small pool of its own. Close it
@@ -437,39 +437,6 @@ class SQLStore:
     def outbox_head(self) -> int:
         return int(self._read("SELECT COALESCE(MAX(position), 0) FROM outbox", ())[0][0])
 
-    # -- timers ----------------------------------------------------------------------------
-
-    def due_timers(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
-        p = self._p
-        rows = self._read(
-            f'SELECT instance_id, kind, "trigger", due_at, version, org, basis FROM timers '
-            f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}",
-            (iso(now), limit),
-        )
-        return [_timer(r) for r in rows]
-
-    def timers_of(self, instance_id: str) -> list[TimerRecord]:
-        rows = self._read(
-            f'SELECT instance_id, kind, "trigger", due_at, version, org, basis FROM timers '
-            f"WHERE instance_id = {self._p} ORDER BY due_at, id",
-            (instance_id,),
-        )
-        return [_timer(r) for r in rows]
-
-    def calendar_dependent(self) -> list[str]:
-        rows = self._read(
-            "SELECT id, created_at FROM instances WHERE final = false AND due_basis IS NOT NULL "
-            "UNION SELECT i.id, i.created_at FROM timers t JOIN instances i ON i.id = t.instance_id"
-            " WHERE t.basis IS NOT NULL ORDER BY 2, 1"
-        )
-        return [str(r[0]) for r in rows]
-
-    def delete_timer(self, timer: TimerRecord) -> None:
-        t = timer
-        self._write_one(
-            self._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version, t.org)
-        )
-
     # -- definitions -----------------------------------------------------------------------
 
     def save_definition(self, content_hash: str, workflow: str, version: int, body: str) -> None:
@@ -505,9 +472,3 @@ class SQLStore:
     ) -> None:
         """Replace the records of ``year`` and record the recompute, in one transaction."""
         duties.replace_year(self, year, records, recompute)
-
-
-def _timer(r: Sequence[Any]) -> TimerRecord:
-    instance_id, kind, trigger, due_at, version, org, basis = r
-    return TimerRecord(instance_id, kind, trigger, datetime.fromisoformat(due_at), version, org,
-                       basis)  # fmt: skip
