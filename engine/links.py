@@ -19,6 +19,7 @@ from .records import Commit, Instance
 from .rows import LINKED_UPDATE
 from .schema_types import field_errors
 from .steps import Step, data_update
+from .suspension import suspended_refusal
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -64,6 +65,8 @@ def update_linked(engine: Engine, commit: Commit, step: Step, new: Instance) -> 
             "children's fields with children_set, a child's steps reach its parent by a join"
         )
         raise InvalidPayload(what, [{"field": "update.instance", "error": error}])
+    if target.suspended_at is not None:  # a suspended instance takes no writes: its clock stopped
+        raise suspended_refusal(target, t.trigger)
     target_wf = engine._workflow_of(target)
     changed = _changed(target_wf, target, wanted, what)
     if changed:

@@ -138,6 +138,29 @@ def test_an_update_the_target_refuses_changes_nothing(engine: Engine) -> None:
     assert engine.get(case).version == 2 and engine.get(note).version == 1
 
 
+def test_an_update_of_a_suspended_instance_is_refused_and_changes_nothing(
+    engine: Engine,
+) -> None:
+    """A suspended instance takes no linked update: the step naming it is refused with the
+    suspension, nothing is written to either, and after resume the same step goes through."""
+    admin = Actor.of("a1", "admin", org="city")
+    note = engine.start("note", {"title": "记录"}, CLERK).id
+    case = engine.start("case", {}, CLERK).id
+    engine.fire(case, "link", CLERK, {"note_id": note})
+    engine.suspend(note, admin, "核查中")
+    before = (engine.get(note).version, engine.get(case).version, len(engine.store.outbox()))
+    with pytest.raises(TransitionNotAllowed) as err:
+        engine.fire(case, "conclude", CLERK, {"outcome": "done"})
+    assert f"instance {note} is suspended" in err.value.message
+    assert "suspended_at" in err.value.details
+    after = (engine.get(note).version, engine.get(case).version, len(engine.store.outbox()))
+    assert after == before and "outcome" not in engine.get(note).data
+    engine.resume(note, admin, "核查完毕")
+    engine.fire(case, "conclude", CLERK, {"outcome": "done"})
+    assert engine.get(note).data["outcome"] == "done" and engine.get(case).state == "closed"
+    assert engine.verify() == []
+
+
 def test_an_update_naming_no_instance_of_its_workflow_is_refused(engine: Engine) -> None:
     """The id must name an instance of the declared workflow in the step's org."""
     other_case = engine.start("case", {}, CLERK).id
