@@ -168,3 +168,25 @@ def test_several_http_streams_never_read_the_whole_outbox(tmp_path: Path) -> Non
     assert got_first == ["3", "4"]
     assert got_second == ["2", "3", "4"]
     assert store.whole_reads == 0
+
+
+def test_a_last_event_id_the_stream_never_gave_is_refused_and_reads_nothing(
+    tmp_path: Path,
+) -> None:
+    """A Last-Event-ID that is not a position is a 422 naming it; no stream opens and the
+    outbox is not read."""
+    store = Counting()
+    engine = Engine(store, bundled())
+    tokens = MemoryTokenStore()
+    token = tokens.create(MEMBER)
+    propose(engine, "before")
+    with (
+        serve_in_thread(create_app(engine, tokens)) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+    ):
+        for bad in ("abc", "-1", "1.5"):
+            answer = client.get("/events/stream", headers={"Last-Event-ID": bad})
+            assert answer.status_code == 422
+            body = answer.json()
+            assert body["code"] == "invalid-last-event-id" and repr(bad) in body["detail"]
+    assert store.whole_reads == 0 and store.since_reads == 0
