@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +25,7 @@ from xieshang.adapters.http.commands import token_store_for
 from xieshang.adapters.http.testing import serve_in_thread
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql.store import open_store
+from xieshang.adapters.web.ratings import rating_event
 from xieshang.workflows import bundled
 
 PACKAGE = "xieshang_contract_client"
@@ -202,7 +203,8 @@ def test_webhooks_name_every_event_type_the_workflows_emit() -> None:
         )
     }
     assert warned == {"xieshang.consultation_topic.warning"}
-    assert set(DOCUMENT["webhooks"]) == engine | named | warned
+    rated = {"xieshang.proposal.public_rated"}  # the public page's ratings, not a step's
+    assert set(DOCUMENT["webhooks"]) == engine | named | warned | rated
     filed = DOCUMENT["webhooks"]["xieshang.proposal.filed"]["post"]
     assert list(filed["requestBody"]["content"]) == ["application/cloudevents+json"]
     assert filed["parameters"] == [{"$ref": "#/components/parameters/EventSignature"}]
@@ -246,6 +248,26 @@ def test_the_events_of_a_run_match_their_webhooks() -> None:
     wrong = json.loads(json.dumps(events[-1]))
     wrong["data"]["data"]["category"] = "sports"
     assert not filed.is_valid(wrong)
+
+
+def test_a_public_rating_event_matches_its_webhook_and_no_step_event_does() -> None:
+    """The event the public page writes for a rating is valid against its own webhook; a step's
+    event is not, nor a rating with a value the page does not offer."""
+    engine = Engine(MemoryStore(), bundled())
+    member = Actor.parse("m1:member@guiyang")
+    data = {"title": "关于加强社区养老服务的提案", "first_proposer": "m1"}
+    instance = engine.start("proposal", data, member, org="guiyang")
+    rated = rating_event(instance, "satisfied", datetime(2026, 11, 2, tzinfo=UTC), "demo").body
+    validator = _in_document(
+        "#/webhooks/xieshang.proposal.public_rated/post/requestBody/content/"
+        "application~1cloudevents+json/schema"
+    )
+    assert [e.message for e in validator.iter_errors(rated)] == []
+    assert rated["type"] == "xieshang.proposal.public_rated"
+    assert not validator.is_valid(engine.store.outbox()[0].body)
+    wrong = json.loads(json.dumps(rated))
+    wrong["data"]["rating"] = "very_satisfied"
+    assert not validator.is_valid(wrong)
 
 
 # -- a generated client ------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from typing import Any
 
 from xieshang import Registry
 from xieshang.adapters.events import SIGNATURE_HEADER
+from xieshang.adapters.reports.labels import SATISFACTION_ZH
 
 from .bodies import field_schema
 
 __all__ = [
     "ENGINE_EVENTS",
+    "PUBLIC_RATED",
     "event_components",
     "public_data_component",
     "webhook_parts",
@@ -43,6 +45,7 @@ ENGINE_EVENTS: dict[str, str] = {
     "another instance's step changed its data); `due_at_before` is the deadline it had.",
     "instance.updated": "Another instance's step changed this instance's data.",
 }
+PUBLIC_RATED = "proposal.public_rated"  # written by the console's public page, not by a step
 _EXTRA: dict[str, dict[str, Any]] = {
     "instance.deadline_changed": {"due_at_before": _TIME_OR_NULL},
     "warning": {"code": {"type": "string"}, "message": {"type": "string"}},
@@ -59,40 +62,7 @@ def event_components(registry: Registry) -> dict[str, dict[str, Any]]:
     workflow's public fields."""
     return {
         **{public_data_component(wf.id): _public_data(registry, wf.id) for wf in registry},
-        "CloudEvent": {
-            "type": "object",
-            "description": "A CloudEvents 1.0 event in structured JSON mode. De-duplicate on "
-            "`id`: delivery is at least once. `sequence` orders one instance's events.",
-            "properties": {
-                "specversion": {"type": "string", "enum": ["1.0"]},
-                "id": {"type": "string"},
-                "source": {
-                    "type": "string",
-                    "description": "/xieshang/<deployment>/<org>/<workflow>",
-                },
-                "type": {"type": "string"},
-                "subject": {"type": "string", "description": "the instance id"},
-                "time": {**_TIME, "description": "when the step happened"},
-                "datacontenttype": {"type": "string", "enum": ["application/json"]},
-                "sequence": {
-                    "type": "string",
-                    "pattern": "^[0-9]{12}$",
-                    "description": "the history row's number, 12 digits",
-                },
-                "data": {"$ref": f"{_REF}EventData"},
-            },
-            "required": [
-                "specversion",
-                "id",
-                "source",
-                "type",
-                "subject",
-                "time",
-                "datacontenttype",
-                "sequence",
-                "data",
-            ],
-        },
+        "CloudEvent": _cloud_event({"$ref": f"{_REF}EventData"}),
         "EventData": {
             "type": "object",
             "description": "What a step did to an instance, and the instance's public fields.",
@@ -139,6 +109,44 @@ def event_components(registry: Registry) -> dict[str, dict[str, Any]]:
     }
 
 
+def _cloud_event(data: dict[str, Any]) -> dict[str, Any]:
+    """The CloudEvents 1.0 envelope with ``data`` as its data's schema."""
+    return {
+        "type": "object",
+        "description": "A CloudEvents 1.0 event in structured JSON mode. De-duplicate on "
+        "`id`: delivery is at least once. `sequence` orders one instance's events.",
+        "properties": {
+            "specversion": {"type": "string", "enum": ["1.0"]},
+            "id": {"type": "string"},
+            "source": {
+                "type": "string",
+                "description": "/xieshang/<deployment>/<org>/<workflow>",
+            },
+            "type": {"type": "string"},
+            "subject": {"type": "string", "description": "the instance id"},
+            "time": {**_TIME, "description": "when the step happened"},
+            "datacontenttype": {"type": "string", "enum": ["application/json"]},
+            "sequence": {
+                "type": "string",
+                "pattern": "^[0-9]{12}$",
+                "description": "the history row's number, 12 digits",
+            },
+            "data": data,
+        },
+        "required": [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "datacontenttype",
+            "sequence",
+            "data",
+        ],
+    }
+
+
 def _public_data(registry: Registry, workflow: str) -> dict[str, Any]:
     fields = registry.get(workflow).definition.data
     return {
@@ -173,9 +181,13 @@ def _event(registry: Registry, name: str, workflows: list[str], description: str
             },
         ]
     }
+    return _post(PREFIX + name, description, envelope)
+
+
+def _post(summary: str, description: str, envelope: dict[str, Any]) -> dict[str, Any]:
     return {
         "post": {
-            "summary": PREFIX + name,
+            "summary": summary,
             "description": description,
             "tags": ["events"],
             "parameters": [{"$ref": "#/components/parameters/EventSignature"}],
@@ -234,4 +246,34 @@ def webhooks(registry: Registry) -> dict[str, Any]:
         what = "a soft rule warned" if name.endswith(".warning") else "named by `emits:`"
         text = f"Emitted by {', '.join(owners)}: {what}, with the step's data."
         out[PREFIX + name] = _event(registry, name, owners, text)
+    if "proposal" in registry.ids():
+        out[PREFIX + PUBLIC_RATED] = _public_rating_event()
     return out
+
+
+def _public_rating_event() -> dict[str, Any]:
+    """The event of a rating on the public page (网民满意度): not a step, so its ``data`` is its
+    own (no actor, trigger or states) and ``sequence`` is the proposal's version when rated."""
+    data = {
+        "type": "object",
+        "properties": {
+            "workflow": {"type": "string"},
+            "org": {"type": "string"},
+            "number": {**_TEXT_OR_NULL, "description": "the proposal's number, once filed"},
+            "rating": {"type": "string", "enum": list(SATISFACTION_ZH)},
+        },
+        "required": ["workflow", "org", "number", "rating"],
+        "additionalProperties": False,
+    }
+    envelope = {
+        "allOf": [
+            _cloud_event(data),
+            {"properties": {"type": {"type": "string", "enum": [PREFIX + PUBLIC_RATED]}}},
+        ]
+    }
+    return _post(
+        PREFIX + PUBLIC_RATED,
+        "A visitor of the public page rated a closed proposal (one rating per browser). The "
+        "browser and the address are not in the event. `subject` is the proposal's id.",
+        envelope,
+    )
