@@ -6,6 +6,7 @@ the engine's few shared helpers through :mod:`xieshang.shared`).
 >>> from xieshang import Actor, Engine
 """
 
+from . import cel_package  # noqa: F401  (first: loads cel without its shell)
 from .calendar import Duration, parse_duration
 from .compiler import CompiledWorkflow
 from .definition import Definition

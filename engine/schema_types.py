@@ -107,12 +107,19 @@ def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -
     }
     make: Any = TypedDict  # a TypedDict built at runtime from the definition, by design
     record: Any = make(name, items)
-    record.__pydantic_config__ = ConfigDict(extra="forbid")
+    record.__pydantic_config__ = ConfigDict(extra="forbid", defer_build=True)
     return record
 
 
+# A workflow has hundreds of validators and a command uses a few: each is built on first use
+_DEFERRED = ConfigDict(defer_build=True)
+
+
 def value_adapter(spec: FieldSpec) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation_for(spec))
+    annotation = annotation_for(spec)
+    if spec.fields is not None and spec.type != "list":
+        return TypeAdapter(annotation)  # a record: its own config defers it
+    return TypeAdapter(annotation, config=_DEFERRED)
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:

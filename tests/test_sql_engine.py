@@ -66,3 +66,49 @@ def test_an_immediate_transaction_holds_the_write_lock_from_its_start(url: str) 
     engine.dispose()
     other.dispose()
     assert deliveries(url) == []
+
+
+def test_the_known_schema_head_is_the_migrations_head() -> None:
+    """A database at ``SCHEMA_HEAD`` is opened without loading the migrations: the constant must
+    name the newest migration, or a database one migration behind would be taken as current."""
+    from alembic.script import ScriptDirectory
+
+    from xieshang.adapters.sql.connect import SCHEMA_HEAD, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_database_behind_the_head_is_upgraded_and_one_at_it_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    """``upgrade`` of a database one migration behind brings it to the head; of one at the head,
+    it changes nothing (the version row is the same row, untouched)."""
+    from alembic import command
+
+    from xieshang.adapters.sql.connect import SCHEMA_HEAD, _alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path}/behind.db"
+    engine = sa_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0010_versions")
+
+        def version() -> list[str]:
+            with engine.connect() as conn:
+                return [
+                    r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+                ]
+
+        def tables() -> set[str]:
+            return set(sa.inspect(engine).get_table_names())
+
+        assert version() == ["0010_versions"] and "duty_records" not in tables()
+        upgrade(engine)
+        assert version() == [SCHEMA_HEAD] and "duty_records" in tables()
+        before = Path(f"{tmp_path}/behind.db").read_bytes()
+        upgrade(engine)
+        assert Path(f"{tmp_path}/behind.db").read_bytes() == before
+    finally:
+        engine.dispose()
