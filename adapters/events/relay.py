@@ -312,8 +312,10 @@ class Relay:
                 if not wave:
                     continue
                 results = self._deliver_all(sink, [row.body for row in wave])
+                arrived = iso(datetime.now(UTC))  # the wave's reply came back
                 for row, error in zip(wave, results, strict=True):
-                    outcome, values = self._outcome(error, claimed[row.event_id] + 1, now)
+                    attempts = claimed[row.event_id] + 1
+                    outcome, values = self._outcome(error, attempts, now, arrived)
                     records.append(
                         {
                             "b_event_id": row.event_id,
@@ -378,7 +380,7 @@ class Relay:
         return results
 
     def _outcome(
-        self, error: DeliveryFailed | None, attempts: int, now: datetime
+        self, error: DeliveryFailed | None, attempts: int, now: datetime, arrived: str
     ) -> tuple[str, dict[str, Any]]:
         """The outcome of an attempt and the columns that record it."""
         values: dict[str, Any] = {
@@ -392,7 +394,7 @@ class Relay:
             return "delivered", {
                 **values,
                 "status": "delivered",
-                "delivered_at": iso(datetime.now(UTC)),
+                "delivered_at": arrived,
             }
         values["last_error"] = error.reason[:_MAX_ERROR]
         if not error.retryable or attempts >= self.settings.max_attempts:

@@ -57,7 +57,7 @@ class EventSettings(CheckedSettings):
     max_attempts: int = Field(default=10, ge=1)
     batch_size: int = Field(default=500, ge=1, description="pending rows read per pass and sink")
     commit_every: int = Field(
-        default=50, ge=1, description="deliveries recorded per transaction (redelivered on crash)"
+        default=250, ge=1, description="deliveries recorded per transaction (redelivered on crash)"
     )
     poll_interval: float = Field(default=1.0, gt=0)
 
