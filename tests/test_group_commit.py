@@ -56,15 +56,18 @@ def test_a_refused_commit_in_a_shared_batch_is_rolled_back_alone(store: SQLStore
     ids = filed(engine, 6)
     group = store._group
     assert group is not None
-    queued = threading.Event()
+    holding, queued = threading.Event(), threading.Event()
     first = [True]
+    max_queued = [0]
 
     def hold(point: str) -> None:  # the first writer waits until seven others have queued
         if point == "after_instance_update" and first[0]:
             first[0] = False
+            holding.set()
             deadline = time.monotonic() + WATCHDOG
             while len(group._queue) < 7 and time.monotonic() < deadline:
                 time.sleep(0.001)
+            max_queued[0] = len(group._queue)
             queued.set()
 
     store.fault_hook = hold
@@ -81,15 +84,14 @@ def test_a_refused_commit_in_a_shared_batch_is_rolled_back_alone(store: SQLStore
 
     lead = threading.Thread(target=fire, args=("lead", ids[0], "L0"))
     lead.start()
-    deadline = time.monotonic() + WATCHDOG
-    while not group._queue and not queued.is_set() and time.monotonic() < deadline:
-        time.sleep(0.001)
+    assert holding.wait(WATCHDOG), "the first writer never reached its write"
     others = [threading.Thread(target=fire, args=(f"t{k}", ids[k], f"L{k}")) for k in range(1, 5)]
     others.append(threading.Thread(target=fire, args=("dup1", ids[5], "D1", "cmd-shared")))
     others.append(threading.Thread(target=fire, args=("dup2", ids[4], "D2", "cmd-shared")))
     others.append(threading.Thread(target=fire, args=("again", ids[1], "A1")))
     run_threads(others)
     lead.join(WATCHDOG)
+    assert queued.is_set() and max_queued[0] == 7  # all seven waited on the one writer
     store.fault_hook = None
 
     batches, commits = group.batches - before[0], group.commits - before[1]
