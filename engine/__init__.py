@@ -9,6 +9,7 @@ the engine's few shared helpers through :mod:`xieshang.shared`).
 from .calendar import Duration, parse_duration
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .deployment import DeploymentConfig, DeploymentError, OrgConfig, load_deployment
 from .duties import DutyRecord, DutyRules
 from .duties_file import load_duties
 from .errors import (
@@ -73,6 +74,8 @@ __all__ = [
     "DefinitionError",
     "DefinitionStore",
     "DeliveryFailed",
+    "DeploymentConfig",
+    "DeploymentError",
     "Duration",
     "DutiesFileError",
     "DutyRecord",
@@ -90,6 +93,7 @@ __all__ = [
     "MigrationPlan",
     "MigrationReport",
     "NotFound",
+    "OrgConfig",
     "Page",
     "PageCursor",
     "Problem",
@@ -111,6 +115,7 @@ __all__ = [
     "XieshangError",
     "YearSchedule",
     "load_definition",
+    "load_deployment",
     "load_duties",
     "parse_calendar_file",
     "parse_duration",
