@@ -323,7 +323,7 @@ def _global(
             show_default=False,
         ),
     ] = None,
-    config: Annotated[
+    config_file: Annotated[
         Path | None,
         typer.Option(
             "--config",
@@ -345,7 +345,7 @@ def _global(
         clock=clock,
         calendar=calendar,
         duties=duties,
-        config=config,
+        config=config_file,
     )
     ctx.obj = state
     ctx.call_on_close(state.close)
