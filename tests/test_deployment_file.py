@@ -156,3 +156,17 @@ def test_the_served_api_reads_the_file(tmp_path: Path, monkeypatch: pytest.Monke
         assert refused.status_code == 403
         body = refused.json()
         assert body["allowed"] == ["opinion_report", "proposal", "proposal_handling"]
+
+
+def test_the_examples_of_the_page_load() -> None:
+    """Every settings file shown in docs/deployment.md loads beside the bundled workflows."""
+    import re
+
+    from xieshang import load_deployment
+    from xieshang.workflows import bundled
+
+    page = (Path(__file__).parent.parent / "docs" / "deployment.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", page, flags=re.S) if "orgs:" in b]
+    assert len(blocks) == 2
+    loaded = [load_deployment(b, "deployment.md", bundled()) for b in blocks]
+    assert [[o.level for o in c.orgs] for c in loaded] == [["province", "city", "district"]] * 2
