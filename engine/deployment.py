@@ -21,12 +21,11 @@ line under a stable code:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .checker import param_problem
 from .errors import Problem, XieshangError
 from .registry import Registry
 from .shape_errors import suggest
@@ -204,15 +203,3 @@ def unknown_level(level: Any) -> str:
     if isinstance(level, str) and level in by_zh:
         near = f"; did you mean {by_zh[level]!r}?"
     return f"unknown level {level!r}{near} (levels: {shown})"
-
-
-def known_params(registry: Registry, workflow: str, versions: Iterable[int]) -> dict[str, Any]:
-    """The params ``workflow`` declares in any of ``versions``, by name: their specs."""
-    specs: dict[str, Any] = {}
-    for v in versions:
-        specs.update(registry.get(workflow, v).definition.params)
-    return specs
-
-
-def check_param(spec: Any, value: Any) -> str | None:
-    return param_problem(spec, value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .checker import param_problem
 from .errors import Problem
 from .registry import Registry
 from .shape_errors import suggest
@@ -208,8 +209,6 @@ def _param_checks(
     registry: Registry,
     versions: list[int],
 ) -> list[Problem]:
-    from .deployment import check_param
-
     loaded = registry.ids()
     if workflow not in loaded:
         msg = _unknown_workflow(workflow, loaded)
@@ -228,7 +227,7 @@ def _param_checks(
                 )
                 out.append(located.problem("XS112", "unknown-param", msg, path))
                 break
-            problem = check_param(specs[name], value)
+            problem = param_problem(specs[name], value)
             if problem:
                 msg = f"{workflow} v{version} param {name!r} = {value!r}: {problem}"
                 out.append(located.problem("XS116", "bad-default", msg, path))

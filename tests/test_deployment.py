@@ -22,6 +22,7 @@ from xieshang import (
     load_deployment,
 )
 from xieshang.adapters.cli import app
+from xieshang.adapters.drift import definition_drift
 from xieshang.adapters.settings import Settings, build_engine
 from xieshang.adapters.sql.store import open_store
 from xieshang.shared import CHINA_TZ
@@ -142,6 +143,8 @@ def test_an_instance_keeps_the_params_it_started_with_after_the_settings_change(
     report = again.tick(at("2024-04-20"))
     assert report.fired == 1
     assert (again.get(old_opinion).overdue, again.get(new_opinion).overdue) == (False, True)
+    # other params are not another text: no drift is reported for the instances started under A
+    assert definition_drift(sql_url, again.registry.versions()) == []
     again.store.close()
 
 
