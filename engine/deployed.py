@@ -58,7 +58,11 @@ class DeployedRegistry(Registry):
         self.pins = _merged(config, pins)
         problems: list[Problem] = []
         for wf in base.versions():
-            done = self._variant(wf, config.params.get(wf.id, {}), ("params", wf.id), problems)
+            # an old version no org starts on may lack a param the file sets: it keeps its own
+            wide = {
+                k: v for k, v in config.params.get(wf.id, {}).items() if k in wf.definition.params
+            }
+            done = self._variant(wf, wide, ("params", wf.id), problems)
             if done is not None:
                 self._wide[(wf.id, wf.definition.version)] = done
                 self.add(done, latest=base.get(wf.id).hash == wf.hash)
