@@ -30,7 +30,7 @@ from xieshang import (
     load_duties,
     parse_calendar_file,
 )
-from xieshang.shared import field_errors
+from xieshang.shared import deploy, field_errors
 
 from .sql.connect import masked_url
 
@@ -115,7 +115,7 @@ class Settings(CheckedSettings):
     Every field is read from the environment with the prefix ``XIESHANG_``
     (``XIESHANG_DATABASE_URL``, ``XIESHANG_WORKFLOWS``, ``XIESHANG_CLOCK``,
     ``XIESHANG_DEPLOYMENT``, ``XIESHANG_SYNCHRONOUS``, ``XIESHANG_CALENDAR``,
-    ``XIESHANG_PINS``); keyword arguments
+    ``XIESHANG_PINS``, ``XIESHANG_CONFIG``); keyword arguments
     win over the environment.
 
     Raises:
@@ -149,6 +149,11 @@ class Settings(CheckedSettings):
     duties: Path | None = Field(
         default=None,
         description="the deployment's members' duty rules (YAML); None: the bundled default",
+    )
+    config: Path | None = Field(
+        default=None,
+        description="the deployment's settings file (YAML: orgs, their workflows, versions and "
+        "params); None: every org runs every workflow, newest version, default params",
     )
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     pins: Annotated[dict[str, dict[str, int]], NoDecode] = Field(
@@ -346,14 +351,22 @@ def build_engine(
     Raises:
         DefinitionError: a workflow file is invalid (every problem listed).
         CalendarError: the calendar file is missing or invalid (every problem listed).
+        DeploymentError: the deployment settings file is invalid (every problem listed), or
+            names another version than ``XIESHANG_PINS`` for an org's workflow.
     """
+    from xieshang.adapters.config import load_config
+
     registry = load_workflows(settings, workflows_dirs)
+    config = load_config(settings.config, registry, settings.pins)
     calendar = load_calendar(settings.calendar)
     duties = load_duty_rules(settings.duties, registry)
+    if config is not None:  # each org's variants compiled before a database opens
+        registry = deploy(registry, config, settings.pins)
     store = open_configured_store(settings)
     from xieshang.adapters.drift import warn_of_drift
 
-    warn_of_drift(store, registry)  # a file edited without a new version: logged, not refused
+    # a file edited without a new version: logged, not refused
+    warn_of_drift(store, registry.versions())
     return Engine(
         store,
         registry,

@@ -10,6 +10,7 @@ from . import cel_package  # noqa: F401  (first: loads cel without its shell)
 from .calendar import Duration, parse_duration
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .deployment import DeploymentConfig, DeploymentError, OrgConfig, load_deployment
 from .duties import DutyRecord, DutyRules
 from .duties_file import load_duties
 from .errors import (
@@ -74,6 +75,8 @@ __all__ = [
     "DefinitionError",
     "DefinitionStore",
     "DeliveryFailed",
+    "DeploymentConfig",
+    "DeploymentError",
     "Duration",
     "DutiesFileError",
     "DutyRecord",
@@ -91,6 +94,7 @@ __all__ = [
     "MigrationPlan",
     "MigrationReport",
     "NotFound",
+    "OrgConfig",
     "Page",
     "PageCursor",
     "Problem",
@@ -112,6 +116,7 @@ __all__ = [
     "XieshangError",
     "YearSchedule",
     "load_definition",
+    "load_deployment",
     "load_duties",
     "parse_calendar_file",
     "parse_duration",

@@ -191,6 +191,8 @@ class Checker:
                 new_params[name] = spec.model_copy(update={"default": value})
         if new_params and not self.problems:
             self.effective = self.d.model_copy(update={"params": {**self.d.params, **new_params}})
+            # a copy keeps the original's cached content hash: the new params must change it
+            self.effective.__dict__.pop("content_hash", None)
 
     def check_fields(self, fields: Mapping[str, FieldSpec], path: Path) -> None:
         for name, spec in fields.items():

@@ -1,5 +1,5 @@
 """Reading a duty rules file: safe YAML, the model, then the checks against the workflows, with
-every problem listed at its line under a stable code (XS141-XS160).
+every problem listed at its line under a stable code (XS141-XS149).
 
 | code | name | what |
 | --- | --- | --- |

@@ -22,6 +22,8 @@ from .administration import Administration
 from .checks import Availability
 from .compiler import CompiledWorkflow
 from .definition import Definition
+from .deployed import deploy
+from .deployment import DeploymentConfig
 from .duties import DutyRules
 from .errors import ConcurrencyConflict, ConflictCase, NotFound, Usage
 from .inputs import input_errors, refuse_bad_id, refuse_bad_input
@@ -54,6 +56,8 @@ class Engine(Administration):
             (``{"guiyang": {"proposal": 2}}``); the newest loaded version otherwise.
         duties: the members' duty rules (see ``docs/duties.md``): each step's duty records are
             written in its transaction; None writes none.
+        deployment_config: the deployment's settings file (:func:`xieshang.load_deployment`):
+            each org's workflows, versions and params (see ``docs/deployment.md``).
     """
 
     def __init__(
@@ -67,7 +71,10 @@ class Engine(Administration):
         calendar: CalendarChain | None = None,
         pins: Mapping[str, Mapping[str, int]] | None = None,
         duties: DutyRules | None = None,
+        deployment_config: DeploymentConfig | None = None,
     ) -> None:
+        if deployment_config is not None:  # each org's variants, the pins merged in
+            registry = deploy(registry, deployment_config, pins)
         self.store = store
         self.registry = registry
         self.clock = clock or SystemClock()

@@ -12,6 +12,8 @@ from .access import DATA as DATA_LEVEL
 from .access import principals as reader_principals
 from .calendar import CHINA_TZ, add_workdays
 from .definition import IDENT
+from .deployed import DeployedRegistry, deploy
+from .deployment_checks import uses as workflows_used
 from .diagram import schema_json, svg_titles, to_dot, to_mermaid
 from .duties import DutyFile, year_of
 from .duties import compile_rules as compile_duty_rules
@@ -42,6 +44,7 @@ __all__ = [
     "IDENT",
     "MAX_DEPTH",
     "RECORD_READERS",
+    "DeployedRegistry",
     "DutyFile",
     "DutyRecompute",
     "FieldSpec",
@@ -57,6 +60,7 @@ __all__ = [
     "compile_duty_rules",
     "copy_json",
     "count_year",
+    "deploy",
     "drift_message",
     "duties_problems",
     "field_errors",
@@ -73,5 +77,6 @@ __all__ = [
     "to_dot",
     "to_mermaid",
     "verify_ledger",
+    "workflows_used",
     "year_of",
 ]

@@ -8,7 +8,7 @@ a malformed actor, a missing file, a missing graphviz binary). With ``--json`` t
 
 from __future__ import annotations
 
-from . import audit, explore, files, inbox, instances, worker  # noqa: F401 - each adds its commands
+from . import audit, config, explore, files, inbox, instances, worker  # noqa: F401 - each adds its commands
 from .app import PLUGINS, JsonFlag, _state, app
 from .output import _emit_json, _err, _out, _reporting
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from xieshang import Engine, Registry, SettingsError, Usage, XieshangError
+from xieshang import DefinitionError, Engine, Registry, SettingsError, Usage, XieshangError
 from xieshang.adapters.settings import (
     Settings,
     build_engine,
@@ -25,6 +25,7 @@ from xieshang.adapters.settings import (
     load_duty_rules,
     load_workflows,
 )
+from xieshang.shared import deploy
 
 from .database import require_database
 from .output import _fail
@@ -202,6 +203,7 @@ class _State:
     clock: str | None = None
     calendar: Path | None = None
     duties: Path | None = None
+    config: Path | None = None
     _settings: Settings | None = None
     _engine: Engine | None = None
 
@@ -216,6 +218,8 @@ class _State:
                 overrides["calendar"] = self.calendar
             if self.duties is not None:
                 overrides["duties"] = self.duties
+            if self.config is not None:
+                overrides["config"] = self.config
             try:
                 self._settings = Settings(**overrides)
             except SettingsError as e:
@@ -230,6 +234,21 @@ class _State:
 
     def registry(self) -> Registry:
         return load_workflows(self.settings(), self.dirs())
+
+    def check_config(self) -> None:
+        """Refuse a broken deployment settings file before any command opens a database (a
+        broken workflow file is left to the command, which names its problems its own way)."""
+        if self.settings().config is None:
+            return
+        try:
+            registry = self.registry()
+        except DefinitionError:
+            return
+        from xieshang.adapters.config import load_config
+
+        config = load_config(self.settings().config, registry, self.settings().pins)
+        assert config is not None
+        deploy(registry, config, self.settings().pins)
 
     def engine(self, *, reading: bool = False) -> Engine:
         """The engine; with ``reading``, for a command that only reads, which refuses a
@@ -258,6 +277,7 @@ def _setting_error(err: dict[str, Any]) -> str:
         "workflows": "--workflows",
         "calendar": "--calendar",
         "duties": "--duties",
+        "config": "--config",
     }.get(name)
     where = f"{option} / XIESHANG_{name.upper()}" if option else f"XIESHANG_{name.upper()}"
     message = str(err["error"]).removeprefix("Value error, ")
@@ -303,6 +323,15 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="The deployment's settings file: orgs, their workflows, versions and params "
+            "(env XIESHANG_CONFIG).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -311,10 +340,17 @@ def _global(
     ] = False,
 ) -> None:
     state = _State(
-        db=db, workflows=list(workflows or []), clock=clock, calendar=calendar, duties=duties
+        db=db,
+        workflows=list(workflows or []),
+        clock=clock,
+        calendar=calendar,
+        duties=duties,
+        config=config_file,
     )
     ctx.obj = state
     ctx.call_on_close(state.close)
+    if ctx.invoked_subcommand != "config":
+        state.check_config()
 
 
 def _state(ctx: typer.Context) -> _State:

@@ -121,6 +121,9 @@ def serve(
     calendar = _root_option(ctx, "calendar")
     if calendar:
         os.environ["XIESHANG_CALENDAR"] = str(calendar)
+    config = _root_option(ctx, "config")
+    if config:  # every worker process reads the same deployment settings file
+        os.environ["XIESHANG_CONFIG"] = str(config)
     try:
         app_from_env()  # fail here, with a message, rather than in every worker
     except XieshangError as e:

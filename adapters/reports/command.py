@@ -39,6 +39,14 @@ def register_cli(app: typer.Typer) -> None:
                 "rows of instances it may not read.",
             ),
         ] = None,
+        rollup: Annotated[
+            bool,
+            typer.Option(
+                "--rollup",
+                help="With --org: also the figures of the orgs under it that the deployment "
+                "settings (--config) roll up to it, per org and summed.",
+            ),
+        ] = False,
     ) -> None:
         """The year's figures: proposal review, handling, plan execution, opinion reports, key
         proposals, democratic appraisal, micro and online consultation, members' duties."""
@@ -57,6 +65,9 @@ def register_cli(app: typer.Typer) -> None:
                 err.print(f"--as {actor!r}: {e.errors[0]['error']}", markup=False)
                 raise typer.Exit(2) from None
         url = command_database_url(ctx, db)
+        if rollup:
+            _rolled_up(ctx, kind, url, year, org, who, fmt, output)
+            return
         rep = report(kind, url, year, org, actor=who)
         if fmt == "xlsx":
             if output is None:
@@ -80,3 +91,52 @@ def register_cli(app: typer.Typer) -> None:
         console.print(render_table(rep))
         if output is not None:
             output.write_text(console.export_text(), encoding="utf-8")
+
+
+def _rolled_up(
+    ctx: typer.Context,
+    kind: str,
+    url: str,
+    year: int,
+    org: str | None,
+    who: Actor | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    from xieshang.adapters.config import load_config
+    from xieshang.adapters.settings import load_workflows
+
+    from .rollup import rollup_report
+
+    err = Console(stderr=True)
+    state = ctx.find_root().obj
+    settings = state.settings()
+    if org is None or settings.config is None:
+        err.print("--rollup needs --org and the deployment settings (--config or XIESHANG_CONFIG)")
+        raise typer.Exit(2)
+    config = load_config(settings.config, load_workflows(settings, state.dirs()), settings.pins)
+    assert config is not None
+    rolled = rollup_report(kind, url, year, org, config, who)
+    if fmt == "json":
+        text = rolled.to_json()
+        if output is not None:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            typer.echo(text)
+        return
+    if fmt in ("csv", "xlsx"):  # the sum, its notes naming the orgs in it and those left out
+        if output is None and fmt == "csv":
+            typer.echo(rolled.total.to_csv(), nl=False)
+        elif output is None:
+            err.print("--format xlsx needs -o FILE")
+            raise typer.Exit(2)
+        else:
+            (rolled.total.write_csv if fmt == "csv" else rolled.total.write_xlsx)(output)
+        return
+    console = Console(record=output is not None)
+    console.print(render_table(rolled.total))
+    for name, rep in rolled.per_org.items():
+        console.print(f"\n{name}")
+        console.print(render_table(rep))
+    if output is not None:
+        output.write_text(console.export_text(), encoding="utf-8")
