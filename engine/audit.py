@@ -74,6 +74,7 @@ def replay_rows(
     rows: list[HistoryEntry],
     *,
     unit: str | None = None,
+    org: str = "",
     events: list[EventRecord] | None = None,
     warnings: list[tuple[HistoryEntry, list[dict[str, Any]] | None]] | None = None,
     after: list[tuple[HistoryEntry, dict[str, Any]]] | None = None,
@@ -82,10 +83,11 @@ def replay_rows(
 
     Each transition's recorded role must be one the definition allows and the actor holds, and
     separation of duties must hold, as when it was fired. ``unit`` is the unit the instance is
-    bound to, for rows written before a creation's row recorded it; ``events``, when given,
-    collects the events the replayed rows announce, ``warnings`` each transition row with
-    the warnings its replay raises, and ``after`` each row with the data it left (what a duty
-    rule reads).
+    bound to, for rows written before a creation's row recorded it; ``org`` the instance's org,
+    for a creation by an actor of no org written before its row recorded the org. ``events``,
+    when given, collects the events the replayed rows announce, ``warnings`` each transition
+    row with the warnings its replay raises, and ``after`` each row with the data it left (what
+    a duty rule reads).
 
     Raises:
         Forbidden: a row's role is not allowed, or separation of duties is broken.
@@ -101,7 +103,7 @@ def replay_rows(
         workflow=first.workflow,
         workflow_version=first.workflow_version,
         definition_hash=first.definition_hash,
-        org=first.actor.get("org") or "",
+        org=first.actor.get("org") or org,
         state=first.target,
         data=copy_json(first.payload),
         version=1,
@@ -398,6 +400,7 @@ def verify_one(engine: Engine, instance_id: str) -> dict[str, Any] | None:
             engine,
             rows,
             unit=stored.unit,
+            org=stored.org,
             events=announced,
             warnings=warned,
             after=steps if engine.duties is not None else None,

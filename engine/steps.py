@@ -9,7 +9,7 @@ deadline, and the update of an instance's data by another instance's step (a par
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -164,7 +164,9 @@ def created(
         None,
         instance,
         START,
-        actor,
+        # an actor of no org (the system) starts for ``org``: the row records it, so a replay
+        # knows the instance's org from its history
+        actor if actor.org is not None else replace(actor, org=org),
         role,
         copy_json(values),
         now=now,

@@ -76,6 +76,23 @@ def test_a_units_handling_moved_to_another_unit_is_found(engine: Engine, sql_url
     assert "U2" in found["message"] and "U1" in found["message"]
 
 
+def test_an_instance_the_system_started_for_an_org_verifies_and_its_move_is_found(
+    engine: Engine, sql_url: str
+) -> None:
+    """The system (an actor of no org) starts a unit's handling for an org: its creation row
+    records that org, so the instance verifies, and moving it to another org is named."""
+    from xieshang import SYSTEM
+
+    child = engine.start(
+        "proposal_handling", {"title": "直接交办", "role": "sole"}, SYSTEM, org="O1", unit="U1"
+    )
+    assert engine.store.history(child.id)[0].actor["org"] == "O1"
+    assert engine.verify(child.id) == []
+    tamper(sql_url, "UPDATE instances SET org = ? WHERE id = ?", ("O2", child.id))
+    engine.store.load(child.id, fresh=True)
+    assert kinds(engine, child.id) == ["moved-org"]
+
+
 def overdue_then_extended(engine: Engine, clock: FixedClock) -> str:
     """A unit's handling that went overdue, then an approved extension moved its due date past
     now (a parent_update row that lifts the overdue mark); returns the child's id."""
