@@ -122,6 +122,22 @@ class DeployedRegistry(Registry):
             return self._wide[(workflow, version)]
         return super().get(workflow, version)
 
+    def for_version(self, workflow: str, version: int, org: str) -> CompiledWorkflow:
+        """``workflow`` at ``version`` with the params ``org`` runs it with (what a migration
+        of that org's instances moves them to)."""
+        own = self.config.org(org)
+        if own is None or not own.params.get(workflow):
+            return self.get(workflow, version)
+        return self._own(self.base.get(workflow, version), org, workflow)
+
+    def _own(self, base: CompiledWorkflow, org: str, workflow: str) -> CompiledWorkflow:
+        problems: list[Problem] = []
+        at = ("orgs", self.config.index_of(org), "params", workflow)
+        done = self._variant(base, self.config.params_for(org, workflow), at, problems)
+        if done is None:
+            raise DeploymentError(problems, file=self.config.file)
+        return done
+
     def for_start(
         self, workflow: str, org: str, pins: Mapping[str, Mapping[str, int]] | None = None
     ) -> CompiledWorkflow:
@@ -154,13 +170,7 @@ class DeployedRegistry(Registry):
         own = self.config.org(org)
         if own is None or not own.params.get(workflow):
             return wf  # the deployment-wide variant
-        base = self.base.get(workflow, wf.definition.version)
-        problems: list[Problem] = []
-        at = ("orgs", self.config.index_of(org), "params", workflow)
-        done = self._variant(base, self.config.params_for(org, workflow), at, problems)
-        if done is None:
-            raise DeploymentError(problems, file=self.config.file)
-        return done
+        return self._own(self.base.get(workflow, wf.definition.version), org, workflow)
 
 
 def _merged(

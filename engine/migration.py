@@ -143,13 +143,17 @@ def migrate(
     why = (reason or "").strip() or f"migrate {workflow} to version {to_version}"
     now = engine.clock.now()
     plans: list[MigrationPlan] = []
-    if not dry_run:
-        engine._remember_definition(to_wf)
+    remembered: set[str] = set()
     for instance in _open_instances(engine, workflow, org):
-        if instance.definition_hash == to_wf.hash:
+        # an org with its own params moves to the new version with those params
+        target_wf = engine.registry.for_version(workflow, to_version, instance.org)
+        if instance.definition_hash == target_wf.hash:
             continue
+        if not dry_run and target_wf.hash not in remembered:
+            engine._remember_definition(target_wf)
+            remembered.add(target_wf.hash)
         plans.append(
-            _migrate_one(engine, instance, to_wf, mapping, exprs, actor, why, now, dry_run)
+            _migrate_one(engine, instance, target_wf, mapping, exprs, actor, why, now, dry_run)
         )
     return MigrationReport(workflow, to_version, to_wf.hash, dry_run, plans)
 

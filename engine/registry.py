@@ -140,6 +140,11 @@ class Registry:
                 "workflow", f"{workflow} v{pinned} (pinned for org {org!r})", allowed=loaded
             ) from None
 
+    def for_version(self, workflow: str, version: int, org: str) -> CompiledWorkflow:
+        """The compiled ``workflow`` at ``version`` that ``org``'s instances run on (the same
+        for every org here; deployment settings give an org its own params). Raises NotFound."""
+        return self.get(workflow, version)
+
     def version_numbers(self, workflow: str) -> list[int]:
         """The versions of ``workflow`` this registry holds, oldest first."""
         return sorted({w.definition.version for w in self._by_hash.values() if w.id == workflow})
