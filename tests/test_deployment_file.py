@@ -4,6 +4,7 @@ nothing opened or written; ``xieshang config check``; serve and worker read the 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -170,3 +171,39 @@ def test_the_examples_of_the_page_load() -> None:
     assert len(blocks) == 2
     loaded = [load_deployment(b, "deployment.md", bundled()) for b in blocks]
     assert [[o.level for o in c.orgs] for c in loaded] == [["province", "city", "district"]] * 2
+
+
+def test_serve_gives_its_server_processes_every_global_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each server process builds its engine from the environment alone: the global options
+    ``serve`` got reach it as ``XIESHANG_*``, and the settings it reads there are those."""
+    from xieshang.adapters.cli.app import _State
+    from xieshang.adapters.http.commands import server_environment
+    from xieshang.adapters.settings import Settings
+
+    flows, more = tmp_path / "flows", tmp_path / "more"
+    options = _State(
+        workflows=[flows, more],
+        clock="2024-03-01T09:00:00+08:00",
+        calendar=tmp_path / "calendar.yaml",
+        duties=tmp_path / "duties.yaml",
+        config=tmp_path / "deployment.yaml",
+    )
+    env = server_environment(options)
+    assert env == {
+        "XIESHANG_WORKFLOWS": f"{flows}{os.pathsep}{more}",
+        "XIESHANG_CLOCK": "2024-03-01T09:00:00+08:00",
+        "XIESHANG_CALENDAR": str(tmp_path / "calendar.yaml"),
+        "XIESHANG_DUTIES": str(tmp_path / "duties.yaml"),
+        "XIESHANG_CONFIG": str(tmp_path / "deployment.yaml"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    read = Settings()
+    assert (read.workflows, read.duties, read.config) == (
+        [flows, more],
+        tmp_path / "duties.yaml",
+        tmp_path / "deployment.yaml",
+    )
+    assert server_environment(_State()) == {}

@@ -28,7 +28,7 @@ from .limits import (
     PROTOCOL,
 )
 
-__all__ = ["app_from_env", "register_cli", "token_store_for"]
+__all__ = ["app_from_env", "register_cli", "server_environment", "token_store_for"]
 
 FACTORY = "xieshang.adapters.http.commands:app_from_env"
 ENV_MAX_BODY = "XIESHANG_MAX_BODY_BYTES"
@@ -53,8 +53,19 @@ def app_from_env() -> FastAPI:
     return create_app(engine, tokens, max_body_bytes=max_body, body_timeout=body_timeout)
 
 
-def _root_option(ctx: typer.Context, name: str) -> Any:
-    return getattr(ctx.find_root().obj, name, None)
+def server_environment(options: Any) -> dict[str, str]:
+    """The ``XIESHANG_*`` variables that give every server process the global options
+    (``--workflows``, ``--clock``, ``--calendar``, ``--duties``, ``--config``) the command got:
+    each process builds its engine from the environment alone."""
+    env: dict[str, str] = {}
+    dirs = getattr(options, "workflows", None) or []
+    if dirs:
+        env["XIESHANG_WORKFLOWS"] = os.pathsep.join(str(d) for d in dirs)
+    for name in ("clock", "calendar", "duties", "config"):
+        value = getattr(options, name, None)
+        if value:
+            env[f"XIESHANG_{name.upper()}"] = str(value)
+    return env
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -112,18 +123,7 @@ def serve(
     os.environ["XIESHANG_DATABASE_URL"] = url
     os.environ[ENV_HEADER_TIMEOUT] = str(header_timeout)
     os.environ[ENV_BODY_TIMEOUT] = str(body_timeout)
-    dirs = _root_option(ctx, "workflows") or []
-    if dirs:
-        os.environ["XIESHANG_WORKFLOWS"] = os.pathsep.join(str(d) for d in dirs)
-    clock = _root_option(ctx, "clock")
-    if clock:
-        os.environ["XIESHANG_CLOCK"] = clock
-    calendar = _root_option(ctx, "calendar")
-    if calendar:
-        os.environ["XIESHANG_CALENDAR"] = str(calendar)
-    config = _root_option(ctx, "config")
-    if config:  # every worker process reads the same deployment settings file
-        os.environ["XIESHANG_CONFIG"] = str(config)
+    os.environ.update(server_environment(ctx.find_root().obj))
     try:
         app_from_env()  # fail here, with a message, rather than in every worker
     except XieshangError as e:
