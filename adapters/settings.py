@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,7 +17,6 @@ from xieshang import (
     CalendarChain,
     CalendarError,
     Clock,
-    CompiledWorkflow,
     DutyRules,
     Engine,
     FixedClock,
@@ -239,32 +237,16 @@ def workflow_paths(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = 
     return out
 
 
-class _Loaded(Registry):
-    """A registry that keeps every workflow it was built with (all versions), for the cache."""
-
-    def __init__(self, workflows: Iterable[CompiledWorkflow] = ()) -> None:
-        self.compiled = tuple(workflows)
-        super().__init__(self.compiled)
-
-
-@lru_cache(maxsize=16)
-def _compile(files: tuple[tuple[str, bytes], ...]) -> tuple[CompiledWorkflow, ...]:
-    loaded = _Loaded.from_texts(files)
-    assert isinstance(loaded, _Loaded)
-    return loaded.compiled
-
-
 def load_workflows(settings: Settings, dirs: Iterable[str | os.PathLike[str]] = ()) -> Registry:
     """A new registry of every workflow file of :func:`workflow_paths`.
 
     The files are read each time; files with the same names and bytes as before are not compiled
-    again (a process that builds many engines, such as a test suite, pays once).
+    again (see :meth:`xieshang.Registry.from_texts`).
 
     Raises:
         DefinitionError: every problem of every file.
     """
-    files = tuple((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
-    return Registry(_compile(files))
+    return Registry.from_texts((str(f), f.read_bytes()) for f in workflow_paths(settings, dirs))
 
 
 def load_duty_rules(path: str | os.PathLike[str] | None, registry: Registry) -> DutyRules:

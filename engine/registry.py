@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,6 +12,7 @@ from .compiler import CompiledWorkflow
 from .definition import Definition
 from .errors import DefinitionError, NotFound, Problem
 from .loading import compile_definition, read_definition
+from .records import canonical_json
 from .salvage import Unsure
 from .yamlsafe import Located
 
@@ -34,6 +37,10 @@ class Registry:
     ) -> Registry:
         """Load many workflow files at once; every problem of every file is reported together.
 
+        Files with the same names, bytes and params as an earlier call are not compiled again:
+        the new registry holds the workflows compiled then (a process that builds many
+        engines pays once).
+
         Args:
             files: (file name, YAML text) pairs.
             params: per workflow id, deployment overrides of its params.
@@ -44,53 +51,13 @@ class Registry:
                 of the files defines, and ``fire_on`` triggers that the named workflow does not
                 let the system fire.
         """
-        problems: list[Problem] = []
-        parsed: list[tuple[Definition, Located, str, Unsure | None]] = []
-        seen: dict[tuple[str, int], str] = {}
-        for file, text in files:
-            definition, located, found, unsure = read_definition(text, file)
-            problems += found
-            if definition is None or located is None:
-                continue
-            key = (definition.id, definition.version)
-            # a broken id or version cannot be the same as another file's
-            named = unsure is None or not (unsure.unknown(("id",)) or unsure.unknown(("version",)))
-            if named and key in seen:
-                problems.append(
-                    located.problem(
-                        "XS117",
-                        "duplicate-id",
-                        f"workflow {definition.id!r} version {definition.version} is also "
-                        f"defined in {seen[key]}",
-                        ("id",),
-                    )
-                )
-                continue
-            if named:
-                seen[key] = file
-            source = str(text if isinstance(text, str) else text.decode())
-            parsed.append((definition, located, source, unsure))
-        # what a file may name of another workflow is what that workflow's newest version has
-        newest = sorted(parsed, key=lambda p: p[0].version)
-        known = {d.id: known_workflow(d, complete=unsure is None) for d, _, _, unsure in newest}
-        compiled: list[CompiledWorkflow] = []
-        for definition, located, source, unsure in parsed:
-            try:
-                compiled.append(
-                    compile_definition(
-                        definition,
-                        located=located,
-                        params=(params or {}).get(definition.id),
-                        known_workflows=known,
-                        source=source,
-                        unsure=unsure,
-                    )
-                )
-            except DefinitionError as e:
-                problems += e.problems
-        if problems:
-            raise DefinitionError(problems)
-        return cls(compiled)
+        texts = tuple((str(file), text) for file, text in files)
+        try:
+            key = canonical_json(params or {})
+            hash(texts)
+        except (TypeError, ValueError):  # params not JSON, or a text not text: not remembered
+            return cls(_compile_texts(texts, params))
+        return cls(_remembered(texts, key))
 
     def add(self, wf: CompiledWorkflow, *, latest: bool = True) -> None:
         """Register a compiled workflow; with ``latest=False`` only by hash (a pinned old one)."""
@@ -164,3 +131,67 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._latest)
+
+
+@functools.lru_cache(maxsize=32)
+def _remembered(
+    texts: tuple[tuple[str, str | bytes], ...], params: str
+) -> tuple[CompiledWorkflow, ...]:
+    """The workflows compiled from ``texts`` with ``params`` (their canonical JSON): files with
+    the same names, bytes and params as before are not compiled again, so a process that builds
+    many engines (a server's workers, a test suite) pays once. Problems are not remembered."""
+    return _compile_texts(texts, json.loads(params))
+
+
+def _compile_texts(
+    files: tuple[tuple[str, str | bytes], ...],
+    params: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[CompiledWorkflow, ...]:
+    """Every file compiled, or a DefinitionError with the problems of all of them."""
+    problems: list[Problem] = []
+    parsed: list[tuple[Definition, Located, str, Unsure | None]] = []
+    seen: dict[tuple[str, int], str] = {}
+    for file, text in files:
+        definition, located, found, unsure = read_definition(text, file)
+        problems += found
+        if definition is None or located is None:
+            continue
+        key = (definition.id, definition.version)
+        # a broken id or version cannot be the same as another file's
+        named = unsure is None or not (unsure.unknown(("id",)) or unsure.unknown(("version",)))
+        if named and key in seen:
+            problems.append(
+                located.problem(
+                    "XS117",
+                    "duplicate-id",
+                    f"workflow {definition.id!r} version {definition.version} is also "
+                    f"defined in {seen[key]}",
+                    ("id",),
+                )
+            )
+            continue
+        if named:
+            seen[key] = file
+        source = str(text if isinstance(text, str) else text.decode())
+        parsed.append((definition, located, source, unsure))
+    # what a file may name of another workflow is what that workflow's newest version has
+    newest = sorted(parsed, key=lambda p: p[0].version)
+    known = {d.id: known_workflow(d, complete=unsure is None) for d, _, _, unsure in newest}
+    compiled: list[CompiledWorkflow] = []
+    for definition, located, source, unsure in parsed:
+        try:
+            compiled.append(
+                compile_definition(
+                    definition,
+                    located=located,
+                    params=(params or {}).get(definition.id),
+                    known_workflows=known,
+                    source=source,
+                    unsure=unsure,
+                )
+            )
+        except DefinitionError as e:
+            problems += e.problems
+    if problems:
+        raise DefinitionError(problems)
+    return tuple(compiled)
