@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xieshang.ledger import LedgerEntry
 from xieshang.records import SALT_PREFIX, canonical_json, copy_json, new_seal
 
 JSON = st.recursive(
@@ -56,3 +57,22 @@ def test_each_payload_field_gets_its_own_salt_of_16_random_bytes() -> None:
     assert all(re.fullmatch(SALT_PREFIX + "[0-9a-f]{32}", s) for s in seal.values())
     assert len(set(seal.values())) == 3
     assert new_seal({}) == {}
+
+
+TEXT = st.text() | st.sampled_from(["", "gy", "贵阳市政协", 'quote " and \\ back', "\u2028"])
+
+
+@settings(max_examples=300)
+@given(
+    position=st.integers(1, 2**63 - 1),
+    seq=st.integers(1, 2**31),
+    instance_id=TEXT,
+    org=TEXT,
+    row_hash=TEXT,
+    prev_hash=TEXT,
+)
+def test_a_ledger_entry_spells_its_body_as_the_canonical_json(
+    position: int, seq: int, instance_id: str, org: str, row_hash: str, prev_hash: str
+) -> None:
+    entry = LedgerEntry(position, instance_id, seq, org, row_hash, prev_hash)
+    assert entry.canonical() == canonical_json(entry.body())
