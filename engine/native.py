@@ -102,6 +102,8 @@ def _cat(value: Any) -> int:
 
 def _eq(a: Any, b: Any) -> bool:
     ka, kb = _cat(a), _cat(b)
+    if ka == kb == 2 and type(a) is not type(b):
+        raise Unsure  # an integer against a double: CEL's conversion is not mirrored
     return ka == kb and a == b
 
 
@@ -143,10 +145,9 @@ def _add(a: Any, b: Any) -> Any:
 def _less(a: Any, b: Any) -> tuple[Any, Any]:
     if isinstance(a, str) and isinstance(b, str):
         return a, b
-    for v in (a, b):
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise Unsure
-    return a, b
+    if type(a) is type(b) and type(a) in (int, float):
+        return a, b
+    raise Unsure
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
