@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .definition import ReadRule
-from .expressions import Compiled, instance_view, new_context
+from .expressions import Compiled, activation, instance_view
 from .records import SYSTEM, Actor, HistoryEntry, Instance
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def _context(wf: CompiledWorkflow, instance: Instance) -> Any:
         if reads.members is not None:
             view = {m: view[m] for m in reads.members if m in view}
         variables["instance"] = view
-    return new_context(variables, wf.functions)
+    return activation(variables, wf.functions)
 
 
 def _strings(value: Any) -> list[str]:

@@ -23,10 +23,10 @@ from .expressions import (
     LOOKUP,
     PARENT,
     Compiled,
+    activation,
     date_functions,
     guarded,
     instance_view,
-    new_context,
 )
 from .ports import Query
 from .records import Actor, Instance, iso
@@ -177,7 +177,7 @@ def context(engine: Engine, scope: Scope, *, children: list[Instance] | None = N
     functions = functions_of(engine, wf) if t.uses_functions else None
     if t.uses_lookup:
         functions = {**(functions or {}), LOOKUP: lookup_function(engine, instance.org)}
-    return new_context(variables, functions)
+    return activation(variables, functions)
 
 
 def lookup_function(engine: Engine, org: str) -> Callable[[Any], dict[str, Any] | None]:

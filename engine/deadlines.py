@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .calendar import CHINA_TZ, Duration, before, deadline, due_after, parse_duration
 from .compiler import CompiledWorkflow
 from .context import calendar_of, functions_of
-from .expressions import date_functions, instance_view, new_context
+from .expressions import activation, date_functions, instance_view
 from .records import Instance, TimerRecord
 from .rows import OVERDUE
 from .schedules import CalendarChain, Tracking
@@ -50,7 +50,7 @@ def due(
     variables["instance"] = instance_view(instance)
     functions = date_functions(tracking) if tracking is not None else functions_of(engine, wf)
     try:
-        value = wf.deadline_at[instance.state].run(new_context(variables, functions))
+        value = wf.deadline_at[instance.state].run(activation(variables, functions))
     except Exception:
         return None, None
     if value is None:

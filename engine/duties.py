@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from .calendar import CHINA_TZ
-from .expressions import Compiled, compile_expression, new_context
+from .expressions import Compiled, activation, compile_expression
 from .fields import Ident, Label, _Model
 from .records import HistoryEntry, canonical_json
 
@@ -215,7 +215,7 @@ def records_for(
         if rule.spec.roles is not None and row.role not in rule.spec.roles:
             continue
         if ctx is None and (rule.when is not None or rule.member is not None):
-            ctx = new_context(_variables(org, row, data))
+            ctx = activation(_variables(org, row, data))
         try:
             if rule.when is not None and rule.when.run(ctx) is not True:
                 continue

@@ -36,6 +36,7 @@ from .calendar import (
     workdays_between,
 )
 from .errors import CalendarError, FunctionFailed, XieshangError
+from .native import Activation, Native, compile_native, plain
 
 if TYPE_CHECKING:
     from .records import Instance
@@ -47,8 +48,10 @@ __all__ = [
     "LOOKUP",
     "PARENT",
     "PARENT_FIELDS",
+    "Activation",
     "Compiled",
     "ExpressionError",
+    "activation",
     "compile_expression",
     "date_functions",
     "guarded",
@@ -160,14 +163,28 @@ class Compiled:
     program: Any
     needs: dict[str, frozenset[str] | None]
     calls: bool = False  # whether it calls a domain function, which may fail
+    native: Native | None = None  # the same expression in Python (xieshang.native), if simple
 
     def run(self, context: Any) -> Any:
-        """Evaluate the expression.
+        """Evaluate the expression over an :class:`Activation` (natively when it is simple
+        and the native function vouches for CEL's answer) or a CEL context.
 
         Raises:
             FunctionFailed: a domain function failed (naming it and its arguments); the CEL
                 binding never sees the exception, so nothing is printed.
         """
+        if isinstance(context, Activation):
+            if self.native is not None:
+                token = _FAILED.set(None)
+                try:
+                    value = plain(self.native(context))
+                    if _FAILED.get() is None:
+                        return value
+                except Exception:  # Unsure, or anything CEL may answer otherwise
+                    pass
+                finally:
+                    _FAILED.reset(token)
+            context = context.cel()
         if not self.calls:
             return self.program.execute(context)
         token = _FAILED.set(None)
@@ -217,6 +234,14 @@ def new_context(
 ) -> Any:
     """The context an expression runs in: its variables, and the functions it may call."""
     return cel.Context(variables, functions)
+
+
+def activation(
+    variables: dict[str, Any], functions: dict[str, Callable[..., Any]] | None = None
+) -> Activation:
+    """Like :func:`new_context`, but the CEL context is built only if an expression that
+    cannot run natively needs it."""
+    return Activation(variables, functions, new_context)
 
 
 def instance_view(instance: Instance) -> dict[str, Any]:
@@ -317,6 +342,7 @@ def compile_expression(
         program,
         _needs(source, [v for v in program.variables() if v not in bound]),
         calls=bool(set(program.functions()) & (DOMAIN_FUNCTIONS | {LOOKUP})),
+        native=compile_native(source) if not bound else None,
     )
 
 

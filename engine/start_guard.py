@@ -15,7 +15,7 @@ from .checker import Checker
 from .compiler import CompiledWorkflow
 from .context import fill_label, functions_of
 from .errors import FunctionFailed, TransitionNotAllowed
-from .expressions import ACTOR_FIELDS, Compiled, new_context
+from .expressions import ACTOR_FIELDS, Compiled, activation
 from .records import Actor
 from .rows import START
 
@@ -67,7 +67,7 @@ def check_start(
         },
         "now": now,
     }
-    ctx = new_context(variables, functions_of(engine, wf))
+    ctx = activation(variables, functions_of(engine, wf))
     failed: dict[str, Any] = {}
     try:
         ok = guard.run(ctx)

@@ -1,0 +1,78 @@
+"""The canonical JSON every hash covers, the copies of instance data, and payload salts.
+
+The canonical form is ``json.dumps`` with sorted keys, no ASCII escaping and no spaces: the
+encoder built once must give the same text for every JSON value (unicode, floats, integers
+beyond 64 bits, nesting). A copy of data is equal to it and shares no dict or list with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xieshang.ledger import LedgerEntry
+from xieshang.records import SALT_PREFIX, canonical_json, copy_json, new_seal
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400)
+@given(JSON)
+def test_canonical_json_is_json_dumps_with_the_canonical_options(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert canonical_json(value) == expected
+
+
+def _containers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [id(value), *(i for v in value.values() for i in _containers(v))]
+    if isinstance(value, list):
+        return [id(value), *(i for v in value for i in _containers(v))]
+    return []
+
+
+@given(JSON)
+def test_a_copy_of_data_is_equal_and_shares_no_container(value: Any) -> None:
+    copied = copy_json(value)
+    assert canonical_json(copied) == canonical_json(value)
+    assert not set(_containers(copied)) & set(_containers(value))
+
+
+def test_each_payload_field_gets_its_own_salt_of_16_random_bytes() -> None:
+    seal = new_seal({"a": 1, "b": 2, "c": 3})
+    assert list(seal) == ["a", "b", "c"]
+    assert all(re.fullmatch(SALT_PREFIX + "[0-9a-f]{32}", s) for s in seal.values())
+    assert len(set(seal.values())) == 3
+    assert new_seal({}) == {}
+
+
+TEXT = st.text() | st.sampled_from(["", "gy", "贵阳市政协", 'quote " and \\ back', "\u2028"])
+
+
+@settings(max_examples=300)
+@given(
+    position=st.integers(1, 2**63 - 1),
+    seq=st.integers(1, 2**31),
+    instance_id=TEXT,
+    org=TEXT,
+    row_hash=TEXT,
+    prev_hash=TEXT,
+)
+def test_a_ledger_entry_spells_its_body_as_the_canonical_json(
+    position: int, seq: int, instance_id: str, org: str, row_hash: str, prev_hash: str
+) -> None:
+    entry = LedgerEntry(position, instance_id, seq, org, row_hash, prev_hash)
+    assert entry.canonical() == canonical_json(entry.body())
