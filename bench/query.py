@@ -204,6 +204,7 @@ def shapes(store: SQLStore) -> dict[str, tuple[Query, Actor | None]]:
             Query(actionable_by=officer(org, unit), states=["handling"]),
             None,
         ),
+        "inbox officer": (Query(actionable_by=officer(org, unit)), None),
     }
 
 

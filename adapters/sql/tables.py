@@ -73,6 +73,12 @@ class InstanceRow(SQLModel, table=True):
         # scoped reads and inboxes page one org's instances in creation order
         Index("ix_instances_org_created", "org", "created_at", "id"),
         Index("ix_instances_org_workflow", "org", "workflow", "created_at", "id"),
+        # an inbox reads one select per workflow and state (and, for a role bound to the
+        # instance's own unit, per unit), each an exact range of one of these in page order
+        Index("ix_instances_org_workflow_state", "org", "workflow", "state", "created_at", "id"),
+        Index(
+            "ix_instances_org_unit_state", "org", "unit", "workflow", "state", "created_at", "id"
+        ),
         # overdue instances are few: partial indexes hold only them, and a step that leaves
         # ``overdue`` false (most steps) changes neither
         Index(
