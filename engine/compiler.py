@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter
 from transitions import Machine, MachineError
 
 from .access import CompiledRule
 from .definition import ChildFireSpec, Definition, FieldSpec, Label, TransitionSpec
 from .errors import TransitionNotAllowed
 from .expressions import Compiled
+from .schema_types import Validator
 
 __all__ = [
     "CompiledChildFire",
@@ -66,7 +66,7 @@ class CompiledTransition:
     roles: frozenset[str]
     guard: Compiled | None
     sets: tuple[tuple[str, Compiled], ...]
-    payload: TypeAdapter[Any] | None
+    payload: Validator | None
     spawn_for_each: Compiled | None = None
     spawn_data: tuple[tuple[str, Compiled], ...] = ()
     spawn_bind: Compiled | None = None
@@ -103,8 +103,8 @@ class CompiledWorkflow:
     definition: Definition
     params: dict[str, Any]
     transitions: list[CompiledTransition]
-    data_adapter: TypeAdapter[Any]
-    field_adapters: dict[str, TypeAdapter[Any]]
+    data_adapter: Validator
+    field_adapters: dict[str, Validator]
     functions: dict[str, Any]
     source: str = ""
     by_trigger: dict[str, list[CompiledTransition]] = field(default_factory=dict)
@@ -156,7 +156,7 @@ class CompiledWorkflow:
             return None
         found = self._schemas.get(transition.index)
         if found is None:
-            found = self._schemas[transition.index] = transition.payload.json_schema()
+            found = self._schemas[transition.index] = transition.payload.adapter.json_schema()
         return found
 
     def move(self, cursor: Cursor, transition: CompiledTransition) -> None:

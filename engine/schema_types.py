@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired, Required
 
@@ -22,7 +23,7 @@ from typing_extensions import TypedDict
 
 from .definition import FieldSpec
 
-__all__ = ["annotation_for", "field_errors", "record_adapter", "value_adapter"]
+__all__ = ["Validator", "annotation_for", "field_errors", "record_adapter", "value_adapter"]
 
 
 def _iso_date(value: str) -> str:
@@ -87,14 +88,36 @@ def annotation_for(spec: FieldSpec, name: str = "item") -> Any:
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
-def record_adapter(
-    name: str, fields: dict[str, FieldSpec], *, partial: bool = False
-) -> TypeAdapter[Any]:
+class Validator:
+    """A pydantic validator built on first use: a workflow has hundreds (a record per payload,
+    one per data field) and a command uses a few. ``validate_python`` and ``dump_python`` are
+    the adapter's own."""
+
+    __slots__ = ("_adapter", "_build")
+
+    def __init__(self, build: Callable[[], TypeAdapter[Any]]) -> None:
+        self._build = build
+        self._adapter: TypeAdapter[Any] | None = None
+
+    @property
+    def adapter(self) -> TypeAdapter[Any]:
+        if self._adapter is None:
+            self._adapter = self._build()
+        return self._adapter
+
+    def validate_python(self, value: Any) -> Any:
+        return self.adapter.validate_python(value)
+
+    def dump_python(self, value: Any, *, mode: Literal["json", "python"] = "python") -> Any:
+        return self.adapter.dump_python(value, mode=mode)
+
+
+def record_adapter(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> Validator:
     """A validator for a whole record (payload or data): unknown keys are refused.
 
     With ``partial``, no field is required (used for updates of single fields).
     """
-    return TypeAdapter(_record(name, fields, partial=partial))
+    return Validator(lambda: TypeAdapter(_record(name, fields, partial=partial)))
 
 
 def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> Any:
@@ -107,19 +130,13 @@ def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -
     }
     make: Any = TypedDict  # a TypedDict built at runtime from the definition, by design
     record: Any = make(name, items)
-    record.__pydantic_config__ = ConfigDict(extra="forbid", defer_build=True)
+    record.__pydantic_config__ = ConfigDict(extra="forbid")
     return record
 
 
-# A workflow has hundreds of validators and a command uses a few: each is built on first use
-_DEFERRED = ConfigDict(defer_build=True)
-
-
-def value_adapter(spec: FieldSpec) -> TypeAdapter[Any]:
-    annotation = annotation_for(spec)
-    if spec.fields is not None and spec.type != "list":
-        return TypeAdapter(annotation)  # a record: its own config defers it
-    return TypeAdapter(annotation, config=_DEFERRED)
+def value_adapter(spec: FieldSpec) -> Validator:
+    """A validator for one field's value."""
+    return Validator(lambda: TypeAdapter(annotation_for(spec)))
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
