@@ -48,6 +48,7 @@ OPERATIONS = {
     ("get", "/health"): "health",
     ("get", "/ready"): "ready",
     ("get", "/events/stream"): "stream_events",
+    ("get", "/reports/{kind}"): "get_report",
     ("get", "/tokens"): "list_tokens",
     ("post", "/tokens"): "create_token",
     ("delete", "/tokens/{key}"): "revoke_token",

@@ -31,6 +31,7 @@ from .instances import add_instance_routes
 from .limits import DEFAULT_BODY_TIMEOUT, BodyLimit, BodyTimeout
 from .members import add_member_routes
 from .problems import ApiProblem, install_handlers
+from .reports import add_report_routes
 
 if TYPE_CHECKING:
     from xieshang.adapters.web import ConsoleOptions
@@ -112,6 +113,7 @@ def create_app(
     add_inbox_routes(api, engine, caller)
     if engine.duties is not None:
         add_member_routes(api, engine, caller)
+    add_report_routes(api, engine, caller)
     add_token_routes(api, tokens, caller)
     add_admin_routes(api, engine, caller)
     from xieshang.adapters.web import mount_console  # the pages import this package's auth
