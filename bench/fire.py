@@ -183,8 +183,12 @@ class Floor:
             self.versions[at] = version + 1
 
 
-def race(engine_fire: Callable[[int], None], floor: Floor, n: int) -> tuple[float, float]:
-    """Seconds the engine and the floor take for ``n`` transactions each, in alternating chunks."""
+def race(
+    engine_fire: Callable[[int], None], floor: Floor, n: int, settle: Callable[[], None]
+) -> tuple[float, float]:
+    """Seconds the engine and the floor take for ``n`` transactions each, in alternating chunks.
+    The engine's chunk ends when the log checkpoints its commits asked for have run (on the
+    store's own thread): that work is counted as the engine's, not left to slow the floor."""
     spent_engine = spent_floor = 0.0
     done = 0
     while done < n:
@@ -195,6 +199,7 @@ def race(engine_fire: Callable[[int], None], floor: Floor, n: int) -> tuple[floa
         t = time.perf_counter()
         for k in range(done, done + step):
             engine_fire(k)
+        settle()
         spent_engine += time.perf_counter() - t
         done += step
     return spent_engine, spent_floor
@@ -210,8 +215,10 @@ def durable(url: str, floor_conn: Any, n: int, label: str, **options: Any) -> No
         def fire(k: int) -> None:
             engine.fire(ids[k % len(ids)], "flag_key", CHAIR, {"lead_leader": f"L{k}"})
 
-        race(fire, floor, min(n, 200))  # warm up: statements prepared, caches filled
-        spent_engine, spent_floor = race(fire, floor, n)
+        checkpoints = store._checkpoints
+        settle = checkpoints.settle if checkpoints is not None else lambda: None
+        race(fire, floor, min(n, 200), settle)  # warm up: statements prepared, caches filled
+        spent_engine, spent_floor = race(fire, floor, n, settle)
         ratio = spent_floor / spent_engine
         key = label.lower().removeprefix("sqlite ").replace("postgresql", "pg")
         RESULTS[f"{key}_ratio"] = f"{ratio:.2f}"

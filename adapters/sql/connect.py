@@ -90,7 +90,11 @@ def database_url(url: str | None = None) -> str:
     )
 
 
-def connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+def connect_sqlite(
+    path: str, synchronous: str, busy_timeout_ms: int, autocheckpoint: int | None = None
+) -> sqlite3.Connection:
+    """A connection with the store's settings; ``autocheckpoint`` (pages) replaces SQLite's
+    default of 1,000 (see :mod:`.checkpoint`)."""
     # isolation_level=None: we issue BEGIN / COMMIT ourselves; the connection may move between
     # threads because the pool hands it to one thread at a time
     conn = sqlite3.connect(
@@ -105,6 +109,8 @@ def connect_sqlite(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
+        if autocheckpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
     except BaseException:
         conn.close()
         raise

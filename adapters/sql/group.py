@@ -41,7 +41,7 @@ _UNDO = "ROLLBACK TO SAVEPOINT xs_step"
 @dataclass(eq=False)
 class _Ticket:
     commit: Commit
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # made only for a ticket that waits (see apply)
     lead: bool = False  # woken to lead the next batch, not because its commit is done
     finished: bool = False
     rows: list[InstanceRow] = field(default_factory=list)
@@ -67,7 +67,10 @@ class GroupCommit:
             self._queue.append(ticket)
             lead = not self._leading
             self._leading = True
+            if not lead:
+                ticket.done = threading.Event()
         if not lead:
+            assert ticket.done is not None
             ticket.done.wait()
             if not ticket.lead:
                 return _result(ticket)
@@ -85,6 +88,7 @@ class GroupCommit:
             if self._queue:
                 after = self._queue[0]
                 after.lead = True
+                assert after.done is not None  # queued behind a leader, so it waits
                 after.done.set()
             else:
                 self._leading = False
@@ -102,6 +106,7 @@ class GroupCommit:
                 t.finished = True
                 if t is not own:
                     t.lead = False
+                    assert t.done is not None
                     t.done.set()
 
     def _alone(self, ticket: _Ticket) -> None:

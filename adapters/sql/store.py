@@ -42,6 +42,7 @@ from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, iso
 from . import duties, tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .bulk import bulk_load
 from .cache import RowCache
+from .checkpoint import AUTOCHECKPOINT, Checkpointer
 from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engine, upgrade
 from .errors import DRIVER_ERRORS, classify, conflict, plain
 from .group import GroupCommit
@@ -163,11 +164,13 @@ class SQLStore(TimerReads):
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
             self._begin = "BEGIN"
             self._writer: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+            self._checkpoints: Checkpointer | None = None
         else:
             path, sync = str(full.database), self.synchronous
-            self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms)
+            self._connect = lambda: connect_sqlite(path, sync, busy_timeout_ms, AUTOCHECKPOINT)
             self._begin = "BEGIN IMMEDIATE"  # take the write lock first: no upgrade deadlock
             self._writer = writer_lock(path, busy_timeout_ms)  # this process's writers queue
+            self._checkpoints = Checkpointer(path, sync, busy_timeout_ms, self._writer)
         self._end = "COMMIT"
         self._undo: tuple[str, ...] = ("ROLLBACK",)  # a unit of work: back to its savepoint
         self._host: Any = None  # a unit of work: the host's connection, in its transaction
@@ -241,6 +244,8 @@ class SQLStore(TimerReads):
         work's view lets go of the host's connection (never closing it)."""
         self._closed = True
         self._host = None
+        if self._checkpoints is not None and self._parent is None:
+            self._checkpoints.close()
         while self._idle:
             self._idle.pop().close()
         self._cache.clear()
@@ -296,6 +301,8 @@ class SQLStore(TimerReads):
             raise
         if self._cache.size:
             self._cache.committed(commit, rows)
+        if self._checkpoints is not None and self._host is None:
+            self._checkpoints.committed()
         if self._parent is not None:  # the host may still roll back: the parent reads anew
             self._parent._cache.forget(touched(commit))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from xieshang import Commit, ConcurrencyConflict, ConflictCase
+from xieshang import Commit, ConcurrencyConflict, ConflictCase, EventRecord
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
 from .duties import write_duties
@@ -33,6 +33,25 @@ def touched(commit: Commit) -> list[str]:
     touched += [parent_id for parent_id, _ in commit.touch]
     touched += [t.instance_id for t in commit.consume_timers]
     return touched
+
+
+def event_texts(events: list[EventRecord]) -> list[str]:
+    """The JSON of each event's body, as ``dump`` writes it. The events of one step share their
+    ``data`` (one dict, last in every body): it is encoded once and spliced in."""
+    shared: dict[int, str] = {}
+    texts = []
+    for v in events:
+        body = v.body
+        data = body.get("data")
+        if not isinstance(data, dict) or next(reversed(body)) != "data":
+            texts.append(dump(body))
+            continue
+        text = shared.get(id(data))
+        if text is None:
+            text = shared[id(data)] = dump(data)
+        head = dump({k: value for k, value in body.items() if k != "data"})
+        texts.append(f'{head[:-1]},"data":{text}}}' if len(body) > 1 else f'{{"data":{text}}}')
+    return texts
 
 
 def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
@@ -123,8 +142,10 @@ def write_rows(
         ex(store._sql.history_insert, history_values(e))
     if commit.events:
         at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
+        texts = event_texts(commit.events)
         events = [
-            (v.id, v.instance_id, v.seq, v.type, v.org, dump(v.body), at) for v in commit.events
+            (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
+            for v, text in zip(commit.events, texts, strict=True)
         ]
         if len(events) == 1:
             ex(store._sql.outbox_insert, events[0])
