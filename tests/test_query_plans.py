@@ -331,7 +331,8 @@ def test_migration_0012_upgrades_a_database_made_at_0011(sql_url: str) -> None:
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-            assert sorted(d[1].name for d in diff) == [
+            added = [d[1].name for d in diff if d[0] == "add_index"]
+            assert sorted(n for n in added if n.startswith("ix_instances")) == [
                 "ix_instances_org_unit_state",
                 "ix_instances_org_workflow_state",
             ]
@@ -350,6 +351,48 @@ def test_migration_0012_upgrades_a_database_made_at_0011(sql_url: str) -> None:
             i.id for i in ends if i.org == "org1" and i.unit == "u3" and fate(int(i.id[1:])) == 1
         ]
         assert [i.id for i in page.items] == waiting == ["c00023"]
+
+
+def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> None:
+    """A database at 0012 whose relay registered deliveries upgrades to the head: each delivery
+    gets its event's outbox position, the schema is the models', and a relay goes on delivering
+    the pending ones in commit order."""
+    from xieshang.adapters.events import Relay, SubscriberSink
+
+    upgrade(sql_url)
+    commits, _ = made(12)
+    with SQLStore(sql_url) as store:
+        for wf in registry().versions():
+            Engine(store, registry())._remember_definition(wf)
+        store.bulk_load(commits)
+    _downgrade(sql_url, "0012_inbox_indexes")
+    engine = sa_engine(sql_url)
+    try:
+        with engine.begin() as conn:  # registered at 0012: the first half delivered
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (event_id, sink, status, attempts, next_attempt_at) "
+                "SELECT event_id, 'sub:s', CASE WHEN MOD(position, 2) = 0 THEN 'delivered' "
+                "ELSE 'pending' END, 0, '2026-01-01T00:00:00.000000+00:00' FROM outbox"
+            )
+            positions = dict(conn.exec_driver_sql("SELECT event_id, position FROM outbox").all())
+    finally:
+        engine.dispose()
+    upgrade(sql_url)
+    engine = sa_engine(sql_url)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+            kept = dict(conn.exec_driver_sql("SELECT event_id, position FROM deliveries").all())
+    finally:
+        engine.dispose()
+    assert kept == positions and len(kept) >= 12
+    got: list[dict[str, Any]] = []
+    with SQLStore(sql_url) as store:
+        relay = Relay(store, [SubscriberSink("s", got.append)])
+        relay.run_once()
+        relay.close()
+    pending = sorted((p, e) for e, p in positions.items() if p % 2 == 1)
+    assert [e["id"] for e in got] == [e for _, e in pending]
 
 
 def _downgrade(url: str, revision: str) -> None:
@@ -398,3 +441,27 @@ def test_list_overdue_of_a_unit_lists_exactly_those(tmp_path: Path) -> None:
         app, ["--db", db, "--workflows", str(flows), "list", "--overdue", "--unit", "u9"]
     )
     assert "没有实例 no instances (unit u9, overdue)" in shown.stdout
+
+
+def test_the_relay_reads_a_sinks_pending_deliveries_in_order_from_an_index(
+    tmp_path: Path,
+) -> None:
+    """A pass reads one sink's pending deliveries along ``ix_deliveries_pending``, in position
+    order, and never sorts the backlog."""
+    from xieshang.adapters.events import JsonLinesSink, Relay
+
+    with open_store(f"sqlite:///{tmp_path / 'relay.db'}") as store:
+        relay = Relay(store, [JsonLinesSink(tmp_path / "e.jsonl")])
+        try:
+            with relay.engine.connect() as conn:
+                sql = str(relay._sql_pending.compile(dialect=relay.engine.dialect))
+                plan = " | ".join(
+                    row[3]
+                    for row in conn.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {sql}", ("jsonl", "pending", 500, 0)
+                    )
+                )
+        finally:
+            relay.close()
+    assert "ix_deliveries_pending (sink=? AND status=?)" in plan
+    assert "TEMP B-TREE" not in plan, plan

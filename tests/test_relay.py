@@ -146,6 +146,34 @@ def test_events_committed_after_a_pass_are_delivered_by_the_next(
     assert [e["id"] for e in sub.got] == outbox_ids(engine)
 
 
+def test_a_pass_registers_the_window_after_the_last_position_seen_and_a_sweep_all(
+    engine: Engine, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass gives delivery rows only to the outbox rows after the window before the last
+    position it saw: an older row without one (as an event whose transaction committed late)
+    waits for the sweep, which registers the whole outbox; then it is delivered."""
+    import xieshang.adapters.events.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "REGISTER_WINDOW", 0)
+    ids = drive(engine, instances=1, notes=1, close=False)
+    sub = Flaky()
+    relay = Relay(store, [SubscriberSink("s", sub)], settings())
+    relay.run_once(T0)  # the first pass sweeps
+    first = outbox_ids(engine)
+    assert [e["id"] for e in sub.got] == first
+    with relay.engine.begin() as conn:  # the oldest event loses its delivery row
+        conn.execute(sa.delete(deliveries).where(deliveries.c.event_id == first[0]))
+    engine.fire(ids[0], "close", CLERK)
+    relay.run_once(T0)
+    later = [e for e in outbox_ids(engine) if e not in first]
+    assert [e["id"] for e in sub.got] == first + later  # the new ones, not the lost one
+    assert first[0] not in delivery_rows(relay, "sub:s")
+    relay._sweep_at = 0.0  # the sweep is due
+    relay.run_once(T0)
+    assert [e["id"] for e in sub.got] == first + later + [first[0]]
+    relay.close()
+
+
 def test_http_receiver_failing_first_deliveries_gets_every_event_signed_in_order(
     engine: Engine, store: SQLStore
 ) -> None:

@@ -15,6 +15,12 @@ and the row stays locked until its outcome is recorded, so several relays never 
 same event to the same sink at once. On SQLite a single relay per database is assumed (the
 rows are not locked while a sink works, to keep SQLite's one write lock free for commands).
 
+Registering costs what is new, not the whole outbox: a pass gives delivery rows to the outbox
+rows after the highest position the previous pass saw, less :data:`REGISTER_WINDOW` positions
+(on PostgreSQL a transaction can commit an event after one with a higher position, while it
+was still open), and every :data:`SWEEP_SECONDS` (and at a relay's first pass) to every outbox
+row still without one.
+
 Outcomes are recorded ``commit_every`` deliveries per transaction. A crash between a delivery
 and its record delivers the event again after a restart (with ``commit_every`` > 1, the other
 unrecorded ones of its chunk too), with the same id: receivers de-duplicate by the CloudEvent
@@ -30,6 +36,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +61,8 @@ log = logging.getLogger("xieshang.relay")
 ENV_FAULT = "XIESHANG_FAULT"  # test hook: ``after_deliver[:N]`` kills the relay (SIGKILL)
 
 _MAX_ERROR = 2000
+REGISTER_WINDOW = 5000  # positions before the last seen that each pass registers again
+SWEEP_SECONDS = 30.0  # how often a pass registers the whole outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +156,23 @@ class Relay:
             sa.literal("pending"),
             sa.literal(0),
             sa.cast(sa.bindparam("b_now", type_=sa.Text), sa.Text),
-        ).where(~sa.exists().where(d.event_id == o.event_id, d.sink == sink))
+            o.position,
+        ).where(
+            ~sa.exists().where(d.event_id == o.event_id, d.sink == sink),
+            o.position > sa.bindparam("b_after", type_=sa.Integer),
+        )
         insert = (pg_dialect.insert if self._locking else sqlite_dialect.insert)(deliveries)
         self._sql_register = insert.from_select(
-            ["event_id", "sink", "status", "attempts", "next_attempt_at"], missing
+            ["event_id", "sink", "status", "attempts", "next_attempt_at", "position"], missing
         ).on_conflict_do_nothing()
+        self._sql_top = sa.select(sa.func.coalesce(sa.func.max(o.position), 0))
+        self._seen = 0  # the highest outbox position the last registration saw
+        self._sweep_at = 0.0  # when the next pass registers the whole outbox (time.monotonic)
         self._sql_pending = (
             sa.select(d.event_id, d.attempts, d.next_attempt_at, o.instance_id, o.body)
-            .select_from(deliveries.join(outbox, o.event_id == d.event_id))
+            .select_from(deliveries.join(outbox, o.position == d.position))
             .where(d.sink == sa.bindparam("b_sink"), d.status == "pending")
-            .order_by(o.position)
+            .order_by(d.position)
             .limit(sa.bindparam("b_limit"))
         )
         self._sql_claim = (
@@ -232,10 +248,20 @@ class Relay:
                 conn.close()
 
     def _register(self, conn: sa.Connection, now: datetime) -> None:
-        """Give every outbox row without one a pending delivery row per sink."""
+        """Give every outbox row without one a pending delivery row per sink: those after
+        the window before the last position seen, or, when a sweep is due, all."""
+        sweep = time.monotonic() >= self._sweep_at
+        after = 0 if sweep else max(self._seen - REGISTER_WINDOW, 0)
         with conn.begin():
             for sink in self.sinks:
-                conn.execute(self._sql_register, {"b_sink": sink.name, "b_now": iso(now)})
+                conn.execute(
+                    self._sql_register, {"b_sink": sink.name, "b_now": iso(now), "b_after": after}
+                )
+            # read after the writes (on SQLite, one snapshot with them): a row at or below it
+            # that was not registered yet commits later, and falls in the next pass's window
+            self._seen = int(conn.execute(self._sql_top).scalar_one())
+        if sweep:
+            self._sweep_at = time.monotonic() + SWEEP_SECONDS
 
     def _pass(self, conn: sa.Connection, sink: EventSink, now: datetime) -> int:
         at = iso(now)

@@ -205,6 +205,7 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         PrimaryKeyConstraint("event_id", "sink", name="pk_deliveries"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_pending", "sink", "status", "position"),
     )
 
     event_id: str = Field(sa_type=Text, primary_key=True)
@@ -213,6 +214,8 @@ class DeliveryRow(SQLModel, table=True):
     attempts: int = Field(sa_type=Integer, nullable=False)
     next_attempt_at: str | None = Field(default=None, sa_type=Text, nullable=True)
     last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # the event's outbox position: a sink's pending deliveries are read in commit order
+    position: int | None = Field(default=None, sa_type=Integer, nullable=True)
     delivered_at: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
