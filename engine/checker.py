@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .access import CompiledRule
 from .calendar import parse_duration
 from .compiler import CompiledTransition
+from .date_functions import date_functions
 from .definition import Definition, FieldSpec, Label, ParamSpec, TransitionSpec
 from .errors import CalendarError, Problem
 from .expressions import (
@@ -27,7 +28,6 @@ from .expressions import (
     Compiled,
     ExpressionError,
     compile_expression,
-    date_functions,
 )
 from .salvage import Unsure
 from .schema_types import value_adapter

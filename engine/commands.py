@@ -116,7 +116,11 @@ def start(
     unit: str | None,
 ) -> Instance:
     """Start an instance (see :meth:`Engine.start`)."""
-    wf = engine.registry.for_start(workflow, org, engine.pins)
+    try:
+        wf = engine.registry.for_start(workflow, org, engine.pins)
+    except Forbidden as e:  # the org may not start it: refused before an actor was known
+        e.actor = e.details["actor"] = actor.id
+        raise
     if actor.org is not None and actor.org != org:
         raise Forbidden(
             f"actor {actor.id!r} of org {actor.org!r} cannot start an instance for org {org!r}",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calendar import Calendar, get_calendar, parse_duration
 from .compiler import CompiledTransition, CompiledWorkflow
+from .date_functions import date_functions
 from .definition import Label
 from .errors import CalendarError
 from .expressions import (
@@ -24,7 +25,6 @@ from .expressions import (
     PARENT,
     Compiled,
     activation,
-    date_functions,
     guarded,
     instance_view,
 )
@@ -250,11 +250,13 @@ def fill_label(label: Label, parts: tuple[tuple[str, Compiled], ...], ctx: Any) 
 
 
 def jsonable(value: Any) -> Any:
-    """An expression's result as JSON: timestamps as ISO text, maps and lists all through."""
+    """An expression's result as JSON: timestamps as ISO text, maps and lists all through, each
+    map's keys in order (an evaluator gives a map's entries in no fixed order, and what is
+    stored must not depend on the run)."""
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value

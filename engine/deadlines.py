@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from .calendar import CHINA_TZ, Duration, before, deadline, due_after, parse_duration
 from .compiler import CompiledWorkflow
 from .context import calendar_of, functions_of
-from .expressions import activation, date_functions, instance_view
+from .date_functions import date_functions
+from .expressions import activation, instance_view
 from .records import Instance, TimerRecord
 from .rows import OVERDUE
 from .schedules import CalendarChain, Tracking

@@ -122,7 +122,7 @@ _TIMESTAMP_PARTS = [
 # What each function takes and gives: its overloads, one a string "kind|kind, kind -> result".
 # A param's kinds are those of the types (see ``accepts``); adding a function is one line.
 SIGNATURES: dict[str, tuple[str, ...]] = {
-    # the domain's functions (expressions.date_functions), and lookup in guards
+    # the domain's functions (date_functions.date_functions), and lookup in guards
     "due_date": ("date|timestamp, duration -> date",),
     "workdays_before": ("timestamp|date, duration -> date",),
     "add_workdays": ("date|timestamp, int -> date",),

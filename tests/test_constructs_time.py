@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from xieshang import Actor, DefinitionError, Engine, Registry, TransitionNotAllowed
 from xieshang.calendar import Duration, add_workdays, parse_duration, parse_offset, shift
+from xieshang.date_functions import date_functions
 from xieshang.errors import CalendarError
-from xieshang.expressions import date_functions
 from xieshang.schedules import CalendarChain
 
 OFFICIAL = CalendarChain()

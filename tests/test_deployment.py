@@ -159,6 +159,7 @@ def test_an_org_starts_only_the_workflows_it_uses(tmp_path: Path) -> None:
     with pytest.raises(Forbidden) as refused:
         engine.start("meeting_attendance", {}, office)
     assert refused.value.allowed == ["opinion_report", "proposal", "proposal_handling"]
+    assert refused.value.actor == refused.value.to_dict()["actor"] == "o1"  # who was refused
     assert str(refused.value) == (
         "org 'gz_cppcc' may not start 'meeting_attendance': it does not use it "
         "(deployment.yaml); it may start: opinion_report, proposal, proposal_handling"

@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xieshang import CalendarError, DefinitionError, load_definition
+from xieshang.date_functions import date_functions
 from xieshang.errors import FunctionFailed
 from xieshang.expressions import (
     ExpressionError,
     compile_expression,
-    date_functions,
     merge_needs,
     references,
 )

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xieshang.context import jsonable
-from xieshang.expressions import Compiled, activation, date_functions, new_context
+from xieshang.date_functions import date_functions
+from xieshang.expressions import Compiled, activation, new_context
 from xieshang.native import compile_native
 from xieshang.workflows import bundled
 
@@ -160,3 +161,22 @@ def test_operators_over_any_values_give_what_cel_gives(a: Any, b: Any, op: str) 
 def test_what_the_native_reader_leaves_to_cel(source: str) -> None:
     """Macros, methods, ``has``, doubles, subtraction, escapes and chained relations: CEL."""
     assert compile_native(source) is None
+
+
+@given(VALUES, st.randoms(use_true_random=False))
+def test_what_an_expression_gives_is_stored_in_one_order(value: Any, rng: Any) -> None:
+    """A map's entries come out of an evaluator in no fixed order (CEL's depends on the run):
+    what is stored is the same text whatever the order they came in."""
+    import json
+
+    def shuffled(v: Any) -> Any:
+        if isinstance(v, dict):
+            items = list(v.items())
+            rng.shuffle(items)
+            return {k: shuffled(x) for k, x in items}
+        if isinstance(v, list):
+            return [shuffled(x) for x in v]
+        return v
+
+    assert json.dumps(jsonable(shuffled(value))) == json.dumps(jsonable(value))
+    assert json.dumps(jsonable(value)) == json.dumps(jsonable(value), sort_keys=True)

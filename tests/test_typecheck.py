@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from xieshang import DefinitionError, load_definition
 from xieshang.adapters.cli import app
-from xieshang.expressions import DOMAIN_FUNCTIONS, LOOKUP, compile_expression, date_functions
+from xieshang.date_functions import date_functions
+from xieshang.expressions import DOMAIN_FUNCTIONS, LOOKUP, compile_expression
 from xieshang.registry import Registry
 from xieshang.typecheck_parse import parse
 from xieshang.typecheck_types import SIGNATURES, signatures
