@@ -101,6 +101,11 @@ class RowCache:
             else:
                 self._readers.pop(row.id, None)
 
+    def drop_readers(self) -> None:
+        """Forget every instance's readers (another process rewrote some in place)."""
+        with self._lock:
+            self._readers.clear()
+
     def forget(self, instance_ids: Iterable[str]) -> None:
         with self._lock:
             for instance_id in instance_ids:

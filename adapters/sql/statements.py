@@ -100,6 +100,9 @@ class Statements:
         )
         self.children = f"SELECT children_version FROM instances WHERE id = {p}"
         self.readers_clear = f"DELETE FROM readers WHERE instance_id = {p}"
+        # an in-place rewrite of readers, for the caches of other processes (see .cache)
+        self.readers_epoch = "SELECT value FROM cache_epochs WHERE name = 'readers'"
+        self.readers_epoch_bump = "UPDATE cache_epochs SET value = value + 1 WHERE name = 'readers'"
         self.readers_insert = (
             f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
         )

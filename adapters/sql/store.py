@@ -80,6 +80,8 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 # after another writer moved an instance under this store's cache, how long instances are read
 # fresh
 CONTENDED_SECONDS = 2.0
+# how long cached readers may go unchecked against another process's rewrite of them in place
+EPOCH_SECONDS = 1.0
 
 _plain = plain  # the name the error-mapping tests use
 
@@ -180,6 +182,9 @@ class SQLStore(TimerReads):
         self._cache = RowCache(cache_size)
         # until when instances are read fresh: another writer moved one under the cache lately
         self._others_until = 0.0
+        # the readers rewrites counted so far, and when to look again (see .cache, readers)
+        self._epoch: int | None = None
+        self._epoch_next = 0.0
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
@@ -403,6 +408,8 @@ class SQLStore(TimerReads):
     def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         ids = []
+        if self._cache.size:
+            self._check_readers_epoch()
         for iid in dict.fromkeys(instance_ids):
             known = self._cache.readers(iid) if self._cache.size else None
             if known is None:
@@ -419,6 +426,19 @@ class SQLStore(TimerReads):
             for iid, who, level in rows:
                 out.setdefault(iid, {})[who] = int(level)
         return out
+
+    def _check_readers_epoch(self) -> None:
+        """At most once every :data:`EPOCH_SECONDS`: drop the cached readers if another process
+        rewrote some in place since the last look (``cache_epochs``)."""
+        now = time.monotonic()
+        if now < self._epoch_next:
+            return
+        self._epoch_next = now + EPOCH_SECONDS
+        rows = self._read(self._sql.readers_epoch)
+        value = int(rows[0][0]) if rows else 0
+        if value != self._epoch:
+            self._cache.drop_readers()
+            self._epoch = value
 
     def instance_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])

@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ROW_ID",
+    "CacheEpochRow",
     "DefinitionRow",
     "DeliveryRow",
     "DutyRecomputeRow",
@@ -361,6 +362,18 @@ class DutyRecomputeRow(SQLModel, table=True):
     before: str = Field(sa_type=Text, nullable=False)
     after: str = Field(sa_type=Text, nullable=False)
     hash: str = Field(sa_type=Text, nullable=False)
+
+
+class CacheEpochRow(SQLModel, table=True):
+    """A counter every process's cache compares with what it last read: a write that changes
+    what the cache holds without a new version (the readers of an instance, rebuilt in place)
+    counts one up, and each process drops that part of its cache within a second."""
+
+    __tablename__ = "cache_epochs"
+    __table_args__ = (PrimaryKeyConstraint("name", name="pk_cache_epochs"),)
+
+    name: str = Field(sa_type=Text, primary_key=True)  # 'readers'
+    value: int = Field(sa_type=Integer, nullable=False)
 
 
 # SQLAlchemy Core handles of the tables above, for the adapters that write SQL of their own

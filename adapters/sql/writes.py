@@ -126,6 +126,8 @@ def write_rows(
     if store.fault_hook is not None:
         store.fault_hook("after_instance_update")
     inserted = {new.id for new in commit.inserts}
+    if commit.readers.keys() - inserted - {new.id for new, _ in commit.updates}:
+        ex(store._sql.readers_epoch_bump)  # rewritten in place: other processes' caches drop them
     for instance_id, levels in commit.readers.items():
         if instance_id not in inserted:
             ex(store._sql.readers_clear, (instance_id,))
