@@ -223,3 +223,48 @@ def test_the_duties_report_for_a_member_shows_only_that_members_row(db: str) -> 
     assert mine["points"] == 4
     office = json.loads(xs(*args, "--as", OFFICE).stdout)["figures"]
     assert [m["member"] for m in office["members"]] == ["m1", "m3", "m2"]
+
+
+def test_the_worker_reloads_its_rules_and_says_when_a_recompute_applied_others(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker runs with the rules file; a recompute of 2024 applies rules with 5 points a
+    sign-in. The worker says, once, that its rules are not the recompute's; when its file is
+    changed to the recompute's rules, it reloads them and says nothing more. A broken file is
+    reported and the rules in use are kept."""
+    from xieshang.adapters.cli.worker import _DutyWatch
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(DUTIES_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    newer = DUTIES_FILE.read_text(encoding="utf-8").replace(
+        "trigger: sign_in\n    category: attendance\n    points: 2",
+        "trigger: sign_in\n    category: attendance\n    points: 5",
+    )
+    (tmp_path / "newer.yaml").write_text(newer, encoding="utf-8")
+    ok_json("--db", db, "--duties", str(tmp_path / "newer.yaml"), "duties", "recompute",
+            "--year", "2024", "--as", "o1")  # fmt: skip
+    engine = build_engine(Settings(database_url=db, duties=path, clock=CLOCK))
+    try:
+        watch = _DutyWatch(engine, path)
+        capsys.readouterr()
+        watch.poll()
+        said = capsys.readouterr().err
+        assert "are not those of 2024's last recompute" in said and "by o1" in said
+        watch.next_check = 0.0
+        watch.poll()
+        assert capsys.readouterr().err == ""  # said once
+        path.write_text("rules: [\n", encoding="utf-8")
+        watch.seen = -1.0  # the file changed (its time may not have moved within the test)
+        kept = engine.duties
+        watch.poll()
+        assert "duty rules not reloaded" in capsys.readouterr().err and engine.duties is kept
+        path.write_text(newer, encoding="utf-8")
+        watch.seen = -1.0
+        watch.poll()
+        said = capsys.readouterr().err
+        assert "reloaded" in said and "not those of" not in said
+        assert engine.duties is not None and engine.duties is not kept
+        recomputed = engine.store.duty_recomputes(2024)[-1]  # type: ignore[attr-defined]
+        assert engine.duties.hash == recomputed.rules_hash
+    finally:
+        engine.store.close()

@@ -1,9 +1,11 @@
-"""Commands of time: ``tick`` once, and the ``worker`` with its calendar watch and checkpoints."""
+"""Commands of time: ``tick`` once, and the ``worker`` with its calendar and duty rules
+watches and its checkpoints."""
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -12,13 +14,15 @@ import typer
 from rich.text import Text
 
 from xieshang import Engine, XieshangError
-from xieshang.adapters.settings import load_calendar
-from xieshang.shared import iso
+from xieshang.adapters.settings import load_calendar, load_duty_rules
+from xieshang.duties_audit import DutyStore
+from xieshang.shared import CHINA_TZ, iso
 
 from .app import JsonFlag, _state, app
 from .output import _aware, _emit_json, _err, _moment, _out, _reporting
 
 TICK_LIMIT = 1000
+DUTY_CHECK_SECONDS = 60.0  # how often the worker compares its duty rules with the last recompute
 
 
 @app.command()
@@ -114,6 +118,8 @@ def worker(
         relayer = _worker_relay(ctx) if relay else None
         watch = _CalendarWatch(engine, _state(ctx).settings().calendar)
         watch.poll(first=True)
+        duty_watch = _DutyWatch(engine, _state(ctx).settings().duties)
+        duty_watch.poll()
         _err().print(
             Text(
                 f"worker: ticking every {poll_interval:g} s"
@@ -123,6 +129,7 @@ def worker(
         try:
             while not stop.is_set():
                 watch.poll()
+                duty_watch.poll()
                 checkpoints.poll()
                 report = engine.tick()
                 delivered = relayer.run_once() if relayer is not None else 0
@@ -204,6 +211,73 @@ class _CalendarWatch:
         moved = self.engine.reconcile_calendar().changes
         if moved:
             _err().print(Text(f"worker: calendar reconcile moved {len(moved)} deadline(s)"))
+
+
+class _DutyWatch:
+    """Reloads the duty rules file when it changes (a broken file is reported and the rules in
+    use are kept), and says when the current year's last recompute applied other rules than
+    those in use: steps would then be credited under rules that verify does not check them by
+    (see ``docs/duties.md``). Said once per pair of rules, looked at every
+    :data:`DUTY_CHECK_SECONDS`."""
+
+    def __init__(self, engine: Engine, path: Path | None) -> None:
+        self.engine = engine
+        self.path = path
+        self.seen: float | None = None
+        self.next_check = 0.0
+        self.told: tuple[str, str] | None = None
+        if path is not None:
+            try:
+                self.seen = path.stat().st_mtime
+            except OSError:
+                self.seen = None
+
+    def poll(self) -> None:
+        if self.engine.duties is None:
+            return
+        self._reload()
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + DUTY_CHECK_SECONDS
+        year = self.engine.clock.now().astimezone(CHINA_TZ).year
+        store: DutyStore = self.engine.store  # type: ignore[assignment]  # keeps duties
+        recomputes = store.duty_recomputes(year)
+        if not recomputes:
+            return
+        last, in_use = recomputes[-1], self.engine.duties
+        pair = (last.rules_hash, in_use.hash)
+        if last.rules_hash == in_use.hash or pair == self.told:
+            return
+        self.told = pair
+        _err().print(
+            Text(
+                f"worker: the duty rules in use ({in_use.hash[:12]}, "
+                f"{self.path or 'the bundled default'}) are not those of {year}'s last "
+                f"recompute ({last.rules_hash[:12]}, by {last.actor} at {last.at}): steps are "
+                "credited under the rules in use and verified under the recompute's; run "
+                "with the recompute's file",
+                style="yellow",
+            )
+        )
+
+    def _reload(self) -> None:
+        if self.path is None:
+            return
+        try:
+            stamp = self.path.stat().st_mtime
+        except OSError:
+            return
+        if stamp == self.seen:
+            return
+        self.seen = stamp
+        try:
+            self.engine.duties = load_duty_rules(self.path, self.engine.registry)
+        except XieshangError as e:
+            _err().print(Text(f"worker: duty rules not reloaded: {e.message}", style="red"))
+            return
+        self.next_check = 0.0  # compare the new rules with the recompute at once
+        _err().print(Text(f"worker: duty rules {self.path} reloaded"))
 
 
 def _worker_relay(ctx: typer.Context) -> Any:
