@@ -320,13 +320,7 @@ def test_migration_0012_upgrades_a_database_made_at_0011(sql_url: str) -> None:
     """A database at 0011 with instances in it upgrades to the head: the inbox's indexes are
     added, the schema is the models', and an inbox of a unit lists exactly its cases that wait
     for it."""
-    upgrade(sql_url)
-    commits, ends = made(40)
-    with SQLStore(sql_url) as store:
-        for wf in registry().versions():
-            Engine(store, registry())._remember_definition(wf)
-        store.bulk_load(commits)
-    _downgrade(sql_url, "0011_duties")
+    ends = _loaded_at(sql_url, 40, "0011_duties")
     engine = sa_engine(sql_url)
     try:
         with engine.connect() as conn:
@@ -359,13 +353,7 @@ def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> 
     the pending ones in commit order."""
     from xieshang.adapters.events import Relay, SubscriberSink
 
-    upgrade(sql_url)
-    commits, _ = made(12)
-    with SQLStore(sql_url) as store:
-        for wf in registry().versions():
-            Engine(store, registry())._remember_definition(wf)
-        store.bulk_load(commits)
-    _downgrade(sql_url, "0012_inbox_indexes")
+    _loaded_at(sql_url, 12, "0012_inbox_indexes")
     engine = sa_engine(sql_url)
     try:
         with engine.begin() as conn:  # registered at 0012: the first half delivered
@@ -393,6 +381,19 @@ def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> 
         relay.close()
     pending = sorted((p, e) for e, p in positions.items() if p % 2 == 1)
     assert [e["id"] for e in got] == [e for _, e in pending]
+
+
+def _loaded_at(url: str, count: int, revision: str) -> list[Any]:
+    """A database at ``revision`` holding ``count`` bench cases (written at the head, every
+    definition remembered, then the schema taken down with them in it); the cases as made."""
+    upgrade(url)
+    commits, ends = made(count)
+    with SQLStore(url) as store:
+        for wf in registry().versions():
+            Engine(store, registry())._remember_definition(wf)
+        store.bulk_load(commits)
+    _downgrade(url, revision)
+    return ends
 
 
 def _downgrade(url: str, revision: str) -> None:
