@@ -19,6 +19,7 @@ from .duties import DutyFile, year_of
 from .duties import compile_rules as compile_duty_rules
 from .duties_audit import (
     DutyRecompute,
+    DutyStore,
     RecomputePlan,
     apply_recompute,
     recompute_plan,
@@ -47,6 +48,7 @@ __all__ = [
     "DeployedRegistry",
     "DutyFile",
     "DutyRecompute",
+    "DutyStore",
     "FieldSpec",
     "LedgerEntry",
     "MemberYear",

@@ -35,13 +35,13 @@ from xieshang import (
 )
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import open_store
+from xieshang.date_functions import date_functions
 from xieshang.errors import FunctionFailed
 from xieshang.expressions import (
     ACTOR_FIELDS,
     INSTANCE_FIELDS,
     ExpressionError,
     compile_expression,
-    date_functions,
     new_context,
 )
 from xieshang.workflows import load_registry

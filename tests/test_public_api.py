@@ -55,7 +55,7 @@ PINNED = {
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
-        "CHINA_TZ", "DATA_LEVEL", "DeployedRegistry", "DutyFile", "DutyRecompute", "FieldSpec",
+        "CHINA_TZ", "DATA_LEVEL", "DeployedRegistry", "DutyFile", "DutyRecompute", "DutyStore", "FieldSpec",
         "GENESIS", "IDENT",
         "LedgerEntry",
         "MAX_DEPTH", "MemberYear", "RECORD_READERS", "RecomputePlan", "Tracking", "add_workdays",

@@ -15,8 +15,7 @@ from rich.text import Text
 
 from xieshang import Engine, XieshangError
 from xieshang.adapters.settings import load_calendar, load_duty_rules
-from xieshang.duties_audit import DutyStore
-from xieshang.shared import CHINA_TZ, iso
+from xieshang.shared import CHINA_TZ, DutyStore, iso
 
 from .app import JsonFlag, _state, app
 from .output import _aware, _emit_json, _err, _moment, _out, _reporting

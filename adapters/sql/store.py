@@ -295,6 +295,8 @@ class SQLStore(TimerReads):
                 written.
             StoreError, StoreUnavailable: the database refused or could not be reached.
         """
+        if self._epoch is None and self._cache.size and self._host is None:
+            self._check_readers_epoch()  # what the cache will hold is counted from here
         try:
             if self._group is not None and self._host is None and self._parent is None:
                 rows = self._group.apply(commit)
@@ -429,16 +431,18 @@ class SQLStore(TimerReads):
 
     def _check_readers_epoch(self) -> None:
         """At most once every :data:`EPOCH_SECONDS`: drop the cached readers if another process
-        rewrote some in place since the last look (``cache_epochs``)."""
+        rewrote some in place since the last look (``cache_epochs``). The first look is taken
+        before the store caches any readers (its first commit or readers read), so it only
+        learns the count."""
         now = time.monotonic()
-        if now < self._epoch_next:
+        if self._epoch is not None and now < self._epoch_next:
             return
         self._epoch_next = now + EPOCH_SECONDS
         rows = self._read(self._sql.readers_epoch)
         value = int(rows[0][0]) if rows else 0
-        if value != self._epoch:
+        if self._epoch is not None and value != self._epoch:
             self._cache.drop_readers()
-            self._epoch = value
+        self._epoch = value
 
     def instance_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])
