@@ -55,8 +55,8 @@ PINNED = {
         "build_sinks", "encode", "register_cli", "sign", "verify",
     ],
     xieshang.shared: [
-        "CHINA_TZ", "DATA_LEVEL", "DeployedRegistry", "DutyFile", "DutyRecompute", "DutyStore", "FieldSpec",
-        "GENESIS", "IDENT",
+        "CHINA_TZ", "DATA_LEVEL", "DeployedRegistry", "DutyFile", "DutyRecompute", "DutyStore",
+        "FieldSpec", "GENESIS", "IDENT",
         "LedgerEntry",
         "MAX_DEPTH", "MemberYear", "RECORD_READERS", "RecomputePlan", "Tracking", "add_workdays",
         "append_entries", "apply_recompute", "canonical_json", "compile_definition",
