@@ -182,9 +182,12 @@ def _append_ledger(
             if len(entries) > 1:
                 cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries[1:]])
             return entries[-1].position, entries[-1].hash
-    if sql.ledger_lock:
-        ex(sql.ledger_lock)
-    found = ex(sql.ledger_tail).fetchone()
+    if sql.ledger_lock_tail:
+        ex(sql.ledger_lock_tail)
+        cur.nextset()  # past the lock's result, to the head's
+        found = cur.fetchone()
+    else:
+        found = ex(sql.ledger_tail).fetchone()
     entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
     cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
     return entries[-1].position, entries[-1].hash
