@@ -102,3 +102,49 @@ def test_processes_racing_on_the_same_instances_lose_no_update(
         assert flagged == Counter(stored)  # each stored attempt exactly once, none lost
         assert sum(flagged.values()) == len(stored)
         assert engine.verify() == []
+
+
+def test_a_step_waiting_for_the_ledger_lock_appends_after_what_committed_meanwhile(
+    pg_database: str, registry: Registry
+) -> None:
+    """Another writer holds the ledger's lock, appends a position and commits while a step
+    waits for the lock: the step, reading the head in the same round trip as it takes the
+    lock, sees that position and appends after it (no duplicate, no gap)."""
+    import threading
+    import time
+
+    import psycopg
+
+    with open_store(pg_database) as store:
+        engine = Engine(store, registry)
+        iid = propose(engine, "锁").id
+        to_filed(engine, iid)
+        head, head_hash = store.ledger_head()
+        holder = psycopg.connect(pg_database.replace("+psycopg", ""), autocommit=True)
+        holder.execute("BEGIN")
+        holder.execute(store._sql.ledger_lock)
+        done: list[BaseException | None] = []
+
+        def step() -> None:
+            try:
+                engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "waited"})
+                done.append(None)
+            except BaseException as e:  # reported below
+                done.append(e)
+
+        waiting = threading.Thread(target=step)
+        waiting.start()
+        time.sleep(0.5)
+        assert not done  # the step waits for the lock
+        holder.execute(
+            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
+            "VALUES (%s, 'other', 1, 'gy', 'r', %s, 'h')",
+            (head + 1, head_hash),
+        )
+        holder.execute("COMMIT")
+        waiting.join(30)
+        holder.close()
+        assert done == [None]
+        positions = [e.position for e in store.ledger(after=head)]
+        assert positions == [head + 1, head + 2]
+        assert store.ledger(after=head + 1)[0].prev_hash == "h"
