@@ -304,12 +304,7 @@ def test_migration_0008_upgrades_a_database_made_at_0007(sql_url: str) -> None:
         store.bulk_load(commits)
     _downgrade(sql_url, "0007_org_created")
     upgrade(sql_url)
-    engine = sa_engine(sql_url)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
-    finally:
-        engine.dispose()
+    assert _schema_diff(sql_url) == []
     with open_store(sql_url) as store:
         overdue = [i.id for i in store.query(Query(overdue=True, org="org1"))]
         assert overdue == [f"c{k:05d}" for k in range(30) if fate(k) == 1 and k % 2 == 1]
@@ -321,24 +316,13 @@ def test_migration_0012_upgrades_a_database_made_at_0011(sql_url: str) -> None:
     added, the schema is the models', and an inbox of a unit lists exactly its cases that wait
     for it."""
     ends = _loaded_at(sql_url, 40, "0011_duties")
-    engine = sa_engine(sql_url)
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-            added = [d[1].name for d in diff if d[0] == "add_index"]
-            assert sorted(n for n in added if n.startswith("ix_instances")) == [
-                "ix_instances_org_unit_state",
-                "ix_instances_org_workflow_state",
-            ]
-    finally:
-        engine.dispose()
+    added = [d[1].name for d in _schema_diff(sql_url) if d[0] == "add_index"]
+    assert sorted(n for n in added if n.startswith("ix_instances")) == [
+        "ix_instances_org_unit_state",
+        "ix_instances_org_workflow_state",
+    ]
     upgrade(sql_url)
-    engine = sa_engine(sql_url)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
-    finally:
-        engine.dispose()
+    assert _schema_diff(sql_url) == []
     with open_store(sql_url) as store:
         page = Engine(store, registry()).query(actionable_by=officer("org1", "u3"), limit=40)
         waiting = [
@@ -366,13 +350,9 @@ def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> 
     finally:
         engine.dispose()
     upgrade(sql_url)
-    engine = sa_engine(sql_url)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
-            kept = dict(conn.exec_driver_sql("SELECT event_id, position FROM deliveries").all())
-    finally:
-        engine.dispose()
+    assert _schema_diff(sql_url) == []
+    with SQLStore(sql_url) as store:
+        kept = dict(store._read("SELECT event_id, position FROM deliveries"))
     assert kept == positions and len(kept) >= 12
     got: list[dict[str, Any]] = []
     with SQLStore(sql_url) as store:
@@ -381,6 +361,16 @@ def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> 
         relay.close()
     pending = sorted((p, e) for e, p in positions.items() if p % 2 == 1)
     assert [e["id"] for e in got] == [e for _, e in pending]
+
+
+def _schema_diff(url: str) -> list[Any]:
+    """What alembic finds between the database at ``url`` and the models ([] when they match)."""
+    engine = sa_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+    finally:
+        engine.dispose()
 
 
 def _loaded_at(url: str, count: int, revision: str) -> list[Any]:

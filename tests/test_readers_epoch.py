@@ -13,7 +13,7 @@ from pathlib import Path
 
 from xieshang import Actor, Commit, Engine
 from xieshang.adapters.sql import open_store
-from xieshang.adapters.sql.store import EPOCH_SECONDS
+from xieshang.adapters.sql.readers import EPOCH_SECONDS
 from xieshang.workflows import bundled
 
 MEMBER = Actor.of("m1", "member", org="gy")

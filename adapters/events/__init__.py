@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .consumer import StreamConsumer
+from .dead_letters import DeadLetter
 from .redis_stream import RedisStreamSink
-from .relay import DeadLetter, Relay
+from .relay import Relay
 from .settings import EventSettings, build_sinks
 from .sinks import DeliveryFailed, EventSink, JsonLinesSink, SubscriberSink, encode
 from .webhook import SIGNATURE_HEADER, WebhookSink, sign, verify

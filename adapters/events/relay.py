@@ -38,7 +38,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,15 +45,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from xieshang import NotFound, Usage
+from xieshang import Usage
 from xieshang.adapters.sql import engine_for
 from xieshang.adapters.sql.tables import deliveries, outbox
 from xieshang.shared import iso
 
+from .dead_letters import DeliveryBook
 from .settings import EventSettings
 from .sinks import DeliveryFailed, EventSink
 
-__all__ = ["DeadLetter", "Relay"]
+__all__ = ["Relay"]
 
 log = logging.getLogger("xieshang.relay")
 
@@ -63,28 +63,6 @@ ENV_FAULT = "XIESHANG_FAULT"  # test hook: ``after_deliver[:N]`` kills the relay
 _MAX_ERROR = 2000
 REGISTER_WINDOW = 5000  # positions before the last seen that each pass registers again
 SWEEP_SECONDS = 30.0  # how often a pass registers the whole outbox
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A delivery the relay gave up on: which event, to which sink, and the last error."""
-
-    event_id: str
-    sink: str
-    instance_id: str
-    type: str
-    attempts: int
-    last_error: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "sink": self.sink,
-            "instance_id": self.instance_id,
-            "type": self.type,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-        }
 
 
 def _layered(rows: Sequence[Any]) -> list[Any]:
@@ -114,7 +92,7 @@ def _fault_hook() -> Callable[[], None] | None:
     return hook
 
 
-class Relay:
+class Relay(DeliveryBook):
     """Delivers the outbox of one database to ``sinks``.
 
     Args:
@@ -436,78 +414,6 @@ class Relay:
         if retry_after is not None:
             wait = max(wait, min(retry_after, s.retry_cap))
         return wait
-
-    # -- dead letters -------------------------------------------------------------------------
-
-    def failed(self, limit: int = 100) -> list[DeadLetter]:
-        """The dead deliveries (of any sink), oldest event first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    deliveries.c.event_id,
-                    deliveries.c.sink,
-                    outbox.c.instance_id,
-                    outbox.c.type,
-                    deliveries.c.attempts,
-                    deliveries.c.last_error,
-                )
-                .select_from(deliveries.join(outbox, outbox.c.event_id == deliveries.c.event_id))
-                .where(deliveries.c.status == "dead")
-                .order_by(outbox.c.position, deliveries.c.sink)
-                .limit(limit)
-            ).all()
-        return [DeadLetter(*r) for r in rows]
-
-    def retry(self, event_id: str, sink: str | None = None, now: datetime | None = None) -> int:
-        """Make the dead deliveries of ``event_id`` (to ``sink``, or to all) pending again.
-
-        Returns:
-            How many deliveries were re-driven (their attempts start again from zero).
-
-        Raises:
-            NotFound: the event has no dead delivery (to that sink).
-        """
-        where = (deliveries.c.event_id == event_id) & (deliveries.c.status == "dead")
-        if sink is not None:
-            where &= deliveries.c.sink == sink
-        with self.engine.begin() as conn:
-            count = conn.execute(
-                sa.update(deliveries)
-                .where(where)
-                .values(
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=iso(now or datetime.now(UTC)),
-                )
-            ).rowcount
-        if not count:
-            dead = [d.event_id for d in self.failed(20)]
-            raise NotFound(
-                "dead letter" if sink is None else f"dead letter to {sink!r}",
-                event_id,
-                allowed=dead,
-            )
-        return int(count)
-
-    def counts(self) -> list[dict[str, Any]]:
-        """How many deliveries each sink has in each status."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(deliveries.c.sink, deliveries.c.status, sa.func.count())
-                .group_by(deliveries.c.sink, deliveries.c.status)
-                .order_by(deliveries.c.sink, deliveries.c.status)
-            ).all()
-        return [{"sink": r[0], "status": r[1], "count": int(r[2])} for r in rows]
-
-    def pending(self) -> int:
-        """How many deliveries are pending (waiting or retrying), over all sinks."""
-        with self.engine.connect() as conn:
-            n = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(deliveries)
-                .where(deliveries.c.status == "pending")
-            ).scalar()
-        return int(n or 0)
 
     def close(self) -> None:
         """Close the sinks, and the engine if the relay made it."""

@@ -47,6 +47,7 @@ from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engi
 from .errors import DRIVER_ERRORS, classify, conflict, plain
 from .group import GroupCommit
 from .host import bound_store
+from .readers import ReaderReads
 from .rows import (
     InstanceRow,
     entry,
@@ -80,8 +81,6 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 # after another writer moved an instance under this store's cache, how long instances are read
 # fresh
 CONTENDED_SECONDS = 2.0
-# how long cached readers may go unchecked against another process's rewrite of them in place
-EPOCH_SECONDS = 1.0
 
 _plain = plain  # the name the error-mapping tests use
 
@@ -133,7 +132,7 @@ def _fault_hook(spec: str) -> Callable[[str], None]:
     return hook
 
 
-class SQLStore(TimerReads):
+class SQLStore(TimerReads, ReaderReads):
     """The store on SQLite or PostgreSQL. Use :func:`open_store` to also create the schema.
 
     Thread-safe: each operation borrows a connection from a small pool of its own. Close it
@@ -182,8 +181,7 @@ class SQLStore(TimerReads):
         self._cache = RowCache(cache_size)
         # until when instances are read fresh: another writer moved one under the cache lately
         self._others_until = 0.0
-        # the readers rewrites counted so far, and when to look again (see .cache, readers)
-        self._epoch: int | None = None
+        self._epoch: int | None = None  # the readers rewrites counted so far (see .readers)
         self._epoch_next = 0.0
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
@@ -406,43 +404,6 @@ class SQLStore(TimerReads):
 
     def instance_orgs(self) -> dict[str, str]:
         return {str(r[0]): str(r[1]) for r in self._read("SELECT id, org FROM instances")}
-
-    def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        ids = []
-        if self._cache.size:
-            self._check_readers_epoch()
-        for iid in dict.fromkeys(instance_ids):
-            known = self._cache.readers(iid) if self._cache.size else None
-            if known is None:
-                ids.append(iid)
-            elif known:
-                out[iid] = known
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self._read(
-                "SELECT instance_id, principal, level FROM readers WHERE instance_id IN "
-                f"({', '.join([self._p] * len(chunk))})",
-                chunk,
-            )
-            for iid, who, level in rows:
-                out.setdefault(iid, {})[who] = int(level)
-        return out
-
-    def _check_readers_epoch(self) -> None:
-        """At most once every :data:`EPOCH_SECONDS`: drop the cached readers if another process
-        rewrote some in place since the last look (``cache_epochs``). The first look is taken
-        before the store caches any readers (its first commit or readers read), so it only
-        learns the count."""
-        now = time.monotonic()
-        if self._epoch is not None and now < self._epoch_next:
-            return
-        self._epoch_next = now + EPOCH_SECONDS
-        rows = self._read(self._sql.readers_epoch)
-        value = int(rows[0][0]) if rows else 0
-        if self._epoch is not None and value != self._epoch:
-            self._cache.drop_readers()
-        self._epoch = value
 
     def instance_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT id FROM instances ORDER BY created_at, id")])
