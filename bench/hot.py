@@ -8,7 +8,8 @@ at the write) is a wasted transaction. The floor is the bare driver doing optimi
 the same rows: read the version, then ``UPDATE ... WHERE version = read`` and an outbox row, in
 one transaction (fewer writes than a step); a zero row count is its conflict. Printed: both
 conflict rates (conflicts per committed step), their ratio, and fires/s on disjoint instances
-(each process its own twelve) against the floor's. URL defaults to ``$XIESHANG_TEST_PG_URL``.
+(each process its own twelve, timed from the moment all of them are set up) against the
+floor's. URL defaults to ``$XIESHANG_TEST_PG_URL``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PROCESSES = 8
 INSTANCES = 100
 
 
-def engine_worker(url: str, ids: list[str], n: int, seed: int, out: Any) -> None:
+def engine_worker(url: str, ids: list[str], n: int, seed: int, out: Any, go: Any) -> None:
     store = open_store(url)
     engine = Engine(store, bundled())
     conflicts = [0]
@@ -50,6 +51,7 @@ def engine_worker(url: str, ids: list[str], n: int, seed: int, out: Any) -> None
     store.apply = counted  # type: ignore[method-assign]
     rng = random.Random(seed)
     done = 0
+    ready(go)
     started = time.perf_counter()
     for k in range(n):
         try:
@@ -61,11 +63,12 @@ def engine_worker(url: str, ids: list[str], n: int, seed: int, out: Any) -> None
     store.close()
 
 
-def raw_worker(url: str, ids: list[str], n: int, seed: int, out: Any) -> None:
+def raw_worker(url: str, ids: list[str], n: int, seed: int, out: Any, go: Any) -> None:
     rng = random.Random(seed)
     done = conflicts = 0
-    started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
+        ready(go)
+        started = time.perf_counter()
         for k in range(n):
             iid = rng.choice(ids)
             with conn.transaction():
@@ -89,13 +92,24 @@ def raw_worker(url: str, ids: list[str], n: int, seed: int, out: Any) -> None:
     out.put((done, conflicts, time.perf_counter() - started))
 
 
+def ready(go: Any) -> None:
+    """Wait, set up, until every process is: starting a process and importing is not a fire."""
+    go.wait(timeout=600)
+
+
 def run(worker: Any, url: str, groups: list[list[str]], n: int) -> tuple[int, int, float]:
+    """Committed steps, conflicts, and the seconds from the moment every process was ready (its
+    imports, store and definitions set up) until the last one finished."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, groups[p], n, p, out)) for p in range(PROCESSES)]
-    started = time.perf_counter()
+    go = ctx.Barrier(PROCESSES + 1)
+    procs = [
+        ctx.Process(target=worker, args=(url, groups[p], n, p, out, go)) for p in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
+    go.wait(timeout=600)
+    started = time.perf_counter()
     results = [out.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()

@@ -21,7 +21,7 @@ from .records import Commit, HistoryEntry, canonical_json
 # a string as the canonical form spells it (no ASCII escaping): what json.dumps calls
 _text = json.encoder.encode_basestring
 
-__all__ = ["GENESIS", "LedgerEntry", "append_entries", "entry_of", "verify_ledger"]
+__all__ = ["GENESIS", "LedgerEntry", "append_entries", "entry_of", "entry_orgs", "verify_ledger"]
 
 GENESIS = ""  # the previous hash of position 1
 
@@ -80,8 +80,7 @@ def append_entries(commit: Commit, head: tuple[int, str]) -> list[LedgerEntry]:
 
     A history row's org is that of the instance row the commit writes with it.
     """
-    orgs: dict[str, str] = {i.id: i.org for i in commit.inserts}
-    orgs.update((i.id, i.org) for i, _ in commit.updates)
+    orgs = entry_orgs(commit)
     position, prev = head
     out: list[LedgerEntry] = []
     for row in commit.history:
@@ -90,6 +89,14 @@ def append_entries(commit: Commit, head: tuple[int, str]) -> list[LedgerEntry]:
         out.append(entry)
         prev = entry.hash
     return out
+
+
+def entry_orgs(commit: Commit) -> dict[str, str]:
+    """The org of each instance a commit writes, which its history rows' ledger entries name
+    (an instance it does not write: "")."""
+    orgs: dict[str, str] = {i.id: i.org for i in commit.inserts}
+    orgs.update((i.id, i.org) for i, _ in commit.updates)
+    return orgs
 
 
 def _finding(kind: str, message: str, **where: Any) -> dict[str, Any]:

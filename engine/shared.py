@@ -30,7 +30,7 @@ from .duties_read import RECORD_READERS, member_year
 from .duties_totals import MemberYear, count_year
 from .fields import FieldSpec
 from .inputs import MAX_DEPTH, input_errors
-from .ledger import GENESIS, LedgerEntry, append_entries, verify_ledger
+from .ledger import GENESIS, LedgerEntry, append_entries, entry_orgs, verify_ledger
 from .loading import compile_definition
 from .pinning import drift_message
 from .records import canonical_json, copy_json, iso
@@ -65,6 +65,7 @@ __all__ = [
     "deploy",
     "drift_message",
     "duties_problems",
+    "entry_orgs",
     "field_errors",
     "input_errors",
     "iso",

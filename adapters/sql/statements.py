@@ -86,9 +86,10 @@ class Statements:
         # position (``ledger_append``), reading the head again when another writer came between.
         self.ledger_lock = "SELECT pg_advisory_xact_lock(8679604582553462130)" if postgres else ""
         self.ledger_tail = "SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1"
-        # PostgreSQL: both in one round trip (no parameters: the simple protocol, which runs
-        # each statement on a snapshot of its own, so the read sees what committed while the
-        # lock was waited for); the lock is then held one round trip less
+        # PostgreSQL inside a host's transaction (a unit of work; a store's own transactions
+        # are pipelined, see .batch): both in one round trip (no parameters: the simple
+        # protocol, which runs each statement on a snapshot of its own, so the read sees what
+        # committed while the lock was waited for); the lock is then held one round trip less
         self.ledger_lock_tail = f"{self.ledger_lock}; {self.ledger_tail}" if postgres else ""
         self.ledger_append = (
             "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "

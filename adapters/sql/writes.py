@@ -11,19 +11,22 @@ transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from xieshang import Commit, ConcurrencyConflict, ConflictCase, EventRecord
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
+from .batch import write_batch
 from .duties import write_duties
 from .rows import InstanceRow, dump, history_values, insert_values, instance_row
 
 if TYPE_CHECKING:
+    from .batch import Batch
     from .store import SQLStore
 
-__all__ = ["touched", "write", "write_rows"]
+__all__ = ["ledger_rows", "touched", "write", "write_rows"]
 
 
 def touched(commit: Commit) -> list[str]:
@@ -61,6 +64,8 @@ def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
 def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     """Write ``commit`` on ``conn`` in one transaction; the instance rows written (inserts
     first). The caller rolls back when this raises."""
+    if store.postgres and store._host is None:
+        return write_batch(store, conn, commit)
     cur = conn.cursor()
     cur.execute(store._begin)
     rows, tail = write_rows(store, cur, commit, store._ledger_tail)
@@ -71,12 +76,25 @@ def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
 
 
 def write_rows(
-    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
+    store: SQLStore,
+    cur: Any,
+    commit: Commit,
+    head: tuple[int, str] | None,
+    batch: Batch | None = None,
 ) -> tuple[list[InstanceRow], tuple[int, str] | None]:
     """The statements of ``commit`` inside a transaction the caller began: the instance rows
     written, and the ledger's new head (None when the commit has no history row). On SQLite,
-    ``head`` is the ledger head the caller believes last."""
+    ``head`` is the ledger head the caller believes last. With a ``batch`` (PostgreSQL), the
+    statements are only queued, each on a cursor of its own, and their row counts checked when
+    the batch is sent; the ledger is then the batch's to append."""
     ex = cur.execute
+
+    def expect(done: Any, fail: Callable[[], NoReturn]) -> None:
+        if batch is not None:
+            batch.expect(done, fail)
+        elif done.rowcount != 1:
+            fail()
+
     rows: list[InstanceRow] = []
     for new in commit.inserts:
         row = instance_row(new)
@@ -103,27 +121,18 @@ def write_rows(
             del values["due_at"]
         if same_state:
             del values["state"]
-        ex(store._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
-        if cur.rowcount != 1:
-            found = ex(store._sql.version, (new.id,)).fetchone()
-            raise ConcurrencyConflict(
-                new.id, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
-            )
+        done = ex(store._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
+        expect(done, _moved(ex, store, new.id, expected))
         rows.append(row)
     for t in commit.consume_timers:
-        ex(store._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at), t.version,
-                               t.org))  # fmt: skip
-        if cur.rowcount != 1:  # another worker fired it first
-            raise ConcurrencyConflict(t.instance_id, case=ConflictCase.TIMER_TAKEN)
+        done = ex(store._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at),
+                                       t.version, t.org))  # fmt: skip
+        expect(done, _taken(t.instance_id))  # another worker fired it first
     for parent_id, seen in commit.touch:
-        ex(store._sql.touch, (parent_id, seen))
-        if cur.rowcount != 1:
-            found = ex(store._sql.children, (parent_id,)).fetchone()
-            raise ConcurrencyConflict(
-                parent_id, seen, found[0] if found else None,
-                case=ConflictCase.CHILDREN_CHANGED,
-            )  # fmt: skip
+        expect(ex(store._sql.touch, (parent_id, seen)), _touched(ex, store, parent_id, seen))
     if store.fault_hook is not None:
+        if batch is not None:
+            batch.send()  # the update reaches the database before the fault
         store.fault_hook("after_instance_update")
     inserted = {new.id for new in commit.inserts}
     if commit.readers.keys() - inserted - {new.id for new, _ in commit.updates}:
@@ -137,9 +146,8 @@ def write_rows(
                 [(instance_id, who, level) for who, level in sorted(levels.items())],
             )
     for e in commit.reseal:
-        ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
-        if cur.rowcount != 1:  # the row is not the one the redaction read
-            raise ConcurrencyConflict(e.instance_id, case=ConflictCase.ANOTHER_WRITER)
+        done = ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
+        expect(done, _resealed(e.instance_id))  # the row is not the one the redaction read
     for e in commit.history:
         ex(store._sql.history_insert, history_values(e))
     if commit.events:
@@ -164,8 +172,45 @@ def write_rows(
             ],
         )
     write_duties(store, cur, commit)
-    tail = _append_ledger(store, cur, commit, head) if commit.history else None
+    tail = _append_ledger(store, cur, commit, head) if commit.history and not batch else None
     return rows, tail
+
+
+# what a row count other than one means, each read only when it happens
+
+
+def _moved(ex: Any, store: SQLStore, iid: str, expected: int) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
+        found = ex(store._sql.version, (iid,)).fetchone()
+        raise ConcurrencyConflict(
+            iid, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
+        )
+
+    return fail
+
+
+def _touched(ex: Any, store: SQLStore, parent_id: str, seen: int) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
+        found = ex(store._sql.children, (parent_id,)).fetchone()
+        raise ConcurrencyConflict(
+            parent_id, seen, found[0] if found else None, case=ConflictCase.CHILDREN_CHANGED
+        )
+
+    return fail
+
+
+def _taken(iid: str) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
+        raise ConcurrencyConflict(iid, case=ConflictCase.TIMER_TAKEN)
+
+    return fail
+
+
+def _resealed(iid: str) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
+        raise ConcurrencyConflict(iid, case=ConflictCase.ANOTHER_WRITER)
+
+    return fail
 
 
 def _append_ledger(
@@ -188,6 +233,13 @@ def _append_ledger(
         found = cur.fetchone()
     else:
         found = ex(sql.ledger_tail).fetchone()
-    entries = append_entries(commit, (int(found[0]), str(found[1])) if found else (0, GENESIS))
-    cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries])
-    return entries[-1].position, entries[-1].hash
+    rows = ledger_rows(commit, found)
+    cur.executemany(sql.ledger_insert, rows)
+    return rows[-1][0], rows[-1][-1]
+
+
+def ledger_rows(commit: Commit, head: Any) -> list[tuple[Any, ...]]:
+    """The ledger rows of a commit's history rows after ``head`` (a row of position and hash
+    as read, or None when the ledger is empty)."""
+    entries = append_entries(commit, (int(head[0]), str(head[1])) if head else (0, GENESIS))
+    return [_ledger_values(e) for e in entries]

@@ -1,0 +1,107 @@
+"""PostgreSQL writes a step in two round trips, the ledger's hash made on the server.
+
+The server writes the canonical text of a ledger entry itself when no text in it needs
+escaping in JSON; otherwise the head is read back and the hash made here. Either way the
+stored hash is the one :meth:`LedgerEntry.compute_hash` gives, and the ledger verifies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from store_contract import CHAIR, propose, sql_connection, to_filed
+
+from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Registry
+from xieshang.adapters.sql import SQLStore, open_store
+from xieshang.adapters.sql.batch import _PLAIN
+from xieshang.ledger import LedgerEntry
+
+pytestmark = pytest.mark.postgres
+
+# any text PostgreSQL stores: no NUL, no lone surrogate
+ORGS = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.fixture
+def store(pg_database: str) -> Iterator[SQLStore]:
+    with open_store(pg_database) as store:
+        yield store
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(org=ORGS)
+@example(org="gy")  # the server makes the hash
+@example(org="ab-1.2_c:d e~!")  # printable ASCII, still the server
+@example(org="市政协")  # not ASCII: made here
+@example(org='a"b')
+@example(org="a\\b")
+@example(org="tab\there\n")
+def test_every_ledger_hash_is_the_canonical_one(
+    store: SQLStore, registry: Registry, org: str
+) -> None:
+    """Whichever side makes it, each entry's hash is that of its canonical text, and the
+    ledger stays one chain without a gap."""
+    engine = Engine(store, registry)
+    member = Actor.of("m1", "member", org=org)
+    head = store.ledger_head()[0]
+    iid = propose(engine, "账本", by=member).id
+    engine.fire(iid, "submit", member, {"category": "society"})
+    added = store.ledger(after=head)
+    assert [(e.instance_id, e.seq, e.org) for e in added] == [(iid, 1, org), (iid, 2, org)]
+    for e in added:
+        again = LedgerEntry(e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash)
+        assert e.hash == again.compute_hash(), (org, _PLAIN.fullmatch(org) is not None)
+    whole = store.ledger(after=max(head - 1, 0))
+    assert [e.position for e in whole] == list(range(max(head, 1), head + 3))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(whole))
+
+
+class _Held(Exception):
+    pass
+
+
+def test_a_refused_version_writes_nothing_of_the_batch(
+    store: SQLStore, pg_database: str, registry: Registry
+) -> None:
+    """A commit built on a version another writer moved on from is refused when its batch is
+    sent, by the row count of its UPDATE: the rows queued with it are rolled back (no history
+    row, event or ledger entry) and the instance is as the other writer left it."""
+    engine = Engine(store, registry)
+    iid = propose(engine, "过期").id
+    to_filed(engine, iid)
+    held: list[Commit] = []
+    apply = store.apply
+
+    def hold(commit: Commit) -> None:
+        held.append(commit)
+        raise _Held
+
+    store.apply = hold  # type: ignore[method-assign]
+    try:
+        with pytest.raises(_Held):
+            engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "stale"})
+    finally:
+        store.apply = apply  # type: ignore[method-assign]
+    with sql_connection(pg_database) as (conn, _):  # another writer, leaving no history row
+        conn.execute("UPDATE instances SET version = version + 1 WHERE id = %s", (iid,))
+    head, after = store.ledger_head(), store.load(iid, fresh=True)
+    rows, events = store.history(iid), store.outbox(iid)
+    with pytest.raises(ConcurrencyConflict) as refused:
+        store.apply(held[0])
+    assert refused.value.instance_id == iid
+    assert refused.value.case == ConflictCase.ANOTHER_WRITER
+    assert store.ledger_head() == head
+    assert store.history(iid) == rows
+    assert store.outbox(iid) == events
+    assert store.load(iid, fresh=True) == after
+    assert (refused.value.expected, refused.value.actual) == (4, 5)
