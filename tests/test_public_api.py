@@ -59,7 +59,7 @@ PINNED = {
         "FieldSpec", "GENESIS", "IDENT",
         "LedgerEntry",
         "MAX_DEPTH", "MemberYear", "RECORD_READERS", "RecomputePlan", "Tracking", "add_workdays",
-        "append_entries", "apply_recompute", "canonical_json", "compile_definition",
+        "append_entries", "entry_orgs", "apply_recompute", "canonical_json", "compile_definition",
         "compile_duty_rules", "copy_json", "count_year", "deploy", "drift_message",
         "duties_problems",
         "field_errors", "input_errors", "iso", "member_year", "provisional_years", "read_yaml",
