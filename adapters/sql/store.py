@@ -52,6 +52,7 @@ from .rows import (
     InstanceRow,
     entry,
     instance,
+    instance_of,
     parsed,
 )
 from .statements import Statements
@@ -379,7 +380,7 @@ class SQLStore(TimerReads, ReaderReads):
     def query(self, query: Query) -> list[Instance]:
         known = self._read(self._sql.definitions) if query.acts is not None else ()
         sql, params = self._sql.query(query, known)
-        return [instance(parsed(r)) for r in self._read(sql, params)]
+        return [instance_of(r) for r in self._read(sql, params)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
