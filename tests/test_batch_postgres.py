@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from store_contract import CHAIR, propose, sql_connection, to_filed
 
-from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Registry
+from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Query, Registry
 from xieshang.adapters.sql import SQLStore, open_store
 from xieshang.adapters.sql.batch import _PLAIN
 from xieshang.ledger import LedgerEntry
+from xieshang.records import iso
 
 pytestmark = pytest.mark.postgres
 
@@ -105,3 +106,34 @@ def test_a_refused_version_writes_nothing_of_the_batch(
     assert store.outbox(iid) == events
     assert store.load(iid, fresh=True) == after
     assert (refused.value.expected, refused.value.actual) == (4, 5)
+
+
+def test_a_query_is_prepared_at_its_first_use(store: SQLStore, registry: Registry) -> None:
+    """A query's select is prepared on the connection the first time it runs; a second page
+    of the same shape with other values reuses it and reads its own rows."""
+    engine = Engine(store, registry)
+    mine = [propose(engine, f"准备{k}").id for k in range(3)]
+    conn = store._get()
+    try:
+        before = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+    finally:
+        store._put(conn)
+    first = store.query(Query(workflow="proposal", states=["draft"], limit=2))
+    after = store.query(
+        Query(
+            workflow="proposal",
+            states=["draft"],
+            limit=2,
+            after=(iso(first[-1].created_at), first[-1].id),
+        )
+    )
+    assert [i.id for i in first + after] == mine
+    conn = store._get()
+    try:
+        texts = [
+            r[0] for r in conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        ]
+    finally:
+        store._put(conn)
+    assert len(texts) > before
+    assert any("FROM instances" in t and "LIMIT" in t for t in texts)

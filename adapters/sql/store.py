@@ -221,10 +221,17 @@ class SQLStore(TimerReads, ReaderReads):
         else:
             self._idle.append(conn)
 
-    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    def _read(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), prepare: bool = False
+    ) -> list[Any]:
+        """The rows of a select; with ``prepare``, on PostgreSQL, from a statement prepared on
+        the connection at its first use (not parsed again; the server plans it for its values
+        until it finds one plan as good for any, which it then keeps)."""
         conn = self._get()
         broken = False
         try:
+            if prepare and self.postgres and conn is not self._host:
+                return list(conn.execute(sql, params, prepare=True).fetchall())
             return list(conn.execute(sql, params).fetchall())
         except DRIVER_ERRORS as e:
             broken = True
@@ -378,9 +385,9 @@ class SQLStore(TimerReads, ReaderReads):
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        known = self._read(self._sql.definitions) if query.acts is not None else ()
+        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
         sql, params = self._sql.query(query, known)
-        return [instance_of(r) for r in self._read(sql, params)]
+        return [instance_of(r) for r in self._read(sql, params, prepare=True)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
