@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ledger_rows", "touched", "write", "write_rows"]
 
+ANOTHER, CHILDREN = ConflictCase.ANOTHER_WRITER, ConflictCase.CHILDREN_CHANGED
+
 
 def touched(commit: Commit) -> list[str]:
     """The instances whose rows a commit writes."""
@@ -122,14 +124,16 @@ def write_rows(
         if same_state:
             del values["state"]
         done = ex(store._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
-        expect(done, _moved(ex, store, new.id, expected))
+        expect(done, _found(ex, store._sql.version, new.id, expected, ANOTHER))
         rows.append(row)
     for t in commit.consume_timers:
         done = ex(store._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at),
                                        t.version, t.org))  # fmt: skip
-        expect(done, _taken(t.instance_id))  # another worker fired it first
+        # another worker fired it first
+        expect(done, _gone(t.instance_id, ConflictCase.TIMER_TAKEN))
     for parent_id, seen in commit.touch:
-        expect(ex(store._sql.touch, (parent_id, seen)), _touched(ex, store, parent_id, seen))
+        done = ex(store._sql.touch, (parent_id, seen))
+        expect(done, _found(ex, store._sql.children, parent_id, seen, CHILDREN))
     if store.fault_hook is not None:
         if batch is not None:
             batch.send()  # the update reaches the database before the fault
@@ -147,7 +151,7 @@ def write_rows(
             )
     for e in commit.reseal:
         done = ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
-        expect(done, _resealed(e.instance_id))  # the row is not the one the redaction read
+        expect(done, _gone(e.instance_id, ANOTHER))  # the row is not the one the redaction read
     for e in commit.history:
         ex(store._sql.history_insert, history_values(e))
     if commit.events:
@@ -179,36 +183,23 @@ def write_rows(
 # what a row count other than one means, each read only when it happens
 
 
-def _moved(ex: Any, store: SQLStore, iid: str, expected: int) -> Callable[[], NoReturn]:
+def _found(
+    ex: Any, sql: str, iid: str, expected: int, case: ConflictCase
+) -> Callable[[], NoReturn]:
+    """The conflict of a row not at the count it was expected at: the count ``sql`` finds."""
+
     def fail() -> NoReturn:
-        found = ex(store._sql.version, (iid,)).fetchone()
-        raise ConcurrencyConflict(
-            iid, expected, found[0] if found else None, case=ConflictCase.ANOTHER_WRITER
-        )
+        found = ex(sql, (iid,)).fetchone()
+        raise ConcurrencyConflict(iid, expected, found[0] if found else None, case=case)
 
     return fail
 
 
-def _touched(ex: Any, store: SQLStore, parent_id: str, seen: int) -> Callable[[], NoReturn]:
+def _gone(iid: str, case: ConflictCase) -> Callable[[], NoReturn]:
+    """The conflict of a row that is no longer there as it was read."""
+
     def fail() -> NoReturn:
-        found = ex(store._sql.children, (parent_id,)).fetchone()
-        raise ConcurrencyConflict(
-            parent_id, seen, found[0] if found else None, case=ConflictCase.CHILDREN_CHANGED
-        )
-
-    return fail
-
-
-def _taken(iid: str) -> Callable[[], NoReturn]:
-    def fail() -> NoReturn:
-        raise ConcurrencyConflict(iid, case=ConflictCase.TIMER_TAKEN)
-
-    return fail
-
-
-def _resealed(iid: str) -> Callable[[], NoReturn]:
-    def fail() -> NoReturn:
-        raise ConcurrencyConflict(iid, case=ConflictCase.ANOTHER_WRITER)
+        raise ConcurrencyConflict(iid, case=case)
 
     return fail
 
