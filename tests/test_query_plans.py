@@ -230,6 +230,10 @@ def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore,
     walks = [line for line in plan if line.startswith(("SEARCH instances", "SCAN instances"))]
     assert walks and all(line.endswith(f" USING INDEX {index}") for line in walks), plan
     assert not [line for line in plan if "MULTI-INDEX OR" in line], plan
+    probes = [line for line in plan if line.startswith("SEARCH readers")]
+    # read scope: one range of the instance's readers rows, not one lookup per principal
+    assert all(line.endswith("(instance_id=?)") for line in probes), plan
+    assert bool(probes) == (actor is not None or query.actionable_by is not None), plan
     assert page.items or name == "parent", "the shape matches some instances"
     keys = [(i.created_at, i.id) for i in page.items]
     assert keys == sorted(keys)

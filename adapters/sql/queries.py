@@ -158,7 +158,12 @@ class QueryText:
         if query.readers is not None:
             r = READERS.c
             principals = _named("q_r", len(query.readers))
-            where.append(sa.exists().where(r.instance_id == c.id, _in(r.principal, principals)))
+            # An instance has a few readers rows: one range of the primary key, each row tested
+            # against the actor's principals, is quicker than one lookup per principal, which
+            # SQLite makes unless the column is kept from the index by a unary plus (the
+            # PostgreSQL planner does the former by itself).
+            principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
+            where.append(sa.exists().where(r.instance_id == c.id, _in(principal, principals)))
         columns = [c[name] for name in INSTANCE_COLUMNS]
         limit = sa.bindparam("q_limit", type_=sa.Integer)
         arms = self.arms(query.acts, definitions) if query.acts is not None else None
