@@ -8,9 +8,10 @@ shape and a query of a known shape only binds its values, by name, in the order 
 takes them.
 
 Read scope is an ``EXISTS`` on ``readers`` probed by its primary key for each row the page
-walks (the instance's few rows in one range, each tested against the actor's principals), and an inbox is merged selects of one definition and state each (and,
-for a role bound to the instance's own unit, one for the unit and one for instances without
-one), each read in page order from an index that starts with the org the actor reads in.
+walks (the instance's few rows in one range, each tested against the actor's principals), and
+an inbox is merged selects of one definition and state each (and, for a role bound to the
+instance's own unit, one for the unit and one for instances without one), each read in page
+order from an index that starts with the org the actor reads in.
 """
 
 from __future__ import annotations
