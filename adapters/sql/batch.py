@@ -28,6 +28,7 @@ from xieshang import Commit
 from xieshang.shared import GENESIS, entry_orgs
 
 from .rows import InstanceRow
+from .writes import ledger_rows, write_rows
 
 if TYPE_CHECKING:
     from .store import SQLStore
@@ -81,8 +82,6 @@ class Batch:
 def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     """Write ``commit`` on ``conn`` in one transaction, pipelined; the instance rows written.
     The caller rolls back when this raises."""
-    from .writes import write_rows  # writes dispatches here: imported when first used
-
     with conn.pipeline() as pipeline:
         batch = Batch(conn, pipeline)
         batch.execute(store._begin)
@@ -96,8 +95,6 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
 
 def _append_ledger(store: SQLStore, batch: Batch, commit: Commit) -> None:
     """Queue the ledger entries of the commit's history rows, under the ledger's lock."""
-    from .writes import ledger_rows
-
     sql, orgs = store._sql, entry_orgs(commit)
     batch.execute(sql.ledger_lock)
     entries = [(e.instance_id, e.seq, orgs.get(e.instance_id, ""), e.hash) for e in commit.history]

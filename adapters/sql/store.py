@@ -40,6 +40,7 @@ from xieshang import (
 from xieshang.shared import GENESIS, DutyRecompute, LedgerEntry, iso
 
 from . import duties, tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .batch import write_batch
 from .bulk import bulk_load
 from .cache import RowCache
 from .checkpoint import AUTOCHECKPOINT, Checkpointer
@@ -349,6 +350,8 @@ class SQLStore(TimerReads, ReaderReads):
                 self._put(conn, broken)
 
     def _write(self, conn: Any, commit: Commit) -> list[InstanceRow]:
+        if self.postgres and self._host is None:
+            return write_batch(self, conn, commit)  # pipelined (a unit of work is the host's)
         return write(self, conn, commit)
 
     def bulk_load(self, commits: Iterable[Commit]) -> int:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from xieshang import Commit, ConcurrencyConflict, ConflictCase, EventRecord
 from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
 
-from .batch import write_batch
 from .duties import write_duties
 from .rows import InstanceRow, dump, history_values, insert_values, instance_row
 
@@ -66,8 +65,6 @@ def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
 def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     """Write ``commit`` on ``conn`` in one transaction; the instance rows written (inserts
     first). The caller rolls back when this raises."""
-    if store.postgres and store._host is None:
-        return write_batch(store, conn, commit)
     cur = conn.cursor()
     cur.execute(store._begin)
     rows, tail = write_rows(store, cur, commit, store._ledger_tail)
