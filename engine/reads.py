@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Page",
+    "as_read",
     "children",
     "get",
     "history",
@@ -73,6 +74,15 @@ def _read(
     if found <= 0:
         raise NotFound("instance", instance_id)
     return instance, found
+
+
+def as_read(engine: Engine, instance: Instance, actor: Actor | None) -> Instance:
+    """``instance`` as ``actor`` reads it: whole from the ``data`` level, else only its public
+    fields (also when the actor reads it no more: a step it fired moved it out of its sight)."""
+    if access.unscoped(actor):
+        return instance
+    found = level(engine, instance, actor)
+    return access.redact_instance(engine._workflow_of(instance), instance, found)
 
 
 def readable(engine: Engine, instance_id: str, actor: Actor | None) -> Instance:

@@ -144,7 +144,8 @@ class Engine(Administration):
         parent_id: str | None = None,
         unit: str | None = None,
     ) -> Instance:
-        """Start an instance of ``workflow`` in its initial state.
+        """Start an instance of ``workflow`` in its initial state; returns it as ``actor`` reads
+        it (see :meth:`get`; only public fields if its ``read:`` rules give ``actor`` less).
 
         ``command_id`` makes the call idempotent: a retry with the same id and the same request
         (workflow, org, data) returns the instance its first call created and writes nothing
@@ -174,9 +175,9 @@ class Engine(Administration):
         if command_id is not None:
             done = self.store.find_command(command_id)
             if done is not None:
-                return self._retried(done, None, request)
+                return reads.as_read(self, self._retried(done, None, request), actor)
         try:
-            return commands.start(
+            started = commands.start(
                 self,
                 workflow,
                 values,
@@ -187,8 +188,8 @@ class Engine(Administration):
                 unit=unit,
             )
         except ConcurrencyConflict as e:
-            done = self._command_race(e, command_id)
-            return self._retried(done, None, request)
+            started = self._retried(self._command_race(e, command_id), None, request)
+        return reads.as_read(self, started, actor)
 
     def fire(
         self,
@@ -201,7 +202,8 @@ class Engine(Administration):
         expected_version: int | None = None,
         command_id: str | None = None,
     ) -> Instance:
-        """Fire ``trigger`` on an instance as ``actor``; returns the instance after the step.
+        """Fire ``trigger`` on an instance as ``actor``; returns the instance after the step, as
+        ``actor`` reads it then (see :meth:`get`; only public fields if it reads it no more).
 
         Checks, in order: what the command carries can be stored (no NUL, NaN, nesting deeper
         than 32 levels ...), the instance exists (and belongs to the actor's org), the trigger
@@ -234,9 +236,9 @@ class Engine(Administration):
             refuse_bad_id("command", command_id, option="command_id")
             done = self.store.find_command(command_id)
             if done is not None:
-                return self._retried(done, instance_id, request)
+                return reads.as_read(self, self._retried(done, instance_id, request), actor)
         try:  # an instance the actor may not read is refused as missing, before anything else
-            return commands.fire(
+            moved = commands.fire(
                 self,
                 instance_id,
                 trigger,
@@ -247,8 +249,8 @@ class Engine(Administration):
                 command_id=command_id,
             )
         except ConcurrencyConflict as e:
-            done = self._command_race(e, command_id)
-            return self._retried(done, instance_id, request)
+            moved = self._retried(self._command_race(e, command_id), instance_id, request)
+        return reads.as_read(self, moved, actor)
 
     def _command_race(self, error: ConcurrencyConflict, command_id: str | None) -> HistoryEntry:
         """The row of the command that took ``command_id`` first; ``error`` again if none."""

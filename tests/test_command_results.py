@@ -1,0 +1,131 @@
+"""What a command answers is what its actor may read: ``fire`` and ``start`` (the library and
+``POST /instances/.../fire``) show the instance after the step as :meth:`Engine.get` would show
+it to that actor, never a field its ``read:`` rules keep from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xieshang import Actor, Engine, NotFound, Registry
+from xieshang.adapters.http import create_app
+from xieshang.adapters.http.commands import token_store_for
+from xieshang.adapters.http.testing import serve_in_thread
+from xieshang.adapters.memory import MemoryStore
+from xieshang.adapters.sql import open_store
+
+# a member sees an open note (its public title) and acknowledges it; then it reads it no more.
+# A clerk reads it whole. A guest starts notes and reads none of them.
+NOTE = """
+id: note
+version: 1
+title: {zh: 便笺, en: Note}
+roles:
+  clerk: {zh: 办事员}
+  member: {zh: 委员}
+  guest: {zh: 来宾}
+read:
+  see:
+    - roles: [member]
+      states: [open]
+  data:
+    - roles: [clerk]
+start:
+  roles: [clerk, guest]
+data:
+  title: {type: string, required: true, public: true, max_length: 50}
+  secret: {type: string, max_length: 50}
+  seen_by: {type: string, max_length: 50}
+states:
+  open: {initial: true, label: {zh: 待阅}}
+  seen: {final: true, label: {zh: 已阅}}
+transitions:
+  - trigger: ack
+    from: open
+    to: seen
+    roles: [member]
+    set: {seen_by: actor.id}
+"""
+CLERK = Actor.of("c1", "clerk", org="city")
+MEMBER = Actor.of("m1", "member", org="city")
+GUEST = Actor.of("g1", "guest", org="city")
+PUBLIC = {"title"}
+
+
+def _engine(store: object) -> Engine:
+    return Engine(store, Registry.from_texts([("note.yaml", NOTE)]))  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "memory":
+        yield _engine(MemoryStore())
+        return
+    with open_store(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        yield _engine(store)
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=20)
+
+
+# each example starts a note of its own on the one engine
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(title=TEXT, secret=TEXT)
+def test_a_fire_answers_only_what_its_actor_may_read(
+    engine: Engine, title: str, secret: str
+) -> None:
+    note = engine.start("note", {"title": title, "secret": secret}, CLERK)
+    assert note.data == {"title": title, "secret": secret}  # the clerk reads it whole
+    assert set(engine.get(note.id, MEMBER).data) == PUBLIC
+    moved = engine.fire(note.id, "ack", MEMBER)
+    # the member now reads nothing: the answer keeps only the public fields, the step is stored
+    assert moved.data == {"title": title}
+    assert (moved.state, moved.version) == ("seen", 2)
+    with pytest.raises(NotFound):
+        engine.get(note.id, MEMBER)
+    stored = engine.get(note.id, CLERK)
+    assert stored.data == {"title": title, "secret": secret, "seen_by": "m1"}
+
+
+def test_a_start_answers_only_what_its_actor_may_read(engine: Engine) -> None:
+    note = engine.start("note", {"title": "t", "secret": "s"}, GUEST)
+    assert note.data == {"title": "t"}
+    assert engine.get(note.id, CLERK).data == {"title": "t", "secret": "s"}
+
+
+def test_a_retried_command_answers_as_its_first_call_would(engine: Engine) -> None:
+    note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
+    first = engine.fire(note.id, "ack", MEMBER, command_id="ack-1")
+    again = engine.fire(note.id, "ack", MEMBER, command_id="ack-1")
+    assert first.data == again.data == {"title": "t"}
+    assert again.version == first.version == 2
+
+
+def test_the_http_answer_to_a_fire_holds_no_field_the_caller_may_not_read(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    tokens = token_store_for(url)
+    with open_store(url) as store:
+        engine = _engine(store)
+        note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
+        with serve_in_thread(create_app(engine, tokens)) as base:
+            member = {"Authorization": f"Bearer {tokens.create(MEMBER)}"}
+            clerk = {"Authorization": f"Bearer {tokens.create(CLERK)}"}
+            seen = httpx.get(f"{base}/instances/{note.id}", headers=member)
+            assert seen.status_code == 200 and seen.json()["data"] == {"title": "t"}
+            r = httpx.post(
+                f"{base}/instances/{note.id}/fire", json={"trigger": "ack"}, headers=member
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["data"] == {"title": "t"}
+            assert r.json()["state"] == "seen" and r.headers["ETag"] == '"2"'
+            whole = httpx.get(f"{base}/instances/{note.id}", headers=clerk).json()
+            assert whole["data"] == {"title": "t", "secret": "s", "seen_by": "m1"}
