@@ -2,8 +2,9 @@
 
 A cached row is the row at its version (versions name contents); every write is still checked
 against the version in the database, so the cache only spares reads and index upkeep. Beside a
-row, the cache keeps the instance's reader principals as this process committed them, with the
-version they belong to: they are served only while the cached row is at that version.
+row, the cache keeps the instance's reader principals as this process committed them or read
+them, with the version they belong to: they are served only while the cached row is at that
+version.
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ class RowCache:
             if row is None or held is None or held[0] != row.version:
                 return None
             return dict(held[1])
+
+    def learn_readers(self, instance_id: str, version: int, levels: dict[str, int]) -> None:
+        """Keep readers read at ``version``, if the row is cached at that version and nothing
+        newer is known (a commit of another thread may have kept its own meanwhile)."""
+        with self._lock:
+            row = self._rows.get(instance_id)
+            held = self._readers.get(instance_id)
+            if row is not None and row.version == version and (held is None or held[0] < version):
+                self._readers[instance_id] = (version, dict(levels))
 
     def committed(self, commit: Commit, rows: list[InstanceRow]) -> None:
         """Keep the committed rows. An update never writes ``children_version``, so an updated

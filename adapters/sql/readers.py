@@ -26,7 +26,9 @@ class ReaderReads:
     _epoch: int | None
     _epoch_next: float
 
-    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    def _read(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), prepare: bool = False
+    ) -> list[Any]:
         raise NotImplementedError
 
     def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -40,6 +42,9 @@ class ReaderReads:
                 ids.append(iid)
             elif known:
                 out[iid] = known
+        if len(ids) == 1 and self._cache.size:  # one instance (a command, a get): learn them
+            out.update(self._readers_learned(ids[0]))
+            ids = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._read(
@@ -50,6 +55,23 @@ class ReaderReads:
             for iid, who, level in rows:
                 out.setdefault(iid, {})[who] = int(level)
         return out
+
+    def _readers_learned(self, instance_id: str) -> dict[str, dict[str, int]]:
+        """One instance's readers, read with the version they belong to (one statement, one
+        snapshot) and kept in the cache if its row is cached at that version: the step that
+        follows keeps them for its own version, so the commands on an instance another process
+        wrote read its readers once, not at every step."""
+        rows = self._read(
+            "SELECT i.version, r.principal, r.level FROM instances i LEFT JOIN readers r "
+            f"ON r.instance_id = i.id WHERE i.id = {self._p}",
+            (instance_id,),
+            prepare=True,
+        )
+        if not rows:
+            return {}
+        levels = {who: int(level) for _, who, level in rows if who is not None}
+        self._cache.learn_readers(instance_id, int(rows[0][0]), levels)
+        return {instance_id: levels} if levels else {}
 
     def _check_readers_epoch(self) -> None:
         """At most once every :data:`EPOCH_SECONDS`: drop the cached readers if another process
