@@ -154,6 +154,11 @@ class MemoryStore:
                 break
         return out
 
+    def query_read(self, query: Query) -> list[tuple[Instance, int]]:
+        found = self.query(query)
+        readers, held = query.readers or frozenset(), self._readers
+        return [(i, max((held.get(i.id, {}).get(p, 0) for p in readers), default=0)) for i in found]
+
     def readers(self, instance_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         return {i: dict(self._readers[i]) for i in instance_ids if i in self._readers}
 

@@ -226,6 +226,10 @@ class HistoryStore(Protocol):
 class QueryStore(Protocol):
     def query(self, query: Query) -> list[Instance]: ...
 
+    def query_read(self, query: Query) -> list[tuple[Instance, int]]:
+        """What :meth:`query` gives, each instance with the highest level ``query.readers``
+        hold on it, read with the row (0 for all when ``query.readers`` is None)."""
+
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         """The store-wide ledger after position ``after``, in order."""
 

@@ -140,25 +140,29 @@ def query(
         q = replace(q, org=actor.org or q.org, readers=access.principals(actor))
     triggers: dict[str, tuple[str, ...]] = {}
     if q.actionable_by is not None:
-        items, cursor = _inbox(engine, q, triggers)
+        found, cursor = _inbox(engine, q, triggers)
     else:
-        items = engine.store.query(q)
-        cursor = PageCursor.of(items[-1]) if items and len(items) == q.limit else None
-    if scoped:
-        assert actor is not None
-        stored = engine.store.readers([i.id for i in items])
-        items = [
-            access.redact_instance(
-                engine._workflow_of(i), i, access.level_of(stored.get(i.id, {}), actor)
-            )
-            for i in items
-        ]
+        found = _rows(engine, q)
+        cursor = PageCursor.of(found[-1][0]) if found and len(found) == q.limit else None
+    if not scoped:
+        return Page([i for i, _ in found], cursor, triggers)
+    # each row's level was read with it, in the same statement: what the page shows is what
+    # that row allowed, with no moment between for its readers to change
+    items = [access.redact_instance(engine._workflow_of(i), i, lv) for i, lv in found]
     return Page(items, cursor, triggers)
+
+
+def _rows(engine: Engine, q: Query) -> list[tuple[Instance, int]]:
+    """The store's rows for ``q``, each with the highest level of ``q.readers`` on it (0 when
+    the query is not scoped)."""
+    if q.readers is None:
+        return [(i, 0) for i in engine.store.query(q)]
+    return engine.store.query_read(q)
 
 
 def _inbox(
     engine: Engine, q: Query, triggers: dict[str, tuple[str, ...]]
-) -> tuple[list[Instance], PageCursor | None]:
+) -> tuple[list[tuple[Instance, int]], PageCursor | None]:
     """One page of the instances ``q.actionable_by`` may act on now, and the next cursor.
 
     The store narrows by state, role and unit (and the read scope); the checks of
@@ -173,21 +177,22 @@ def _inbox(
     if q.limit <= 0:
         return [], None
     q = replace(q, acts=act_clauses(engine, actor, q.workflow, q.states))
-    found: list[Instance] = []
+    found: list[tuple[Instance, int]] = []
     after, batch = q.after, max(q.limit, _INBOX_BATCH)
     while True:
-        rows = engine.store.query(replace(q, after=after, limit=batch))
-        for i in rows:
+        rows = _rows(engine, replace(q, after=after, limit=batch))
+        for row in rows:
+            i = row[0]
             fire = may_fire(engine, i, actor)
             if not fire:
                 continue
-            found.append(i)
+            found.append(row)
             triggers[i.id] = fire
             if len(found) == q.limit:
                 return found, PageCursor.of(i)
         if len(rows) < batch:
             return found, None
-        after, batch = PageCursor.of(rows[-1]), min(batch * 2, _INBOX_BATCH_MAX)
+        after, batch = PageCursor.of(rows[-1][0]), min(batch * 2, _INBOX_BATCH_MAX)
 
 
 def _known_states(engine: Engine, q: Query) -> None:

@@ -148,6 +148,10 @@ class Watch:
         self.asked.append(query)
         return self.inner.query(query)
 
+    def query_read(self, query: Query) -> Any:  # a scoped query: its rows with their levels
+        self.asked.append(query)
+        return self.inner.query_read(query)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -223,7 +227,8 @@ def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore,
     watch = Watch(analyzed)
     page = Engine(watch, registry()).query(replace(query, limit=20), actor=actor)  # type: ignore[arg-type]
     stored = analyzed._read(analyzed._sql.definitions)
-    sql, params = analyzed._sql.query(watch.asked[0], stored)
+    asked = watch.asked[0]
+    sql, params = analyzed._sql.query(asked, stored, levels=asked.readers is not None)
     with sqlite3.connect(str(analyzed.url.database)) as conn:
         plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert not [line for line in plan if "TEMP B-TREE" in line], plan
@@ -234,6 +239,8 @@ def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore,
     # read scope: one range of the instance's readers rows, not one lookup per principal
     assert all(line.endswith("(instance_id=?)") for line in probes), plan
     assert bool(probes) == (actor is not None or query.actionable_by is not None), plan
+    if probes:  # the level of each row of the page is read by the same statement
+        assert "max(readers.level)" in sql
     assert page.items or name == "parent", "the shape matches some instances"
     keys = [(i.created_at, i.id) for i in page.items]
     assert keys == sorted(keys)

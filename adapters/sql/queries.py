@@ -69,9 +69,10 @@ class _Text:
         return {n: every[n] for n in self.names}
 
 
-def _shape(query: Query, definitions: Sequence[tuple[str, str]]) -> tuple[Any, ...]:
+def _shape(query: Query, definitions: Sequence[tuple[str, str]], levels: bool) -> tuple[Any, ...]:
     """What the text of ``query``'s select depends on (never the values it binds)."""
     return (
+        levels,
         tuple(getattr(query, name) is not None for name in _CRITERIA),
         query.overdue,
         query.final,
@@ -106,14 +107,15 @@ class QueryText:
         self._texts: dict[tuple[Any, ...], _Text] = {}
 
     def select(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = ()
+        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
-        """The select of the instances ``query`` asks for, and its parameters."""
-        key = _shape(query, definitions)
+        """The select of the instances ``query`` asks for, and its parameters; with ``levels``,
+        each row ends with the highest level the query's readers hold on it."""
+        key = _shape(query, definitions, levels)
         values = _values(query)
         text = self._texts.get(key)
         if text is None:
-            stmt = self.statement(query, definitions)
+            stmt = self.statement(query, definitions, levels)
             compiled = stmt.compile(dialect=self.dialect)
             every = compiled.construct_params(params=values)
             positional = compiled.positiontup is not None
@@ -126,13 +128,15 @@ class QueryText:
         return text.sql, text.bind(values)
 
     def statement(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = ()
+        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
     ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
         """The select of ``query``'s shape, its values as named parameters (``q_...``).
 
         ``definitions`` are the (hash, workflow) of the stored definitions: an inbox's clause
         of definitions the engine has not loaded matches the instances pinned to those of them
-        it does not know (see :meth:`arms`).
+        it does not know (see :meth:`arms`). With ``levels`` (and readers in the query), each
+        row ends with a ``level`` column: the highest level the readers hold on the instance,
+        read in the same statement, so a scoped page needs no second one to redact its rows.
         """
         c = INSTANCES.c
         where: list[sa.ColumnElement[bool]] = [
@@ -156,6 +160,7 @@ class QueryText:
             where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
         if query.field is not None:
             where.append(self.field_equals(query.field))
+        columns: list[Any] = [c[name] for name in INSTANCE_COLUMNS]
         if query.readers is not None:
             r = READERS.c
             principals = _named("q_r", len(query.readers))
@@ -164,8 +169,11 @@ class QueryText:
             # SQLite makes unless the column is kept from the index by a unary plus (the
             # PostgreSQL planner does the former by itself).
             principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
-            where.append(sa.exists().where(r.instance_id == c.id, _in(principal, principals)))
-        columns = [c[name] for name in INSTANCE_COLUMNS]
+            held = (r.instance_id == c.id, _in(principal, principals))
+            where.append(sa.exists().where(*held))
+            if levels:  # the same range again, only for the rows of the page
+                best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
+                columns.append(best.label("level"))
         limit = sa.bindparam("q_limit", type_=sa.Integer)
         arms = self.arms(query.acts, definitions) if query.acts is not None else None
         if arms is not None and len(arms) > 1:

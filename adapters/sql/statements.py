@@ -116,8 +116,9 @@ class Statements:
         self._queries = QueryText(postgres, self.dialect)
 
     def query(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = ()
+        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The select of the instances ``query`` asks for, and its parameters (see
-        :mod:`.queries`); ``definitions`` are the (hash, workflow) of the stored definitions."""
-        return self._queries.select(query, definitions)
+        :mod:`.queries`); ``definitions`` are the (hash, workflow) of the stored definitions;
+        with ``levels``, each row ends with the highest level the query's readers hold."""
+        return self._queries.select(query, definitions, levels)

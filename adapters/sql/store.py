@@ -50,6 +50,7 @@ from .group import GroupCommit
 from .host import bound_store
 from .readers import ReaderReads
 from .rows import (
+    INSTANCE_COLUMNS,
     InstanceRow,
     entry,
     instance,
@@ -391,6 +392,14 @@ class SQLStore(TimerReads, ReaderReads):
         known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
         sql, params = self._sql.query(query, known)
         return [instance_of(r) for r in self._read(sql, params, prepare=True)]
+
+    def query_read(self, query: Query) -> list[tuple[Instance, int]]:
+        if query.readers is None:
+            return [(i, 0) for i in self.query(query)]
+        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
+        sql, params = self._sql.query(query, known, levels=True)
+        end = len(INSTANCE_COLUMNS)
+        return [(instance_of(r[:end]), int(r[end])) for r in self._read(sql, params, prepare=True)]
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
