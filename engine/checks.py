@@ -40,6 +40,7 @@ __all__ = [
     "allowed_now",
     "available",
     "check",
+    "fireable",
     "role_for",
     "validate_data",
 ]
@@ -383,10 +384,27 @@ def available(engine: Engine, instance: Instance, actor: Actor) -> list[Availabi
 def allowed_now(engine: Engine, instance: Instance, actor: Actor, *, besides: str) -> list[str]:
     """The triggers other than ``besides`` that ``actor`` could fire now (with a suitable
     payload, where one is needed): what a refusal names as allowed."""
-    choices = available(engine, instance, actor)
-    return sorted(
-        {a.trigger for a in choices if (a.allowed or a.needs_payload) and a.trigger != besides}
-    )
+    return sorted(t for t in fireable(engine, instance, actor) if t != besides)
+
+
+def fireable(engine: Engine, instance: Instance, actor: Actor) -> tuple[str, ...]:
+    """The triggers of :func:`available` that are allowed or need only a suitable payload, in
+    order, each once: its judgement without the descriptions (what an inbox asks of each row)."""
+    if instance.suspended_at is not None:
+        return ()
+    wf, now = engine._workflow_of(instance), engine.clock.now()
+    out: dict[str, None] = {}
+    for t in wf.by_state.get(instance.state, ()):
+        if t.trigger in out:
+            continue
+        try:
+            check(engine, wf, instance, t, Command(t.trigger, actor, {}, now, "-"), probe=True)
+        except Refusal as r:
+            # effects that failed on the payload left out: a suitable payload may pass them
+            if not (r.check == Check.REASON_OR_EFFECTS and t.payload is not None):
+                continue
+        out[t.trigger] = None
+    return tuple(out)
 
 
 def _availability(

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .checks import available, role_for
+from .checks import fireable, role_for
 from .compiler import CompiledWorkflow
 from .definition import FieldSpec
 from .ports import ActClause
@@ -137,5 +137,4 @@ def act_clauses(
 def may_fire(engine: Engine, instance: Instance, actor: Actor) -> tuple[str, ...]:
     """The triggers ``actor`` may fire on ``instance`` now: those ``available()`` allows, or
     allows with a suitable payload; empty when the instance is not in its inbox."""
-    choices = available(engine, instance, actor)
-    return tuple(dict.fromkeys(a.trigger for a in choices if a.allowed or a.needs_payload))
+    return fireable(engine, instance, actor)

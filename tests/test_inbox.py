@@ -27,6 +27,7 @@ from xieshang import (
     PageCursor,
     Query,
     Registry,
+    TransitionNotAllowed,
     Usage,
 )
 from xieshang.access import readers
@@ -307,3 +308,51 @@ def test_the_inbox_is_what_available_allows(
             break
         after = page.next_cursor
     assert got == expected
+
+
+EFFECTS = """\
+id: effects
+version: 1
+title: {zh: 效果}
+roles:
+  clerk: {zh: 办事员}
+start:
+  roles: [clerk]
+data:
+  amount: {type: int, default: 0}
+states:
+  open: {initial: true, label: {zh: 待办}}
+  done: {label: {zh: 办结}}
+  archived: {final: true, label: {zh: 归档}}
+transitions:
+  - trigger: weigh
+    from: open
+    to: open
+    roles: [clerk]
+    payload: {grams: {type: int}}
+    set: {amount: payload.grams * 2}
+  - {trigger: split, from: open, to: done, roles: [clerk], set: {amount: data.amount / 0}}
+  - {trigger: close, from: open, to: done, roles: [clerk]}
+  - {trigger: reopen, from: done, to: open, roles: [clerk]}
+  - {trigger: archive, from: done, to: archived, roles: [clerk]}
+"""
+
+
+def test_effects_that_fail_without_the_payload_leave_a_trigger_in_the_inbox(
+    any_store: Store,
+) -> None:
+    """weigh's effect reads an optional payload field, so it fails on the payload left out: a
+    suitable payload may pass it, and the inbox lists it (as available() says it needs one).
+    split's effect fails on any payload (it has none): the inbox leaves it out, and so does
+    the refusal of a trigger from another state, naming what the actor may fire instead."""
+    engine = Engine(any_store, Registry.from_texts([("e.yaml", EFFECTS)]), FixedClock(NOW))
+    clerk = Actor.of("c1", "clerk", org=ORG)
+    iid = engine.start("effects", {}, clerk).id
+    judged = {a.trigger: (a.allowed, a.needs_payload) for a in engine.available(iid, clerk)}
+    assert judged == {"weigh": (False, True), "split": (False, False), "close": (True, False)}
+    page = engine.query(Query(actionable_by=clerk))
+    assert [i.id for i in page.items] == [iid]
+    assert page.triggers[iid] == ("weigh", "close")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        engine.fire(iid, "reopen", clerk)
+    assert refused.value.allowed == ["close", "weigh"]
