@@ -226,7 +226,9 @@ def _tail_cursor(store: SQLStore) -> PageCursor | None:
 
 
 def explain(store: SQLStore, query: Query) -> list[str]:
-    sql, params = store._sql.query(query, levels=query.readers is not None)
+    sql, params = store._sql.query(
+        query, levels=query.readers is not None, narrow=store.narrow(query)
+    )
     prefix = "EXPLAIN " if store.postgres else "EXPLAIN QUERY PLAN "
     conn = store._get()
     try:

@@ -22,9 +22,11 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from xieshang import Actor, Commit, Engine, FixedClock, Query, Registry, Usage
+from xieshang.access import principals
 from xieshang.adapters.cli import app
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import SQLStore, open_store, upgrade
+from xieshang.adapters.sql import readers as sql_readers
 from xieshang.adapters.sql.connect import _alembic_config
 from xieshang.adapters.sql.store import sa_engine
 
@@ -218,8 +220,17 @@ SHAPES: dict[str, tuple[Query, Actor | None, str]] = {
 }
 
 
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every principal counts as reading many instances: scoped pages walk the instances."""
+    monkeypatch.setattr(sql_readers, "FEW", 0)
+    monkeypatch.setattr(sql_readers, "FEW_FILTERED", 0)
+
+
 @pytest.mark.parametrize("name", list(SHAPES))
-def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore, name: str) -> None:
+def test_each_query_shape_reads_its_first_page_from_an_index(
+    analyzed: SQLStore, wide: None, name: str
+) -> None:
     """The plan of the store's query walks the named index in page order (every select of it,
     for an inbox's merged selects): no temporary B-tree (a sort of every match), no scan of
     the table; and the page holds what the query asks, in page order."""
@@ -228,6 +239,7 @@ def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore,
     page = Engine(watch, registry()).query(replace(query, limit=20), actor=actor)  # type: ignore[arg-type]
     stored = analyzed._read(analyzed._sql.definitions)
     asked = watch.asked[0]
+    assert not any(analyzed.narrow(asked) or ())
     sql, params = analyzed._sql.query(asked, stored, levels=asked.readers is not None)
     with sqlite3.connect(str(analyzed.url.database)) as conn:
         plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
@@ -244,6 +256,63 @@ def test_each_query_shape_reads_its_first_page_from_an_index(analyzed: SQLStore,
     assert page.items or name == "parent", "the shape matches some instances"
     keys = [(i.created_at, i.id) for i in page.items]
     assert keys == sorted(keys)
+
+
+SCOPED = {name: shape for name, shape in SHAPES.items() if shape[1] is not None}
+# a clerk who is also an officer of u3 reads u3's cases as both: each comes once
+BOTH = Actor.of("clerk-officer", "clerk", "handling_unit", org="org1", unit="u3")
+SCOPED |= {"read as both": (Query(), BOTH, ""), "both, a unit": (Query(unit="u3"), BOTH, "")}
+
+
+@pytest.mark.parametrize("name", list(SCOPED))
+def test_a_page_read_along_the_reader_rows_is_the_page_read_along_the_instances(
+    analyzed: SQLStore, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Each scoped shape, every principal counted as reading few instances (one select each,
+    along its reader rows, or as SQLite's planner finds cheaper for a filter) and as reading
+    many (the walk along the instances): the same pages, row for row, level for level, cursor
+    for cursor, to the end."""
+    query, actor, _ = SCOPED[name]
+    engine = Engine(analyzed, registry())
+    pages = {}
+    for bound in (0, 10**9):
+        monkeypatch.setattr(sql_readers, "FEW", bound)
+        monkeypatch.setattr(sql_readers, "FEW_FILTERED", bound)
+        got, after = [], None
+        for _ in range(COUNT // 97 + 2):  # a page that does not move on fails, not hangs
+            page = engine.query(replace(query, limit=97, after=after), actor=actor)
+            got.append((page.items, page.next_cursor))
+            if (after := page.next_cursor) is None:
+                break
+        assert after is None
+        pages[bound] = got
+    assert pages[0] == pages[10**9]
+    assert sum(len(items) for items, _ in pages[0]) > 97
+
+
+@pytest.mark.parametrize("unit", ["u3", "u9"])
+def test_a_unit_that_reads_few_instances_pages_along_its_reader_rows(
+    analyzed: SQLStore, unit: str
+) -> None:
+    """An officer of a unit (u9 has no cases at all), no filter: each of its principals reads
+    few instances, so its page is one select per principal along its reader rows in page order,
+    each instance read by its key, never a walk along the org's instances; the level of each
+    row read by the same statement."""
+    actor = officer("org1", unit)
+    asked = Query(limit=20, org="org1", readers=principals(actor))
+    assert analyzed.narrow(asked) == (True,) * len(asked.readers or ())
+    sql, params = analyzed._sql.query(asked, levels=True, narrow=analyzed.narrow(asked))
+    with sqlite3.connect(str(analyzed.url.database)) as conn:
+        plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    along = [line for line in plan if line.startswith("SEARCH walk")]
+    assert len(along) == len(asked.readers or ()), plan
+    assert all("COVERING INDEX ix_readers_principal_created (principal=?)" in x for x in along)
+    probed = [line for line in plan if line.startswith(("SEARCH instances", "SCAN instances"))]
+    assert probed and all(line.endswith("(id=?)") for line in probed), plan
+    assert "max(readers.level)" in sql
+    page = Engine(analyzed, registry()).query(Query(limit=20), actor=actor)
+    mine = [f"c{k:05d}" for k in range(COUNT) if k % 2 == 1 and UNITS[k % 5] == unit]
+    assert [i.id for i in page.items] == mine[:20]
 
 
 def test_the_overdue_shapes_list_exactly_the_overdue_cases(analyzed: SQLStore) -> None:
@@ -340,6 +409,28 @@ def test_migration_0012_upgrades_a_database_made_at_0011(sql_url: str) -> None:
             i.id for i in ends if i.org == "org1" and i.unit == "u3" and fate(int(i.id[1:])) == 1
         ]
         assert [i.id for i in page.items] == waiting == ["c00023"]
+
+
+def test_migration_0015_gives_each_reader_row_its_instance_creation(sql_url: str) -> None:
+    """A database at 0014 with instances in it upgrades to the head: every reader row gets its
+    instance's creation time, the index along principals in page order replaces the old one,
+    the schema is the models', and an officer's scoped pages list exactly its unit's cases in
+    order, the steps after the upgrade writing theirs."""
+    ends = _loaded_at(sql_url, 40, "0014_cache_epochs")
+    upgrade(sql_url)
+    assert _schema_diff(sql_url) == []
+    with open_store(sql_url) as store:
+        rows = store._read(
+            "SELECT r.created_at, i.created_at FROM readers r JOIN instances i "
+            "ON i.id = r.instance_id"
+        )
+        assert len(rows) >= 40 and all(mine == theirs for mine, theirs in rows)
+        engine = Engine(store, registry())
+        actor = officer("org1", "u3")
+        started = engine.start("case", {"title": "新"}, clerk("org1"), unit="u3")
+        page = engine.query(Query(limit=40), actor=actor)
+        mine = [i.id for i in ends if i.org == "org1" and i.unit == "u3"] + [started.id]
+        assert [i.id for i in page.items] == mine
 
 
 def test_migration_0013_gives_each_delivery_its_event_position(sql_url: str) -> None:

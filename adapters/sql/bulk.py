@@ -129,8 +129,8 @@ def bulk_load(store: SQLStore, commits: Iterable[Commit]) -> int:
             cur.executemany(sql.outbox_insert, fold.events)
             cur.executemany(
                 sql.readers_insert,
-                [(iid, who, level) for iid, levels in fold.readers.items()
-                 for who, level in sorted(levels.items())],
+                [(iid, who, level, iso(fold.instances[iid].created_at))
+                 for iid, levels in fold.readers.items() for who, level in sorted(levels.items())],
             )  # fmt: skip
             cur.executemany(
                 sql.timer_insert,

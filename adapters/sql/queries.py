@@ -69,10 +69,16 @@ class _Text:
         return {n: every[n] for n in self.names}
 
 
-def _shape(query: Query, definitions: Sequence[tuple[str, str]], levels: bool) -> tuple[Any, ...]:
+def _shape(
+    query: Query,
+    definitions: Sequence[tuple[str, str]],
+    levels: bool,
+    narrow: tuple[bool, ...] | None,
+) -> tuple[Any, ...]:
     """What the text of ``query``'s select depends on (never the values it binds)."""
     return (
         levels,
+        narrow,
         tuple(getattr(query, name) is not None for name in _CRITERIA),
         query.overdue,
         query.final,
@@ -107,15 +113,20 @@ class QueryText:
         self._texts: dict[tuple[Any, ...], _Text] = {}
 
     def select(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
+        self,
+        query: Query,
+        definitions: Sequence[tuple[str, str]] = (),
+        levels: bool = False,
+        narrow: tuple[bool, ...] | None = None,
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The select of the instances ``query`` asks for, and its parameters; with ``levels``,
-        each row ends with the highest level the query's readers hold on it."""
-        key = _shape(query, definitions, levels)
+        each row ends with the highest level the query's readers hold on it; ``narrow`` says,
+        for each of the readers in sorted order, whether it reads few instances."""
+        key = _shape(query, definitions, levels, narrow)
         values = _values(query)
         text = self._texts.get(key)
         if text is None:
-            stmt = self.statement(query, definitions, levels)
+            stmt = self.statement(query, definitions, levels, narrow)
             compiled = stmt.compile(dialect=self.dialect)
             every = compiled.construct_params(params=values)
             positional = compiled.positiontup is not None
@@ -128,7 +139,11 @@ class QueryText:
         return text.sql, text.bind(values)
 
     def statement(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
+        self,
+        query: Query,
+        definitions: Sequence[tuple[str, str]] = (),
+        levels: bool = False,
+        narrow: tuple[bool, ...] | None = None,
     ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
         """The select of ``query``'s shape, its values as named parameters (``q_...``).
 
@@ -152,15 +167,15 @@ class QueryText:
                 where.append(column == (sa.true() if flag else sa.false()))
         if query.states is not None:
             where.append(_in(c.state, _named("q_s", len(query.states))))
-        if query.after is not None:
-            after = (
-                sa.bindparam("q_after_at", type_=sa.Text),
-                sa.bindparam("q_after_id", type_=sa.Text),
-            )
-            where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
         if query.field is not None:
             where.append(self.field_equals(query.field))
+        after = (
+            (sa.bindparam("q_after_at", type_=sa.Text), sa.bindparam("q_after_id", type_=sa.Text))
+            if query.after is not None
+            else None
+        )
         columns: list[Any] = [c[name] for name in INSTANCE_COLUMNS]
+        limit = sa.bindparam("q_limit", type_=sa.Integer)
         if query.readers is not None:
             r = READERS.c
             principals = _named("q_r", len(query.readers))
@@ -169,12 +184,24 @@ class QueryText:
             # SQLite makes unless the column is kept from the index by a unary plus (the
             # PostgreSQL planner does the former by itself).
             principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
-            held = (r.instance_id == c.id, _in(principal, principals))
-            where.append(sa.exists().where(*held))
-            if levels:  # the same range again, only for the rows of the page
+            if narrow is not None and query.acts is None and any(narrow):
+                walks = [p for p, few in zip(principals, narrow, strict=True) if few]
+                wide = [p for p, few in zip(principals, narrow, strict=True) if not few]
+                page = self._walked(columns, where, after, wide, walks, limit).subquery("page")
+                if not levels:
+                    return sa.select(*page.c).order_by(page.c.created_at, page.c.id)
+                held = (r.instance_id == page.c.id, _in(principal, principals))
+                best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
+                return sa.select(*page.c, best.label("level")).order_by(
+                    page.c.created_at, page.c.id
+                )
+            if levels:  # the instance's range again, only for the rows of the page
+                held = (r.instance_id == c.id, _in(principal, principals))
                 best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
                 columns.append(best.label("level"))
-        limit = sa.bindparam("q_limit", type_=sa.Integer)
+            where.append(sa.exists().where(r.instance_id == c.id, _in(principal, principals)))
+        if after is not None:
+            where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
         arms = self.arms(query.acts, definitions) if query.acts is not None else None
         if arms is not None and len(arms) > 1:
             # one select per arm, each read in page order from an index, merged in that order;
@@ -190,6 +217,49 @@ class QueryText:
         elif query.acts is not None:
             where.append(sa.or_(sa.false(), *map(self.acts, query.acts)))
         return sa.select(*columns).where(*where).order_by(c.created_at, c.id).limit(limit)
+
+    def _walked(
+        self,
+        columns: list[Any],
+        where: list[sa.ColumnElement[bool]],
+        after: tuple[sa.BindParameter[Any], sa.BindParameter[Any]] | None,
+        wide: list[sa.BindParameter[Any]],
+        walks: list[sa.BindParameter[Any]],
+        limit: sa.BindParameter[Any],
+    ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+        """A scoped page as the union of one select per principal that reads few instances,
+        each a range of its reader rows in page order (``ix_readers_principal_created``), the
+        instance probed by its key for the other criteria; and, for the principals that read
+        many, the walk along the instances' index, each tested against their reader rows.
+        Each select stops at a page, so the union sorts a few pages at most. An instance more
+        than one principal reads comes once: its rows are the same in each select. The caller
+        reads each row's level on the page that comes out."""
+        c = INSTANCES.c
+        selects = []
+        if wide:
+            r = READERS.c
+            principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
+            scope = sa.exists().where(r.instance_id == c.id, _in(principal, wide))
+            paged = [sa.tuple_(c.created_at, c.id) > sa.tuple_(*after)] if after else []
+            selects.append(
+                sa.select(*columns).where(*where, *paged, scope).order_by(c.created_at, c.id)
+            )
+        for k, who in enumerate(walks):
+            walk = READERS.alias(f"walk{k}")
+            w = walk.c
+            paged = [sa.tuple_(w.created_at, w.instance_id) > sa.tuple_(*after)] if after else []
+            selects.append(
+                sa.select(*columns)
+                .select_from(walk.join(INSTANCES, w.instance_id == c.id))
+                .where(w.principal == who, *paged, *where)
+                .order_by(w.created_at, w.instance_id)
+            )
+        if len(selects) == 1:
+            return selects[0].limit(limit)
+        arms = [s.limit(limit).subquery(f"arm{k}") for k, s in enumerate(selects)]
+        union = sa.union(*(sa.select(*arm.c) for arm in arms))
+        paged_union = union.selected_columns
+        return union.order_by(paged_union.created_at, paged_union.id).limit(limit)
 
     def arms(
         self, acts: tuple[ActClause, ...], definitions: Sequence[tuple[str, str]]

@@ -8,12 +8,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from xieshang import Query
+
 from .cache import RowCache
 
-__all__ = ["EPOCH_SECONDS", "ReaderReads"]
+__all__ = ["COUNT_SECONDS", "EPOCH_SECONDS", "FEW", "FEW_FILTERED", "ReaderReads"]
 
 # how long cached readers may go unchecked against another process's rewrite of them in place
 EPOCH_SECONDS = 1.0
+# A principal with fewer reader rows than these reads "few" instances: a scoped page is read
+# from its rows (in page order) rather than along the instances, each tested for the actor.
+# Filtered (by workflow, state, unit...), its rows are walked until a page of them passes, so
+# the bound is lower: past it, the instances' own index for the filter walks less.
+FEW = 50_000
+FEW_FILTERED = 2_000
+COUNT_SECONDS = 300.0  # how long a principal's count is trusted (it decides speed, never rows)
+_COUNTED_MAX = 4096
+_FILTERS = ("workflow", "state", "states", "unit", "parent_id", "field", "overdue", "final")
 
 
 class ReaderReads:
@@ -25,6 +36,8 @@ class ReaderReads:
     _cache: RowCache
     _epoch: int | None
     _epoch_next: float
+    _counted: dict[str, tuple[int, float]]
+    postgres: bool
 
     def _read(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = (), prepare: bool = False
@@ -87,3 +100,33 @@ class ReaderReads:
         if self._epoch is not None and value != self._epoch:
             self._cache.drop_readers()
         self._epoch = value
+
+    def narrow(self, query: Query) -> tuple[bool, ...] | None:
+        """For a scoped query (not an inbox) on SQLite, whether each of its readers (sorted)
+        reads few instances: counted in the readers table up to the bound, and kept a while.
+        PostgreSQL's planner makes that choice itself, from the statistics it keeps of each
+        principal, and plans the union of walks slower than it runs it: None there."""
+        if query.readers is None or query.acts is not None or self.postgres:
+            return None
+        filtered = any(getattr(query, name) is not None for name in _FILTERS)
+        bound = FEW_FILTERED if filtered else FEW
+        return tuple(self._reader_rows(p) < bound for p in sorted(query.readers))
+
+    def _reader_rows(self, principal: str) -> int:
+        """The reader rows of ``principal``, counted up to :data:`FEW` (one range of the index
+        on principal), at most once every :data:`COUNT_SECONDS`."""
+        now = time.monotonic()
+        held = self._counted.get(principal)
+        if held is not None and now < held[1]:
+            return held[0]
+        rows = self._read(
+            "SELECT count(*) FROM (SELECT 1 FROM readers WHERE principal = "
+            f"{self._p} LIMIT {FEW}) AS found",
+            (principal,),
+            prepare=True,
+        )
+        if len(self._counted) >= _COUNTED_MAX:
+            self._counted.clear()
+        count = int(rows[0][0])
+        self._counted[principal] = (count, now + COUNT_SECONDS)
+        return count

@@ -109,16 +109,26 @@ class Statements:
         self.readers_epoch = "SELECT value FROM cache_epochs WHERE name = 'readers'"
         self.readers_epoch_bump = "UPDATE cache_epochs SET value = value + 1 WHERE name = 'readers'"
         self.readers_insert = (
-            f"INSERT INTO readers (instance_id, principal, level) VALUES ({marks(3)})"
+            f"INSERT INTO readers (instance_id, principal, level, created_at) VALUES ({marks(4)})"
+        )
+        # a step's readers: the creation time copied from the instance row the step wrote
+        self.readers_copy = (
+            "INSERT INTO readers (instance_id, principal, level, created_at) "
+            f"SELECT id, {p}, {p}, created_at FROM instances WHERE id = {p}"
         )
         self.definitions = "SELECT hash, workflow FROM definitions"
         self.p = p
         self._queries = QueryText(postgres, self.dialect)
 
     def query(
-        self, query: Query, definitions: Sequence[tuple[str, str]] = (), levels: bool = False
+        self,
+        query: Query,
+        definitions: Sequence[tuple[str, str]] = (),
+        levels: bool = False,
+        narrow: tuple[bool, ...] | None = None,
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The select of the instances ``query`` asks for, and its parameters (see
         :mod:`.queries`); ``definitions`` are the (hash, workflow) of the stored definitions;
-        with ``levels``, each row ends with the highest level the query's readers hold."""
-        return self._queries.select(query, definitions, levels)
+        with ``levels``, each row ends with the highest level the query's readers hold;
+        ``narrow`` flags the readers (sorted) that read few instances."""
+        return self._queries.select(query, definitions, levels, narrow)

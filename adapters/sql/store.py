@@ -186,6 +186,7 @@ class SQLStore(TimerReads, ReaderReads):
         self._others_until = 0.0
         self._epoch: int | None = None  # the readers rewrites counted so far (see .readers)
         self._epoch_next = 0.0
+        self._counted: dict[str, tuple[int, float]] = {}  # reader rows per principal (.readers)
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
         # SQLite: the ledger head this store last wrote, checked before it is built on
@@ -390,14 +391,14 @@ class SQLStore(TimerReads, ReaderReads):
 
     def query(self, query: Query) -> list[Instance]:
         known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
-        sql, params = self._sql.query(query, known)
+        sql, params = self._sql.query(query, known, narrow=self.narrow(query))
         return [instance_of(r) for r in self._read(sql, params, prepare=True)]
 
     def query_read(self, query: Query) -> list[tuple[Instance, int]]:
         if query.readers is None:
             return [(i, 0) for i in self.query(query)]
         known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
-        sql, params = self._sql.query(query, known, levels=True)
+        sql, params = self._sql.query(query, known, levels=True, narrow=self.narrow(query))
         end = len(INSTANCE_COLUMNS)
         return [(instance_of(r[:end]), int(r[end])) for r in self._read(sql, params, prepare=True)]
 

@@ -162,18 +162,21 @@ class HistoryRow(SQLModel, table=True):
 
 class ReaderRow(SQLModel, table=True):
     """One reader principal of an instance (``r:ROLE``, ``u:ROLE:UNIT``, ``a:ACTOR``, ``*``)
-    and the highest level it reads at (1 see, 2 data, 3 internal); rewritten with each step."""
+    and the highest level it reads at (1 see, 2 data, 3 internal); rewritten with each step.
+    ``created_at`` is the instance's: a principal's rows are indexed in page order, so a page
+    of what a principal reads is a range of them."""
 
     __tablename__ = "readers"
     __table_args__ = (
         PrimaryKeyConstraint("instance_id", "principal", name="pk_readers"),
         ForeignKeyConstraint(["instance_id"], ["instances.id"], name="fk_readers_instance"),
-        Index("ix_readers_principal", "principal", "instance_id"),
+        Index("ix_readers_principal_created", "principal", "created_at", "instance_id"),
     )
 
     instance_id: str = Field(sa_type=Text, primary_key=True)
     principal: str = Field(sa_type=Text, primary_key=True)
     level: int = Field(sa_type=Integer, nullable=False)
+    created_at: str = Field(sa_type=Text, nullable=False)
 
 
 class OutboxRow(SQLModel, table=True):

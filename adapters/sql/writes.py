@@ -143,8 +143,8 @@ def write_rows(
             ex(store._sql.readers_clear, (instance_id,))
         if levels:
             cur.executemany(
-                store._sql.readers_insert,
-                [(instance_id, who, level) for who, level in sorted(levels.items())],
+                store._sql.readers_copy,
+                [(who, level, instance_id) for who, level in sorted(levels.items())],
             )
     for e in commit.reseal:
         done = ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
