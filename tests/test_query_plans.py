@@ -288,6 +288,25 @@ def test_a_page_read_along_the_reader_rows_is_the_page_read_along_the_instances(
         pages[bound] = got
     assert pages[0] == pages[10**9]
     assert sum(len(items) for items, _ in pages[0]) > 97
+    assert actor is not None
+    asked = replace(query, limit=97, org=actor.org, readers=principals(actor))
+    _assert_along_reader_rows(analyzed, asked)
+
+
+def _assert_along_reader_rows(store: SQLStore, asked: Query) -> None:
+    """Every principal of ``asked`` is one select along its reader rows in page order, each
+    instance read by its key: no index of the other criteria walked, nothing else sorted than
+    the few pages the selects give; the level of each row read by the same statement."""
+    assert store.narrow(asked) == (True,) * len(asked.readers or ())
+    sql, params = store._sql.query(asked, levels=True, narrow=store.narrow(asked))
+    with sqlite3.connect(str(store.url.database)) as conn:
+        plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    along = [line for line in plan if line.startswith("SEARCH walk")]
+    assert len(along) == len(asked.readers or ()), plan
+    assert all(" COVERING INDEX ix_readers_principal_created (principal=?" in x for x in along)
+    probed = [line for line in plan if line.startswith(("SEARCH instances", "SCAN instances"))]
+    assert probed and all(line.endswith("(id=?)") for line in probed), plan
+    assert "max(readers.level)" in sql
 
 
 @pytest.mark.parametrize("unit", ["u3", "u9"])
@@ -299,17 +318,7 @@ def test_a_unit_that_reads_few_instances_pages_along_its_reader_rows(
     each instance read by its key, never a walk along the org's instances; the level of each
     row read by the same statement."""
     actor = officer("org1", unit)
-    asked = Query(limit=20, org="org1", readers=principals(actor))
-    assert analyzed.narrow(asked) == (True,) * len(asked.readers or ())
-    sql, params = analyzed._sql.query(asked, levels=True, narrow=analyzed.narrow(asked))
-    with sqlite3.connect(str(analyzed.url.database)) as conn:
-        plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    along = [line for line in plan if line.startswith("SEARCH walk")]
-    assert len(along) == len(asked.readers or ()), plan
-    assert all("COVERING INDEX ix_readers_principal_created (principal=?)" in x for x in along)
-    probed = [line for line in plan if line.startswith(("SEARCH instances", "SCAN instances"))]
-    assert probed and all(line.endswith("(id=?)") for line in probed), plan
-    assert "max(readers.level)" in sql
+    _assert_along_reader_rows(analyzed, Query(limit=20, org="org1", readers=principals(actor)))
     page = Engine(analyzed, registry()).query(Query(limit=20), actor=actor)
     mine = [f"c{k:05d}" for k in range(COUNT) if k % 2 == 1 and UNITS[k % 5] == unit]
     assert [i.id for i in page.items] == mine[:20]

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlmodel import SQLModel
 
 from xieshang import ActClause, Query
@@ -38,6 +39,22 @@ READERS = SQLModel.metadata.tables["readers"]
 _SHAPES = 512  # texts kept; past that the cache starts again
 _ARMS = 64  # an inbox's arms merged at most (SQLite merges up to 500 selects)
 _CRITERIA = ("workflow", "state", "org", "unit", "parent_id")
+
+
+class _Along(sa.Join):
+    """A principal's reader rows joined to their instances, read in that order: the reader
+    rows are the outer loop. SQLite's planner, which does not know how few rows a principal
+    has, would otherwise walk an index of the other criteria and sort what it finds."""
+
+    inherit_cache = True
+
+
+@compiles(_Along, "sqlite")
+def _cross(join: _Along, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps the left table of a CROSS JOIN as the outer loop (its documented way to
+    # fix the order of a join); the ON clause stays as it is
+    text: str = compiler.visit_join(join, **kw)
+    return text.replace(" JOIN ", " CROSS JOIN ", 1)
 
 
 def _in(column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
@@ -187,14 +204,14 @@ class QueryText:
             if narrow is not None and query.acts is None and any(narrow):
                 walks = [p for p, few in zip(principals, narrow, strict=True) if few]
                 wide = [p for p, few in zip(principals, narrow, strict=True) if not few]
-                page = self._walked(columns, where, after, wide, walks, limit).subquery("page")
-                if not levels:
-                    return sa.select(*page.c).order_by(page.c.created_at, page.c.id)
-                held = (r.instance_id == page.c.id, _in(principal, principals))
-                best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
-                return sa.select(*page.c, best.label("level")).order_by(
-                    page.c.created_at, page.c.id
-                )
+                page = self._walked(where, after, wide, walks, limit).subquery("page")
+                # the page's instances by their key, in the page's order
+                paged = sa.select(*columns).select_from(_Along(page, INSTANCES, page.c.id == c.id))
+                if levels:
+                    held = (r.instance_id == c.id, _in(principal, principals))
+                    best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
+                    paged = paged.add_columns(best.label("level"))
+                return paged.order_by(page.c.created_at, page.c.id)
             if levels:  # the instance's range again, only for the rows of the page
                 held = (r.instance_id == c.id, _in(principal, principals))
                 best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
@@ -220,20 +237,19 @@ class QueryText:
 
     def _walked(
         self,
-        columns: list[Any],
         where: list[sa.ColumnElement[bool]],
         after: tuple[sa.BindParameter[Any], sa.BindParameter[Any]] | None,
         wide: list[sa.BindParameter[Any]],
         walks: list[sa.BindParameter[Any]],
         limit: sa.BindParameter[Any],
     ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-        """A scoped page as the union of one select per principal that reads few instances,
-        each a range of its reader rows in page order (``ix_readers_principal_created``), the
-        instance probed by its key for the other criteria; and, for the principals that read
-        many, the walk along the instances' index, each tested against their reader rows.
-        Each select stops at a page, so the union sorts a few pages at most. An instance more
-        than one principal reads comes once: its rows are the same in each select. The caller
-        reads each row's level on the page that comes out."""
+        """The keys (``created_at``, ``id``) of a scoped page: the union of one select per
+        principal that reads few instances, each a range of its reader rows in page order
+        (``ix_readers_principal_created``), the instance probed by its key for the other
+        criteria; and, for the principals that read many, the walk along the instances' index,
+        each tested against their reader rows. Each select stops at a page, so the union sorts
+        a few pages of keys at most, an instance that more than one principal reads once. The
+        caller reads the page's rows by their keys."""
         c = INSTANCES.c
         selects = []
         if wide:
@@ -242,15 +258,17 @@ class QueryText:
             scope = sa.exists().where(r.instance_id == c.id, _in(principal, wide))
             paged = [sa.tuple_(c.created_at, c.id) > sa.tuple_(*after)] if after else []
             selects.append(
-                sa.select(*columns).where(*where, *paged, scope).order_by(c.created_at, c.id)
+                sa.select(c.created_at, c.id)
+                .where(*where, *paged, scope)
+                .order_by(c.created_at, c.id)
             )
         for k, who in enumerate(walks):
             walk = READERS.alias(f"walk{k}")
             w = walk.c
             paged = [sa.tuple_(w.created_at, w.instance_id) > sa.tuple_(*after)] if after else []
             selects.append(
-                sa.select(*columns)
-                .select_from(walk.join(INSTANCES, w.instance_id == c.id))
+                sa.select(w.created_at, w.instance_id.label("id"))
+                .select_from(_Along(walk, INSTANCES, w.instance_id == c.id))
                 .where(w.principal == who, *paged, *where)
                 .order_by(w.created_at, w.instance_id)
             )
@@ -258,8 +276,8 @@ class QueryText:
             return selects[0].limit(limit)
         arms = [s.limit(limit).subquery(f"arm{k}") for k, s in enumerate(selects)]
         union = sa.union(*(sa.select(*arm.c) for arm in arms))
-        paged_union = union.selected_columns
-        return union.order_by(paged_union.created_at, paged_union.id).limit(limit)
+        keys = union.selected_columns
+        return union.order_by(keys.created_at, keys.id).limit(limit)
 
     def arms(
         self, acts: tuple[ActClause, ...], definitions: Sequence[tuple[str, str]]
