@@ -206,12 +206,12 @@ class QueryText:
                 wide = [p for p, few in zip(principals, narrow, strict=True) if not few]
                 page = self._walked(where, after, wide, walks, limit).subquery("page")
                 # the page's instances by their key, in the page's order
-                paged = sa.select(*columns).select_from(_Along(page, INSTANCES, page.c.id == c.id))
+                rows = sa.select(*columns).select_from(_Along(page, INSTANCES, page.c.id == c.id))
                 if levels:
                     held = (r.instance_id == c.id, _in(principal, principals))
                     best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
-                    paged = paged.add_columns(best.label("level"))
-                return paged.order_by(page.c.created_at, page.c.id)
+                    rows = rows.add_columns(best.label("level"))
+                return rows.order_by(page.c.created_at, page.c.id)
             if levels:  # the instance's range again, only for the rows of the page
                 held = (r.instance_id == c.id, _in(principal, principals))
                 best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
