@@ -1,5 +1,8 @@
 """What only an ``admin`` does to instances, as the engine's methods: redact history, move
 instances to another version of their workflow, suspend and resume them, set a state by hand.
+What each answers is the instance as :meth:`Engine.get` shows it to the admin after the step
+(only its public fields where the read rules grant the admin less than ``data``), as for
+commands.
 
 Each writes audited history rows through the same commit path as a command; the modules that
 do the work are :mod:`xieshang.redaction`, :mod:`xieshang.migration`,
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from . import migration, redaction, repair, suspension
+from . import migration, reads, redaction, repair, suspension
 from .inputs import refuse_bad_id, refuse_bad_input
 from .migration import MigrationReport
 from .records import Actor, Instance
@@ -37,7 +40,9 @@ class Administration:
                 a value, or a data field to clear is public.
             NotFound: no such instance.
         """
-        return redaction.redact(self._engine(), instance_id, fields, actor, reason)
+        engine = self._engine()
+        done = redaction.redact(engine, instance_id, fields, actor, reason)
+        return reads.as_read(engine, done, actor)
 
     # -- versions, suspension and repair ------------------------------------------------------
 
@@ -95,9 +100,9 @@ class Administration:
             TransitionNotAllowed: it is final or suspended already.
         """
         refuse_bad_input("suspend", None, actor, reason=reason, trigger="suspend")
-        return suspension.suspend(
-            self._engine(), refuse_bad_id("instance", instance_id), actor, reason
-        )
+        engine = self._engine()
+        done = suspension.suspend(engine, refuse_bad_id("instance", instance_id), actor, reason)
+        return reads.as_read(engine, done, actor)
 
     def resume(self, instance_id: str, actor: Actor, reason: str) -> Instance:
         """Resume a suspended instance: its deadline and pending timers move by the time it was
@@ -110,9 +115,9 @@ class Administration:
             TransitionNotAllowed: it is not suspended.
         """
         refuse_bad_input("resume", None, actor, reason=reason, trigger="resume")
-        return suspension.resume(
-            self._engine(), refuse_bad_id("instance", instance_id), actor, reason
-        )
+        engine = self._engine()
+        done = suspension.resume(engine, refuse_bad_id("instance", instance_id), actor, reason)
+        return reads.as_read(engine, done, actor)
 
     def set_state(self, instance_id: str, state: str, actor: Actor, reason: str) -> Instance:
         """Put an instance in ``state`` of its definition by hand (one audited row by an
@@ -126,9 +131,10 @@ class Administration:
         """
         refuse_bad_input("set_state", None, actor, reason=reason, trigger="set_state")
         refuse_bad_id("state", state, option="state")
-        return repair.set_state(
-            self._engine(), refuse_bad_id("instance", instance_id), state, actor, reason
-        )
+        engine = self._engine()
+        iid = refuse_bad_id("instance", instance_id)
+        done = repair.set_state(engine, iid, state, actor, reason)
+        return reads.as_read(engine, done, actor)
 
     def _engine(self) -> Engine:
         from .runtime import Engine

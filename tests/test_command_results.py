@@ -1,6 +1,6 @@
 """What a command answers is what its actor may read: ``fire`` and ``start`` (the library and
-``POST /instances/.../fire``) show the instance after the step as :meth:`Engine.get` would show
-it to that actor, never a field its ``read:`` rules keep from it."""
+``POST /instances/.../fire``), and an admin's steps, show the instance after the step as
+:meth:`Engine.get` would show it to that actor, never a field its ``read:`` rules keep from it."""
 
 from __future__ import annotations
 
@@ -129,3 +129,39 @@ def test_the_http_answer_to_a_fire_holds_no_field_the_caller_may_not_read(
             assert r.json()["state"] == "seen" and r.headers["ETag"] == '"2"'
             whole = httpx.get(f"{base}/instances/{note.id}", headers=clerk).json()
             assert whole["data"] == {"title": "t", "secret": "s", "seen_by": "m1"}
+
+
+ADMIN = Actor.of("a1", "admin", org="city")  # the note's rules grant an admin no reading
+
+
+def test_an_admin_step_answers_only_what_the_admin_may_read(engine: Engine) -> None:
+    """Suspend, resume and set a state by hand: each answers the instance after its row as
+    get would show it to the admin (here its public fields), the step stored whole."""
+    note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
+    held = engine.suspend(note.id, ADMIN, "a complaint")
+    assert held.data == {"title": "t"} and held.suspended_at is not None
+    again = engine.resume(note.id, ADMIN, "answered")
+    assert again.data == {"title": "t"} and again.suspended_at is None
+    moved = engine.set_state(note.id, "seen", ADMIN, "read on paper")
+    assert (moved.state, moved.version, moved.data) == ("seen", 4, {"title": "t"})
+    assert engine.get(note.id, CLERK).data == {"title": "t", "secret": "s"}
+
+
+def test_the_http_admin_routes_answer_only_what_the_admin_may_read(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    tokens = token_store_for(url)
+    with open_store(url) as store:
+        engine = _engine(store)
+        note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
+        with serve_in_thread(create_app(engine, tokens)) as base:
+            admin = {"Authorization": f"Bearer {tokens.create(ADMIN)}"}
+            for route, body in (
+                ("suspend", {"reason": "a complaint"}),
+                ("resume", {"reason": "answered"}),
+                ("state", {"state": "seen", "reason": "read on paper"}),
+            ):
+                to = f"{base}/admin/instances/{note.id}/{route}"
+                r = httpx.post(to, json=body, headers=admin)
+                assert r.status_code == 200, r.text
+                assert r.json()["data"] == {"title": "t"}, route
+            assert engine.get(note.id, CLERK).data == {"title": "t", "secret": "s"}
