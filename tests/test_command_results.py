@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -108,27 +109,32 @@ def test_a_retried_command_answers_as_its_first_call_would(engine: Engine) -> No
     assert again.version == first.version == 2
 
 
-def test_the_http_answer_to_a_fire_holds_no_field_the_caller_may_not_read(
-    tmp_path: Path,
-) -> None:
+@contextlib.contextmanager
+def served(tmp_path: Path) -> Iterator[tuple[Engine, str, str, Callable[[Actor], dict[str, str]]]]:
+    """A note started by the clerk in a SQLite file, the HTTP server over it: the engine, the
+    note's id, the server's address, and the headers of a token for an actor."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
     tokens = token_store_for(url)
     with open_store(url) as store:
         engine = _engine(store)
         note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
         with serve_in_thread(create_app(engine, tokens)) as base:
-            member = {"Authorization": f"Bearer {tokens.create(MEMBER)}"}
-            clerk = {"Authorization": f"Bearer {tokens.create(CLERK)}"}
-            seen = httpx.get(f"{base}/instances/{note.id}", headers=member)
-            assert seen.status_code == 200 and seen.json()["data"] == {"title": "t"}
-            r = httpx.post(
-                f"{base}/instances/{note.id}/fire", json={"trigger": "ack"}, headers=member
-            )
-            assert r.status_code == 200, r.text
-            assert r.json()["data"] == {"title": "t"}
-            assert r.json()["state"] == "seen" and r.headers["ETag"] == '"2"'
-            whole = httpx.get(f"{base}/instances/{note.id}", headers=clerk).json()
-            assert whole["data"] == {"title": "t", "secret": "s", "seen_by": "m1"}
+            yield engine, note.id, base, lambda a: {"Authorization": f"Bearer {tokens.create(a)}"}
+
+
+def test_the_http_answer_to_a_fire_holds_no_field_the_caller_may_not_read(
+    tmp_path: Path,
+) -> None:
+    with served(tmp_path) as (_, note_id, base, auth):
+        member, clerk = auth(MEMBER), auth(CLERK)
+        seen = httpx.get(f"{base}/instances/{note_id}", headers=member)
+        assert seen.status_code == 200 and seen.json()["data"] == {"title": "t"}
+        r = httpx.post(f"{base}/instances/{note_id}/fire", json={"trigger": "ack"}, headers=member)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"] == {"title": "t"}
+        assert r.json()["state"] == "seen" and r.headers["ETag"] == '"2"'
+        whole = httpx.get(f"{base}/instances/{note_id}", headers=clerk).json()
+        assert whole["data"] == {"title": "t", "secret": "s", "seen_by": "m1"}
 
 
 ADMIN = Actor.of("a1", "admin", org="city")  # the note's rules grant an admin no reading
@@ -148,20 +154,14 @@ def test_an_admin_step_answers_only_what_the_admin_may_read(engine: Engine) -> N
 
 
 def test_the_http_admin_routes_answer_only_what_the_admin_may_read(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    tokens = token_store_for(url)
-    with open_store(url) as store:
-        engine = _engine(store)
-        note = engine.start("note", {"title": "t", "secret": "s"}, CLERK)
-        with serve_in_thread(create_app(engine, tokens)) as base:
-            admin = {"Authorization": f"Bearer {tokens.create(ADMIN)}"}
-            for route, body in (
-                ("suspend", {"reason": "a complaint"}),
-                ("resume", {"reason": "answered"}),
-                ("state", {"state": "seen", "reason": "read on paper"}),
-            ):
-                to = f"{base}/admin/instances/{note.id}/{route}"
-                r = httpx.post(to, json=body, headers=admin)
-                assert r.status_code == 200, r.text
-                assert r.json()["data"] == {"title": "t"}, route
-            assert engine.get(note.id, CLERK).data == {"title": "t", "secret": "s"}
+    with served(tmp_path) as (engine, note_id, base, auth):
+        for route, body in (
+            ("suspend", {"reason": "a complaint"}),
+            ("resume", {"reason": "answered"}),
+            ("state", {"state": "seen", "reason": "read on paper"}),
+        ):
+            to = f"{base}/admin/instances/{note_id}/{route}"
+            r = httpx.post(to, json=body, headers=auth(ADMIN))
+            assert r.status_code == 200, r.text
+            assert r.json()["data"] == {"title": "t"}, route
+        assert engine.get(note_id, CLERK).data == {"title": "t", "secret": "s"}
