@@ -37,6 +37,10 @@ def upgrade() -> None:
         batch.create_index(
             "ix_readers_principal_created", ["principal", "created_at", "instance_id"]
         )
+    if op.get_bind().dialect.name == "postgresql":
+        # every row was rewritten: the planner's statistics of the table start again now
+        # (VACUUM, which cannot run in the migration's transaction, is left to autovacuum)
+        op.execute("ANALYZE readers")
 
 
 def downgrade() -> None:
