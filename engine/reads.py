@@ -142,7 +142,7 @@ def query(
     if q.actionable_by is not None:
         found, cursor = _inbox(engine, q, triggers)
     else:
-        found = _rows(engine, q)
+        found = engine.store.query_read(q)
         cursor = PageCursor.of(found[-1][0]) if found and len(found) == q.limit else None
     if not scoped:
         return Page([i for i, _ in found], cursor, triggers)
@@ -150,14 +150,6 @@ def query(
     # that row allowed, with no moment between for its readers to change
     items = [access.redact_instance(engine._workflow_of(i), i, lv) for i, lv in found]
     return Page(items, cursor, triggers)
-
-
-def _rows(engine: Engine, q: Query) -> list[tuple[Instance, int]]:
-    """The store's rows for ``q``, each with the highest level of ``q.readers`` on it (0 when
-    the query is not scoped)."""
-    if q.readers is None:
-        return [(i, 0) for i in engine.store.query(q)]
-    return engine.store.query_read(q)
 
 
 def _inbox(
@@ -180,7 +172,7 @@ def _inbox(
     found: list[tuple[Instance, int]] = []
     after, batch = q.after, max(q.limit, _INBOX_BATCH)
     while True:
-        rows = _rows(engine, replace(q, after=after, limit=batch))
+        rows = engine.store.query_read(replace(q, after=after, limit=batch))
         for row in rows:
             i = row[0]
             fire = may_fire(engine, i, actor)

@@ -201,22 +201,26 @@ class QueryText:
             # SQLite makes unless the column is kept from the index by a unary plus (the
             # PostgreSQL planner does the former by itself).
             principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
+
+            def held(some: list[sa.BindParameter[Any]]) -> tuple[sa.ColumnElement[bool], ...]:
+                return r.instance_id == c.id, _in(principal, some)
+
+            # the level: the instance's range again, only for the rows of the page
+            best = sa.select(sa.func.max(r.level)).where(*held(principals)).scalar_subquery()
             if narrow is not None and query.acts is None and any(narrow):
                 walks = [p for p, few in zip(principals, narrow, strict=True) if few]
                 wide = [p for p, few in zip(principals, narrow, strict=True) if not few]
-                page = self._walked(where, after, wide, walks, limit).subquery("page")
+                scope = sa.exists().where(*held(wide)) if wide else None
+                keys = self._walked(where, after, scope, walks, limit)
+                page = keys.subquery("page")
                 # the page's instances by their key, in the page's order
                 rows = sa.select(*columns).select_from(_Along(page, INSTANCES, page.c.id == c.id))
                 if levels:
-                    held = (r.instance_id == c.id, _in(principal, principals))
-                    best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
                     rows = rows.add_columns(best.label("level"))
                 return rows.order_by(page.c.created_at, page.c.id)
-            if levels:  # the instance's range again, only for the rows of the page
-                held = (r.instance_id == c.id, _in(principal, principals))
-                best = sa.select(sa.func.max(r.level)).where(*held).scalar_subquery()
+            if levels:
                 columns.append(best.label("level"))
-            where.append(sa.exists().where(r.instance_id == c.id, _in(principal, principals)))
+            where.append(sa.exists().where(*held(principals)))
         if after is not None:
             where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
         arms = self.arms(query.acts, definitions) if query.acts is not None else None
@@ -239,27 +243,24 @@ class QueryText:
         self,
         where: list[sa.ColumnElement[bool]],
         after: tuple[sa.BindParameter[Any], sa.BindParameter[Any]] | None,
-        wide: list[sa.BindParameter[Any]],
+        wide: sa.Exists | None,
         walks: list[sa.BindParameter[Any]],
         limit: sa.BindParameter[Any],
     ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
         """The keys (``created_at``, ``id``) of a scoped page: the union of one select per
-        principal that reads few instances, each a range of its reader rows in page order
-        (``ix_readers_principal_created``), the instance probed by its key for the other
+        principal that reads few instances (``walks``), each a range of its reader rows in page
+        order (``ix_readers_principal_created``), the instance probed by its key for the other
         criteria; and, for the principals that read many, the walk along the instances' index,
-        each tested against their reader rows. Each select stops at a page, so the union sorts
-        a few pages of keys at most, an instance that more than one principal reads once. The
-        caller reads the page's rows by their keys."""
+        each tested by ``wide`` against their reader rows. Each select stops at a page, so the
+        union sorts a few pages of keys at most, an instance that more than one principal reads
+        once. The caller reads the page's rows by their keys."""
         c = INSTANCES.c
         selects = []
-        if wide:
-            r = READERS.c
-            principal = r.principal if self.postgres else sa.literal_column("+readers.principal")
-            scope = sa.exists().where(r.instance_id == c.id, _in(principal, wide))
+        if wide is not None:
             paged = [sa.tuple_(c.created_at, c.id) > sa.tuple_(*after)] if after else []
             selects.append(
                 sa.select(c.created_at, c.id)
-                .where(*where, *paged, scope)
+                .where(*where, *paged, wide)
                 .order_by(c.created_at, c.id)
             )
         for k, who in enumerate(walks):

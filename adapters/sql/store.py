@@ -390,17 +390,18 @@ class SQLStore(TimerReads, ReaderReads):
     # -- queries ---------------------------------------------------------------------------
 
     def query(self, query: Query) -> list[Instance]:
-        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
-        sql, params = self._sql.query(query, known, narrow=self.narrow(query))
-        return [instance_of(r) for r in self._read(sql, params, prepare=True)]
+        return [instance_of(r) for r in self._selected(query, levels=False)]
 
     def query_read(self, query: Query) -> list[tuple[Instance, int]]:
         if query.readers is None:
             return [(i, 0) for i in self.query(query)]
-        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
-        sql, params = self._sql.query(query, known, levels=True, narrow=self.narrow(query))
         end = len(INSTANCE_COLUMNS)
-        return [(instance_of(r[:end]), int(r[end])) for r in self._read(sql, params, prepare=True)]
+        return [(instance_of(r[:end]), int(r[end])) for r in self._selected(query, levels=True)]
+
+    def _selected(self, query: Query, levels: bool) -> list[Any]:
+        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
+        sql, params = self._sql.query(query, known, levels=levels, narrow=self.narrow(query))
+        return self._read(sql, params, prepare=True)
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
