@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from store_contract import CHAIR, propose, sql_connection, to_filed
+from store_contract import CHAIR, COMMITTEE, MEMBER, propose, sql_connection, to_filed
 
 from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Query, Registry
 from xieshang.adapters.sql import SQLStore, open_store
@@ -137,3 +138,48 @@ def test_a_query_is_prepared_at_its_first_use(store: SQLStore, registry: Registr
         store._put(conn)
     assert len(texts) > before
     assert any("FROM instances" in t and "LIMIT" in t for t in texts)
+
+
+def test_refused_batches_leave_no_statement_believed_prepared(
+    store: SQLStore, pg_database: str, registry: Registry
+) -> None:
+    """A batch the server refuses (its history row taken by another writer) skips the
+    statements queued after the failure. The driver prepares a statement at its fifth use,
+    and may count one prepared at a use the server skipped. Refused batch after refused batch
+    on one connection, then good steps on it: they are written, not refused for a statement
+    the server never prepared."""
+    engine = Engine(store, registry)
+    with open_store(pg_database) as mine, open_store(pg_database) as other_store:
+        other, own = Engine(other_store, registry), Engine(mine, registry)
+
+        def refused(k: int) -> None:
+            iid = propose(engine, f"失败{k}").id
+            engine.fire(iid, "submit", MEMBER, {"category": "society"})
+            held: list[Commit] = []
+            apply = store.apply
+
+            def hold(commit: Commit) -> None:
+                held.append(commit)
+                raise _Held
+
+            store.apply = hold  # type: ignore[method-assign]
+            try:
+                with pytest.raises(_Held):
+                    engine.fire(iid, "start_review", COMMITTEE)
+            finally:
+                store.apply = apply  # type: ignore[method-assign]
+            other.fire(iid, "start_review", COMMITTEE)
+            with pytest.raises(ConcurrencyConflict) as refusal:
+                mine.apply(held[0])  # its history row (instance, seq) is the other's now
+            assert refusal.value.case == ConflictCase.ANOTHER_WRITER
+            assert isinstance(refusal.value.__cause__, psycopg.errors.UniqueViolation)
+
+        refused(0)  # the connection's first rollback, before it holds anything prepared
+        first = propose(own, "之前").id
+        own.fire(first, "submit", MEMBER, {"category": "society"})  # each statement used once
+        for k in range(1, 6):  # the fifth use of those queued after the failure is skipped
+            refused(k)
+        iid = propose(own, "之后").id
+        assert to_filed(own, iid).state == "filed"
+        assert [r.trigger for r in own.history(iid)] == ["start", "submit", "start_review", "file"]
+        assert own.verify() == []

@@ -363,8 +363,14 @@ class SQLStore(TimerReads, ReaderReads):
     def _abandon(self, conn: Any, commit: Commit) -> None:
         # nothing to roll back if the transaction failed to begin or the link is gone
         with contextlib.suppress(*DRIVER_ERRORS):
-            for statement in self._undo:
-                conn.execute(statement)
+            if self.postgres and self._host is None:
+                # the driver's own rollback also forgets the statements it holds prepared: a
+                # batch that failed on the server skipped those queued after the failure, and
+                # one of them may be counted prepared that the server never saw
+                conn.rollback()
+            else:
+                for statement in self._undo:
+                    conn.execute(statement)
         self._cache.forget(touched(commit))
 
     # -- history ---------------------------------------------------------------------------
