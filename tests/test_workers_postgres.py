@@ -10,6 +10,7 @@ instance either wins or is told (conflict or refusal); nothing is lost, every ch
 from __future__ import annotations
 
 import multiprocessing
+import traceback
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -50,17 +51,23 @@ def reply(engine: Engine, pid: str) -> None:
 
 
 def tick_until_idle(url: str, start: Any, results: Any) -> None:
-    with open_store(url) as store:
-        engine = Engine(store, bundled(), FixedClock(LATE))
-        start.wait(60)
-        fired = conflicts = 0
-        while True:
-            report = engine.tick(LATE, limit=20)
-            fired += report.fired
-            conflicts += report.conflicts
-            if report.fired == 0 and report.conflicts == 0:
-                break
+    """Tick until nothing is due; put (fired, conflicts), or the error that stopped it, so that
+    the test reports a worker's failure at once instead of waiting for a count never sent."""
+    try:
+        with open_store(url) as store:
+            engine = Engine(store, bundled(), FixedClock(LATE))
+            start.wait(60)
+            fired = conflicts = 0
+            while True:
+                report = engine.tick(LATE, limit=20)
+                fired += report.fired
+                conflicts += report.conflicts
+                if report.fired == 0 and report.conflicts == 0:
+                    break
         results.put((fired, conflicts))
+    except BaseException:
+        results.put(traceback.format_exc())
+        raise
 
 
 def test_two_workers_fire_each_timer_exactly_once(pg_database: str) -> None:
@@ -85,6 +92,8 @@ def test_two_workers_fire_each_timer_exactly_once(pg_database: str) -> None:
     outcomes = [results.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(30)
+    failed = [o for o in outcomes if isinstance(o, str)]
+    assert not failed, "a worker failed:\n" + "\n".join(failed)
     assert sum(fired for fired, _ in outcomes) == due == 8 * 2 + 6
     with open_store(pg_database) as store:
         engine = Engine(store, bundled(), FixedClock(LATE))
