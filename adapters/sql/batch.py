@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from xieshang import Commit
 from xieshang.shared import GENESIS, entry_orgs
 
+from .errors import DRIVER_ERRORS
 from .rows import InstanceRow
 from .writes import ledger_rows, write_rows
 
@@ -81,15 +82,30 @@ class Batch:
 
 def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     """Write ``commit`` on ``conn`` in one transaction, pipelined; the instance rows written.
-    The caller rolls back when this raises."""
-    with conn.pipeline() as pipeline:
-        batch = Batch(conn, pipeline)
-        batch.execute(store._begin)
-        rows, _ = write_rows(store, batch, commit, None, batch)
-        batch.send()
-        if commit.history:
-            _append_ledger(store, batch, commit)
-        batch.execute(store._end)
+    The caller rolls back when this raises.
+
+    A refused batch's error is raised once the pipeline is closed, not from inside it: the
+    driver would log a warning of its own ("error ignored terminating") when a block that
+    raised ends on a pipeline the server has not yet reported back from; the error that
+    closing it then meets is the same refusal, already raised."""
+    refused: Exception | None = None
+    try:
+        with conn.pipeline() as pipeline:
+            try:
+                batch = Batch(conn, pipeline)
+                batch.execute(store._begin)
+                rows, _ = write_rows(store, batch, commit, None, batch)
+                batch.send()
+                if commit.history:
+                    _append_ledger(store, batch, commit)
+                batch.execute(store._end)
+            except Exception as e:
+                refused = e
+    except DRIVER_ERRORS:
+        if refused is None:
+            raise
+    if refused is not None:
+        raise refused
     return rows
 
 
