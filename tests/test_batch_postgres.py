@@ -8,7 +8,7 @@ stored hash is the one :meth:`LedgerEntry.compute_hash` gives, and the ledger ve
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -72,6 +72,24 @@ class _Held(Exception):
     pass
 
 
+def held(store: SQLStore, fire: Callable[[], object]) -> Commit:
+    """The commit ``fire`` makes on ``store``, kept instead of written."""
+    kept: list[Commit] = []
+    apply = store.apply
+
+    def hold(commit: Commit) -> None:
+        kept.append(commit)
+        raise _Held
+
+    store.apply = hold  # type: ignore[method-assign]
+    try:
+        with pytest.raises(_Held):
+            fire()
+    finally:
+        store.apply = apply  # type: ignore[method-assign]
+    return kept[0]
+
+
 def test_a_refused_version_writes_nothing_of_the_batch(
     store: SQLStore, pg_database: str, registry: Registry
 ) -> None:
@@ -81,25 +99,13 @@ def test_a_refused_version_writes_nothing_of_the_batch(
     engine = Engine(store, registry)
     iid = propose(engine, "过期").id
     to_filed(engine, iid)
-    held: list[Commit] = []
-    apply = store.apply
-
-    def hold(commit: Commit) -> None:
-        held.append(commit)
-        raise _Held
-
-    store.apply = hold  # type: ignore[method-assign]
-    try:
-        with pytest.raises(_Held):
-            engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "stale"})
-    finally:
-        store.apply = apply  # type: ignore[method-assign]
+    stale = held(store, lambda: engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "stale"}))
     with sql_connection(pg_database) as (conn, _):  # another writer, leaving no history row
         conn.execute("UPDATE instances SET version = version + 1 WHERE id = %s", (iid,))
     head, after = store.ledger_head(), store.load(iid, fresh=True)
     rows, events = store.history(iid), store.outbox(iid)
     with pytest.raises(ConcurrencyConflict) as refused:
-        store.apply(held[0])
+        store.apply(stale)
     assert refused.value.instance_id == iid
     assert refused.value.case == ConflictCase.ANOTHER_WRITER
     assert store.ledger_head() == head
@@ -155,22 +161,10 @@ def test_refused_batches_leave_no_statement_believed_prepared(
         def refused(k: int) -> None:
             iid = propose(engine, f"失败{k}").id
             engine.fire(iid, "submit", MEMBER, {"category": "society"})
-            held: list[Commit] = []
-            apply = store.apply
-
-            def hold(commit: Commit) -> None:
-                held.append(commit)
-                raise _Held
-
-            store.apply = hold  # type: ignore[method-assign]
-            try:
-                with pytest.raises(_Held):
-                    engine.fire(iid, "start_review", COMMITTEE)
-            finally:
-                store.apply = apply  # type: ignore[method-assign]
+            kept = held(store, lambda: engine.fire(iid, "start_review", COMMITTEE))
             other.fire(iid, "start_review", COMMITTEE)
             with pytest.raises(ConcurrencyConflict) as refusal:
-                mine.apply(held[0])  # its history row (instance, seq) is the other's now
+                mine.apply(kept)  # its history row (instance, seq) is the other's now
             assert refusal.value.case == ConflictCase.ANOTHER_WRITER
             assert isinstance(refusal.value.__cause__, psycopg.errors.UniqueViolation)
 
