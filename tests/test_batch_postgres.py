@@ -8,6 +8,8 @@ stored hash is the one :meth:`LedgerEntry.compute_hash` gives, and the ledger ve
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -19,6 +21,7 @@ from store_contract import CHAIR, COMMITTEE, MEMBER, propose, sql_connection, to
 from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Query, Registry
 from xieshang.adapters.sql import SQLStore, open_store
 from xieshang.adapters.sql.batch import _PLAIN
+from xieshang.adapters.sql.rows import history_values
 from xieshang.ledger import LedgerEntry
 from xieshang.records import iso
 
@@ -149,24 +152,40 @@ def test_a_query_is_prepared_at_its_first_use(store: SQLStore, registry: Registr
 def test_refused_batches_leave_no_statement_believed_prepared(
     store: SQLStore, pg_database: str, registry: Registry
 ) -> None:
-    """A batch the server refuses (its history row taken by another writer) skips the
-    statements queued after the failure. The driver prepares a statement at its fifth use,
-    and may count one prepared at a use the server skipped. Refused batch after refused batch
-    on one connection, then good steps on it: they are written, not refused for a statement
-    the server never prepared."""
+    """A batch the server refuses skips the statements queued after the failure. The driver
+    prepares a statement at its fifth use, and may count one prepared at a use the server
+    skipped. Here another writer holds the refused batch's history row uncommitted, so that
+    every statement of the batch is queued before the server refuses it, at the other's
+    commit. Refused batch after refused batch on one connection, then good steps on it: they
+    are written, not refused for a statement the server never prepared."""
     engine = Engine(store, registry)
-    with open_store(pg_database) as mine, open_store(pg_database) as other_store:
-        other, own = Engine(other_store, registry), Engine(mine, registry)
+    with open_store(pg_database) as mine:
+        own = Engine(mine, registry)
 
         def refused(k: int) -> None:
             iid = propose(engine, f"失败{k}").id
             engine.fire(iid, "submit", MEMBER, {"category": "society"})
             kept = held(store, lambda: engine.fire(iid, "start_review", COMMITTEE))
-            other.fire(iid, "start_review", COMMITTEE)
-            with pytest.raises(ConcurrencyConflict) as refusal:
-                mine.apply(kept)  # its history row (instance, seq) is the other's now
-            assert refusal.value.case == ConflictCase.ANOTHER_WRITER
-            assert isinstance(refusal.value.__cause__, psycopg.errors.UniqueViolation)
+            outcome: list[BaseException] = []
+
+            def write() -> None:
+                try:
+                    mine.apply(kept)
+                except BaseException as e:  # reported below
+                    outcome.append(e)
+
+            with sql_connection(pg_database) as (conn, _):
+                conn.execute("BEGIN")
+                # the same row, not yet committed: the batch waits on its key
+                conn.execute(mine._sql.history_insert, history_values(kept.history[0]))
+                writer = threading.Thread(target=write)
+                writer.start()
+                time.sleep(0.3)  # the batch is sent and waits for the row's key
+                conn.execute("COMMIT")
+                writer.join(30)
+            [refusal] = outcome
+            assert isinstance(refusal, ConcurrencyConflict)
+            assert isinstance(refusal.__cause__, psycopg.errors.UniqueViolation)
 
         refused(0)  # the connection's first rollback, before it holds anything prepared
         first = propose(own, "之前").id
@@ -176,4 +195,4 @@ def test_refused_batches_leave_no_statement_believed_prepared(
         iid = propose(own, "之后").id
         assert to_filed(own, iid).state == "filed"
         assert [r.trigger for r in own.history(iid)] == ["start", "submit", "start_review", "file"]
-        assert own.verify() == []
+        assert own.verify(iid) == []  # (the refused ones hold a row no step wrote)
