@@ -22,6 +22,7 @@ import functools
 import itertools
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from sqlalchemy.engine import make_url
 
 from xieshang import Actor, Commit, Engine, FixedClock, PageCursor, Query, Registry
@@ -229,16 +231,43 @@ def _tail_cursor(store: SQLStore) -> PageCursor | None:
 
 
 def explain(store: SQLStore, query: Query) -> list[str]:
+    known = store._read(store._sql.definitions) if query.acts is not None else ()
     sql, params = store._sql.query(
-        query, levels=query.readers is not None, narrow=store.narrow(query)
+        query, known, levels=query.readers is not None, narrow=store.narrow(query)
     )
-    prefix = "EXPLAIN " if store.postgres else "EXPLAIN QUERY PLAN "
     conn = store._get()
     try:
+        if store.postgres and query.acts is not None:
+            return generic_plan(conn, sql, params)  # what an inbox runs on
+        prefix = "EXPLAIN " if store.postgres else "EXPLAIN QUERY PLAN "
         rows = conn.execute(prefix + sql, params).fetchall()
     finally:
         store._put(conn)
     return [str(r[0]) for r in rows] if store.postgres else [str(r[-1]) for r in rows]
+
+
+def generic_plan(conn: Any, sql: str, params: Any) -> list[str]:
+    """PostgreSQL's plan of ``sql`` for any values (the one a prepared statement keeps), as
+    ``EXPLAIN EXECUTE`` of it prepared by name prints it."""
+    names: list[str] = []
+
+    def numbered(found: re.Match[str]) -> str:
+        if found[1] not in names:
+            names.append(found[1])
+        return f"${names.index(found[1]) + 1}"
+
+    text = re.sub(r"%\((\w+)\)s", numbered, sql)
+    values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(params[n]) for n in names)
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"PREPARE xs_bench_plan AS {text}")
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        explained = psycopg.sql.SQL("EXPLAIN EXECUTE xs_bench_plan({})").format(values)
+        rows = conn.execute(explained).fetchall()
+        conn.execute("DEALLOCATE xs_bench_plan")
+    finally:
+        conn.execute("ROLLBACK")
+    return ["(one plan for any values)"] + [str(r[0]) for r in rows]
 
 
 def median_ms(run: Callable[[], object]) -> float:

@@ -196,3 +196,31 @@ def test_refused_batches_leave_no_statement_believed_prepared(
         assert to_filed(own, iid).state == "filed"
         assert [r.trigger for r in own.history(iid)] == ["start", "submit", "start_review", "file"]
         assert own.verify(iid) == []  # (the refused ones hold a row no step wrote)
+
+
+def test_an_inbox_is_read_from_one_plan_for_any_values(store: SQLStore, registry: Registry) -> None:
+    """An inbox's select (merged exact ranges of indexes) runs on the generic plan of its
+    prepared statement from its first run; a scoped page's select is planned for its values
+    (how many rows the actor's principals read decides its plan). Each page holds what the
+    same select gives run plainly."""
+    engine = Engine(store, registry)
+    mine = [propose(engine, f"待办{k}").id for k in range(3)]
+    for iid in mine[:2]:
+        engine.fire(iid, "submit", MEMBER, {"category": "society"})
+    inbox = engine.query(Query(actionable_by=COMMITTEE, limit=10))
+    again = engine.query(Query(actionable_by=COMMITTEE, limit=10))
+    assert [i.id for i in inbox.items] == [i.id for i in again.items] == mine[:2]
+    scoped = engine.query(Query(workflow="proposal", limit=10), actor=MEMBER)
+    assert [i.id for i in scoped.items] == mine
+    conn = store._get()
+    try:
+        plans = conn.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%FROM instances%' AND statement LIKE '%LIMIT%'"
+        ).fetchall()
+    finally:
+        store._put(conn)
+    inboxes = [(g, c) for text, g, c in plans if "definition_hash" in text.split("WHERE", 1)[1]]
+    others = [(g, c) for text, g, c in plans if "EXISTS" in text and (g, c) not in inboxes]
+    assert inboxes and all(g >= 2 and c == 0 for g, c in inboxes), plans
+    assert others and all(c >= 1 for _, c in others), plans

@@ -31,7 +31,7 @@ from xieshang import ActClause, Query
 from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from .rows import INSTANCE_COLUMNS, dump
 
-__all__ = ["QueryText"]
+__all__ = ["QueryText", "read_generic"]
 
 INSTANCES = SQLModel.metadata.tables["instances"]
 READERS = SQLModel.metadata.tables["readers"]
@@ -382,3 +382,21 @@ class QueryText:
         return sa.func.json_extract(data, path).is_not_distinct_from(
             sa.func.json_extract(value, "$")
         )
+
+
+def read_generic(conn: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+    """The rows of an inbox's select on PostgreSQL, from its prepared statement's generic plan,
+    in one round trip (a transaction that sets ``plan_cache_mode`` for itself alone).
+
+    An inbox is merged selects, each an exact range of an index by org, workflow or definition
+    and state. Planned for its values, its arms cost the planner several times what reading
+    them costs, at every run until the server judges one plan as good; and for some shapes it
+    never does. Planned once for any values, each arm is still the range of its index. A scoped
+    page is not read so: which way to read it depends on how many rows the actor's principals
+    read, which only a plan for the values sees."""
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        found = conn.execute(sql, params, prepare=True)
+        conn.execute("COMMIT")
+    return list(found.fetchall())

@@ -48,6 +48,7 @@ from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engi
 from .errors import DRIVER_ERRORS, classify, conflict, plain
 from .group import GroupCommit
 from .host import bound_store
+from .queries import read_generic
 from .readers import ReaderReads
 from .rows import (
     INSTANCE_COLUMNS,
@@ -86,6 +87,7 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 CONTENDED_SECONDS = 2.0
 
 _plain = plain  # the name the error-mapping tests use
+Params = Sequence[Any] | dict[str, Any]  # a statement's parameters, by position or by name
 
 
 def open_store(
@@ -225,15 +227,17 @@ class SQLStore(TimerReads, ReaderReads):
             self._idle.append(conn)
 
     def _read(
-        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), prepare: bool = False
+        self, sql: str, params: Params = (), prepare: bool = False, generic: bool = False
     ) -> list[Any]:
         """The rows of a select; with ``prepare``, on PostgreSQL, from a statement prepared on
-        the connection at its first use (not parsed again; the server plans it for its values
-        until it finds one plan as good for any, which it then keeps)."""
+        the connection at its first use (the server plans it for its values until it finds one
+        plan as good for any), or, ``generic``, from that plan at once (:func:`read_generic`)."""
         conn = self._get()
         broken = False
         try:
             if prepare and self.postgres and conn is not self._host:
+                if generic:
+                    return read_generic(conn, sql, params)
                 return list(conn.execute(sql, params, prepare=True).fetchall())
             return list(conn.execute(sql, params).fetchall())
         except DRIVER_ERRORS as e:
@@ -407,7 +411,7 @@ class SQLStore(TimerReads, ReaderReads):
     def _selected(self, query: Query, levels: bool) -> list[Any]:
         known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
         sql, params = self._sql.query(query, known, levels=levels, narrow=self.narrow(query))
-        return self._read(sql, params, prepare=True)
+        return self._read(sql, params, prepare=True, generic=query.acts is not None)
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
