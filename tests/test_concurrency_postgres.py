@@ -11,6 +11,7 @@ about the refused writes: each is told to its caller alone.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import multiprocessing
 import random
 from collections import Counter
@@ -30,21 +31,13 @@ ROUNDS = 12
 INSTANCES = 3
 
 
-class _Warnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def worker(url: str, ids: list[str], number: int, start: Any, results: Any) -> None:
     """Fire at random instances; report what was stored and what conflicted."""
     stored: list[str] = []
     conflicts: list[tuple[str, int, int | None]] = []
     rng = random.Random(number)
-    warned = _Warnings()  # what the driver logs of its own while the races are refused
+    warned = logging.handlers.BufferingHandler(10_000)  # what the driver logs of its own
+    warned.setLevel(logging.WARNING)
     logging.getLogger("psycopg").addHandler(warned)
     with open_store(url) as store:
         engine = Engine(store, bundled())
@@ -73,7 +66,7 @@ def worker(url: str, ids: list[str], number: int, start: Any, results: Any) -> N
                 stored.append(f"{tag}-stale")  # would be a lost update: checked below
             except ConcurrencyConflict as e:
                 conflicts.append((iid, current.version - 1, e.actual))
-    results.put((number, stored, conflicts, warned.messages))
+    results.put((number, stored, conflicts, [r.getMessage() for r in warned.buffer]))
 
 
 def test_processes_racing_on_the_same_instances_lose_no_update(
