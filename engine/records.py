@@ -47,13 +47,40 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-# the encoder json.dumps would build on every call for these options, built once
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 _ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _canonical_chunks() -> Any:
+    """The C encoder ``_CANONICAL`` would build on every call, built once: the same text, without
+    the set-up (a step encodes a dozen small values). It keeps no marks of the containers it is
+    in, so a value that holds itself ends in RecursionError rather than ValueError; JSON-shaped
+    data cannot hold itself. None where the C encoder is missing or takes other arguments."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        # markers, default, encoder, indent, separators, sort_keys, skipkeys, allow_nan
+        chunks = make(None, _not_json, json.encoder.encode_basestring, None, ":", ",", True, 0, 1)
+        probe = {"b": [1.5, None, "é"], "a": True}
+        ok = "".join(chunks(probe, 0)) == _CANONICAL.encode(probe)
+    except TypeError:
+        return None
+    return chunks if ok else None
+
+
+_CHUNKS = _canonical_chunks()
+
+
 def canonical_json(value: Any) -> str:
-    return _CANONICAL.encode(value)
+    """The one text of a JSON value that hashes cover: keys sorted, no spaces, Unicode as is."""
+    if _CHUNKS is None:
+        return _CANONICAL.encode(value)
+    return "".join(_CHUNKS(value, 0))
 
 
 def copy_json(value: Any) -> Any:

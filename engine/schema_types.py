@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired, Required
@@ -46,13 +47,20 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _finite(value: Any) -> Any:
+    # a number an effect computes can overflow; the door refuses such input before
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite number (NaN and infinities have no JSON form)")
+    return value
+
+
 _Int = Annotated[StrictInt, BeforeValidator(_integral)]
 _Date = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_iso_date)]
 _SCALARS: dict[str, Any] = {
     "string": StrictStr,
     "text": StrictStr,
     "int": _Int,
-    "number": StrictInt | StrictFloat,
+    "number": Annotated[StrictInt | StrictFloat, AfterValidator(_finite)],
     "bool": StrictBool,
     "date": _Date,
     "datetime": Annotated[AwareDatetime, BeforeValidator(_text_or_datetime)],

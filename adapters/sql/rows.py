@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from xieshang import HistoryEntry, Instance
 from xieshang.shared import iso
 
@@ -29,7 +31,36 @@ __all__ = [
     "parsed",
 ]
 
-dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_STDLIB = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# what orjson would write otherwise than the standard encoder reads (dates, dataclasses and
+# subclasses of str, int, dict, list) goes to the standard encoder, which writes it or raises
+_PASS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _other(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def dump(value: Any) -> str:
+    """The JSON text a column keeps: compact, keys in their order, Unicode as is.
+
+    Written by orjson, several times faster than the standard encoder for the dozen values a
+    step writes. Its text reads back as the same value: what the store keeps has passed the
+    door (no NaN or infinity, integers within 64 bits, text keys; see ``xieshang.inputs``) and
+    its schema. A value orjson refuses (a key that is not text, an integer beyond 64 bits, a
+    type of its own) is written by the standard encoder, which writes it or raises TypeError
+    as before. Hashes never cover this text: they cover ``canonical_json``.
+    """
+    try:
+        return orjson.dumps(value, default=_other, option=_PASS).decode()
+    except TypeError:
+        return _STDLIB(value)
+
+
 _decode = json.JSONDecoder().raw_decode
 
 
