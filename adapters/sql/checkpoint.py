@@ -41,6 +41,18 @@ EVERY = 200  # commits between two checkpoints (at ~10 pages a step, 2,000 pages
 AUTOCHECKPOINT = 20_000
 _IDLE_WAIT = 1.0  # seconds the thread waits for commits before it checkpoints what came
 
+# the forks this process descends from: a commit compares it with the count its store's thread
+# was started at (asking the kernel for the process id at every commit costs a system call)
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class Checkpointer:
     """The checkpoint thread of one store's SQLite file."""
@@ -62,6 +74,7 @@ class Checkpointer:
         self._done = 0  # the asked checkpoints that ran
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._forks = -1  # the value of _forks when the thread was started (never: -1)
 
     def committed(self, count: int = 1) -> None:
         """Count ``count`` commits of the store; every :data:`EVERY`, wake the thread."""
@@ -70,12 +83,13 @@ class Checkpointer:
             self._since = 0
             self._asked += 1
             self._wake.set()
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             self._start()
 
     def _start(self) -> None:
         with self._lock:
-            if self._stop or self._pid == os.getpid():
+            started, self._forks = self._pid == os.getpid(), _forks
+            if self._stop or started:
                 return
             self._pid = os.getpid()
             self._wake = threading.Event()  # one a forked parent's thread held is not ours
