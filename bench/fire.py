@@ -11,7 +11,8 @@ contents the engine wrote; the engine writes one outbox row more (two events per
 run in alternating chunks within one run, so that a busy machine slows both alike. Also printed: the
 engine on the in-memory store (fires/s, and us/fire of a guarded step), the bytes an instance
 takes in the SQL store's cache (tracemalloc), and, at FULL, eight threads firing at once (their
-commits share syncs: group commit) against the floor's rate of one transaction at a time.
+commits share syncs: group commit) against the floor's rate of one transaction at a time, and the
+CPU a fire costs with two threads firing at once against one alone (``thread_cpu_ratio``).
 """
 
 from __future__ import annotations
@@ -362,6 +363,45 @@ def cache_bytes(count: int) -> None:
             )
 
 
+def thread_cost(n: int) -> None:
+    """CPU per fire (of the whole process) at NORMAL with two threads firing at once, against
+    one thread alone in the same run: what running side by side costs each step. Every call
+    into the driver lets the other thread take the interpreter, which the caller then waits to
+    take back; the in-memory engine, which makes no such calls, pays nothing for it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/threads.db", synchronous="NORMAL")
+        try:
+            engine = Engine(store, bundled())
+            ids = filed_instances(engine, INSTANCES)
+
+            def cpu_per_fire(threads: int, tag: str) -> float:
+                each = n // threads
+
+                def worker(w: int) -> None:
+                    mine = ids[w::threads]
+                    for k in range(each):
+                        lead = {"lead_leader": f"{tag}{w}-{k}"}
+                        engine.fire(mine[k % len(mine)], "flag_key", CHAIR, lead)
+
+                pool = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
+                before = time.process_time()
+                for th in pool:
+                    th.start()
+                for th in pool:
+                    th.join()
+                return (time.process_time() - before) / (threads * each)
+
+            cpu_per_fire(1, "warm")
+            one, two = cpu_per_fire(1, "a"), cpu_per_fire(2, "b")
+        finally:
+            store.close()
+    RESULTS["thread_cpu_ratio"] = f"{two / one:.2f}"
+    print(
+        f"{'SQLite NORMAL, 2 threads':<22} CPU {two * 1e6:6.0f} us/fire"
+        f"   one thread {one * 1e6:6.0f} us/fire   ratio {two / one:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="transactions per measurement")
@@ -375,6 +415,7 @@ def main() -> None:
     sqlite_runs(args.n)
     if args.pg:
         postgres_run(args.pg, args.n)
+    thread_cost(args.n)
     memory_run(args.n)
     cache_bytes(1000)
     print("RESULT " + " ".join(f"{k}={v}" for k, v in RESULTS.items()))
