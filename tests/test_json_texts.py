@@ -89,7 +89,8 @@ def test_what_no_json_holds_raises_type_error_as_before(value: Any) -> None:
         canonical_json(value)
 
 
-# an effect multiplies a finite payload number: 1e308 times ten is no number JSON can spell
+# effects multiply payload numbers: 1e308 times ten is no number JSON can spell, and 2**40
+# squared is no integer a store keeps (expressions count in 64 bits, as CEL does)
 GAUGE = """
 id: gauge
 version: 1
@@ -100,6 +101,7 @@ start:
   roles: [clerk]
 data:
   reading: {type: number}
+  count: {type: int}
 states:
   open: {initial: true, label: {zh: 待读}}
   read: {final: true, label: {zh: 已读}}
@@ -111,6 +113,13 @@ transitions:
     payload:
       x: {type: number, required: true}
     set: {reading: payload.x * 10.0}
+  - trigger: square
+    from: open
+    to: open
+    roles: [clerk]
+    payload:
+      n: {type: int, required: true}
+    set: {count: payload.n * payload.n}
 """
 CLERK = Actor.of("c1", "clerk", org="city")
 
@@ -134,3 +143,12 @@ def test_an_effect_that_overflows_a_number_is_refused_and_writes_nothing(engine:
     assert len(engine.history(i.id, CLERK)) == 1
     done = engine.fire(i.id, "measure", CLERK, {"x": 1.5})
     assert done.state == "read" and math.isclose(done.data["reading"], 15.0)
+
+
+def test_an_effect_that_overflows_an_integer_is_refused_and_writes_nothing(engine: Engine) -> None:
+    i = engine.start("gauge", {}, CLERK)
+    with pytest.raises(InvalidPayload) as refused:
+        engine.fire(i.id, "square", CLERK, {"n": 2**40})  # 2**80: beyond what a store keeps
+    assert "count" in str(refused.value) and "overflow" in str(refused.value)
+    assert len(engine.history(i.id, CLERK)) == 1
+    assert engine.fire(i.id, "square", CLERK, {"n": 3}).data["count"] == 9
