@@ -88,10 +88,9 @@ class Checkpointer:
 
     def _start(self) -> None:
         with self._lock:
-            started, self._forks = self._pid == os.getpid(), _forks
-            if self._stop or started:
+            if self._stop or self._forks == _forks:  # stopped, or another commit started it
                 return
-            self._pid = os.getpid()
+            self._pid, self._forks = os.getpid(), _forks
             self._wake = threading.Event()  # one a forked parent's thread held is not ours
             self._thread = threading.Thread(
                 target=self._run, name=f"xieshang-checkpoint {self.path}", daemon=True
