@@ -23,6 +23,7 @@ from xieshang import (
     Engine,
     FixedClock,
     NotFound,
+    Query,
     Registry,
     TransitionNotAllowed,
     Usage,
@@ -64,6 +65,9 @@ def host_step(conn: Any, engine: Engine, name: str) -> str:
         started = propose(uow, name)
         uow.fire(started.id, "submit", MEMBER, {"category": "economy"})
         assert uow.get(started.id, MEMBER).state == "submitted"  # its own writes, uncommitted
+        # and its queries, on the host's connection, as it is
+        found = uow.query(Query(workflow="proposal", state="submitted", limit=500)).items
+        assert started.id in [i.id for i in found]
     conn.execute(
         sa.text("INSERT INTO attachments (id, instance_id) VALUES (:a, :i)"),
         {"a": f"att-{name}", "i": started.id},

@@ -384,7 +384,9 @@ class QueryText:
         )
 
 
-def read_generic(conn: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+def read_generic(
+    conn: Any, cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[Any]:
     """The rows of an inbox's select on PostgreSQL, from its prepared statement's generic plan,
     in one round trip (a transaction that sets ``plan_cache_mode`` for itself alone).
 
@@ -393,10 +395,10 @@ def read_generic(conn: Any, sql: str, params: Sequence[Any] | dict[str, Any]) ->
     them costs, at every run until the server judges one plan as good; and for some shapes it
     never does. Planned once for any values, each arm is still the range of its index. A scoped
     page is not read so: which way to read it depends on how many rows the actor's principals
-    read, which only a plan for the values sees."""
+    read, which only a plan for the values sees. ``cursor`` runs the select (on ``conn``)."""
     with conn.pipeline():
         conn.execute("BEGIN")
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        found = conn.execute(sql, params, prepare=True)
+        found = cursor.execute(sql, params, prepare=True)
         conn.execute("COMMIT")
     return list(found.fetchall())

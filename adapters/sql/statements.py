@@ -34,8 +34,11 @@ class Statements:
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
+        # queries are compiled with $1, $2 ... and run as psycopg's raw queries, whose text the
+        # driver sends as it is: a text in psycopg's own %s style is parsed at every run once it
+        # is longer than psycopg caches (4096 bytes), as an inbox's merged selects are
         self.dialect: Dialect = (
-            postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+            postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
             if postgres
             else sqlite_dialect.dialect()
         )

@@ -227,19 +227,26 @@ class SQLStore(TimerReads, ReaderReads):
             self._idle.append(conn)
 
     def _read(
-        self, sql: str, params: Params = (), prepare: bool = False, generic: bool = False
+        self,
+        sql: str,
+        params: Params = (),
+        prepare: bool = False,
+        generic: bool = False,
+        raw: bool = False,
     ) -> list[Any]:
         """The rows of a select; with ``prepare``, on PostgreSQL, from a statement prepared on
         the connection at its first use (the server plans it for its values until it finds one
-        plan as good for any), or, ``generic``, from that plan at once (:func:`read_generic`)."""
+        plan as good for any), or, ``generic``, from that plan at once (:func:`read_generic`);
+        with ``raw``, a text with ``$1, $2 ...`` that psycopg sends as it is."""
         conn = self._get()
         broken = False
         try:
+            cursor = psycopg.RawCursor(conn) if raw and self.postgres else conn
             if prepare and self.postgres and conn is not self._host:
                 if generic:
-                    return read_generic(conn, sql, params)
-                return list(conn.execute(sql, params, prepare=True).fetchall())
-            return list(conn.execute(sql, params).fetchall())
+                    return read_generic(conn, cursor, sql, params)
+                return list(cursor.execute(sql, params, prepare=True).fetchall())
+            return list(cursor.execute(sql, params).fetchall())
         except DRIVER_ERRORS as e:
             broken = True
             raise _plain(e) from e
@@ -411,7 +418,7 @@ class SQLStore(TimerReads, ReaderReads):
     def _selected(self, query: Query, levels: bool) -> list[Any]:
         known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
         sql, params = self._sql.query(query, known, levels=levels, narrow=self.narrow(query))
-        return self._read(sql, params, prepare=True, generic=query.acts is not None)
+        return self._read(sql, params, prepare=True, generic=query.acts is not None, raw=True)
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
