@@ -22,7 +22,6 @@ import functools
 import itertools
 import multiprocessing
 import os
-import re
 import shutil
 import statistics
 import tempfile
@@ -239,8 +238,10 @@ def explain(store: SQLStore, query: Query) -> list[str]:
     try:
         if store.postgres and query.acts is not None:
             return generic_plan(conn, sql, params)  # what an inbox runs on
-        prefix = "EXPLAIN " if store.postgres else "EXPLAIN QUERY PLAN "
-        rows = conn.execute(prefix + sql, params).fetchall()
+        if store.postgres:  # the text numbers its parameters ($1, $2 ...)
+            rows = psycopg.RawCursor(conn).execute("EXPLAIN " + sql, params).fetchall()
+        else:
+            rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
     finally:
         store._put(conn)
     return [str(r[0]) for r in rows] if store.postgres else [str(r[-1]) for r in rows]
@@ -249,18 +250,10 @@ def explain(store: SQLStore, query: Query) -> list[str]:
 def generic_plan(conn: Any, sql: str, params: Any) -> list[str]:
     """PostgreSQL's plan of ``sql`` for any values (the one a prepared statement keeps), as
     ``EXPLAIN EXECUTE`` of it prepared by name prints it."""
-    names: list[str] = []
-
-    def numbered(found: re.Match[str]) -> str:
-        if found[1] not in names:
-            names.append(found[1])
-        return f"${names.index(found[1]) + 1}"
-
-    text = re.sub(r"%\((\w+)\)s", numbered, sql)
-    values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(params[n]) for n in names)
+    values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(v) for v in params)
     conn.execute("BEGIN")
     try:
-        conn.execute(f"PREPARE xs_bench_plan AS {text}")
+        conn.execute(f"PREPARE xs_bench_plan AS {sql}")
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         explained = psycopg.sql.SQL("EXPLAIN EXECUTE xs_bench_plan({})").format(values)
         rows = conn.execute(explained).fetchall()
