@@ -266,3 +266,24 @@ def test_every_page_holds_what_a_plain_filter_keeps(
             assert [i for page in found for i in page] == expected, (type(each).__name__, q)
             assert all(len(page) == limit for page in found[:-1])
             assert len(found[-1]) < limit
+
+
+def test_a_definition_another_process_stores_is_in_the_next_inbox_page(sql_url: str) -> None:
+    """An inbox's clause for the definitions an engine has not loaded reads the instances of
+    the definitions stored then: one that another process stores after this store read an inbox
+    is in this store's very next page (on PostgreSQL the stored definitions are read with the
+    page, and a page made for fewer is read again)."""
+    case1, note1 = (wf for wf in REGISTRY.versions() if wf.definition.version == 1)
+    clause = ActClause(None, None, ("received",), known=(case1.hash,))
+    inbox = Query(acts=(clause,), limit=10)
+    with open_store(sql_url) as here, open_store(sql_url) as other:
+        Engine(here, REGISTRY)._remember_definition(case1)
+        assert here.query(inbox) == here.query(inbox) == []
+        Engine(other, REGISTRY)._remember_definition(note1)
+        new = Instance(
+            "n1", "note", 1, note1.hash, "org0", "received", {"title": "t"}, 1, T0, T0, T0,
+            head_hash="h",
+        )  # fmt: skip
+        other.apply(Commit(inserts=[new]))
+        assert [i.id for i in here.query(inbox)] == ["n1"]
+        assert [i.id for i in here.query(inbox)] == ["n1"]

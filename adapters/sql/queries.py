@@ -385,10 +385,15 @@ class QueryText:
 
 
 def read_generic(
-    conn: Any, cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]
-) -> list[Any]:
+    conn: Any,
+    cursor: Any,
+    sql: str,
+    params: Sequence[Any] | dict[str, Any],
+    also: str | None = None,
+) -> tuple[list[Any], list[Any]]:
     """The rows of an inbox's select on PostgreSQL, from its prepared statement's generic plan,
-    in one round trip (a transaction that sets ``plan_cache_mode`` for itself alone).
+    in one round trip (a transaction that sets ``plan_cache_mode`` for itself alone), and the
+    rows of ``also``, a select without parameters run in the same round trip (none without).
 
     An inbox is merged selects, each an exact range of an index by org, workflow or definition
     and state. Planned for its values, its arms cost the planner several times what reading
@@ -400,5 +405,6 @@ def read_generic(
         conn.execute("BEGIN")
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         found = cursor.execute(sql, params, prepare=True)
+        other = conn.execute(also, prepare=True) if also is not None else None
         conn.execute("COMMIT")
-    return list(found.fetchall())
+    return list(found.fetchall()), list(other.fetchall()) if other is not None else []

@@ -32,7 +32,6 @@ from xieshang import (
     EventRecord,
     HistoryEntry,
     Instance,
-    Query,
     StoreError,
     StoreUnavailable,
     Usage,
@@ -51,13 +50,12 @@ from .host import bound_store
 from .queries import read_generic
 from .readers import ReaderReads
 from .rows import (
-    INSTANCE_COLUMNS,
     InstanceRow,
     entry,
     instance,
-    instance_of,
     parsed,
 )
+from .selects import QueryReads
 from .statements import Statements
 from .timers import TimerReads
 from .writer import writer_lock
@@ -137,7 +135,7 @@ def _fault_hook(spec: str) -> Callable[[str], None]:
     return hook
 
 
-class SQLStore(TimerReads, ReaderReads):
+class SQLStore(QueryReads, TimerReads, ReaderReads):
     """The store on SQLite or PostgreSQL. Use :func:`open_store` to also create the schema.
 
     Thread-safe: each operation borrows a connection from a small pool of its own. Close it
@@ -244,7 +242,7 @@ class SQLStore(TimerReads, ReaderReads):
             cursor = psycopg.RawCursor(conn) if raw and self.postgres else conn
             if prepare and self.postgres and conn is not self._host:
                 if generic:
-                    return read_generic(conn, cursor, sql, params)
+                    return read_generic(conn, cursor, sql, params)[0]
                 return list(cursor.execute(sql, params, prepare=True).fetchall())
             return list(cursor.execute(sql, params).fetchall())
         except DRIVER_ERRORS as e:
@@ -404,21 +402,7 @@ class SQLStore(TimerReads, ReaderReads):
         )
         return {str(json.loads(r[0])["id"]) for r in rows}
 
-    # -- queries ---------------------------------------------------------------------------
-
-    def query(self, query: Query) -> list[Instance]:
-        return [instance_of(r) for r in self._selected(query, levels=False)]
-
-    def query_read(self, query: Query) -> list[tuple[Instance, int]]:
-        if query.readers is None:
-            return [(i, 0) for i in self.query(query)]
-        end = len(INSTANCE_COLUMNS)
-        return [(instance_of(r[:end]), int(r[end])) for r in self._selected(query, levels=True)]
-
-    def _selected(self, query: Query, levels: bool) -> list[Any]:
-        known = self._read(self._sql.definitions, prepare=True) if query.acts is not None else ()
-        sql, params = self._sql.query(query, known, levels=levels, narrow=self.narrow(query))
-        return self._read(sql, params, prepare=True, generic=query.acts is not None, raw=True)
+    # -- the ledger ------------------------------------------------------------------------
 
     def ledger(self, after: int = 0, limit: int | None = None) -> list[LedgerEntry]:
         p = self._p
