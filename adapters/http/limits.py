@@ -101,7 +101,10 @@ class BodyTimeout:
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+                # a timer on this task, not a task of its own per part (as wait_for makes):
+                # a body that has arrived is read without a turn of the event loop
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise StarletteHTTPException(
                     408, f"the request body did not arrive within {self.seconds:g} s"
