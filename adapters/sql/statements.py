@@ -30,7 +30,8 @@ _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "
 
 
 class Statements:
-    """The SQL text of every statement the store runs on PostgreSQL (``%s``) or SQLite (``?``)."""
+    """The SQL text of every statement the store runs on PostgreSQL (``%s``; a query's select
+    ``$1``, ``$2`` ...) or SQLite (``?``)."""
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
