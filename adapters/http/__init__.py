@@ -2,7 +2,7 @@
 
 from .app import create_app
 from .auth import MemoryTokenStore, SQLTokenStore, TokenInfo, TokenStore, hash_token
-from .commands import app_from_env, register_cli
+from .commands import app_from_env, register_cli, served_app
 from .problems import status_of
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "create_app",
     "hash_token",
     "register_cli",
+    "served_app",
     "status_of",
 ]

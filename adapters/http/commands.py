@@ -7,6 +7,7 @@ workers over one PostgreSQL database are several independent, stateless processe
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from typing import Annotated, Any
@@ -28,9 +29,15 @@ from .limits import (
     PROTOCOL,
 )
 
-__all__ = ["app_from_env", "register_cli", "server_environment", "token_store_for"]
+__all__ = [
+    "app_from_env",
+    "register_cli",
+    "served_app",
+    "server_environment",
+    "token_store_for",
+]
 
-FACTORY = "xieshang.adapters.http.commands:app_from_env"
+FACTORY = "xieshang.adapters.http.commands:served_app"
 ENV_MAX_BODY = "XIESHANG_MAX_BODY_BYTES"
 WORKER_STARTUP_SECONDS = 60
 
@@ -51,6 +58,19 @@ def app_from_env() -> FastAPI:
     max_body = int(os.environ.get(ENV_MAX_BODY, "1000000"))
     body_timeout = float(os.environ.get(ENV_BODY_TIMEOUT) or DEFAULT_BODY_TIMEOUT)
     return create_app(engine, tokens, max_body_bytes=max_body, body_timeout=body_timeout)
+
+
+def served_app() -> FastAPI:
+    """What ``xieshang serve`` runs in each server process (uvicorn factory): the app of
+    :func:`app_from_env`, and then what the process made to start (the workflows compiled, the
+    routes and their schemas: most of its objects) set aside from the garbage collector with
+    :func:`gc.freeze`, so that a full collection walks only what requests made since, rather
+    than stalling every request while it walks everything. Whoever embeds the app in a
+    process of its own calls :func:`app_from_env` and decides that for itself."""
+    app = app_from_env()
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def server_environment(options: Any) -> dict[str, str]:
