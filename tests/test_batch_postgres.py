@@ -20,6 +20,7 @@ from store_contract import CHAIR, COMMITTEE, MEMBER, propose, sql_connection, to
 
 from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Query, Registry
 from xieshang.adapters.sql import SQLStore, open_store
+from xieshang.adapters.sql import readers as sql_readers
 from xieshang.adapters.sql.batch import _PLAIN
 from xieshang.adapters.sql.rows import history_values
 from xieshang.ledger import LedgerEntry
@@ -198,11 +199,14 @@ def test_refused_batches_leave_no_statement_believed_prepared(
         assert own.verify(iid) == []  # (the refused ones hold a row no step wrote)
 
 
-def test_an_inbox_is_read_from_one_plan_for_any_values(store: SQLStore, registry: Registry) -> None:
+def test_an_inbox_is_read_from_one_plan_for_any_values(
+    store: SQLStore, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An inbox's select (merged exact ranges of indexes) runs on the generic plan of its
-    prepared statement from its first run; a scoped page's select is planned for its values
-    (how many rows the actor's principals read decides its plan). Each page holds what the
-    same select gives run plainly."""
+    prepared statement from its first run, and so does a scoped page whose principals all read
+    few instances (a walk along their reader rows); a scoped page whose principals read many is
+    planned for its values (how many rows they read decides its plan). Each page holds what
+    the same select gives run plainly."""
     engine = Engine(store, registry)
     mine = [propose(engine, f"待办{k}").id for k in range(3)]
     for iid in mine[:2]:
@@ -210,17 +214,23 @@ def test_an_inbox_is_read_from_one_plan_for_any_values(store: SQLStore, registry
     inbox = engine.query(Query(actionable_by=COMMITTEE, limit=10))
     again = engine.query(Query(actionable_by=COMMITTEE, limit=10))
     assert [i.id for i in inbox.items] == [i.id for i in again.items] == mine[:2]
-    scoped = engine.query(Query(workflow="proposal", limit=10), actor=MEMBER)
-    assert [i.id for i in scoped.items] == mine
+    scoped = Query(workflow="proposal", limit=10)
+    for _ in range(2):
+        assert [i.id for i in engine.query(scoped, actor=MEMBER).items] == mine
+    monkeypatch.setattr(sql_readers, "FEW_FILTERED", 0)  # now each principal reads many
+    for _ in range(2):
+        assert [i.id for i in engine.query(scoped, actor=MEMBER).items] == mine
     conn = store._get()
     try:
         plans = conn.execute(
             "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE '%FROM instances%' AND statement LIKE '%LIMIT%'"
+            "WHERE statement LIKE '%instances%' AND statement LIKE '%LIMIT%'"
         ).fetchall()
     finally:
         store._put(conn)
     inboxes = [(g, c) for text, g, c in plans if "definition_hash" in text.split("WHERE", 1)[1]]
+    walks = [(g, c) for text, g, c in plans if "walk0" in text]
     others = [(g, c) for text, g, c in plans if "EXISTS" in text and (g, c) not in inboxes]
     assert inboxes and all(g >= 2 and c == 0 for g, c in inboxes), plans
+    assert walks and all(g >= 2 and c == 0 for g, c in walks), plans
     assert others and all(c >= 1 for _, c in others), plans

@@ -102,15 +102,19 @@ class ReaderReads:
         self._epoch = value
 
     def narrow(self, query: Query) -> tuple[bool, ...] | None:
-        """For a scoped query (not an inbox) on SQLite, whether each of its readers (sorted)
-        reads few instances: counted in the readers table up to the bound, and kept a while.
-        PostgreSQL's planner makes that choice itself, from the statistics it keeps of each
-        principal, and plans the union of walks slower than it runs it: None there."""
-        if query.readers is None or query.acts is not None or self.postgres:
+        """For a scoped query (not an inbox), whether each of its readers (sorted) reads few
+        instances: counted in the readers table up to the bound, and kept a while.
+
+        On PostgreSQL, only when every one of them does, else None: then the page is only the
+        union of their walks along their reader rows, which runs on one plan made for any
+        values (see :mod:`.selects`), and otherwise the planner, planning the page for its
+        values, chooses from the statistics it keeps of each principal."""
+        if query.readers is None or query.acts is not None:
             return None
         filtered = any(getattr(query, name) is not None for name in _FILTERS)
         bound = FEW_FILTERED if filtered else FEW
-        return tuple(self._reader_rows(p) < bound for p in sorted(query.readers))
+        few = tuple(self._reader_rows(p) < bound for p in sorted(query.readers))
+        return None if self.postgres and not all(few) else few
 
     def _reader_rows(self, principal: str) -> int:
         """The reader rows of ``principal``, counted up to :data:`FEW` (one range of the index
