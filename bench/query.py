@@ -42,6 +42,7 @@ from xieshang import Actor, Commit, Engine, FixedClock, PageCursor, Query, Regis
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import SQLStore, open_store
 from xieshang.adapters.sql import readers as sql_readers
+from xieshang.adapters.sql.queries import WALK_SETTINGS
 
 WORKFLOW = """
 id: {id}
@@ -231,13 +232,14 @@ def _tail_cursor(store: SQLStore) -> PageCursor | None:
 
 def explain(store: SQLStore, query: Query) -> list[str]:
     known = store._read(store._sql.definitions) if query.acts is not None else ()
-    sql, params = store._sql.query(
-        query, known, levels=query.readers is not None, narrow=store.narrow(query)
-    )
+    narrow = store.narrow(query)
+    sql, params = store._sql.query(query, known, levels=query.readers is not None, narrow=narrow)
     conn = store._get()
     try:
         if store.postgres and query.acts is not None:
             return generic_plan(conn, sql, params)  # what an inbox runs on
+        if store.postgres and narrow is not None:  # walks along reader rows
+            return generic_plan(conn, sql, params, WALK_SETTINGS)
         if store.postgres:  # the text numbers its parameters ($1, $2 ...)
             rows = psycopg.RawCursor(conn).execute("EXPLAIN " + sql, params).fetchall()
         else:
@@ -247,14 +249,19 @@ def explain(store: SQLStore, query: Query) -> list[str]:
     return [str(r[0]) for r in rows] if store.postgres else [str(r[-1]) for r in rows]
 
 
-def generic_plan(conn: Any, sql: str, params: Any) -> list[str]:
-    """PostgreSQL's plan of ``sql`` for any values (the one a prepared statement keeps), as
-    ``EXPLAIN EXECUTE`` of it prepared by name prints it."""
+def generic_plan(
+    conn: Any, sql: str, params: Any, settings: tuple[tuple[str, str], ...] = ()
+) -> list[str]:
+    """PostgreSQL's plan of ``sql`` for any values (the one a prepared statement keeps), under
+    ``settings`` as the store sets them, as ``EXPLAIN EXECUTE`` of it prepared by name prints
+    it."""
     values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(v) for v in params)
     conn.execute("BEGIN")
     try:
         conn.execute(f"PREPARE xs_bench_plan AS {sql}")
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for name, value in settings:
+            conn.execute("SELECT set_config(%s, %s, true)", (name, value))
         explained = psycopg.sql.SQL("EXPLAIN EXECUTE xs_bench_plan({})").format(values)
         rows = conn.execute(explained).fetchall()
         conn.execute("DEALLOCATE xs_bench_plan")
