@@ -17,7 +17,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from xieshang import FixedClock, Registry
+from xieshang import Engine, FixedClock, Registry, Store
+from xieshang.adapters.memory import MemoryStore
+from xieshang.adapters.sql import open_store
 from xieshang.workflows import bundled
 
 PG_ENV = "XIESHANG_TEST_PG_URL"
@@ -74,3 +76,23 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/xieshang.db"
     return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path, registry: Registry) -> Iterator[Engine]:
+    """An engine of the bundled workflows over each store (memory, a SQLite file, a PostgreSQL
+    schema), on a clock standing at 2024-03-01 01:00 UTC; a module with workflows of its own
+    defines its own ``engine``."""
+    store: Store = (
+        MemoryStore()
+        if request.param == "memory"
+        else open_store(
+            f"sqlite:///{tmp_path / 'x.db'}"
+            if request.param == "sqlite"
+            else request.getfixturevalue("pg_database")
+        )
+    )
+    yield Engine(store, registry, FixedClock(datetime(2024, 3, 1, 1, tzinfo=UTC)))
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()

@@ -4,7 +4,6 @@ place and what is allowed, and nothing is written, on memory, SQLite and Postgre
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +19,9 @@ from xieshang import (
     FixedClock,
     InvalidPayload,
     NotFound,
-    Store,
     Usage,
 )
 from xieshang.adapters.memory import MemoryStore
-from xieshang.adapters.sql import open_store
 from xieshang.workflows import bundled
 
 ORG = "贵阳市政协"
@@ -38,22 +35,6 @@ def nested(levels: int) -> Any:
     for _ in range(levels):
         value = {"a": value}
     return value
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    """An engine over each store: memory, a SQLite file, a PostgreSQL schema."""
-    if request.param == "memory":
-        store: Store = MemoryStore()
-    elif request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
-    else:
-        store = open_store(request.getfixturevalue("pg_database"))
-    clock = FixedClock(datetime(2024, 3, 1, 1, tzinfo=UTC))
-    yield Engine(store, bundled(), clock)
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()
 
 
 def written(engine: Engine) -> tuple[int, int, int]:

@@ -3,35 +3,14 @@ each at a position of its own after those before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_contract import bump, propose
 
-from xieshang import Engine, FixedClock, Store
-from xieshang.adapters.memory import MemoryStore
-from xieshang.adapters.sql import open_store
+from xieshang import Engine
 from xieshang.records import Commit
-from xieshang.workflows import bundled
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "memory":
-        store: Store = MemoryStore()
-    elif request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
-    else:
-        store = open_store(request.getfixturevalue("pg_database"))
-    yield Engine(store, bundled(), FixedClock(datetime(2024, 3, 1, 1, tzinfo=UTC)))
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()
 
 
 @settings(

@@ -68,7 +68,7 @@ class QueryReads:
             return self._inbox(query, levels)
         known = self._read(self._sql.definitions, prepare=True)
         sql, params = self._sql.query(query, known, levels=levels)
-        return self._read(sql, params, prepare=True, generic=True, raw=True)
+        return self._read(sql, params, prepare=True, raw=True)  # SQLite, or the host's connection
 
     def _inbox(self, query: Query, levels: bool) -> list[Any]:
         """An inbox's page on PostgreSQL, and the stored definitions, in one round trip."""

@@ -47,7 +47,6 @@ from .connect import DEFAULT_URL, ENV_URL, connect_sqlite, database_url, sa_engi
 from .errors import DRIVER_ERRORS, classify, conflict, plain
 from .group import GroupCommit
 from .host import bound_store
-from .queries import read_generic
 from .readers import ReaderReads
 from .rows import (
     InstanceRow,
@@ -229,20 +228,17 @@ class SQLStore(QueryReads, TimerReads, ReaderReads):
         sql: str,
         params: Params = (),
         prepare: bool = False,
-        generic: bool = False,
         raw: bool = False,
     ) -> list[Any]:
         """The rows of a select; with ``prepare``, on PostgreSQL, from a statement prepared on
         the connection at its first use (the server plans it for its values until it finds one
-        plan as good for any), or, ``generic``, from that plan at once (:func:`read_generic`);
+        plan as good for any; a select on one plan from the start is ``selects._generic``);
         with ``raw``, a text with ``$1, $2 ...`` that psycopg sends as it is."""
         conn = self._get()
         broken = False
         try:
             cursor = psycopg.RawCursor(conn) if raw and self.postgres else conn
             if prepare and self.postgres and conn is not self._host:
-                if generic:
-                    return read_generic(conn, cursor, sql, params)[0]
                 return list(cursor.execute(sql, params, prepare=True).fetchall())
             return list(cursor.execute(sql, params).fetchall())
         except DRIVER_ERRORS as e:
