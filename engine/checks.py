@@ -312,9 +312,7 @@ def _effects(
             if replay and value == REDACTED:
                 new_data[name] = value
                 continue
-            new_data[name] = wf.field_adapters[name].dump_python(
-                wf.field_adapters[name].validate_python(value), mode="json"
-            )
+            new_data[name] = wf.field_adapters[name].checked(value)
         except ValidationError as e:
             errors += field_errors(e, f"{name}")
         except Exception as e:
@@ -341,10 +339,9 @@ def validate_data(wf: CompiledWorkflow, data: Mapping[str, Any]) -> dict[str, An
         raise InvalidPayload(f"data of {wf.id!r}", [_not_a_mapping(data)])
     merged.update(data)
     try:
-        valid = wf.data_adapter.validate_python(merged)
+        return dict(wf.data_adapter.checked(merged))
     except ValidationError as e:
         raise InvalidPayload(f"data of {wf.id!r}", field_errors(e)) from None
-    return dict(wf.data_adapter.dump_python(valid, mode="json"))
 
 
 def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -358,11 +355,10 @@ def _validate_payload(t: CompiledTransition, payload: Mapping[str, Any]) -> dict
             raise Refusal(Check.PAYLOAD, InvalidPayload(f"payload of {t.trigger!r}", errors))
         return {}
     try:
-        valid = t.payload.validate_python(dict(payload))
+        return dict(t.payload.checked(dict(payload)))
     except ValidationError as e:
         invalid = InvalidPayload(f"payload of {t.trigger!r}", field_errors(e))
         raise Refusal(Check.PAYLOAD, invalid) from None
-    return dict(t.payload.dump_python(valid, mode="json"))
 
 
 def available(engine: Engine, instance: Instance, actor: Actor) -> list[Availability]:

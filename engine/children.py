@@ -119,7 +119,7 @@ def _changes(wf: CompiledWorkflow, child: Instance, wanted: dict[str, Any]) -> d
             continue  # a child of another workflow that has no such field
         if value is not None:
             adapter = wf.field_adapters[name]
-            value = adapter.dump_python(adapter.validate_python(value), mode="json")
+            value = adapter.checked(value)
         if child.data.get(name) != value:
             changed[name] = value
     return changed

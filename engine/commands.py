@@ -96,7 +96,7 @@ def request_differs(
                 return None
             continue
         try:
-            values = t.payload.dump_python(t.payload.validate_python(payload), mode="json")
+            values = t.payload.checked(payload)
         except ValidationError:
             continue
         if _same(row, dict(values)):

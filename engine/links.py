@@ -99,7 +99,7 @@ def _changed(
         if value is not None:
             adapter = wf.field_adapters[name]
             try:
-                value = adapter.dump_python(adapter.validate_python(value), mode="json")
+                value = adapter.checked(value)
             except ValidationError as e:
                 errors += field_errors(e, where)
                 continue

@@ -83,6 +83,21 @@ def canonical_json(value: Any) -> str:
     return "".join(_CHUNKS(value, 0))
 
 
+_text = json.encoder.encode_basestring  # a string as the canonical form spells it
+
+
+def _atom(value: Any) -> str:
+    """The canonical JSON of one value, a string, an integer or null without the encoder."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return canonical_json(value)
+
+
 def copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars)."""
     if isinstance(value, dict):
@@ -333,7 +348,35 @@ class HistoryEntry:
         return sorted(k for k, v in (self.seal or {}).items() if v.startswith(REDACTED_PREFIX))
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    def canonical(self) -> str:
+        """The canonical JSON of :meth:`body`, written out in its sorted key order: the top
+        level's keys are known, so only its nested values go through the generic encoder."""
+        j = _atom
+        if self.seal is None:
+            payload = canonical_json(self.payload)
+        else:
+            digests = self.payload_digests()
+            payload = "{" + ",".join(f"{_text(k)}:{_text(v)}" for k, v in digests.items()) + "}"
+        return "".join(
+            (
+                f'{{"actor":{canonical_json(self.actor)},"command_id":{j(self.command_id)},',
+                "" if self.deadline is None else f'"deadline":{canonical_json(self.deadline)},',
+                f'"definition_hash":{j(self.definition_hash)},'
+                f'"instance_id":{j(self.instance_id)},"occurred_at":{j(self.occurred_at)},'
+                f'"parent_id":{j(self.parent_id)},"payload":{payload},',
+                "" if self.seal is None else '"payload_sealed":true,',
+                f'"prev_hash":{j(self.prev_hash)},"reason":{j(self.reason)},'
+                f'"recorded_at":{j(self.recorded_at)},"role":{j(self.role)},"seq":{j(self.seq)},'
+                f'"source":{j(self.source)},"target":{j(self.target)},'
+                f'"trigger":{j(self.trigger)},',
+                "" if self.unit is None else f'"unit":{j(self.unit)},',
+                f'"visibility":{j(self.visibility)},',
+                "" if self.warnings is None else f'"warnings":{canonical_json(self.warnings)},',
+                f'"workflow":{j(self.workflow)},"workflow_version":{j(self.workflow_version)}}}',
+            )
+        )
 
     def sealed(self) -> HistoryEntry:
         object.__setattr__(self, "hash", self.compute_hash())  # sealed once, before anyone sees it

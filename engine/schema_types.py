@@ -24,7 +24,15 @@ from typing_extensions import TypedDict
 
 from .definition import FieldSpec
 
-__all__ = ["Validator", "annotation_for", "field_errors", "record_adapter", "value_adapter"]
+__all__ = [
+    "NOT_PLAIN",
+    "Validator",
+    "annotation_for",
+    "field_errors",
+    "plain_check",
+    "record_adapter",
+    "value_adapter",
+]
 
 
 def _iso_date(value: str) -> str:
@@ -96,16 +104,22 @@ def annotation_for(spec: FieldSpec, name: str = "item") -> Any:
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
+NOT_PLAIN: Any = object()  # what a plain check returns for a value it leaves to pydantic
+Plain = Callable[[Any], Any]  # a value as pydantic would give it back, or NOT_PLAIN
+
+
 class Validator:
     """A pydantic validator built on first use: a workflow has hundreds (a record per payload,
     one per data field) and a command uses a few. ``validate_python`` and ``dump_python`` are
-    the adapter's own."""
+    the adapter's own; :meth:`checked` is the two in one, with a plain check first when the
+    spec has one (:func:`plain_check`)."""
 
-    __slots__ = ("_adapter", "_build")
+    __slots__ = ("_adapter", "_build", "_plain")
 
-    def __init__(self, build: Callable[[], TypeAdapter[Any]]) -> None:
+    def __init__(self, build: Callable[[], TypeAdapter[Any]], plain: Plain | None = None) -> None:
         self._build = build
         self._adapter: TypeAdapter[Any] | None = None
+        self._plain = plain
 
     @property
     def adapter(self) -> TypeAdapter[Any]:
@@ -119,13 +133,106 @@ class Validator:
     def dump_python(self, value: Any, *, mode: Literal["json", "python"] = "python") -> Any:
         return self.adapter.dump_python(value, mode=mode)
 
+    def checked(self, value: Any) -> Any:
+        """``value`` validated and dumped as JSON: what ``dump_python(validate_python(value),
+        mode="json")`` gives, raising what it raises. A value of a plain spec that is already
+        in its JSON form (the common case: a string for a string field) skips pydantic."""
+        if self._plain is not None:
+            found = self._plain(value)
+            if found is not NOT_PLAIN:
+                return found
+        return self.adapter.dump_python(self.adapter.validate_python(value), mode="json")
+
+
+def _plain_scalar(kind: str, values: tuple[str, ...] | None) -> Callable[[Any], bool] | None:
+    """Whether a value of ``kind`` is valid as it is and dumps to itself: a test of its exact
+    type, or None for kinds pydantic converts (dates, numbers, objects)."""
+    if kind in ("string", "text"):
+        return lambda v: type(v) is str
+    if kind == "bool":
+        return lambda v: type(v) is bool
+    if kind == "int":
+        return lambda v: type(v) is int
+    if kind == "enum" and values is not None:
+        allowed = frozenset(values)
+        return lambda v: type(v) is str and v in allowed
+    return None
+
+
+def plain_check(spec: FieldSpec) -> Plain | None:
+    """The check of a field whose valid JSON values pydantic gives back unchanged (strings,
+    enums, bools, ints and lists of them, with their lengths and bounds): the value itself (a
+    list: a copy), or NOT_PLAIN for anything else, which pydantic then judges. None for a spec
+    with no such check."""
+    if spec.fields is not None:
+        return None
+    if spec.type == "list":
+        item = _plain_scalar(spec.items, spec.item_values) if spec.items else None
+        if item is None:
+            return None
+        each = item
+
+        def test(v: Any) -> bool:
+            return type(v) is list and all(each(x) for x in v)
+    else:
+        whole = _plain_scalar(spec.type, spec.values)
+        if whole is None:
+            return None
+        test = whole
+    low, high = spec.min_length, spec.max_length
+    least, most = spec.minimum, spec.maximum
+
+    def plain(value: Any) -> Any:
+        if not test(value):
+            return NOT_PLAIN
+        if low is not None or high is not None:  # a string's characters, a list's elements
+            if type(value) not in (str, list):
+                return NOT_PLAIN
+            size = len(value)
+            if (low is not None and size < low) or (high is not None and size > high):
+                return NOT_PLAIN
+        if least is not None or most is not None:
+            if type(value) is not int:
+                return NOT_PLAIN
+            if (least is not None and value < least) or (most is not None and value > most):
+                return NOT_PLAIN
+        return list(value) if type(value) is list else value
+
+    return plain
+
+
+def _plain_record(fields: dict[str, FieldSpec], partial: bool) -> Plain | None:
+    """The plain check of a record whose every field has one (:func:`plain_check`): a dict of
+    known keys, the required ones there, each value plain; the fields in the record's order."""
+    checks = {key: plain_check(spec) for key, spec in fields.items()}
+    if any(c is None for c in checks.values()):
+        return None
+    required = frozenset(k for k, spec in fields.items() if spec.required and not partial)
+    order = tuple(checks.items())
+
+    def plain(value: Any) -> Any:
+        if type(value) is not dict or not required <= value.keys() or value.keys() - checks:
+            return NOT_PLAIN
+        out = {}
+        for key, check in order:
+            if key in value:
+                found = check(value[key])  # type: ignore[misc]
+                if found is NOT_PLAIN:
+                    return NOT_PLAIN
+                out[key] = found
+        return out
+
+    return plain
+
 
 def record_adapter(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> Validator:
     """A validator for a whole record (payload or data): unknown keys are refused.
 
     With ``partial``, no field is required (used for updates of single fields).
     """
-    return Validator(lambda: TypeAdapter(_record(name, fields, partial=partial)))
+    return Validator(
+        lambda: TypeAdapter(_record(name, fields, partial=partial)), _plain_record(fields, partial)
+    )
 
 
 def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -> Any:
@@ -144,7 +251,7 @@ def _record(name: str, fields: dict[str, FieldSpec], *, partial: bool = False) -
 
 def value_adapter(spec: FieldSpec) -> Validator:
     """A validator for one field's value."""
-    return Validator(lambda: TypeAdapter(annotation_for(spec)))
+    return Validator(lambda: TypeAdapter(annotation_for(spec)), plain_check(spec))
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:

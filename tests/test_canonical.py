@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xieshang.ledger import LedgerEntry
-from xieshang.records import SALT_PREFIX, canonical_json, copy_json, new_seal
+from xieshang.records import SALT_PREFIX, HistoryEntry, canonical_json, copy_json, new_seal
 
 JSON = st.recursive(
     st.none()
@@ -77,3 +77,42 @@ def test_a_ledger_entry_spells_its_body_as_the_canonical_json(
 ) -> None:
     entry = LedgerEntry(position, instance_id, seq, org, row_hash, prev_hash)
     assert entry.canonical() == canonical_json(entry.body())
+
+
+OPTIONAL_TEXT = st.none() | TEXT
+ATOM = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
+
+
+@settings(max_examples=300)
+@given(
+    texts=st.lists(TEXT, min_size=9, max_size=9),
+    optional=st.lists(OPTIONAL_TEXT, min_size=4, max_size=4),
+    numbers=st.tuples(st.integers(1, 2**40), st.integers(1, 2**31) | st.booleans()),
+    actor=st.dictionaries(TEXT, ATOM | st.lists(TEXT, max_size=3), max_size=4),
+    payload=st.dictionaries(TEXT, JSON, max_size=4),
+    sealed=st.booleans(),
+    deadline=st.none() | st.dictionaries(TEXT, ATOM, max_size=3),
+    warnings=st.none() | st.lists(st.dictionaries(TEXT, TEXT, max_size=2), max_size=2),
+    unit=OPTIONAL_TEXT,
+)
+def test_a_history_row_spells_its_body_as_the_canonical_json(
+    texts: list[str],
+    optional: list[str | None],
+    numbers: tuple[int, int | bool],
+    actor: dict[str, Any],
+    payload: dict[str, Any],
+    sealed: bool,
+    deadline: dict[str, Any] | None,
+    warnings: list[dict[str, str]] | None,
+    unit: str | None,
+) -> None:
+    instance_id, workflow, definition_hash, trigger, target, role, visibility, at, prev = texts
+    source, reason, command_id, parent_id = optional
+    seq, version = numbers
+    row = HistoryEntry(
+        instance_id, seq, workflow, version, definition_hash, trigger, source, target, actor,  # type: ignore[arg-type]
+        role, reason, payload, visibility, at, at, command_id, prev, parent_id=parent_id,
+        deadline=deadline, warnings=warnings, seal=new_seal(payload) if sealed else None,
+        unit=unit,
+    )  # fmt: skip
+    assert row.canonical() == canonical_json(row.body())
