@@ -40,8 +40,8 @@ _ACTOR = re.compile(
 
 def iso(moment: datetime) -> str:
     """One spelling of a moment: UTC, microseconds. What hashes and SQL columns hold."""
-    if moment.tzinfo is UTC:
-        return moment.isoformat(timespec="microseconds")
+    if moment.tzinfo is UTC:  # (the plain form, cheaper, has the microseconds unless 0)
+        return moment.isoformat() if moment.microsecond else moment.isoformat("T", "microseconds")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

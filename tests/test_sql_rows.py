@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xieshang import Instance
+from xieshang.records import iso
 from xieshang.adapters.sql.rows import (
     insert_values,
     instance,
@@ -57,3 +58,12 @@ def test_data_written_with_spaces_by_another_hand_reads_the_same(
     values = list(insert_values(instance_row(written)))
     values[6] = space + json.dumps(written.data, indent=1, ensure_ascii=True) + space
     assert instance_of(values) == written
+
+
+@given(MOMENTS | st.datetimes(timezones=st.just(UTC)).map(lambda m: m.replace(microsecond=0)))
+def test_a_moment_is_spelled_in_utc_with_its_microseconds_even_when_they_are_zero(
+    moment: datetime,
+) -> None:
+    text = iso(moment)
+    assert text == moment.astimezone(UTC).isoformat(timespec="microseconds")
+    assert len(text) == len("2026-11-30T04:00:00.000000+00:00")

@@ -146,10 +146,9 @@ def parsed(values: Sequence[Any]) -> InstanceRow:
 
 
 def instance(row: InstanceRow) -> Instance:
-    """The instance a cache row holds (a fresh copy: its data parsed anew)."""
-    fields = row._asdict()
-    fields["data"] = json.loads(row.data)
-    return Instance(**fields)
+    """The instance a cache row holds (a fresh copy: its data parsed anew). A row's fields are
+    the instance's, in the same order."""
+    return Instance(*row[:6], json.loads(row.data), *row[7:])
 
 
 def instance_of(values: Sequence[Any]) -> Instance:
