@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xieshang import Instance
-from xieshang.records import iso
 from xieshang.adapters.sql.rows import (
     insert_values,
     instance,
@@ -19,6 +18,7 @@ from xieshang.adapters.sql.rows import (
     instance_row,
     parsed,
 )
+from xieshang.records import iso
 
 TEXT = st.text(max_size=8)
 JSON = st.recursive(
