@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from transitions import Machine, MachineError
+from transitions import EventData, Machine, MachineError
 
 from .access import CompiledRule
 from .definition import ChildFireSpec, Definition, FieldSpec, Label, TransitionSpec
@@ -160,9 +160,18 @@ class CompiledWorkflow:
         return found
 
     def move(self, cursor: Cursor, transition: CompiledTransition) -> None:
-        """Move ``cursor`` along ``transition`` through the shared machine."""
+        """Move ``cursor`` along ``transition`` through the shared machine: the machine's
+        transition from the cursor's state executes on it (the event's own dispatch, which adds
+        a queue, callbacks and hooks this machine has none of, is left out)."""
+        machine = self._machine
+        event = machine.events[transition.event]
         try:
-            moved = self._machine.events[transition.event].trigger(cursor)
+            found = event.transitions.get(cursor.state)
+            if not found:
+                raise MachineError(f"Can't trigger event {event.name} from state {cursor.state}!")
+            data = EventData(machine.get_state(cursor.state), event, machine, cursor, (), {})
+            data.transition = found[0]
+            moved = found[0].execute(data)
         except MachineError as e:
             allowed = sorted({t.trigger for t in self.by_state.get(cursor.state, ())})
             raise TransitionNotAllowed(

@@ -331,3 +331,24 @@ transitions:
     n = len(eng.store.outbox())
     eng.fire(iid, "go", clerk)
     assert len(eng.store.outbox()) == n and len(eng.history(iid)) == 2
+
+
+def test_the_machine_moves_only_along_a_transition_from_the_current_state(engine: Engine) -> None:
+    """The compiled workflow's move runs the state machine's transition; from a state the
+    transition does not leave, it refuses, naming what can fire there."""
+    from xieshang.compiler import Cursor
+
+    wf = engine.registry.get("proposal")
+    submit = wf.by_trigger["submit"][0]
+    cursor = Cursor("draft")
+    wf.move(cursor, submit)
+    assert cursor.state == "submitted"
+    stuck = Cursor("closed")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        wf.move(stuck, submit)
+    assert stuck.state == "closed"
+    assert refused.value.details["allowed"] == []  # closed is final: nothing fires there
+    filed = Cursor("filed")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        wf.move(filed, submit)
+    assert "flag_key" in refused.value.details["allowed"]
