@@ -166,6 +166,7 @@ def plain_check(spec: FieldSpec) -> Plain | None:
     with no such check."""
     if spec.fields is not None:
         return None
+    test: Callable[[Any], bool]
     if spec.type == "list":
         item = _plain_scalar(spec.items, spec.item_values) if spec.items else None
         if item is None:

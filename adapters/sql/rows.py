@@ -146,9 +146,13 @@ def parsed(values: Sequence[Any]) -> InstanceRow:
 
 
 def instance(row: InstanceRow) -> Instance:
-    """The instance a cache row holds (a fresh copy: its data parsed anew). A row's fields are
-    the instance's, in the same order."""
-    return Instance(*row[:6], json.loads(row.data), *row[7:])
+    """The instance a cache row holds (a fresh copy: its data parsed anew)."""
+    return Instance(
+        row.id, row.workflow, row.workflow_version, row.definition_hash, row.org, row.state,
+        json.loads(row.data), row.version, row.created_at, row.updated_at, row.entered_at,
+        row.final, row.due_at, row.overdue, row.parent_id, row.unit, row.head_hash,
+        row.children_version, row.due_basis, row.suspended_at,
+    )  # fmt: skip
 
 
 def instance_of(values: Sequence[Any]) -> Instance:
