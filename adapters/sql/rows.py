@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -177,15 +178,22 @@ def instance_of(values: Sequence[Any]) -> Instance:
     )  # fmt: skip
 
 
-def history_values(e: HistoryEntry) -> tuple[Any, ...]:
+_HISTORY_FIELDS = operator.attrgetter(*HISTORY_COLUMNS)
+_JSON_AT = tuple(k for k, name in enumerate(HISTORY_COLUMNS) if name in _HISTORY_JSON)
+_OPTIONAL_JSON_AT = tuple(
+    k for k, name in enumerate(HISTORY_COLUMNS) if name in _HISTORY_OPTIONAL_JSON
+)
+
+
+def history_values(e: HistoryEntry) -> list[Any]:
     """The values to insert for a history entry, in :data:`HISTORY_COLUMNS` order."""
-    values = []
-    for name in HISTORY_COLUMNS:
-        value = getattr(e, name)
-        if name in _HISTORY_JSON or (name in _HISTORY_OPTIONAL_JSON and value is not None):
-            value = dump(value)
-        values.append(value)
-    return tuple(values)
+    values = list(_HISTORY_FIELDS(e))
+    for k in _JSON_AT:
+        values[k] = dump(values[k])
+    for k in _OPTIONAL_JSON_AT:
+        if values[k] is not None:
+            values[k] = dump(values[k])
+    return values
 
 
 def entry(values: Sequence[Any]) -> HistoryEntry:
