@@ -85,7 +85,9 @@ class RowCache:
             for row in rows[inserted:]:
                 held = self._rows.get(row.id)
                 if held is not None and held.version <= row.version:
-                    self._rows[row.id] = row._replace(children_version=held.children_version)
+                    kept = held.children_version
+                    same = row.children_version == kept  # as it was read: the common case
+                    self._rows[row.id] = row if same else row._replace(children_version=kept)
             for parent_id, seen in commit.touch:
                 held = self._rows.get(parent_id)
                 if held is not None:
