@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from xieshang import Actor, Engine, InvalidPayload, Registry
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import open_store
-from xieshang.adapters.sql.rows import dump
+from xieshang.adapters.sql.rows import dump, parse
 from xieshang.inputs import MAX_INT, input_errors
 from xieshang.records import canonical_json
 
@@ -152,3 +152,24 @@ def test_an_effect_that_overflows_an_integer_is_refused_and_writes_nothing(engin
     assert "count" in str(refused.value) and "overflow" in str(refused.value)
     assert len(engine.history(i.id, CLERK)) == 1
     assert engine.fire(i.id, "square", CLERK, {"n": 3}).data["count"] == 9
+
+
+NUMBER_TEXTS = st.one_of(
+    st.integers().map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e-400", '"\\ud800"', " 1 "]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(NUMBER_TEXTS | VALUES.map(json.dumps), max_size=4))
+def test_a_column_text_is_read_as_the_standard_reader_reads_it(parts: list[str]) -> None:
+    """Texts written by the store or by anyone: numbers of every length and spelling, what
+    only the standard reader accepts, whitespace. Equal as JSON, and each number of the same
+    type (an integer beyond 64 bits stays an integer)."""
+    text = "[" + ", ".join(parts) + "]"
+    expected = json.loads(text)
+    found = parse(text)
+    assert json.dumps(found) == json.dumps(expected)
+    assert [type(v) for v in found] == [type(v) for v in expected]

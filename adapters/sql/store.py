@@ -52,6 +52,7 @@ from .rows import (
     InstanceRow,
     entry,
     instance,
+    parse,
     parsed,
 )
 from .selects import QueryReads
@@ -434,7 +435,7 @@ class SQLStore(QueryReads, TimerReads, ReaderReads):
             sql += f" WHERE instance_id = {self._p}"
             params = (instance_id,)
         rows = self._read(sql + " ORDER BY position", params)
-        return [EventRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [EventRecord(r[0], r[1], r[2], r[3], r[4], parse(r[5])) for r in rows]
 
     def outbox_since(self, position: int, limit: int) -> list[tuple[int, EventRecord]]:
         p = self._p
@@ -443,7 +444,7 @@ class SQLStore(QueryReads, TimerReads, ReaderReads):
             f"WHERE position > {p} ORDER BY position LIMIT {p}",
             (position, limit),
         )
-        return [(r[0], EventRecord(r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))) for r in rows]
+        return [(r[0], EventRecord(r[1], r[2], r[3], r[4], r[5], parse(r[6]))) for r in rows]
 
     def outbox_head(self) -> int:
         return int(self._read("SELECT COALESCE(MAX(position), 0) FROM outbox", ())[0][0])
