@@ -24,9 +24,15 @@ from .schemas import AvailabilityOut, FireIn, HistoryEntryOut, InstanceOut, Page
 __all__ = ["add_instance_routes"]
 
 
-def _etag(response: Response, instance: Instance) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{instance.version}"'
-    return instance.to_dict()
+def _answer(instance: Instance, *, status_code: int = 200, location: bool = False) -> Response:
+    """A command's answer: the instance as ``InstanceOut`` (validated and written here, on the
+    request's worker thread: a dict returned to FastAPI is validated on a thread of its own,
+    one more hand-off per request), its version as the ETag."""
+    headers = {"ETag": f'"{instance.version}"'}
+    if location:
+        headers["Location"] = f"/instances/{instance.id}"
+    body = InstanceOut.model_validate(instance.to_dict()).model_dump_json(by_alias=True)
+    return Response(body, status_code, headers, media_type="application/json")
 
 
 def _expected_version(if_match: str | None) -> int | None:
@@ -88,9 +94,7 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 413, 422),
     )
-    def start(
-        body: StartIn, response: Response, actor: Caller, idempotency_key: IdemKey = None
-    ) -> dict[str, Any]:
+    def start(body: StartIn, actor: Caller, idempotency_key: IdemKey = None) -> Response:
         """Start an instance in the caller's org, as the caller."""
         with keyed(idempotency_key):
             instance = engine.start(
@@ -100,8 +104,7 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
                 org=actor.org,
                 command_id=command_id(actor, idempotency_key),
             )
-        response.headers["Location"] = f"/instances/{instance.id}"
-        return _etag(response, instance)
+        return _answer(instance, status_code=201, location=True)
 
     @api.get(
         "/instances/{instance_id}",
@@ -110,11 +113,11 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
         tags=["instances"],
         responses=documented(401, 404),
     )
-    def get_instance(instance_id: str, response: Response, actor: Caller) -> dict[str, Any]:
+    def get_instance(instance_id: str, actor: Caller) -> Response:
         """The instance; its ETag is its version."""
         # read past the store's cache: another process may have moved it, and a stale ETag
         # would send a careful client round a loop of 412s
-        return _etag(response, engine.get(instance_id, actor, fresh=True))
+        return _answer(engine.get(instance_id, actor, fresh=True))
 
     @api.post(
         "/instances/{instance_id}/fire",
@@ -126,11 +129,10 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
     def fire(
         instance_id: str,
         body: FireIn,
-        response: Response,
         actor: Caller,
         if_match: IfMatch = None,
         idempotency_key: IdemKey = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Fire a trigger as the caller. With If-Match, only on that version (else 412)."""
         with keyed(idempotency_key):
             instance = engine.fire(
@@ -142,7 +144,7 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
                 expected_version=_expected_version(if_match),
                 command_id=command_id(actor, idempotency_key),
             )
-        return _etag(response, instance)
+        return _answer(instance)
 
     @api.get(
         "/instances/{instance_id}/available",
