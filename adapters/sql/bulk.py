@@ -32,7 +32,7 @@ class _Fold:
 
     def __init__(self, head: tuple[int, str]) -> None:
         self.instances: dict[str, Instance] = {}
-        self.history: list[tuple[Any, ...]] = []
+        self.history: list[list[Any]] = []
         self.events: list[tuple[Any, ...]] = []
         self.readers: dict[str, dict[str, int]] = {}
         self.timers: dict[str, list[TimerRecord]] = {}
