@@ -173,14 +173,17 @@ def fire(
     reason: str | None,
     expected_version: int | None,
     command_id: str | None,
-) -> Instance:
-    """Fire a trigger (see :meth:`Engine.fire`), judging again after a lost race."""
+) -> tuple[Instance, int | None]:
+    """Fire a trigger (see :meth:`Engine.fire`), judging again after a lost race. Returns the
+    instance as the step left it, and the level the actor reads it at when the step left its
+    readers as they were (None when that is not known)."""
     fresh = False
+    seen: int | None = None
     for attempt in range(_RETRIES):
         if attempt == 0:  # one the actor may not read is answered as missing
-            instance = reads.readable(engine, instance_id, actor)
+            instance, seen = reads.read_at_level(engine, instance_id, actor)
         else:
-            instance = engine._load(instance_id, actor, fresh=fresh)
+            instance, seen = engine._load(instance_id, actor, fresh=fresh), None
         if expected_version is not None and instance.version != expected_version:
             if not fresh:
                 fresh = True
@@ -212,7 +215,7 @@ def fire(
             if attempt + 1 < _RETRIES:
                 continue
             raise
-        return result
+        return result, (seen if instance_id not in commit.readers else None)
     raise ConcurrencyConflict(instance_id, expected_version, case=ConflictCase.RETRIES_EXHAUSTED)
 
 

@@ -76,18 +76,27 @@ def _read(
     return instance, found
 
 
-def as_read(engine: Engine, instance: Instance, actor: Actor | None) -> Instance:
+def as_read(
+    engine: Engine, instance: Instance, actor: Actor | None, *, known: int | None = None
+) -> Instance:
     """``instance`` as ``actor`` reads it: whole from the ``data`` level, else only its public
-    fields (also when the actor reads it no more: a step it fired moved it out of its sight)."""
+    fields (also when the actor reads it no more: a step it fired moved it out of its sight).
+    ``known``: that level, when the caller knows it (a step that left the readers as they were
+    leaves it as it was)."""
     if access.unscoped(actor):
         return instance
-    found = level(engine, instance, actor)
+    found = known if known is not None else level(engine, instance, actor)
     return access.redact_instance(engine._workflow_of(instance), instance, found)
 
 
 def readable(engine: Engine, instance_id: str, actor: Actor | None) -> Instance:
     """The stored instance, unredacted, if ``actor`` may read it; else NotFound, as for none."""
     return _read(engine, instance_id, actor)[0]
+
+
+def read_at_level(engine: Engine, instance_id: str, actor: Actor | None) -> tuple[Instance, int]:
+    """:func:`readable`, and the level ``actor`` reads the instance at."""
+    return _read(engine, instance_id, actor)
 
 
 def get(engine: Engine, instance_id: str, actor: Actor | None, *, fresh: bool) -> Instance:

@@ -237,8 +237,9 @@ class Engine(Administration):
             done = self.store.find_command(command_id)
             if done is not None:
                 return reads.as_read(self, self._retried(done, instance_id, request), actor)
+        known: int | None = None  # the level the actor reads the result at, if the step kept it
         try:  # an instance the actor may not read is refused as missing, before anything else
-            moved = commands.fire(
+            moved, known = commands.fire(
                 self,
                 instance_id,
                 trigger,
@@ -250,7 +251,7 @@ class Engine(Administration):
             )
         except ConcurrencyConflict as e:
             moved = self._retried(self._command_race(e, command_id), instance_id, request)
-        return reads.as_read(self, moved, actor)
+        return reads.as_read(self, moved, actor, known=known)
 
     def _command_race(self, error: ConcurrencyConflict, command_id: str | None) -> HistoryEntry:
         """The row of the command that took ``command_id`` first; ``error`` again if none."""

@@ -165,3 +165,68 @@ def test_the_http_admin_routes_answer_only_what_the_admin_may_read(tmp_path: Pat
             assert r.status_code == 200, r.text
             assert r.json()["data"] == {"title": "t"}, route
         assert engine.get(note_id, CLERK).data == {"title": "t", "secret": "s"}
+
+
+# a member sees an open task (its public title); one who claims it reads it whole from then on
+TASK = """
+id: task
+version: 1
+title: {zh: 任务, en: Task}
+roles:
+  clerk: {zh: 办事员}
+  member: {zh: 委员}
+read:
+  see:
+    - roles: [member]
+  data:
+    - roles: [clerk]
+    - named: [data.owner]
+start:
+  roles: [clerk]
+data:
+  title: {type: string, required: true, public: true, max_length: 50}
+  secret: {type: string, max_length: 50}
+  owner: {type: string, max_length: 50}
+states:
+  open: {initial: true, label: {zh: 待办}}
+  done: {final: true, label: {zh: 已办}}
+transitions:
+  - trigger: claim
+    from: open
+    to: open
+    roles: [member]
+    set: {owner: actor.id}
+  - trigger: drop
+    from: open
+    to: open
+    roles: [member]
+    set: {owner: "null"}
+  - trigger: finish
+    from: open
+    to: done
+    roles: [clerk]
+"""
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_fire_that_changes_what_its_actor_reads_answers_at_the_new_level(
+    kind: str, tmp_path: Path
+) -> None:
+    """Claiming grants the member the data level, dropping takes it back: each answer shows
+    the instance at the level the step left, not the one the actor read it at before."""
+    with contextlib.ExitStack() as stack:
+        store = (
+            MemoryStore()
+            if kind == "memory"
+            else stack.enter_context(open_store(f"sqlite:///{tmp_path / 'x.db'}"))
+        )
+        engine = Engine(store, Registry.from_texts([("task.yaml", TASK)]))  # type: ignore[arg-type]
+        task = engine.start("task", {"title": "t", "secret": "s"}, CLERK)
+        assert engine.get(task.id, MEMBER).data == {"title": "t"}
+        claimed = engine.fire(task.id, "claim", MEMBER)
+        assert claimed.data == {"title": "t", "secret": "s", "owner": "m1"}
+        dropped = engine.fire(task.id, "drop", MEMBER)
+        assert dropped.data == {"title": "t"}
+        # a step that leaves the readers as they were answers at the level read before it
+        again = engine.fire(task.id, "drop", MEMBER)
+        assert again.data == {"title": "t"} and again.version == 4
