@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from store_contract import bump, propose
 
@@ -16,7 +16,8 @@ from xieshang.records import Commit
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(counts=st.lists(st.sampled_from([1, 2, 17, 40]), max_size=3))
+@given(counts=st.lists(st.sampled_from([1, 2, 17, 40, 450]), max_size=3))
+@example(counts=[450, 2])  # more events than one insert takes: several, in order
 def test_each_commits_events_land_in_order(engine: Engine, counts: list[int]) -> None:
     store = engine.store
     current = propose(engine)

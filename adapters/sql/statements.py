@@ -123,6 +123,18 @@ class Statements:
         self.definitions = "SELECT hash, workflow FROM definitions"
         self.p = p
         self._queries = QueryText(postgres, self.dialect)
+        self._outbox_rows: dict[int, str] = {1: self.outbox_insert}
+
+    def outbox_rows(self, count: int) -> str:
+        """The insert of ``count`` outbox rows in one statement (a step's events)."""
+        found = self._outbox_rows.get(count)
+        if found is None:
+            row = f"({', '.join([self.p] * 7)})"
+            found = self._outbox_rows[count] = (
+                "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
+                f"VALUES {', '.join([row] * count)}"
+            )
+        return found
 
     def query(
         self,

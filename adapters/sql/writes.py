@@ -39,6 +39,9 @@ def touched(commit: Commit) -> list[str]:
     return touched
 
 
+OUTBOX_ROWS = 200  # events per insert: far below either database's limit of parameters
+
+
 def event_texts(events: list[EventRecord]) -> list[str]:
     """The JSON of each event's body, as ``dump`` writes it. The events of one step share their
     ``data`` (one dict, last in every body): it is encoded once and spliced in."""
@@ -154,14 +157,14 @@ def write_rows(
     if commit.events:
         at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
         texts = event_texts(commit.events)
-        events = [
-            (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
+        outbox = [
+            value
             for v, text in zip(commit.events, texts, strict=True)
-        ]
-        if len(events) == 1:
-            ex(store._sql.outbox_insert, events[0])
-        else:
-            cur.executemany(store._sql.outbox_insert, events)
+            for value in (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
+        ]  # the events in statements of many rows each, in their order
+        for start in range(0, len(commit.events), OUTBOX_ROWS):
+            count = min(OUTBOX_ROWS, len(commit.events) - start)
+            ex(store._sql.outbox_rows(count), outbox[7 * start : 7 * (start + count)])
     for instance_id in commit.clear_timers:
         ex(store._sql.clear, (instance_id,))
     if commit.timers:
