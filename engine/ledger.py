@@ -11,15 +11,11 @@ it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Commit, HistoryEntry, canonical_json
-
-# a string as the canonical form spells it (no ASCII escaping): what json.dumps calls
-_text = json.encoder.encode_basestring
+from .records import Commit, HistoryEntry, canonical_json, json_text
 
 __all__ = ["GENESIS", "LedgerEntry", "append_entries", "entry_of", "entry_orgs", "verify_ledger"]
 
@@ -62,9 +58,9 @@ class LedgerEntry:
         ):
             return canonical_json(self.body())
         return (
-            f'{{"instance_id":{_text(self.instance_id)},"org":{_text(self.org)},'
-            f'"position":{self.position},"prev_hash":{_text(self.prev_hash)},'
-            f'"row_hash":{_text(self.row_hash)},"seq":{self.seq}}}'
+            f'{{"instance_id":{json_text(self.instance_id)},"org":{json_text(self.org)},'
+            f'"position":{self.position},"prev_hash":{json_text(self.prev_hash)},'
+            f'"row_hash":{json_text(self.row_hash)},"seq":{self.seq}}}'
         )
 
     def sealed(self) -> LedgerEntry:

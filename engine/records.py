@@ -83,14 +83,14 @@ def canonical_json(value: Any) -> str:
     return "".join(_CHUNKS(value, 0))
 
 
-_text = json.encoder.encode_basestring  # a string as the canonical form spells it
+json_text = json.encoder.encode_basestring  # a string as the canonical form spells it
 
 
 def _atom(value: Any) -> str:
     """The canonical JSON of one value, a string, an integer or null without the encoder."""
     kind = type(value)
     if kind is str:
-        return _text(value)
+        return json_text(value)
     if kind is int:
         return int.__repr__(value)
     if value is None:
@@ -358,7 +358,8 @@ class HistoryEntry:
             payload = canonical_json(self.payload)
         else:
             digests = self.payload_digests()
-            payload = "{" + ",".join(f"{_text(k)}:{_text(v)}" for k, v in digests.items()) + "}"
+            fields = (f"{json_text(k)}:{json_text(v)}" for k, v in digests.items())
+            payload = "{" + ",".join(fields) + "}"
         return "".join(
             (
                 f'{{"actor":{canonical_json(self.actor)},"command_id":{j(self.command_id)},',

@@ -206,10 +206,10 @@ def _plain_record(fields: dict[str, FieldSpec], partial: bool) -> Plain | None:
     """The plain check of a record whose every field has one (:func:`plain_check`): a dict of
     known keys, the required ones there, each value plain; the fields in the record's order."""
     checks = {key: plain_check(spec) for key, spec in fields.items()}
-    if any(c is None for c in checks.values()):
+    order = tuple((key, check) for key, check in checks.items() if check is not None)
+    if len(order) != len(checks):
         return None
     required = frozenset(k for k, spec in fields.items() if spec.required and not partial)
-    order = tuple(checks.items())
 
     def plain(value: Any) -> Any:
         if type(value) is not dict or not required <= value.keys() or value.keys() - checks:
@@ -217,7 +217,7 @@ def _plain_record(fields: dict[str, FieldSpec], partial: bool) -> Plain | None:
         out = {}
         for key, check in order:
             if key in value:
-                found = check(value[key])  # type: ignore[misc]
+                found = check(value[key])
                 if found is NOT_PLAIN:
                     return NOT_PLAIN
                 out[key] = found

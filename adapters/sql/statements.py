@@ -22,6 +22,7 @@ __all__ = ["Statements"]
 
 _ICOLS = ", ".join(INSTANCE_COLUMNS)
 _HCOLS = ", ".join(f'"{c}"' if c == "trigger" else c for c in HISTORY_COLUMNS)
+_OUTBOX = "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) VALUES"
 # What a step may change. The identity columns (workflow, org, parent, unit) never change, and
 # leaving them out of the SET spares SQLite the upkeep of their indexes.
 _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
@@ -69,10 +70,7 @@ class Statements:
             f"UPDATE history SET payload = {p}, seal = {p} "
             f"WHERE instance_id = {p} AND seq = {p} AND hash = {p}"
         )
-        self.outbox_insert = (
-            "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
-            f"VALUES ({marks(7)})"
-        )
+        self.outbox_insert = f"{_OUTBOX} ({marks(7)})"
         self.clear = f"DELETE FROM timers WHERE instance_id = {p}"
         self.timer_insert = (
             f'INSERT INTO timers (instance_id, kind, "trigger", due_at, version, org, basis) '
@@ -130,10 +128,7 @@ class Statements:
         found = self._outbox_rows.get(count)
         if found is None:
             row = f"({', '.join([self.p] * 7)})"
-            found = self._outbox_rows[count] = (
-                "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, created_at) "
-                f"VALUES {', '.join([row] * count)}"
-            )
+            found = self._outbox_rows[count] = f"{_OUTBOX} {', '.join([row] * count)}"
         return found
 
     def query(
