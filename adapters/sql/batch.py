@@ -1,13 +1,17 @@
-"""How the store writes one commit on PostgreSQL: the transaction in two round trips.
+"""How the store writes one commit on PostgreSQL: the transaction in one or two round trips.
 
 A step's statements would each wait for the server in turn (seven round trips or more). Here
 they are sent in a pipeline instead:
 
-1. ``BEGIN`` and every row of the commit, then a sync point. The row counts the store checks
-   (the expected version of each instance, a timer still there) are read when the results
-   come back; a count other than one is the conflict it names, and the transaction is rolled
-   back, as when the statements go one by one.
-2. The ledger's advisory lock, the ledger entries and ``COMMIT``, in one message. Each entry is
+1. ``BEGIN`` and every row of the commit. A step of one instance is one statement (its update,
+   history rows and events: ``Statements.step``) that fails on the server when the instance is
+   not at the expected version; the server then skips all that follows, and the transaction
+   is rolled back. Other row counts the store checks (the expected version of each instance
+   of a commit of several, a timer still there) are read at a sync point here, one round trip
+   more; a count other than one is the conflict it names, and the transaction is rolled back,
+   as when the statements go one by one.
+2. The ledger's advisory lock, the ledger entries and ``COMMIT``, in the same message as 1
+   when nothing was left to read. Each entry is
    appended by one statement that reads the ledger's head and computes the entry's hash on the
    server (``sha256`` of the same canonical text :meth:`xieshang.shared.LedgerEntry.canonical`
    writes). So the lock is held for the server's own work and the commit's flush only, never
@@ -95,7 +99,8 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
                 batch = Batch(conn, pipeline)
                 batch.execute(store._begin)
                 rows, _ = write_rows(store, batch, commit, None, batch)
-                batch.send()
+                if batch.checks:  # counts to read before the ledger's lock is asked for
+                    batch.send()
                 if commit.history:
                     _append_ledger(store, batch, commit)
                 batch.execute(store._end)

@@ -7,6 +7,7 @@ unique ``history.command_id``                          ConcurrencyConflict (the 
 unique ``instances.id``                                ConcurrencyConflict (the stored one)
 unique ``history`` (instance, seq) / ``outbox`` id     ConcurrencyConflict
 PostgreSQL serialization failure / deadlock            ConcurrencyConflict
+PostgreSQL division by zero (a step's update guard)    ConcurrencyConflict
 any other integrity error (foreign key, not null)      StoreError
 operational error (locked, connection lost, I/O)       StoreUnavailable
 any other driver error                                 StoreError
@@ -52,8 +53,8 @@ _CONSTRAINTS = {
 def classify(error: BaseException) -> str:
     """Which row of the error mapping a driver error falls in (see the module docstring).
 
-    Returns one of ``command-id``, ``instance-id``, ``history-seq``, ``retry``, ``integrity``,
-    ``unavailable``, ``other``.
+    Returns one of ``command-id``, ``instance-id``, ``history-seq``, ``retry``, ``stale``,
+    ``integrity``, ``unavailable``, ``other``.
     """
     if isinstance(error, sa.exc.DBAPIError) and isinstance(error.orig, BaseException):
         error = error.orig
@@ -65,6 +66,8 @@ def classify(error: BaseException) -> str:
         return _CONSTRAINTS.get(name, "integrity")
     if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
         return "retry"
+    if isinstance(error, psycopg.errors.DivisionByZero):  # see Statements.step
+        return "stale"
     if isinstance(error, sqlite3.OperationalError | psycopg.OperationalError):
         return "unavailable"
     return "other"
@@ -101,7 +104,7 @@ def conflict(error: BaseException, commit: Commit, conn: Any, sql: Statements) -
                 return ConcurrencyConflict(
                     new.id, None, found[0], case=ConflictCase.INSTANCE_EXISTS
                 )
-    if kind in ("instance-id", "history-seq", "retry"):
+    if kind in ("instance-id", "history-seq", "retry", "stale"):
         expected = {new.id: v for new, v in commit.updates}
         iid = (
             commit.updates[0][0].id

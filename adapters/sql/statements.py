@@ -122,6 +122,7 @@ class Statements:
         self.p = p
         self._queries = QueryText(postgres, self.dialect)
         self._outbox_rows: dict[int, str] = {1: self.outbox_insert}
+        self._steps: dict[tuple[bool, bool, int, int], str] = {}
 
     def outbox_rows(self, count: int) -> str:
         """The insert of ``count`` outbox rows in one statement (a step's events)."""
@@ -129,6 +130,25 @@ class Statements:
         if found is None:
             row = f"({', '.join([self.p] * 7)})"
             found = self._outbox_rows[count] = f"{_OUTBOX} {', '.join([row] * count)}"
+        return found
+
+    def step(self, same_state: bool, same_due: bool, rows: int, events: int) -> str:
+        """PostgreSQL: one step's update of its instance, its ``rows`` history rows and its
+        ``events`` outbox rows in one statement. When the update finds no instance at the
+        expected version, the statement fails on the server (a division by the zero rows
+        updated: SQL has no other way to raise), so the transaction is aborted there and
+        nothing queued after it runs; :func:`.errors.classify` names that failure."""
+        key = (same_state, same_due, rows, events)
+        found = self._steps.get(key)
+        if found is None:
+            history = f"({', '.join([self.p] * len(HISTORY_COLUMNS))})"
+            parts = [
+                f"u AS ({self.updates[same_state, same_due]} RETURNING 1)",
+                f"h AS (INSERT INTO history ({_HCOLS}) VALUES {', '.join([history] * rows)})",
+            ]
+            if events:
+                parts.append(f"o AS ({self.outbox_rows(events)})")
+            found = self._steps[key] = f"WITH {', '.join(parts)} SELECT 1 / count(*) FROM u"
         return found
 
     def query(

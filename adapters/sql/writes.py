@@ -3,7 +3,9 @@ takes the instance rows (and so their versions) first, then the ledger entries l
 history rows they chain.
 
 The expected versions are checked by the UPDATE itself (``WHERE version = expected``); a row
-that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. On SQLite the
+that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. On PostgreSQL
+a step of one instance writes its update, history rows and events in one statement that fails
+on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`). On SQLite the
 ledger is appended after the head this store wrote last, if that is still the last entry;
 otherwise (and always on PostgreSQL, under an advisory lock) after the head read in the
 transaction.
@@ -40,6 +42,7 @@ def touched(commit: Commit) -> list[str]:
 
 
 OUTBOX_ROWS = 200  # events per insert: far below either database's limit of parameters
+FOLDED_ROWS = 20  # history rows of a step PostgreSQL writes in one statement with its update
 
 
 def event_texts(events: list[EventRecord]) -> list[str]:
@@ -98,6 +101,16 @@ def write_rows(
             fail()
 
     rows: list[InstanceRow] = []
+    # PostgreSQL, pipelined: a step of one instance sends its update, history and events as
+    # one statement, which fails on the server when the update finds no row to update
+    folded = (
+        batch is not None
+        and len(commit.updates) == 1
+        and not commit.inserts
+        and 0 < len(commit.history) <= FOLDED_ROWS
+        and len(commit.events) <= OUTBOX_ROWS
+        and store.fault_hook is None
+    )
     for new in commit.inserts:
         row = instance_row(new)
         ex(store._sql.insert, insert_values(row))
@@ -123,8 +136,17 @@ def write_rows(
             del values["due_at"]
         if same_state:
             del values["state"]
-        done = ex(store._sql.updates[same_state, same_due], (*values.values(), new.id, expected))
-        expect(done, _found(ex, store._sql.version, new.id, expected, ANOTHER))
+        if folded:
+            sql = store._sql.step(same_state, same_due, len(commit.history), len(commit.events))
+            params = [*values.values(), new.id, expected]
+            for e in commit.history:
+                params.extend(history_values(e))
+            params.extend(_outbox_values(commit))
+            ex(sql, params)
+        else:
+            sql = store._sql.updates[same_state, same_due]
+            done = ex(sql, (*values.values(), new.id, expected))
+            expect(done, _found(ex, store._sql.version, new.id, expected, ANOTHER))
         rows.append(row)
     for t in commit.consume_timers:
         done = ex(store._sql.consume, (t.instance_id, t.kind, t.trigger, iso(t.due_at),
@@ -152,16 +174,11 @@ def write_rows(
     for e in commit.reseal:
         done = ex(store._sql.reseal, (dump(e.payload), dump(e.seal), e.instance_id, e.seq, e.hash))
         expect(done, _gone(e.instance_id, ANOTHER))  # the row is not the one the redaction read
-    for e in commit.history:
-        ex(store._sql.history_insert, history_values(e))
-    if commit.events:
-        at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
-        texts = event_texts(commit.events)
-        outbox = [
-            value
-            for v, text in zip(commit.events, texts, strict=True)
-            for value in (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
-        ]  # the events in statements of many rows each, in their order
+    if not folded:
+        for e in commit.history:
+            ex(store._sql.history_insert, history_values(e))
+    if commit.events and not folded:
+        outbox = _outbox_values(commit)  # the events in statements of many rows each, in order
         for start in range(0, len(commit.events), OUTBOX_ROWS):
             count = min(OUTBOX_ROWS, len(commit.events) - start)
             ex(store._sql.outbox_rows(count), outbox[7 * start : 7 * (start + count)])
@@ -178,6 +195,17 @@ def write_rows(
     write_duties(store, cur, commit)
     tail = _append_ledger(store, cur, commit, head) if commit.history and not batch else None
     return rows, tail
+
+
+def _outbox_values(commit: Commit) -> list[Any]:
+    """The values of the outbox rows of a commit's events, row after row, in their order."""
+    at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
+    texts = event_texts(commit.events)
+    return [
+        value
+        for v, text in zip(commit.events, texts, strict=True)
+        for value in (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
+    ]
 
 
 # what a row count other than one means, each read only when it happens
