@@ -10,12 +10,13 @@ they are sent in a pipeline instead:
    of a commit of several, a timer still there) are read at a sync point here, one round trip
    more; a count other than one is the conflict it names, and the transaction is rolled back,
    as when the statements go one by one.
-2. The ledger's advisory lock, the ledger entries and ``COMMIT``, in the same message as 1
-   when nothing was left to read. Each entry is
-   appended by one statement that reads the ledger's head and computes the entry's hash on the
-   server (``sha256`` of the same canonical text :meth:`xieshang.shared.LedgerEntry.canonical`
+2. The ledger entries and ``COMMIT``, in the same round trip as 1 when nothing was left to
+   read. Each entry is one call of ``xieshang_ledger_append``, which takes the ledger's
+   advisory lock, reads the head and writes the entry, its hash computed on the server
+   (``sha256`` of the same canonical text :meth:`xieshang.shared.LedgerEntry.canonical`
    writes). So the lock is held for the server's own work and the commit's flush only, never
-   across a round trip to this process, and writers wait for each other that long at most.
+   across a round trip to this process or the time it takes to send its next statement, and
+   writers wait for each other that long at most.
 
 The server computes the hash only for texts that need no escaping in JSON (printable ASCII
 without quotes or backslashes: ids and org codes are). An entry with any other text reads the
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xieshang import Commit
-from xieshang.shared import GENESIS, entry_orgs
+from xieshang.shared import entry_orgs
 
 from .errors import DRIVER_ERRORS
 from .rows import InstanceRow
@@ -42,19 +43,10 @@ __all__ = ["LEDGER_APPEND_PG", "Batch", "write_batch"]
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\\': JSON as it is
 
-_HEAD = (
-    "SELECT position, hash FROM (SELECT position, hash FROM ledger ORDER BY position DESC "
-    f"LIMIT 1) h UNION ALL SELECT 0, '{GENESIS}' ORDER BY position DESC LIMIT 1"
-)
-# One ledger entry after the head, its hash made on the server from the canonical text.
-LEDGER_APPEND_PG = (
-    "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
-    "SELECT t.position + 1, %(iid)s, %(seq)s, %(org)s, %(row)s, t.hash, encode(sha256("
-    'convert_to(\'{"instance_id":"\' || %(iid)s || \'","org":"\' || %(org)s'
-    ' || \'","position":\' || (t.position + 1) || \',"prev_hash":"\' || t.hash'
-    " || '\",\"row_hash\":\"' || %(row)s || '\",\"seq\":' || %(seq)s || '}', 'UTF8')), 'hex') "
-    f"FROM ({_HEAD}) t"
-)
+# One ledger entry after the head, under the ledger's lock, in one call: the function takes
+# the lock, then reads the head and writes the entry, its hash made on the server from the
+# canonical text (migration 0016_ledger_append).
+LEDGER_APPEND_PG = "SELECT xieshang_ledger_append(%s, %s, %s, %s)"
 
 
 class Batch:
@@ -117,11 +109,11 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
 def _append_ledger(store: SQLStore, batch: Batch, commit: Commit) -> None:
     """Queue the ledger entries of the commit's history rows, under the ledger's lock."""
     sql, orgs = store._sql, entry_orgs(commit)
-    batch.execute(sql.ledger_lock)
     entries = [(e.instance_id, e.seq, orgs.get(e.instance_id, ""), e.hash) for e in commit.history]
     if all(_PLAIN.fullmatch(text) for iid, _, org, row in entries for text in (iid, org, row)):
-        for iid, seq, org, row in entries:
-            batch.execute(LEDGER_APPEND_PG, {"iid": iid, "seq": seq, "org": org, "row": row})
+        for entry in entries:
+            batch.execute(LEDGER_APPEND_PG, entry)
         return
+    batch.execute(sql.ledger_lock)
     found = batch.execute(sql.ledger_tail).fetchone()  # read under the lock
     batch.executemany(sql.ledger_insert, ledger_rows(commit, found))

@@ -39,7 +39,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_LOCK = 0x7869_6573  # PostgreSQL advisory lock key held while migrating
 # The newest migration: a database already there is opened without loading the migrations
 # (a test holds this to the migrations' own head)
-SCHEMA_HEAD = "0015_readers_created"
+SCHEMA_HEAD = "0016_ledger_append"
 
 
 def masked_url(text: str) -> str:

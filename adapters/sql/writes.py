@@ -5,10 +5,11 @@ history rows they chain.
 The expected versions are checked by the UPDATE itself (``WHERE version = expected``); a row
 that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. On PostgreSQL
 a step of one instance writes its update, history rows and events in one statement that fails
-on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`). On SQLite the
-ledger is appended after the head this store wrote last, if that is still the last entry;
-otherwise (and always on PostgreSQL, under an advisory lock) after the head read in the
-transaction.
+on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`).
+
+On SQLite the ledger is appended after the head this store wrote last, if that is still the
+last entry; otherwise (and always on PostgreSQL, under an advisory lock) after the head read in
+the transaction.
 """
 
 from __future__ import annotations
