@@ -1,4 +1,4 @@
-"""PostgreSQL writes a step in two round trips, the ledger's hash made on the server.
+"""PostgreSQL writes a step in one or two round trips, the ledger's hash made on the server.
 
 The server writes the canonical text of a ledger entry itself when no text in it needs
 escaping in JSON; otherwise the head is read back and the hash made here. Either way the
@@ -16,12 +16,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from store_contract import CHAIR, COMMITTEE, MEMBER, propose, sql_connection, to_filed
+from store_contract import CHAIR, COMMITTEE, MEMBER, bump, propose, sql_connection, to_filed
 
 from xieshang import Actor, Commit, ConcurrencyConflict, ConflictCase, Engine, Query, Registry
 from xieshang.adapters.sql import SQLStore, open_store
 from xieshang.adapters.sql import readers as sql_readers
-from xieshang.adapters.sql.batch import _PLAIN
+from xieshang.adapters.sql.batch import _PLAIN, Batch
 from xieshang.adapters.sql.rows import history_values
 from xieshang.ledger import LedgerEntry
 from xieshang.records import iso
@@ -117,6 +117,34 @@ def test_a_refused_version_writes_nothing_of_the_batch(
     assert store.outbox(iid) == events
     assert store.load(iid, fresh=True) == after
     assert (refused.value.expected, refused.value.actual) == (4, 5)
+
+
+def test_a_step_of_one_instance_reads_no_row_count_before_its_commit(
+    store: SQLStore, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step of one instance goes to the server in one round trip: its version is checked on
+    the server. A commit of two instances reads its row counts first, one round trip more."""
+    engine = Engine(store, registry)
+    iid = propose(engine, "一次").id
+    to_filed(engine, iid)
+    sent: list[int] = []
+    send = Batch.send
+
+    def counted(batch: Batch) -> None:
+        sent.append(len(batch.checks))
+        send(batch)
+
+    monkeypatch.setattr(Batch, "send", counted)
+    engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "一次"})
+    assert sent == []
+    assert engine.verify(iid) == []
+    a, b = propose(engine, "甲"), propose(engine, "乙")
+    (new_a, entry_a, _), (new_b, entry_b, _) = bump(a), bump(b)
+    both = Commit(updates=[(new_a, a.version), (new_b, b.version)], history=[entry_a, entry_b])
+    store.apply(both)
+    assert sent == [2]  # the two versions, read before the ledger's lock is asked for
+    stored = [store.load(i.id, fresh=True) for i in (a, b)]
+    assert [i.version if i else None for i in stored] == [2, 2]
 
 
 def test_a_query_is_prepared_at_its_first_use(store: SQLStore, registry: Registry) -> None:
