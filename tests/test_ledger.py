@@ -207,8 +207,8 @@ def test_a_row_ledgered_twice_is_found(engine: Engine, sql_url: str) -> None:
 def test_two_stores_on_one_database_keep_one_gap_free_ledger(
     engine: Engine, sql_url: str, registry: Registry, clock: FixedClock
 ) -> None:
-    """Each store remembers the head it last wrote; when another store (another process) wrote
-    in between, it reads the head again instead of leaving a gap or a fork."""
+    """When another store (another process) wrote in between, each store appends after the
+    head the other wrote, leaving neither a gap nor a fork."""
     with open_store(sql_url) as other_store:
         other = Engine(other_store, registry, clock)
         for k in range(3):

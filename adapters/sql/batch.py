@@ -90,7 +90,7 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
             try:
                 batch = Batch(conn, pipeline)
                 batch.execute(store._begin)
-                rows, _ = write_rows(store, batch, commit, None, batch)
+                rows = write_rows(store, batch, commit, batch)
                 if batch.checks:  # counts to read before the ledger's lock is asked for
                     batch.send()
                 if commit.history:

@@ -131,11 +131,10 @@ class GroupCommit:
         try:
             cur = conn.cursor()
             cur.execute(store._begin)
-            tail = store._ledger_tail
             for t in batch:
                 cur.execute(_SAVEPOINT)
                 try:
-                    t.rows, moved = write_rows(store, cur, t.commit, tail)
+                    t.rows = write_rows(store, cur, t.commit)
                 except BaseException as e:
                     cur.execute(_UNDO)
                     cur.execute(_RELEASE)
@@ -149,9 +148,7 @@ class GroupCommit:
                         raise
                     continue
                 cur.execute(_RELEASE)
-                tail = moved if moved is not None else tail
             cur.execute(store._end)
-            store._ledger_tail = tail
         except BaseException as e:  # the transaction itself failed: nothing of it is written
             broken = isinstance(e, DRIVER_ERRORS) and classify(e) == "unavailable"
             with contextlib.suppress(*DRIVER_ERRORS):

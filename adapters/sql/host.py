@@ -118,7 +118,6 @@ def bound_store(store: SQLStore, conn: Any) -> SQLStore:
     view.__dict__.update(store.__dict__)
     view._cache = RowCache(0)
     view._group = None  # its commits are the host's to make
-    view._ledger_tail = None
     view._idle = []
     view._closed = False
     view._begin = f"SAVEPOINT {SAVEPOINT}"

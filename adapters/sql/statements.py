@@ -81,11 +81,10 @@ class Statements:
             f'AND kind = {p} AND "trigger" = {p} AND due_at = {p} AND version = {p} '
             f"AND org = {p} ORDER BY id LIMIT 1)"
         )
-        # The ledger's head is its last position. On PostgreSQL a transaction-scoped advisory
-        # lock, taken last, just before COMMIT, orders the writers: they wait for each other only
-        # while one of them commits. SQLite's write lock is taken at BEGIN; there the store
-        # remembers the head it last wrote and appends after it only if it is still the last
-        # position (``ledger_append``), reading the head again when another writer came between.
+        # The ledger's head is its last position, read in the transaction that appends after
+        # it. On PostgreSQL a transaction-scoped advisory lock, taken last, just before COMMIT,
+        # orders the writers: they wait for each other only while one of them commits (see
+        # .batch). SQLite's write lock, taken at BEGIN, orders them already.
         self.ledger_lock = "SELECT pg_advisory_xact_lock(8679604582553462130)" if postgres else ""
         self.ledger_tail = "SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1"
         # PostgreSQL inside a host's transaction (a unit of work; a store's own transactions
@@ -93,10 +92,6 @@ class Statements:
         # protocol, which runs each statement on a snapshot of its own, so the read sees what
         # committed while the lock was waited for); the lock is then held one round trip less
         self.ledger_lock_tail = f"{self.ledger_lock}; {self.ledger_tail}" if postgres else ""
-        self.ledger_append = (
-            "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
-            f"SELECT {marks(7)} WHERE (SELECT COALESCE(MAX(position), 0) FROM ledger) = {p}"
-        )
         self.ledger_insert = (
             "INSERT INTO ledger (position, instance_id, seq, org, row_hash, prev_hash, hash) "
             f"VALUES ({marks(7)})"

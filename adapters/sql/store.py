@@ -189,8 +189,6 @@ class SQLStore(QueryReads, TimerReads, ReaderReads):
         self._counted: dict[str, tuple[int, float]] = {}  # reader rows per principal (.readers)
         # SQLite: commits of concurrent threads share a transaction (see .group)
         self._group: GroupCommit | None = None if self.postgres else GroupCommit(self)
-        # SQLite: the ledger head this store last wrote, checked before it is built on
-        self._ledger_tail: tuple[int, str] | None = None
         fault = os.environ.get(ENV_FAULT)
         self.fault_hook: Callable[[str], None] | None = _fault_hook(fault) if fault else None
         self._sql = Statements(self.postgres)

@@ -7,9 +7,9 @@ that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. 
 a step of one instance writes its update, history rows and events in one statement that fails
 on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`).
 
-On SQLite the ledger is appended after the head this store wrote last, if that is still the
-last entry; otherwise (and always on PostgreSQL, under an advisory lock) after the head read in
-the transaction.
+The ledger is appended after the head read in the transaction: on SQLite, which has one writer
+at a time, after the ``BEGIN IMMEDIATE`` that made this one it; on PostgreSQL under an advisory
+lock.
 """
 
 from __future__ import annotations
@@ -74,10 +74,8 @@ def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
     first). The caller rolls back when this raises."""
     cur = conn.cursor()
     cur.execute(store._begin)
-    rows, tail = write_rows(store, cur, commit, store._ledger_tail)
+    rows = write_rows(store, cur, commit)
     cur.execute(store._end)
-    if tail is not None:
-        store._ledger_tail = tail
     return rows
 
 
@@ -85,14 +83,12 @@ def write_rows(
     store: SQLStore,
     cur: Any,
     commit: Commit,
-    head: tuple[int, str] | None,
     batch: Batch | None = None,
-) -> tuple[list[InstanceRow], tuple[int, str] | None]:
-    """The statements of ``commit`` inside a transaction the caller began: the instance rows
-    written, and the ledger's new head (None when the commit has no history row). On SQLite,
-    ``head`` is the ledger head the caller believes last. With a ``batch`` (PostgreSQL), the
-    statements are only queued, each on a cursor of its own, and their row counts checked when
-    the batch is sent; the ledger is then the batch's to append."""
+) -> list[InstanceRow]:
+    """The statements of ``commit`` inside a transaction the caller began; the instance rows
+    written. With a ``batch`` (PostgreSQL), the statements are only queued, each on a cursor of
+    its own, and their row counts checked when the batch is sent; the ledger is then the
+    batch's to append."""
     ex = cur.execute
 
     def expect(done: Any, fail: Callable[[], NoReturn]) -> None:
@@ -194,8 +190,9 @@ def write_rows(
             ],
         )
     write_duties(store, cur, commit)
-    tail = _append_ledger(store, cur, commit, head) if commit.history and not batch else None
-    return rows, tail
+    if commit.history and not batch:
+        _append_ledger(store, cur, commit)
+    return rows
 
 
 def _outbox_values(commit: Commit) -> list[Any]:
@@ -233,20 +230,11 @@ def _gone(iid: str, case: ConflictCase) -> Callable[[], NoReturn]:
     return fail
 
 
-def _append_ledger(
-    store: SQLStore, cur: Any, commit: Commit, head: tuple[int, str] | None
-) -> tuple[int, str]:
-    """Append the ledger entries of a commit's history rows; the new head (position, hash)."""
+def _append_ledger(store: SQLStore, cur: Any, commit: Commit) -> None:
+    """Append the ledger entries of a commit's history rows after the head read here (the
+    read and a plain insert cost SQLite less than one insert that checks the head itself,
+    which reads the table it inserts into through a temporary copy)."""
     sql, ex = store._sql, cur.execute
-    head = None if store.postgres else head
-    if head is not None:  # SQLite: append after the remembered head if it is still the last
-        entries = append_entries(commit, head)
-        first = entries[0]
-        ex(sql.ledger_append, (*_ledger_values(first), head[0]))
-        if cur.rowcount == 1:
-            if len(entries) > 1:
-                cur.executemany(sql.ledger_insert, [_ledger_values(e) for e in entries[1:]])
-            return entries[-1].position, entries[-1].hash
     if sql.ledger_lock_tail:
         ex(sql.ledger_lock_tail)
         cur.nextset()  # past the lock's result, to the head's
@@ -254,8 +242,10 @@ def _append_ledger(
     else:
         found = ex(sql.ledger_tail).fetchone()
     rows = ledger_rows(commit, found)
-    cur.executemany(sql.ledger_insert, rows)
-    return rows[-1][0], rows[-1][-1]
+    if len(rows) == 1:
+        ex(sql.ledger_insert, rows[0])
+    else:
+        cur.executemany(sql.ledger_insert, rows)
 
 
 def ledger_rows(commit: Commit, head: Any) -> list[tuple[Any, ...]]:
