@@ -7,9 +7,9 @@ that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. 
 a step of one instance writes its update, history rows and events in one statement that fails
 on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`).
 
-The ledger is appended after the head read in the transaction: on SQLite, which has one writer
-at a time, after the ``BEGIN IMMEDIATE`` that made this one it; on PostgreSQL under an advisory
-lock.
+The ledger is appended after the head read in the transaction: on SQLite no other writer can
+come between, since ``BEGIN IMMEDIATE`` took the write lock; on PostgreSQL the head is read
+under an advisory lock.
 """
 
 from __future__ import annotations
@@ -174,7 +174,6 @@ def write_rows(
     if not folded:
         for e in commit.history:
             ex(store._sql.history_insert, history_values(e))
-    if commit.events and not folded:
         outbox = _outbox_values(commit)  # the events in statements of many rows each, in order
         for start in range(0, len(commit.events), OUTBOX_ROWS):
             count = min(OUTBOX_ROWS, len(commit.events) - start)
