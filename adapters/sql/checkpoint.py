@@ -53,6 +53,14 @@ def _forked() -> None:
 
 os.register_at_fork(after_in_child=_forked)
 
+# Held by a checkpoint thread while it is inside SQLite, and by a fork while it forks: a child
+# forked while the thread held one of SQLite's own mutexes (opening its connection, say) would
+# wait for it for ever at its first connection, since the thread that held it is not there.
+_inside = threading.Lock()
+os.register_at_fork(
+    before=_inside.acquire, after_in_parent=_inside.release, after_in_child=_inside.release
+)
+
 
 class Checkpointer:
     """The checkpoint thread of one store's SQLite file."""
@@ -100,9 +108,10 @@ class Checkpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            with _inside:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
             while not self._stop:
                 self._wake.wait(_IDLE_WAIT)
                 self._wake.clear()
@@ -118,12 +127,14 @@ class Checkpointer:
             pass
         finally:
             if conn is not None:
-                conn.close()
+                with _inside:
+                    conn.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        _, log, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with _inside:
+            _, log, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if log > 0:  # not just emptied by another: copy what commits added meanwhile
-            with self.writer:
+            with self.writer, _inside:  # the writer lock first, never waited for holding _inside
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def settle(self, timeout: float = 10.0) -> None:
