@@ -253,6 +253,9 @@ def jsonable(value: Any) -> Any:
     """An expression's result as JSON: timestamps as ISO text, maps and lists all through, each
     map's keys in order (an evaluator gives a map's entries in no fixed order, and what is
     stored must not depend on the run)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):

@@ -163,7 +163,12 @@ class Compiled:
                 binding never sees the exception, so nothing is printed.
         """
         if isinstance(context, Activation):
-            if self.native is not None:
+            if self.native is not None and not self.calls:  # no domain function to fail
+                try:
+                    return plain(self.native(context))
+                except Exception:  # Unsure, or anything CEL may answer otherwise
+                    pass
+            elif self.native is not None:
                 token = _FAILED.set(None)
                 try:
                     value = plain(self.native(context))

@@ -50,11 +50,13 @@ class LedgerEntry:
     def canonical(self) -> str:
         """The canonical JSON of :meth:`body`, written out in its sorted key order (one entry
         per step: the generic encoder's set-up costs more than the text)."""
-        texts = (self.instance_id, self.org, self.prev_hash, self.row_hash)
-        if (
-            type(self.position) is not int
-            or type(self.seq) is not int
-            or not all(type(t) is str for t in texts)
+        if not (
+            type(self.position) is int
+            and type(self.seq) is int
+            and type(self.instance_id) is str
+            and type(self.org) is str
+            and type(self.prev_hash) is str
+            and type(self.row_hash) is str
         ):
             return canonical_json(self.body())
         return (

@@ -89,6 +89,11 @@ class _NotHere(Exception):
 
 def _cat(value: Any) -> int:
     """The kind of a scalar for equality: null, bool, number, string; Unsure for the rest."""
+    kind = type(value)
+    if kind is str:
+        return 3
+    if kind is int or kind is float:
+        return 2
     if value is None:
         return 0
     if value is True or value is False:
@@ -108,6 +113,8 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 def _int(value: Any) -> int:
+    if type(value) is int and _INT64[0] <= value <= _INT64[1]:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise Unsure
     if not _INT64[0] <= value <= _INT64[1]:
@@ -117,7 +124,12 @@ def _int(value: Any) -> int:
 
 def plain(value: Any) -> Any:
     """``value`` if CEL would give it back unchanged (JSON values); Unsure otherwise."""
-    if value is None or isinstance(value, bool | str | float):
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return _int(value)
+    if isinstance(value, bool | str | float):
         return value
     if isinstance(value, int):
         return _int(value)
@@ -174,9 +186,14 @@ def _size(value: Any) -> int:
 
 
 def _member(value: Any, name: str) -> Any:
-    if isinstance(value, dict) and name in value:
-        return value[name]
+    if isinstance(value, dict):
+        found = value.get(name, _MISSING)
+        if found is not _MISSING:
+            return found
     raise Unsure
+
+
+_MISSING = object()
 
 
 def _index(value: Any, at: Any) -> Any:

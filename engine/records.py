@@ -99,11 +99,29 @@ def _atom(value: Any) -> str:
 
 
 def copy_json(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, scalars)."""
+    """A deep copy of JSON-shaped data (dicts, lists, scalars).
+
+    An instance's data is mostly scalars and empty lists: a dict is copied whole, then only its
+    containers again; a list of scalars is sliced."""
+    kind = type(value)
+    if kind is dict:
+        out = value.copy()
+        for k, v in value.items():
+            inner = type(v)
+            if inner is list:
+                out[k] = copy_json(v) if v else []
+            elif inner not in _ATOMS:
+                out[k] = copy_json(v)
+        return out
+    if kind is list:
+        for v in value:
+            if type(v) not in _ATOMS:
+                return [v if type(v) in _ATOMS else copy_json(v) for v in value]
+        return value[:]
     if isinstance(value, dict):
-        return {k: v if type(v) in _ATOMS else copy_json(v) for k, v in value.items()}
+        return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [v if type(v) in _ATOMS else copy_json(v) for v in value]
+        return [copy_json(v) for v in value]
     return value
 
 
@@ -332,8 +350,10 @@ class HistoryEntry:
         and salt, or, for a redacted field (which must hold ``[redacted]``), the digest its seal
         kept."""
         seal = self.seal or {}
+        payload = self.payload
+        names = sorted(seal) if seal.keys() == payload.keys() else sorted(seal.keys() | payload)
         digests: dict[str, str] = {}
-        for name in sorted(set(seal) | set(self.payload)):
+        for name in names:
             kept = seal.get(name, "")
             if kept.startswith(REDACTED_PREFIX) and self.payload.get(name) == REDACTED:
                 digests[name] = kept[len(REDACTED_PREFIX) :]
@@ -406,7 +426,7 @@ def field_digest(salt: str, value: Any) -> str:
     """The digest a sealed row keeps of one payload field: SHA-256 over a random salt and the
     value's canonical JSON. The salt makes a short value (a phone number) impossible to find
     again by trying every candidate once the value and its salt are removed."""
-    return hashlib.sha256(f"{salt}:{canonical_json(value)}".encode()).hexdigest()
+    return hashlib.sha256(f"{salt}:{_atom(value)}".encode()).hexdigest()
 
 
 def new_seal(payload: dict[str, Any]) -> dict[str, str]:
