@@ -56,18 +56,19 @@ def events_for(
         for w in (entry.warnings or ())
         if transition is not None
     ]
-    return [
-        _record(
-            instance,
-            entry.seq,
-            f"{instance.id}-{entry.seq}-{k}",
-            name,
-            entry.occurred_at,
-            body,
-            deployment,
-        )
-        for k, (name, body) in enumerate([*named, *warned])
-    ]
+    source = _source(instance, deployment)
+    sequence = f"{entry.seq:012d}"
+    iid, seq, org, at = instance.id, entry.seq, instance.org, entry.occurred_at
+    out = []
+    for k, (name, fields) in enumerate([*named, *warned]):
+        event_id, kind = f"{iid}-{seq}-{k}", f"{SOURCE_PREFIX}.{name}"
+        body = {
+            "specversion": "1.0", "id": event_id, "source": source, "type": kind,
+            "subject": iid, "time": at, "datacontenttype": "application/json",
+            "sequence": sequence, "data": fields,
+        }  # fmt: skip
+        out.append(EventRecord(event_id, iid, seq, kind, org, body))
+    return out
 
 
 def reminder_event(
@@ -131,7 +132,7 @@ def _record(
     body = {
         "specversion": "1.0",
         "id": event_id,
-        "source": f"/{SOURCE_PREFIX}/{deployment}/{instance.org}/{instance.workflow}",
+        "source": _source(instance, deployment),
         "type": f"{SOURCE_PREFIX}.{name}",
         "subject": instance.id,
         "time": time,
@@ -140,3 +141,7 @@ def _record(
         "data": data,
     }
     return EventRecord(event_id, instance.id, seq, str(body["type"]), instance.org, body)
+
+
+def _source(instance: Instance, deployment: str) -> str:
+    return f"/{SOURCE_PREFIX}/{deployment}/{instance.org}/{instance.workflow}"

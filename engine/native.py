@@ -276,17 +276,22 @@ class _Parser:
         return self.postfix()
 
     def postfix(self) -> Native:
+        start = self.at
         fn = self.primary()
+        kind, text = self.tokens[start]
+        # a variable's member (``data.title``), the most common of all, is one function
+        var = text if self.at == start + 1 and kind == "name" and text not in _KEYWORDS else None
         while self.peek() in (".", "["):
             if self.take()[1] == ".":
                 kind, name = self.take()
                 if kind != "name" or self.peek() == "(":
                     raise _NotHere  # a method or macro: left to CEL
-                fn = _bind_member(fn, name)
+                fn = _bind_member(fn, name) if var is None else _bind_variable_member(var, name)
             else:
                 index = self.ternary()
                 self.take("]")
                 fn = _binary(_index, fn, index)
+            var = None
         return fn
 
     def primary(self) -> Native:
@@ -346,6 +351,21 @@ def _bind_variable(name: str) -> Native:
             raise Unsure from None
 
     return variable
+
+
+def _bind_variable_member(var: str, name: str) -> Native:
+    def member(a: Activation) -> Any:
+        try:
+            value = a.variables[var]
+        except KeyError:
+            raise Unsure from None
+        if isinstance(value, dict):
+            found = value.get(name, _MISSING)
+            if found is not _MISSING:
+                return found
+        raise Unsure
+
+    return member
 
 
 def _bind_member(fn: Native, name: str) -> Native:

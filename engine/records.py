@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import re
 from dataclasses import dataclass, field
@@ -374,6 +375,8 @@ class HistoryEntry:
         """The canonical JSON of :meth:`body`, written out in its sorted key order: the top
         level's keys are known, so only its nested values go through the generic encoder."""
         j = _atom
+        # the text fields every row has, spelled by the string encoder itself when they are text
+        s = json_text if {*map(type, _TEXT_FIELDS(self))} == _ONLY_STR else _atom
         if self.seal is None:
             payload = canonical_json(self.payload)
         else:
@@ -384,18 +387,18 @@ class HistoryEntry:
             (
                 f'{{"actor":{canonical_json(self.actor)},"command_id":{j(self.command_id)},',
                 "" if self.deadline is None else f'"deadline":{canonical_json(self.deadline)},',
-                f'"definition_hash":{j(self.definition_hash)},'
-                f'"instance_id":{j(self.instance_id)},"occurred_at":{j(self.occurred_at)},'
+                f'"definition_hash":{s(self.definition_hash)},'
+                f'"instance_id":{s(self.instance_id)},"occurred_at":{s(self.occurred_at)},'
                 f'"parent_id":{j(self.parent_id)},"payload":{payload},',
                 "" if self.seal is None else '"payload_sealed":true,',
-                f'"prev_hash":{j(self.prev_hash)},"reason":{j(self.reason)},'
-                f'"recorded_at":{j(self.recorded_at)},"role":{j(self.role)},"seq":{j(self.seq)},'
-                f'"source":{j(self.source)},"target":{j(self.target)},'
-                f'"trigger":{j(self.trigger)},',
+                f'"prev_hash":{s(self.prev_hash)},"reason":{j(self.reason)},'
+                f'"recorded_at":{s(self.recorded_at)},"role":{s(self.role)},"seq":{j(self.seq)},'
+                f'"source":{j(self.source)},"target":{s(self.target)},'
+                f'"trigger":{s(self.trigger)},',
                 "" if self.unit is None else f'"unit":{j(self.unit)},',
-                f'"visibility":{j(self.visibility)},',
+                f'"visibility":{s(self.visibility)},',
                 "" if self.warnings is None else f'"warnings":{canonical_json(self.warnings)},',
-                f'"workflow":{j(self.workflow)},"workflow_version":{j(self.workflow_version)}}}',
+                f'"workflow":{s(self.workflow)},"workflow_version":{j(self.workflow_version)}}}',
             )
         )
 
@@ -416,6 +419,12 @@ class HistoryEntry:
             out["seal"] = self.seal
         return out
 
+
+_TEXT_FIELDS = operator.attrgetter(
+    "definition_hash", "instance_id", "occurred_at", "prev_hash", "recorded_at", "role",
+    "target", "trigger", "visibility", "workflow",
+)
+_ONLY_STR = {str}
 
 SALT_PREFIX = "salt:"
 REDACTED_PREFIX = "redacted:"
