@@ -15,9 +15,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Commit, HistoryEntry, canonical_json, json_text
+from .jsontext import canonical_json, json_text
+from .records import Commit, HistoryEntry
 
-__all__ = ["GENESIS", "LedgerEntry", "append_entries", "entry_of", "entry_orgs", "verify_ledger"]
+__all__ = [
+    "GENESIS",
+    "LedgerEntry",
+    "append_entries",
+    "append_rows",
+    "entry_hash",
+    "entry_of",
+    "entry_orgs",
+    "verify_ledger",
+]
 
 GENESIS = ""  # the previous hash of position 1
 
@@ -45,24 +55,14 @@ class LedgerEntry:
         }
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical().encode()).hexdigest()
+        return entry_hash(
+            self.position, self.instance_id, self.seq, self.org, self.row_hash, self.prev_hash
+        )
 
     def canonical(self) -> str:
-        """The canonical JSON of :meth:`body`, written out in its sorted key order (one entry
-        per step: the generic encoder's set-up costs more than the text)."""
-        if not (
-            type(self.position) is int
-            and type(self.seq) is int
-            and type(self.instance_id) is str
-            and type(self.org) is str
-            and type(self.prev_hash) is str
-            and type(self.row_hash) is str
-        ):
-            return canonical_json(self.body())
-        return (
-            f'{{"instance_id":{json_text(self.instance_id)},"org":{json_text(self.org)},'
-            f'"position":{self.position},"prev_hash":{json_text(self.prev_hash)},'
-            f'"row_hash":{json_text(self.row_hash)},"seq":{self.seq}}}'
+        """The canonical JSON of :meth:`body`."""
+        return _canonical(
+            self.position, self.instance_id, self.seq, self.org, self.row_hash, self.prev_hash
         )
 
     def sealed(self) -> LedgerEntry:
@@ -73,20 +73,59 @@ class LedgerEntry:
         return {**self.body(), "hash": self.hash}
 
 
-def append_entries(commit: Commit, head: tuple[int, str]) -> list[LedgerEntry]:
-    """The ledger entries of a commit's history rows, following ``head`` (position, hash).
+def entry_hash(
+    position: int, instance_id: str, seq: int, org: str, row_hash: str, prev_hash: str
+) -> str:
+    """The hash of the ledger entry of these fields."""
+    text = _canonical(position, instance_id, seq, org, row_hash, prev_hash)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(
+    position: int, instance_id: str, seq: int, org: str, row_hash: str, prev_hash: str
+) -> str:
+    """The canonical JSON of an entry's body, written out in its sorted key order (one entry
+    per step: the generic encoder's set-up costs more than the text)."""
+    if not (
+        type(position) is int
+        and type(seq) is int
+        and type(instance_id) is str
+        and type(org) is str
+        and type(prev_hash) is str
+        and type(row_hash) is str
+    ):
+        body = {"position": position, "instance_id": instance_id, "seq": seq, "org": org,
+                "row_hash": row_hash, "prev_hash": prev_hash}  # fmt: skip
+        return canonical_json(body)
+    return (
+        f'{{"instance_id":{json_text(instance_id)},"org":{json_text(org)},'
+        f'"position":{position},"prev_hash":{json_text(prev_hash)},'
+        f'"row_hash":{json_text(row_hash)},"seq":{seq}}}'
+    )
+
+
+def append_rows(commit: Commit, head: tuple[int, str]) -> list[tuple[Any, ...]]:
+    """The ledger entries of a commit's history rows, following ``head`` (position, hash), each
+    as the tuple of its fields in order (position, instance id, seq, org, row hash, previous
+    hash, hash): what a store writes.
 
     A history row's org is that of the instance row the commit writes with it.
     """
     orgs = entry_orgs(commit)
     position, prev = head
-    out: list[LedgerEntry] = []
+    out: list[tuple[Any, ...]] = []
     for row in commit.history:
         position += 1
-        entry = entry_of(row, position, orgs.get(row.instance_id, ""), prev)
-        out.append(entry)
-        prev = entry.hash
+        iid, org = row.instance_id, orgs.get(row.instance_id, "")
+        digest = entry_hash(position, iid, row.seq, org, row.hash, prev)
+        out.append((position, iid, row.seq, org, row.hash, prev, digest))
+        prev = digest
     return out
+
+
+def append_entries(commit: Commit, head: tuple[int, str]) -> list[LedgerEntry]:
+    """:func:`append_rows` as entries."""
+    return [LedgerEntry(*fields) for fields in append_rows(commit, head)]
 
 
 def entry_orgs(commit: Commit) -> dict[str, str]:

@@ -30,7 +30,7 @@ from .duties_read import RECORD_READERS, member_year
 from .duties_totals import MemberYear, count_year
 from .fields import FieldSpec
 from .inputs import MAX_DEPTH, input_errors
-from .ledger import GENESIS, LedgerEntry, append_entries, entry_orgs, verify_ledger
+from .ledger import GENESIS, LedgerEntry, append_entries, append_rows, entry_orgs, verify_ledger
 from .loading import compile_definition
 from .pinning import drift_message
 from .records import canonical_json, copy_json, iso
@@ -56,6 +56,7 @@ __all__ = [
     "Tracking",
     "add_workdays",
     "append_entries",
+    "append_rows",
     "apply_recompute",
     "canonical_json",
     "compile_definition",

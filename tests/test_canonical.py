@@ -3,10 +3,12 @@
 The canonical form is ``json.dumps`` with sorted keys, no ASCII escaping and no spaces: the
 encoder built once must give the same text for every JSON value (unicode, floats, integers
 beyond 64 bits, nesting). A copy of data is equal to it and shares no dict or list with it.
+The ledger rows a store writes chain each entry's hash to the one before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -14,8 +16,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xieshang.ledger import LedgerEntry
-from xieshang.records import SALT_PREFIX, HistoryEntry, canonical_json, copy_json, new_seal
+from xieshang.ledger import LedgerEntry, append_entries, append_rows
+from xieshang.records import (
+    SALT_PREFIX,
+    Commit,
+    HistoryEntry,
+    canonical_json,
+    copy_json,
+    new_seal,
+)
 
 JSON = st.recursive(
     st.none()
@@ -120,3 +129,28 @@ def test_a_history_row_spells_its_body_as_the_canonical_json(
         unit=unit,
     )  # fmt: skip
     assert row.canonical() == canonical_json(row.body())
+
+
+@settings(max_examples=200)
+@given(
+    head=st.tuples(st.integers(0, 2**40), TEXT),
+    rows=st.lists(st.tuples(TEXT, st.integers(1, 2**31), TEXT), min_size=1, max_size=5),
+)
+def test_the_ledger_rows_a_store_writes_chain_each_entry_to_the_one_before(
+    head: tuple[int, str], rows: list[tuple[str, int, str]]
+) -> None:
+    history = [
+        HistoryEntry(iid, seq, "w", 1, "d", "t", None, "s", {}, "r", None, {}, "public", "a", "a",
+                     None, "", hash=row_hash)
+        for iid, seq, row_hash in rows
+    ]  # fmt: skip
+    written = append_rows(Commit(history=history), head)
+    position, prev = head
+    for (iid, seq, row_hash), fields in zip(rows, written, strict=True):
+        position += 1
+        body = {"position": position, "instance_id": iid, "seq": seq, "org": "",
+                "row_hash": row_hash, "prev_hash": prev}  # fmt: skip
+        digest = hashlib.sha256(canonical_json(body).encode()).hexdigest()
+        assert fields == (position, iid, seq, "", row_hash, prev, digest)
+        prev = digest
+    assert [LedgerEntry(*f) for f in written] == append_entries(Commit(history=history), head)

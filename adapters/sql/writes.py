@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xieshang import Commit, ConcurrencyConflict, ConflictCase, EventRecord
-from xieshang.shared import GENESIS, LedgerEntry, append_entries, iso
+from xieshang.shared import GENESIS, append_rows, iso
 
 from .duties import write_duties
 from .rows import InstanceRow, dump, history_values, insert_values, instance_row
@@ -63,10 +63,6 @@ def event_texts(events: list[EventRecord]) -> list[str]:
         head = dump({k: value for k, value in body.items() if k != "data"})
         texts.append(f'{head[:-1]},"data":{text}}}' if len(body) > 1 else f'{{"data":{text}}}')
     return texts
-
-
-def _ledger_values(e: LedgerEntry) -> tuple[Any, ...]:
-    return (e.position, e.instance_id, e.seq, e.org, e.row_hash, e.prev_hash, e.hash)
 
 
 def write(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]:
@@ -250,5 +246,4 @@ def _append_ledger(store: SQLStore, cur: Any, commit: Commit) -> None:
 def ledger_rows(commit: Commit, head: Any) -> list[tuple[Any, ...]]:
     """The ledger rows of a commit's history rows after ``head`` (a row of position and hash
     as read, or None when the ledger is empty)."""
-    entries = append_entries(commit, (int(head[0]), str(head[1])) if head else (0, GENESIS))
-    return [_ledger_values(e) for e in entries]
+    return append_rows(commit, (int(head[0]), str(head[1])) if head else (0, GENESIS))
