@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from xieshang import Actor, Engine, InvalidPayload, Registry
@@ -79,6 +79,30 @@ class Colour(enum.StrEnum):
 )
 def test_what_the_fast_writer_refuses_is_written_as_before(value: Any, text: str) -> None:
     assert dump(value) == text == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+STORED = st.recursive(  # what a column may hold, written by anything: long numbers too
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**17, max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]))
+    | st.from_regex(r"[0-9]{15,25}", fullmatch=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(STORED, st.booleans())
+@example({"n": 18446744073709551616, "m": [-(10**22)]}, False)  # just beyond 64 bits, and far
+@example({"s": "1" * 30, "t": "\ud800"}, True)  # a long run of digits in a text, an escape
+def test_any_stored_value_is_read_as_the_standard_reader_reads_it(value: Any, ascii: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii, separators=(",", ":"))
+    read = parse(text)
+    assert read == json.loads(text)
+    assert json.dumps(read) == json.dumps(json.loads(text))  # an integer stays an integer
 
 
 @pytest.mark.parametrize("value", [{"d": date(2026, 1, 1)}, {"o": object()}, {1.5j}])

@@ -60,7 +60,9 @@ def event_texts(events: list[EventRecord]) -> list[str]:
         text = shared.get(id(data))
         if text is None:
             text = shared[id(data)] = dump(data)
-        head = dump({k: value for k, value in body.items() if k != "data"})
+        without = body.copy()
+        del without["data"]
+        head = dump(without)
         texts.append(f'{head[:-1]},"data":{text}}}' if len(body) > 1 else f'{{"data":{text}}}')
     return texts
 
@@ -194,11 +196,10 @@ def _outbox_values(commit: Commit) -> list[Any]:
     """The values of the outbox rows of a commit's events, row after row, in their order."""
     at = commit.history[0].recorded_at if commit.history else iso(datetime.now(UTC))
     texts = event_texts(commit.events)
-    return [
-        value
-        for v, text in zip(commit.events, texts, strict=True)
-        for value in (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
-    ]
+    values: list[Any] = []
+    for v, text in zip(commit.events, texts, strict=True):
+        values += (v.id, v.instance_id, v.seq, v.type, v.org, text, at)
+    return values
 
 
 # what a row count other than one means, each read only when it happens
