@@ -43,6 +43,24 @@ def _got(value: Any) -> str:
     return f"{shown} that is a {type(value).__name__}"
 
 
+def _flat_and_plain(value: dict[Any, Any]) -> bool:
+    """Whether every key of ``value`` is ASCII text without NUL, and every value such text, a
+    bool, None or an integer within 64 bits: what most payloads are, and nothing to refuse."""
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii() or "\x00" in key:
+            return False
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() or "\x00" in item:
+                return False
+        elif kind is int:
+            if not -MAX_INT <= item <= MAX_INT:
+                return False
+        elif kind is not bool and item is not None:
+            return False
+    return True
+
+
 def input_errors(value: Any, where: str = "") -> list[dict[str, Any]]:
     """What in a JSON-shaped ``value`` no store could keep, as ``{field, error, got}``: text
     with NUL or lone surrogates, numbers that are not finite or beyond 64 bits, field names
@@ -51,6 +69,8 @@ def input_errors(value: Any, where: str = "") -> list[dict[str, Any]]:
     Walks without recursion, so that a value nested thousands of levels deep is refused
     rather than overflowing the stack.
     """
+    if type(value) is dict and _flat_and_plain(value):
+        return []
     errors: list[dict[str, Any]] = []
     stack: list[tuple[str, Any, int]] = [(where, value, 0)]
     while stack and len(errors) < _SHOWN:
