@@ -95,7 +95,9 @@ def parent_view(engine: Engine, instance: Instance) -> dict[str, Any] | None:
     return _linked_view(found)
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class Scope:
     """What a transition's expressions are evaluated over: the instance (as before the step
     for its guard and effects, as after it for spawn lists and ``children_set``), the actor,

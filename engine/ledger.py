@@ -32,7 +32,9 @@ __all__ = [
 GENESIS = ""  # the previous hash of position 1
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class LedgerEntry:
     """One position of the ledger: which history row it holds, chained to the position before."""
 

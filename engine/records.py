@@ -207,7 +207,9 @@ class Instance:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryEntry:
     """One row of an instance's audit history; ``hash`` chains it to the row before."""
 
@@ -376,7 +378,9 @@ def new_seal(payload: dict[str, Any]) -> dict[str, str]:
     return {name: SALT_PREFIX + drawn[32 * k : 32 * k + 32] for k, name in enumerate(payload)}
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class EventRecord:
     """An outbox row: one CloudEvent, written in the same transaction as its history row."""
 

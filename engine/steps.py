@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class Command:
     """What was asked of an instance: a trigger, by whom, with what, and when."""
 
@@ -49,7 +51,9 @@ class Command:
     command_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
+# each field through object.__setattr__, several times the cost of a plain assignment.
+@dataclass(slots=True, unsafe_hash=True)
 class Step:
     """A command that passed the checks of one transition: the role it acts in, the payload
     as validated, the instance data its effects give and the warnings its soft rules raised
