@@ -132,7 +132,11 @@ class CompiledWorkflow:
             ignore_invalid_triggers=False,
         )
         for t in self.transitions:
-            machine.add_transition(t.event, list(t.sources), t.target)
+            moving = [s for s in t.sources if s != t.target]
+            if moving:
+                machine.add_transition(t.event, moving, t.target)
+            if t.target in t.sources:  # from its own state it stays: an internal transition,
+                machine.add_transition(t.event, t.target, None)  # no exit and entry
             self.by_trigger.setdefault(t.trigger, []).append(t)
             for s in t.sources:
                 self.by_state.setdefault(s, []).append(t)

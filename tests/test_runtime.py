@@ -18,6 +18,7 @@ from xieshang import (
     UnknownTrigger,
 )
 from xieshang.adapters.memory import MemoryStore
+from xieshang.compiler import CompiledWorkflow
 from xieshang.workflows import bundled
 
 CN = timezone(timedelta(hours=8))
@@ -352,3 +353,22 @@ def test_the_machine_moves_only_along_a_transition_from_the_current_state(engine
     with pytest.raises(TransitionNotAllowed) as refused:
         wf.move(filed, submit)
     assert "flag_key" in refused.value.details["allowed"]
+
+
+@pytest.mark.parametrize("wf", list(bundled()), ids=lambda wf: wf.id)
+def test_the_machine_moves_each_transition_from_each_of_its_states_to_its_target(
+    wf: CompiledWorkflow,
+) -> None:
+    """Every transition of every bundled workflow, from each state it leaves, ends in its
+    target: a move elsewhere as a move, one that stays (an internal transition of the machine)
+    where it was."""
+    from xieshang.compiler import Cursor
+
+    moves = 0
+    for t in wf.transitions:
+        for source in t.sources:
+            cursor = Cursor(source)
+            wf.move(cursor, t)
+            assert cursor.state == t.spec.to, (t.trigger, source)
+            moves += 1
+    assert moves >= len(wf.transitions)
