@@ -132,7 +132,7 @@ class CompiledWorkflow:
             ignore_invalid_triggers=False,
         )
         for t in self.transitions:
-            moving = [s for s in t.sources if s != t.target]
+            moving: list[Any] = [s for s in t.sources if s != t.target]
             if moving:
                 machine.add_transition(t.event, moving, t.target)
             if t.target in t.sources:  # from its own state it stays: an internal transition,
