@@ -112,6 +112,7 @@ class InstanceRow(NamedTuple):
 
 
 INSTANCE_COLUMNS: tuple[str, ...] = InstanceRow._fields
+_ROW = InstanceRow._make  # a row from its values in column order, without naming each
 HISTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HistoryEntry))
 _HISTORY_JSON = frozenset({"actor", "payload"})
 _HISTORY_OPTIONAL_JSON = frozenset({"deadline", "warnings", "seal"})  # NULL when not set
@@ -124,15 +125,11 @@ def _dt(text: Any) -> datetime:
 
 def instance_row(i: Instance) -> InstanceRow:
     """The cache row of an instance."""
-    return InstanceRow(
-        id=i.id, workflow=i.workflow, workflow_version=i.workflow_version,
-        definition_hash=i.definition_hash, org=i.org, state=i.state, data=dump(i.data),
-        version=i.version, created_at=i.created_at, updated_at=i.updated_at,
-        entered_at=i.entered_at, final=i.final, due_at=i.due_at, overdue=i.overdue,
-        parent_id=i.parent_id, unit=i.unit, head_hash=i.head_hash,
-        children_version=i.children_version, due_basis=i.due_basis,
-        suspended_at=i.suspended_at,
-    )  # fmt: skip
+    return _ROW((
+        i.id, i.workflow, i.workflow_version, i.definition_hash, i.org, i.state, dump(i.data),
+        i.version, i.created_at, i.updated_at, i.entered_at, i.final, i.due_at, i.overdue,
+        i.parent_id, i.unit, i.head_hash, i.children_version, i.due_basis, i.suspended_at,
+    ))  # fmt: skip
 
 
 def insert_values(row: InstanceRow) -> tuple[Any, ...]:
