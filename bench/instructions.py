@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,9 @@ def main() -> None:
         child(args.child, args.out)
         return
     n = 60 if args.quick else args.n
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} not found: install valgrind (Debian: valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
         short, long = counted(n, Path(tmp)), counted(3 * n, Path(tmp))
     per = {kind: (long[kind] - short[kind]) / (2 * n) for kind in KINDS}
