@@ -95,8 +95,7 @@ def parent_view(engine: Engine, instance: Instance) -> dict[str, Any] | None:
     return _linked_view(found)
 
 
-# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
-# each field through object.__setattr__, several times the cost of a plain assignment.
+# not frozen, for the cost of building it on every step (see xieshang.records.HistoryEntry)
 @dataclass(slots=True, unsafe_hash=True)
 class Scope:
     """What a transition's expressions are evaluated over: the instance (as before the step

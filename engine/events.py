@@ -56,19 +56,12 @@ def events_for(
         for w in (entry.warnings or ())
         if transition is not None
     ]
-    source = _source(instance, deployment)
-    sequence = f"{entry.seq:012d}"
-    iid, seq, org, at = instance.id, entry.seq, instance.org, entry.occurred_at
-    out = []
-    for k, (name, fields) in enumerate([*named, *warned]):
-        event_id, kind = f"{iid}-{seq}-{k}", f"{SOURCE_PREFIX}.{name}"
-        body = {
-            "specversion": "1.0", "id": event_id, "source": source, "type": kind,
-            "subject": iid, "time": at, "datacontenttype": "application/json",
-            "sequence": sequence, "data": fields,
-        }  # fmt: skip
-        out.append(EventRecord(event_id, iid, seq, kind, org, body))
-    return out
+    source = _source(instance, deployment)  # the same for each event of the entry
+    return [
+        _record(instance, entry.seq, f"{instance.id}-{entry.seq}-{k}", name, entry.occurred_at,
+                body, source)
+        for k, (name, body) in enumerate([*named, *warned])
+    ]  # fmt: skip
 
 
 def reminder_event(
@@ -86,10 +79,9 @@ def reminder_event(
     )
     data["due_at"] = iso(instance.due_at) if instance.due_at else None
     event_id = f"{instance.id}-reminder-{iso(timer.due_at)}"
+    source = _source(instance, deployment)
     return [
-        _record(
-            instance, instance.version, event_id, "instance.reminder", iso(now), data, deployment
-        )
+        _record(instance, instance.version, event_id, "instance.reminder", iso(now), data, source)
     ]
 
 
@@ -127,20 +119,15 @@ def _record(
     name: str,
     time: str,
     data: dict[str, Any],
-    deployment: str,
+    source: str,
 ) -> EventRecord:
+    kind = f"{SOURCE_PREFIX}.{name}"
     body = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": _source(instance, deployment),
-        "type": f"{SOURCE_PREFIX}.{name}",
-        "subject": instance.id,
-        "time": time,
-        "datacontenttype": "application/json",
-        "sequence": f"{seq:012d}",
-        "data": data,
-    }
-    return EventRecord(event_id, instance.id, seq, str(body["type"]), instance.org, body)
+        "specversion": "1.0", "id": event_id, "source": source, "type": kind,
+        "subject": instance.id, "time": time, "datacontenttype": "application/json",
+        "sequence": f"{seq:012d}", "data": data,
+    }  # fmt: skip
+    return EventRecord(event_id, instance.id, seq, kind, instance.org, body)
 
 
 def _source(instance: Instance, deployment: str) -> str:

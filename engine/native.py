@@ -359,11 +359,7 @@ def _bind_variable_member(var: str, name: str) -> Native:
             value = a.variables[var]
         except KeyError:
             raise Unsure from None
-        if isinstance(value, dict):
-            found = value.get(name, _MISSING)
-            if found is not _MISSING:
-                return found
-        raise Unsure
+        return _member(value, name)
 
     return member
 

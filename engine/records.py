@@ -378,8 +378,7 @@ def new_seal(payload: dict[str, Any]) -> dict[str, str]:
     return {name: SALT_PREFIX + drawn[32 * k : 32 * k + 32] for k, name in enumerate(payload)}
 
 
-# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
-# each field through object.__setattr__, several times the cost of a plain assignment.
+# not frozen, for the cost of building it on every step (see xieshang.records.HistoryEntry)
 @dataclass(slots=True, unsafe_hash=True)
 class EventRecord:
     """An outbox row: one CloudEvent, written in the same transaction as its history row."""

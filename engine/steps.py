@@ -37,8 +37,7 @@ __all__ = [
 ]
 
 
-# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
-# each field through object.__setattr__, several times the cost of a plain assignment.
+# not frozen, for the cost of building it on every step (see xieshang.records.HistoryEntry)
 @dataclass(slots=True, unsafe_hash=True)
 class Command:
     """What was asked of an instance: a trigger, by whom, with what, and when."""
@@ -51,8 +50,7 @@ class Command:
     command_id: str | None = None
 
 
-# Built on every step and never assigned to after: not frozen, since a frozen dataclass sets
-# each field through object.__setattr__, several times the cost of a plain assignment.
+# not frozen, for the cost of building it on every step (see xieshang.records.HistoryEntry)
 @dataclass(slots=True, unsafe_hash=True)
 class Step:
     """A command that passed the checks of one transition: the role it acts in, the payload
