@@ -140,8 +140,8 @@ def _reads(wf: CompiledWorkflow) -> _Reads:
 
 def readers_key(wf: CompiledWorkflow, instance: Instance) -> tuple[Any, ...]:
     """What an instance's readers depend on: a step that leaves it as it was leaves them too."""
-    reads, data = _reads(wf), instance.data
-    key: tuple[Any, ...] = (instance.state, instance.unit, *[data.get(k) for k in reads.data])
+    reads = _reads(wf)
+    key: tuple[Any, ...] = (instance.state, instance.unit, *map(instance.data.get, reads.data))
     members = reads.members
     if members is None or members:
         view = instance_view(instance)
