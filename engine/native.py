@@ -179,6 +179,16 @@ def _in(needle: Any, haystack: Any) -> bool:
     return any(_eq(needle, v) for v in haystack)
 
 
+def _null_check(op: str, other: Native) -> Native | None:
+    """``other == null`` or ``other != null``: CEL compares any value with null, and only null
+    equals it (a list, a map or a moment too), so the check needs no kind of the value."""
+    if op == "==":
+        return lambda a: other(a) is None
+    if op == "!=":
+        return lambda a: other(a) is not None
+    return None
+
+
 def _size(value: Any) -> int:
     if isinstance(value, list | dict):
         return len(value)
@@ -209,6 +219,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.at = 0
+        self.boolean: set[Native] = set()  # the functions that give a bool or raise
 
     def peek(self) -> str | None:
         return self.tokens[self.at][1] if self.at < len(self.tokens) else None
@@ -227,6 +238,8 @@ class _Parser:
         yes = self.ternary()
         self.take(":")
         no = self.ternary()
+        if cond in self.boolean:  # a comparison, && or ||: a bool, or it raised
+            return lambda a: yes(a) if cond(a) else no(a)
         return lambda a: yes(a) if _bool(cond(a)) else no(a)
 
     def either(self) -> Native:
@@ -234,6 +247,7 @@ class _Parser:
         while self.peek() == "||":
             self.take()
             left = _or(left, self.both())
+            self.boolean.add(left)
         return left
 
     def both(self) -> Native:
@@ -241,19 +255,32 @@ class _Parser:
         while self.peek() == "&&":
             self.take()
             left = _and(left, self.relation())
+            self.boolean.add(left)
         return left
 
     def relation(self) -> Native:
+        start = self.at
         left = self.sum()
+        left_null = self.only_null(start)
         op = self.peek()
         if op in _COMPARE or op == "in":
             self.take()
+            start = self.at
             right = self.sum()
+            right_null = self.only_null(start)
             if self.peek() in _COMPARE or self.peek() == "in":
                 raise _NotHere  # chained relations: left to CEL
-            compare = _in if op == "in" else _COMPARE[op]
-            return lambda a: compare(left(a), right(a))
+            fn = _null_check(op, right if left_null else left) if left_null or right_null else None
+            if fn is None:
+                compare = _in if op == "in" else _COMPARE[op]
+                fn = lambda a: compare(left(a), right(a))  # noqa: E731
+            self.boolean.add(fn)
+            return fn
         return left
+
+    def only_null(self, start: int) -> bool:
+        """Whether the operand read from ``start`` to here is the literal ``null`` alone."""
+        return self.at == start + 1 and self.tokens[start] == ("name", "null")
 
     def sum(self) -> Native:
         left = self.unary()

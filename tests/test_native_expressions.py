@@ -144,6 +144,44 @@ def test_operators_over_any_values_give_what_cel_gives(a: Any, b: Any, op: str) 
     assert outcome(expr, activation(variables)) == outcome(expr, new_context(variables))
 
 
+CHOICES = [
+    "x.a == null",
+    "x.a != null",
+    "null == x.a",
+    "null != x.a",
+    "null == null",
+    "null != null",
+    "(null) != x.a",
+    "null + x.a == x.b",
+    "x.a ? x.b : x.c",
+    "!x.a ? x.b : x.c",
+    "x.a == x.b ? x.b : x.c",
+    "x.a != null ? x.a : x.b",
+    "x.a && x.b ? 1 : 2",
+    "x.a || x.b ? 'y' : 'n'",
+    "(x.a) ? x.b : x.c",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(source=st.sampled_from(CHOICES), a=VALUES, b=VALUES, c=VALUES)
+def test_null_checks_and_choices_over_any_values_give_what_cel_gives(
+    source: str, a: Any, b: Any, c: Any
+) -> None:
+    """A comparison with the literal null, and a choice on any condition (a comparison, a
+    logical operator, or a value that may not be a bool): where the native function answers,
+    CEL's value."""
+    native = compile_native(source)
+    assert native is not None
+    expr = Compiled(source, cel.compile(source), {"x": frozenset("abc")}, native=native)
+    variables = {"x": {"a": a, "b": b, "c": c}}
+    try:
+        native(activation(variables))
+    except Exception:
+        return
+    assert outcome(expr, activation(variables)) == outcome(expr, new_context(variables))
+
+
 @pytest.mark.parametrize(
     "source",
     [
