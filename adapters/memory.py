@@ -30,6 +30,8 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Instances, history, outbox and definitions in dictionaries, guarded by one lock."""
 
+    local = True  # works in this process: nothing to wait for
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instances: dict[str, Instance] = {}

@@ -19,15 +19,16 @@ from .auth import Authenticate
 from .bodies import CURSOR, ETAG, NO_NUL, page_cursor
 from .idempotency import command_id, keyed
 from .problems import ApiProblem, documented
+from .runner import StepRunner
 from .schemas import AvailabilityOut, FireIn, HistoryEntryOut, InstanceOut, PageOut, StartIn
 
 __all__ = ["add_instance_routes"]
 
 
 def _answer(instance: Instance, *, status_code: int = 200, location: bool = False) -> Response:
-    """A command's answer: the instance as ``InstanceOut`` (validated and written here, on the
-    request's worker thread: a dict returned to FastAPI is validated on a thread of its own,
-    one more hand-off per request), its version as the ETag."""
+    """A command's answer: the instance as ``InstanceOut`` (validated and written here, where
+    the step ran: a dict returned to FastAPI is validated on a thread of its own, one more
+    hand-off per request), its version as the ETag."""
     headers = {"ETag": f'"{instance.version}"'}
     if location:
         headers["Location"] = f"/instances/{instance.id}"
@@ -69,6 +70,7 @@ def _page(engine: Engine, q: StoreQuery, actor: Actor) -> dict[str, Any]:
 def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> None:
     """Add the ``/instances`` routes to ``api``, for the actor ``caller`` authenticates."""
     Caller = Annotated[Actor, Depends(caller)]
+    run_step = StepRunner(engine.store)  # on the event loop for a store of this machine
     IfMatch = Annotated[
         str | None,
         Header(
@@ -94,17 +96,21 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 413, 422),
     )
-    def start(body: StartIn, actor: Caller, idempotency_key: IdemKey = None) -> Response:
+    async def start(body: StartIn, actor: Caller, idempotency_key: IdemKey = None) -> Response:
         """Start an instance in the caller's org, as the caller."""
-        with keyed(idempotency_key):
-            instance = engine.start(
-                body.workflow,
-                body.data,
-                actor,
-                org=actor.org,
-                command_id=command_id(actor, idempotency_key),
-            )
-        return _answer(instance, status_code=201, location=True)
+
+        def step() -> Response:
+            with keyed(idempotency_key):
+                instance = engine.start(
+                    body.workflow,
+                    body.data,
+                    actor,
+                    org=actor.org,
+                    command_id=command_id(actor, idempotency_key),
+                )
+            return _answer(instance, status_code=201, location=True)
+
+        return await run_step(step)
 
     @api.get(
         "/instances/{instance_id}",
@@ -126,7 +132,7 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
         tags=["instances"],
         responses=documented(401, 403, 404, 409, 412, 413, 422),
     )
-    def fire(
+    async def fire(
         instance_id: str,
         body: FireIn,
         actor: Caller,
@@ -134,17 +140,22 @@ def add_instance_routes(api: FastAPI, engine: Engine, caller: Authenticate) -> N
         idempotency_key: IdemKey = None,
     ) -> Response:
         """Fire a trigger as the caller. With If-Match, only on that version (else 412)."""
-        with keyed(idempotency_key):
-            instance = engine.fire(
-                instance_id,
-                body.trigger,
-                actor,
-                body.payload,
-                reason=body.reason,
-                expected_version=_expected_version(if_match),
-                command_id=command_id(actor, idempotency_key),
-            )
-        return _answer(instance)
+        expected = _expected_version(if_match)
+
+        def step() -> Response:
+            with keyed(idempotency_key):
+                instance = engine.fire(
+                    instance_id,
+                    body.trigger,
+                    actor,
+                    body.payload,
+                    reason=body.reason,
+                    expected_version=expected,
+                    command_id=command_id(actor, idempotency_key),
+                )
+            return _answer(instance)
+
+        return await run_step(step)
 
     @api.get(
         "/instances/{instance_id}/available",

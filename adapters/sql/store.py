@@ -163,6 +163,7 @@ class SQLStore(QueryReads, TimerReads, ReaderReads):
             )
         self.url: URL = full
         self.postgres = full.get_backend_name() == "postgresql"
+        self.local = not self.postgres  # works on this machine: no network to wait for
         if self.postgres:
             conninfo = full.set(drivername="postgresql").render_as_string(hide_password=False)
             self._connect: Callable[[], Any] = lambda: psycopg.connect(conninfo, autocommit=True)
