@@ -27,7 +27,10 @@ from starlette.concurrency import run_in_threadpool
 
 __all__ = ["COOL_SECONDS", "SLOW_SECONDS", "StepRunner"]
 
-SLOW_SECONDS = 0.05  # a step on a store of this machine takes about a millisecond
+# a step on a store of this machine takes about a millisecond, and under load now and then
+# tens (a sync that waits for the disk, a checkpoint, a collection): a quarter of a second
+# waited for something else, most likely another process's write lock
+SLOW_SECONDS = 0.25
 COOL_SECONDS = 10.0
 
 T = TypeVar("T")
