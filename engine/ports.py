@@ -281,4 +281,8 @@ class DefinitionStore(Protocol):
 
 
 class Store(InstanceStore, HistoryStore, QueryStore, TimerStore, DefinitionStore, Protocol):
-    """All the store ports together: what the in-memory and the SQL stores provide."""
+    """All the store ports together: what the in-memory and the SQL stores provide.
+
+    A store may also say ``local = True`` when its work waits for no network (the in-memory
+    store, SQLite): the HTTP API then runs a command's step on its event loop rather than on a
+    worker thread (see ``docs/http.md``, "Writes on SQLite")."""
