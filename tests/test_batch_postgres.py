@@ -147,6 +147,45 @@ def test_a_step_of_one_instance_reads_no_row_count_before_its_commit(
     assert [i.version if i else None for i in stored] == [2, 2]
 
 
+def test_a_step_that_writes_only_its_rows_is_one_statement_of_its_own(
+    store: SQLStore, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that writes its instance row, one history row and its events, and nothing else,
+    is one statement (its ledger entry in it), a transaction by itself: no BEGIN, no COMMIT.
+    A step that also sets timers goes as before, in a transaction of several statements. Both
+    leave the instance's chain and the ledger whole; a stale one of either kind writes
+    nothing."""
+    engine = Engine(store, registry)
+    iid = propose(engine, "一条").id
+    sent: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def counted(conn: psycopg.Connection, query: str, *args: object, **kw: object) -> object:
+        sent.append(str(query).split()[0])
+        return execute(conn, query, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    to_filed(engine, iid)  # submit sets the review's deadline: its timers too
+    assert sent[0] == "BEGIN" and sent.count("BEGIN") == sent.count("COMMIT") > 0
+    sent.clear()
+    engine.fire(iid, "flag_key", CHAIR, {"lead_leader": "一条"})
+    assert sent == ["WITH"]
+    assert engine.verify() == []  # the chain, the replay and the ledger
+    stale = store.load(iid, fresh=True)
+    assert stale is not None
+    head = store.ledger_head()
+    ahead, entry, _ = bump(stale)
+    sent.clear()
+    with pytest.raises(ConcurrencyConflict) as refused:  # expects a version the row never had
+        store.apply(Commit(updates=[(ahead, stale.version + 5)], history=[entry]))
+    # the statement, then the read of the version the row is at, which the conflict names
+    assert sent == ["WITH", "SELECT"] and refused.value.case is ConflictCase.ANOTHER_WRITER
+    assert (refused.value.expected, refused.value.actual) == (stale.version + 5, stale.version)
+    assert store.ledger_head() == head
+    assert [e.seq for e in store.history(iid)] == list(range(1, stale.version + 1))
+    assert store.load(iid, fresh=True) == stale
+
+
 def test_a_query_is_prepared_at_its_first_use(store: SQLStore, registry: Registry) -> None:
     """A query's select is prepared on the connection the first time it runs; a second page
     of the same shape with other values reuses it and reads its own rows."""

@@ -1,7 +1,10 @@
 """How the store writes one commit on PostgreSQL: the transaction in one or two round trips.
 
-A step's statements would each wait for the server in turn (seven round trips or more). Here
-they are sent in a pipeline instead:
+A step that writes its instance row, one history row and its events, and nothing else (no
+timers, readers, duties), is one statement: its update, its rows and its ledger entry (see
+``Statements.step``), which is a transaction by itself, with no ``BEGIN`` or ``COMMIT`` to
+send. Any other commit's statements would each wait for the server in turn (seven round trips
+or more). They are sent in a pipeline instead:
 
 1. ``BEGIN`` and every row of the commit. A step of one instance is one statement (its update,
    history rows and events: ``Statements.step``) that fails on the server when the instance is
@@ -33,8 +36,8 @@ from xieshang import Commit
 from xieshang.shared import entry_orgs
 
 from .errors import DRIVER_ERRORS
-from .rows import InstanceRow
-from .writes import ledger_rows, write_rows
+from .rows import InstanceRow, instance_row
+from .writes import OUTBOX_ROWS, ledger_rows, step_statement, write_rows
 
 if TYPE_CHECKING:
     from .store import SQLStore
@@ -84,6 +87,11 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
     driver would log a warning of its own ("error ignored terminating") when a block that
     raised ends on a pipeline the server has not yet reported back from; the error that
     closing it then meets is the same refusal, already raised."""
+    if _alone(store, commit):
+        new, expected = commit.updates[0]
+        row = instance_row(new)
+        conn.execute(*step_statement(store, commit, row, expected, ledger=True))
+        return [row]
     refused: Exception | None = None
     try:
         with conn.pipeline() as pipeline:
@@ -104,6 +112,29 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
     if refused is not None:
         raise refused
     return rows
+
+
+def _alone(store: SQLStore, commit: Commit) -> bool:
+    """Whether ``commit`` is a step that writes its instance row, one history row and its
+    events and nothing else, with the texts the server hashes: then it is one statement
+    (:meth:`.statements.Statements.step` with its ledger entry), a transaction of its own."""
+    if (
+        len(commit.updates) != 1
+        or len(commit.history) != 1
+        or len(commit.events) > OUTBOX_ROWS
+        or commit.inserts
+        or commit.touch
+        or commit.consume_timers
+        or commit.clear_timers
+        or commit.timers
+        or commit.readers
+        or commit.reseal
+        or commit.duties
+        or store.fault_hook is not None
+    ):
+        return False
+    [e], org = commit.history, commit.updates[0][0].org
+    return all(_PLAIN.fullmatch(text) for text in (e.instance_id, org, e.hash))
 
 
 def _append_ledger(store: SQLStore, batch: Batch, commit: Commit) -> None:

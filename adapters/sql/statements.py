@@ -117,7 +117,7 @@ class Statements:
         self.p = p
         self._queries = QueryText(postgres, self.dialect)
         self._outbox_rows: dict[int, str] = {1: self.outbox_insert}
-        self._steps: dict[tuple[bool, bool, int, int], str] = {}
+        self._steps: dict[tuple[str, int, int, bool], str] = {}
 
     def outbox_rows(self, count: int) -> str:
         """The insert of ``count`` outbox rows in one statement (a step's events)."""
@@ -127,23 +127,33 @@ class Statements:
             found = self._outbox_rows[count] = f"{_OUTBOX} {', '.join([row] * count)}"
         return found
 
-    def step(self, same_state: bool, same_due: bool, rows: int, events: int) -> str:
-        """PostgreSQL: one step's update of its instance, its ``rows`` history rows and its
+    def step(self, update: str, rows: int, events: int, *, ledger: bool = False) -> str:
+        """PostgreSQL: one step's ``update`` of its instance, its ``rows`` history rows and its
         ``events`` outbox rows in one statement. When the update finds no instance at the
         expected version, the statement fails on the server (a division by the zero rows
         updated: SQL has no other way to raise), so the transaction is aborted there and
-        nothing queued after it runs; :func:`.errors.classify` names that failure."""
-        key = (same_state, same_due, rows, events)
+        nothing queued after it runs; :func:`.errors.classify` names that failure.
+
+        With ``ledger``, the statement also appends the ledger entry of its one history row
+        (``xieshang_ledger_append``, its last four values): it is then the whole step, a
+        transaction of its own. The entry is appended once the update is done (the count
+        over it is computed first), so a writer takes the instance's row and then the
+        ledger's lock, in that order; the inserts that no part of the statement reads are
+        run after it, all before the statement's end."""
+        key = (update, rows, events, ledger)
         found = self._steps.get(key)
         if found is None:
             history = f"({', '.join([self.p] * len(HISTORY_COLUMNS))})"
             parts = [
-                f"u AS ({self.updates[same_state, same_due]} RETURNING 1)",
+                f"u AS ({update} RETURNING 1)",
                 f"h AS (INSERT INTO history ({_HCOLS}) VALUES {', '.join([history] * rows)})",
             ]
             if events:
                 parts.append(f"o AS ({self.outbox_rows(events)})")
-            found = self._steps[key] = f"WITH {', '.join(parts)} SELECT 1 / count(*) FROM u"
+            append = f", xieshang_ledger_append({self.p}, {self.p}, {self.p}, {self.p})"
+            found = self._steps[key] = (
+                f"WITH {', '.join(parts)} SELECT 1 / count(*){append if ledger else ''} FROM u"
+            )
         return found
 
     def query(

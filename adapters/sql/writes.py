@@ -5,7 +5,8 @@ history rows they chain.
 The expected versions are checked by the UPDATE itself (``WHERE version = expected``); a row
 that does not match is a :class:`xieshang.ConcurrencyConflict` naming the case. On PostgreSQL
 a step of one instance writes its update, history rows and events in one statement that fails
-on the server when the update found no row (see ``Statements.step`` and :mod:`.batch`).
+on the server when the update found no row, and its ledger entry too when nothing else is
+written (see ``Statements.step`` and :mod:`.batch`).
 
 The ledger is appended after the head read in the transaction: on SQLite no other writer can
 come between, since ``BEGIN IMMEDIATE`` took the write lock; on PostgreSQL the head is read
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .batch import Batch
     from .store import SQLStore
 
-__all__ = ["ledger_rows", "touched", "write", "write_rows"]
+__all__ = ["ledger_rows", "step_statement", "touched", "write", "write_rows"]
 
 ANOTHER, CHILDREN = ConflictCase.ANOTHER_WRITER, ConflictCase.CHILDREN_CHANGED
 
@@ -112,35 +113,11 @@ def write_rows(
         rows.append(row)
     for new, expected in commit.updates:
         row = instance_row(new)
-        due = new.due_at
-        values = {
-            "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
-            "state": new.state, "data": row.data, "version": new.version,
-            "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
-            "final": new.final, "due_at": iso(due) if due is not None else None,
-            "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
-            "suspended_at": iso(new.suspended_at) if new.suspended_at is not None else None,
-        }  # fmt: skip
-        # the row at the expected version is the one cached at it (versions name contents),
-        # so its indexed columns that did not change can be left out of the SET
-        held = store._cache.peek(new.id)
-        same_state = same_due = False
-        if held is not None and held.version == expected:
-            same_state, same_due = held.state == new.state, held.due_at == due
-        if same_due:
-            del values["due_at"]
-        if same_state:
-            del values["state"]
         if folded:
-            sql = store._sql.step(same_state, same_due, len(commit.history), len(commit.events))
-            params = [*values.values(), new.id, expected]
-            for e in commit.history:
-                params.extend(history_values(e))
-            params.extend(_outbox_values(commit))
-            ex(sql, params)
+            ex(*step_statement(store, commit, row, expected))
         else:
-            sql = store._sql.updates[same_state, same_due]
-            done = ex(sql, (*values.values(), new.id, expected))
+            sql, values = _update(store, row, expected)
+            done = ex(sql, (*values, new.id, expected))
             expect(done, _found(ex, store._sql.version, new.id, expected, ANOTHER))
         rows.append(row)
     for t in commit.consume_timers:
@@ -190,6 +167,48 @@ def write_rows(
     if commit.history and not batch:
         _append_ledger(store, cur, commit)
     return rows
+
+
+def _update(store: SQLStore, new: InstanceRow, expected: int) -> tuple[str, list[Any]]:
+    """The update of an instance row from ``expected`` and the values it sets (its id and
+    the expected version follow them)."""
+    due = new.due_at
+    values = {
+        "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
+        "state": new.state, "data": new.data, "version": new.version,
+        "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
+        "final": new.final, "due_at": iso(due) if due is not None else None,
+        "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
+        "suspended_at": iso(new.suspended_at) if new.suspended_at is not None else None,
+    }  # fmt: skip
+    # the row at the expected version is the one cached at it (versions name contents), so its
+    # indexed columns that did not change can be left out of the SET
+    held = store._cache.peek(new.id)
+    same_state = same_due = False
+    if held is not None and held.version == expected:
+        same_state, same_due = held.state == new.state, held.due_at == due
+    if same_due:
+        del values["due_at"]
+    if same_state:
+        del values["state"]
+    return store._sql.updates[same_state, same_due], [*values.values()]
+
+
+def step_statement(
+    store: SQLStore, commit: Commit, new: InstanceRow, expected: int, *, ledger: bool = False
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: the one statement of a step of one instance (its update, history rows and
+    events; with ``ledger``, the ledger entry of its one history row too) and its values."""
+    update, values = _update(store, new, expected)
+    sql = store._sql.step(update, len(commit.history), len(commit.events), ledger=ledger)
+    params = [*values, new.id, expected]
+    for e in commit.history:
+        params.extend(history_values(e))
+    params.extend(_outbox_values(commit))
+    if ledger:
+        [e] = commit.history
+        params += (e.instance_id, e.seq, new.org, e.hash)
+    return sql, params
 
 
 def _outbox_values(commit: Commit) -> list[Any]:
