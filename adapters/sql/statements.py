@@ -136,24 +136,32 @@ class Statements:
 
         With ``ledger``, the statement also appends the ledger entry of its one history row
         (``xieshang_ledger_append``, its last four values): it is then the whole step, a
-        transaction of its own. The entry is appended once the update is done (the count
-        over it is computed first), so a writer takes the instance's row and then the
-        ledger's lock, in that order; the inserts that no part of the statement reads are
-        run after it, all before the statement's end."""
+        transaction of its own. The entry is appended last, once the update and the inserts
+        are done (each counted in the statement's FROM, which is read before anything is
+        selected) and the version was found: a writer takes the instance's row, then the
+        ledger's lock, which it holds for the entry and the commit only."""
         key = (update, rows, events, ledger)
         found = self._steps.get(key)
         if found is None:
             history = f"({', '.join([self.p] * len(HISTORY_COLUMNS))})"
+            values = ", ".join([history] * rows)
             parts = [
                 f"u AS ({update} RETURNING 1)",
-                f"h AS (INSERT INTO history ({_HCOLS}) VALUES {', '.join([history] * rows)})",
+                f"h AS (INSERT INTO history ({_HCOLS}) VALUES {values} RETURNING 1)",
             ]
             if events:
-                parts.append(f"o AS ({self.outbox_rows(events)})")
-            append = f", xieshang_ledger_append({self.p}, {self.p}, {self.p}, {self.p})"
-            found = self._steps[key] = (
-                f"WITH {', '.join(parts)} SELECT 1 / count(*){append if ledger else ''} FROM u"
-            )
+                parts.append(f"o AS ({self.outbox_rows(events)} RETURNING 1)")
+            if ledger:
+                inserts = ["h", "o"] if events else ["h"]
+                done = ", ".join(f"(SELECT count(*) FROM {t}) {t}{t}" for t in inserts)
+                p = self.p
+                select = (
+                    f"SELECT xieshang_ledger_append({p}, {p}, {p}, {p}) "
+                    f"FROM (SELECT count(*) AS n FROM u) uu, {done} WHERE 1 / uu.n = 1"
+                )
+            else:
+                select = "SELECT 1 / count(*) FROM u"
+            found = self._steps[key] = f"WITH {', '.join(parts)} {select}"
         return found
 
     def query(
