@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .compiler import CompiledTransition, CompiledWorkflow
+from .jsontext import copy_json
 from .records import EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
 __all__ = ["MAX_EVENT_BYTES", "SOURCE_PREFIX", "events_for", "reminder_event"]
@@ -94,7 +95,8 @@ def _event_data(
     actor: dict[str, Any],
 ) -> dict[str, Any]:
     data = instance.data
-    public = {k: data[k] for k in wf.public_fields if k in data}
+    # the event's own copy: the instance is the caller's once the step answers it
+    public = copy_json({k: data[k] for k in wf.public_fields if k in data})
     return {
         "workflow": instance.workflow,
         "workflow_version": instance.workflow_version,

@@ -40,6 +40,7 @@ from xieshang import (
 )
 from xieshang.adapters.sql import SQLStore, StoreError, open_store
 from xieshang.adapters.sql.store import sa_engine
+from xieshang.jsontext import canonical_json
 from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
 MEMBER = Actor.of("m1", "member", org="gy")
@@ -199,6 +200,30 @@ class StoreContract:
         assert after["history"] == before["history"] + 1
         assert after["outbox"] == before["outbox"] + len(new_events)
         assert after["instances"] == before["instances"]
+
+    def test_changing_what_a_step_answered_changes_nothing_stored(
+        self, engine: Engine, store: Store
+    ) -> None:
+        """The instance a command answers is the caller's: changing its data, lists too, leaves
+        the stored instance, its history and its events as they were written."""
+        started = propose(engine)
+        payload = {"category": "economy", "suggested_units": ["U1"]}
+        moved = engine.fire(started.id, "submit", MEMBER, payload)
+        kept = (
+            canonical_json(store.load(started.id, fresh=True).to_dict()),  # type: ignore[union-attr]
+            [canonical_json(e.body) for e in store.outbox(started.id)],
+            [e.hash for e in store.history(started.id)],
+        )
+        moved.data["proposers"].append("m9")
+        moved.data["suggested_units"].append("U9")
+        moved.data["title"] = "changed"
+        payload["suggested_units"].append("U8")
+        assert (
+            canonical_json(store.load(started.id, fresh=True).to_dict()),  # type: ignore[union-attr]
+            [canonical_json(e.body) for e in store.outbox(started.id)],
+            [e.hash for e in store.history(started.id)],
+        ) == kept
+        assert engine.verify(started.id) == []
 
     @pytest.mark.parametrize(
         ("trigger", "actor", "payload", "error"),
