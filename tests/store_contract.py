@@ -209,20 +209,23 @@ class StoreContract:
         started = propose(engine)
         payload = {"category": "economy", "suggested_units": ["U1"]}
         moved = engine.fire(started.id, "submit", MEMBER, payload)
-        kept = (
-            canonical_json(store.load(started.id, fresh=True).to_dict()),  # type: ignore[union-attr]
-            [canonical_json(e.body) for e in store.outbox(started.id)],
-            [e.hash for e in store.history(started.id)],
-        )
+
+        def written() -> tuple[str, list[str], list[str]]:
+            stored = store.load(started.id, fresh=True)
+            assert stored is not None
+            events = [canonical_json(e.body) for e in store.outbox(started.id)]
+            return (
+                canonical_json(stored.to_dict()),
+                events,
+                [e.hash for e in store.history(started.id)],
+            )
+
+        kept = written()
         moved.data["proposers"].append("m9")
         moved.data["suggested_units"].append("U9")
         moved.data["title"] = "changed"
         payload["suggested_units"].append("U8")
-        assert (
-            canonical_json(store.load(started.id, fresh=True).to_dict()),  # type: ignore[union-attr]
-            [canonical_json(e.body) for e in store.outbox(started.id)],
-            [e.hash for e in store.history(started.id)],
-        ) == kept
+        assert written() == kept
         assert engine.verify(started.id) == []
 
     @pytest.mark.parametrize(
