@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .compiler import CompiledTransition, CompiledWorkflow
-from .jsontext import ATOMS, copy_json
+from .jsontext import copy_json
 from .records import EventRecord, HistoryEntry, Instance, TimerRecord, iso
 
 __all__ = ["MAX_EVENT_BYTES", "SOURCE_PREFIX", "events_for", "reminder_event"]
@@ -95,11 +95,8 @@ def _event_data(
     actor: dict[str, Any],
 ) -> dict[str, Any]:
     data = instance.data
-    public: dict[str, Any] = {}
-    for k in wf.public_fields:  # the event's own copy: the instance is the caller's
-        if k in data:
-            v = data[k]
-            public[k] = v if type(v) in ATOMS else copy_json(v)
+    # the event's own copy: the instance is the caller's once the step answers it
+    public = copy_json({k: data[k] for k in wf.public_fields if k in data})
     return {
         "workflow": instance.workflow,
         "workflow_version": instance.workflow_version,
