@@ -41,10 +41,23 @@ _ACTOR = re.compile(
 )
 
 
+# the last two moments iso spelled, and how: a step spells its command's moment and the moment
+# it is recorded at, each more than once (its history row, its instance row)
+_spelled: tuple[datetime | None, str, datetime | None, str] = (None, "", None, "")
+
+
 def iso(moment: datetime) -> str:
     """One spelling of a moment: UTC, microseconds. What hashes and SQL columns hold."""
+    global _spelled
+    last = _spelled
+    if last[0] is moment:
+        return last[1]
+    if last[2] is moment:
+        return last[3]
     if moment.tzinfo is UTC:  # (the plain form, cheaper, has the microseconds unless 0)
-        return moment.isoformat() if moment.microsecond else moment.isoformat("T", "microseconds")
+        text = moment.isoformat() if moment.microsecond else moment.isoformat("T", "microseconds")
+        _spelled = (moment, text, last[0], last[1])  # one tuple, replaced whole: thread-safe
+        return text
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -400,6 +400,26 @@ class StoreContract:
         assert store.find_command("c-9") == entry
         assert store.outbox(started.id)[-1] == event
 
+    def test_an_update_writes_each_column_that_changed_and_keeps_the_others(
+        self, engine: Engine, store: Store
+    ) -> None:
+        """Whichever of state, deadline and time entered a step changes (each alone, together,
+        none), the stored row is the instance the commit carried, read cached and read fresh."""
+        for changed in itertools.product((False, True), repeat=3):
+            current = propose(engine, f"combination {changed}")
+            store.load(current.id)  # cached, as a step's own read leaves it
+            new, entry, event = bump(current)
+            state, due_at, entered_at = changed
+            if state:
+                new.state = "submitted"
+            if due_at:
+                new.due_at = FAR_FUTURE
+            if entered_at:
+                new.entered_at = current.entered_at + timedelta(seconds=7)
+            store.apply(Commit(updates=[(new, 1)], history=[entry], events=[event]))
+            assert store.load(current.id) == new, changed
+            assert store.load(current.id, fresh=True) == new, changed
+
     def test_load_returns_a_copy_and_none_for_an_unknown_id(
         self, engine: Engine, store: Store
     ) -> None:

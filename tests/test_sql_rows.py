@@ -67,3 +67,14 @@ def test_a_moment_is_spelled_in_utc_with_its_microseconds_even_when_they_are_zer
     text = iso(moment)
     assert text == moment.astimezone(UTC).isoformat(timespec="microseconds")
     assert len(text) == len("2026-11-30T04:00:00.000000+00:00")
+
+
+@given(st.lists(MOMENTS, min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=12))
+def test_a_moment_is_spelled_as_itself_whatever_was_spelled_before(
+    moments: list[datetime], picks: list[int]
+) -> None:
+    """Spelling a few moments over and over, in any order, spells each as it is: the moments
+    spelled just before never answer for another."""
+    for k in picks:
+        moment = moments[k % len(moments)]
+        assert iso(moment) == moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -6,6 +6,7 @@ name the same columns in the same order.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ _OUTBOX = "INSERT INTO outbox (event_id, instance_id, seq, type, org, body, crea
 _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "updated_at",
             "entered_at", "final", "due_at", "overdue", "head_hash", "due_basis",
             "suspended_at"]  # fmt: skip
+# the columns an update leaves out of its SET when they keep their value (see Statements.updates)
+_KEPT = ("state", "due_at", "entered_at")
 
 
 class Statements:
@@ -51,14 +54,14 @@ class Statements:
 
         self.load = f"SELECT {_ICOLS} FROM instances WHERE id = {p}"
         self.insert = f"INSERT INTO instances ({_ICOLS}) VALUES ({marks(len(INSTANCE_COLUMNS))})"
-        # keyed by (state unchanged, due_at unchanged): columns left out keep their index as is
+        # keyed by (state unchanged, due_at unchanged, entered_at unchanged): columns left out
+        # keep their index (and their value) as is
         self.updates = {
-            (same_state, same_due): "UPDATE instances SET " + ", ".join(
+            same: "UPDATE instances SET " + ", ".join(
                 f"{c} = {p}" for c in _UPDATED
-                if not (same_state and c == "state") and not (same_due and c == "due_at")
+                if not any(kept and c == name for name, kept in zip(_KEPT, same, strict=True))
             ) + f" WHERE id = {p} AND version = {p}"
-            for same_state in (False, True)
-            for same_due in (False, True)
+            for same in itertools.product((False, True), repeat=len(_KEPT))
         }  # fmt: skip
         self.version = f"SELECT version FROM instances WHERE id = {p}"
         self.history_insert = (

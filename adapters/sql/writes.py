@@ -173,25 +173,29 @@ def _update(store: SQLStore, new: InstanceRow, expected: int) -> tuple[str, list
     """The update of an instance row from ``expected`` and the values it sets (its id and
     the expected version follow them)."""
     due = new.due_at
+    # the row at the expected version is the one cached at it (versions name contents), so its
+    # columns that did not change and have an index, or a moment to spell, can be left out
+    held = store._cache.peek(new.id)
+    same_state = same_due = same_entered = False
+    if held is not None and held.version == expected:
+        same_state, same_due = held.state == new.state, held.due_at == due
+        same_entered = held.entered_at == new.entered_at
     values = {
         "workflow_version": new.workflow_version, "definition_hash": new.definition_hash,
         "state": new.state, "data": new.data, "version": new.version,
-        "updated_at": iso(new.updated_at), "entered_at": iso(new.entered_at),
+        "updated_at": iso(new.updated_at),
+        "entered_at": None if same_entered else iso(new.entered_at),
         "final": new.final, "due_at": iso(due) if due is not None else None,
         "overdue": new.overdue, "head_hash": new.head_hash, "due_basis": new.due_basis,
         "suspended_at": iso(new.suspended_at) if new.suspended_at is not None else None,
     }  # fmt: skip
-    # the row at the expected version is the one cached at it (versions name contents), so its
-    # indexed columns that did not change can be left out of the SET
-    held = store._cache.peek(new.id)
-    same_state = same_due = False
-    if held is not None and held.version == expected:
-        same_state, same_due = held.state == new.state, held.due_at == due
     if same_due:
         del values["due_at"]
     if same_state:
         del values["state"]
-    return store._sql.updates[same_state, same_due], [*values.values()]
+    if same_entered:
+        del values["entered_at"]
+    return store._sql.updates[same_state, same_due, same_entered], [*values.values()]
 
 
 def step_statement(
