@@ -158,13 +158,18 @@ def test_a_step_that_writes_only_its_rows_is_one_statement_of_its_own(
     engine = Engine(store, registry)
     iid = propose(engine, "一条").id
     sent: list[str] = []
-    execute = psycopg.Connection.execute
+    execute, execute_raw = psycopg.Connection.execute, psycopg.RawCursor.execute
 
     def counted(conn: psycopg.Connection, query: str, *args: object, **kw: object) -> object:
         sent.append(str(query).split()[0])
         return execute(conn, query, *args, **kw)  # type: ignore[arg-type]
 
+    def counted_raw(cur: psycopg.RawCursor, query: str, *args: object, **kw: object) -> object:
+        sent.append(str(query).split()[0])
+        return execute_raw(cur, query, *args, **kw)  # type: ignore[arg-type]
+
     monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    monkeypatch.setattr(psycopg.RawCursor, "execute", counted_raw)
     to_filed(engine, iid)  # submit sets the review's deadline: its timers too
     assert sent[0] == "BEGIN" and sent.count("BEGIN") == sent.count("COMMIT") > 0
     sent.clear()

@@ -32,6 +32,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import psycopg
+
 from xieshang import Commit
 from xieshang.shared import entry_orgs
 
@@ -63,6 +65,10 @@ class Batch:
     def execute(self, sql: str, params: Any = None) -> Any:
         return self.conn.execute(sql, params)
 
+    def execute_numbered(self, sql: str, params: Any) -> Any:
+        """A statement whose marks are numbered (``$1`` ...): sent as it is, not read again."""
+        return psycopg.RawCursor(self.conn).execute(sql, params)
+
     def executemany(self, sql: str, rows: Any) -> None:
         self.conn.cursor().executemany(sql, rows)
 
@@ -90,7 +96,7 @@ def write_batch(store: SQLStore, conn: Any, commit: Commit) -> list[InstanceRow]
     if _alone(store, commit):
         new, expected = commit.updates[0]
         row = instance_row(new)
-        conn.execute(*step_statement(store, commit, row, expected, ledger=True))
+        psycopg.RawCursor(conn).execute(*step_statement(store, commit, row, expected, ledger=True))
         return [row]
     refused: Exception | None = None
     try:

@@ -33,6 +33,14 @@ _UPDATED = ["workflow_version", "definition_hash", "state", "data", "version", "
 _KEPT = ("state", "due_at", "entered_at")
 
 
+def numbered(sql: str) -> str:
+    """``sql`` (PostgreSQL) with its ``%s`` marks numbered ``$1``, ``$2`` ... in their order."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        raise ValueError(f"a statement to number holds a % that is not a mark: {sql!r}")
+    return "".join(f"{part}${k}" for k, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
 class Statements:
     """The SQL text of every statement the store runs on PostgreSQL (``%s``; a query's select
     ``$1``, ``$2`` ...) or SQLite (``?``)."""
@@ -142,7 +150,11 @@ class Statements:
         transaction of its own. The entry is appended last, once the update and the inserts
         are done (each counted in the statement's FROM, which is read before anything is
         selected) and the version was found: a writer takes the instance's row, then the
-        ledger's lock, which it holds for the entry and the commit only."""
+        ledger's lock, which it holds for the entry and the commit only.
+
+        Its marks are numbered (``$1``, ``$2`` ...), for a ``psycopg.RawCursor``: the driver
+        caches its reading of a ``%s`` text only up to 50 values, and a step has more, so it
+        would split the text again at every step (a fifth of the client's time a step)."""
         key = (update, rows, events, ledger)
         found = self._steps.get(key)
         if found is None:
@@ -164,7 +176,7 @@ class Statements:
                 )
             else:
                 select = "SELECT 1 / count(*) FROM u"
-            found = self._steps[key] = f"WITH {', '.join(parts)} {select}"
+            found = self._steps[key] = numbered(f"WITH {', '.join(parts)} {select}")
         return found
 
     def query(

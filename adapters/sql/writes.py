@@ -114,7 +114,8 @@ def write_rows(
     for new, expected in commit.updates:
         row = instance_row(new)
         if folded:
-            ex(*step_statement(store, commit, row, expected))
+            assert batch is not None
+            batch.execute_numbered(*step_statement(store, commit, row, expected))
         else:
             sql, values = _update(store, row, expected)
             done = ex(sql, (*values, new.id, expected))
@@ -202,7 +203,8 @@ def step_statement(
     store: SQLStore, commit: Commit, new: InstanceRow, expected: int, *, ledger: bool = False
 ) -> tuple[str, list[Any]]:
     """PostgreSQL: the one statement of a step of one instance (its update, history rows and
-    events; with ``ledger``, the ledger entry of its one history row too) and its values."""
+    events; with ``ledger``, the ledger entry of its one history row too) and its values. Its
+    marks are numbered: it is sent on a ``psycopg.RawCursor``."""
     update, values = _update(store, new, expected)
     sql = store._sql.step(update, len(commit.history), len(commit.events), ledger=ledger)
     params = [*values, new.id, expected]
