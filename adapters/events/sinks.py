@@ -9,7 +9,6 @@ see the same event (the same ``id``) again after a crash or a retry.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from xieshang import DeliveryFailed
+from xieshang.adapters.sql.rows import dump
 
 __all__ = [
     "DeliveryFailed",
@@ -47,8 +47,10 @@ class EventSink(Protocol):
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    """The event as compact UTF-8 JSON: what webhooks sign and send, what files and streams hold."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    """The event as compact UTF-8 JSON: what webhooks sign and send, what files and streams hold.
+    Written as the store writes its JSON columns (``dump``: the outbox row's own text, for an
+    event read from it)."""
+    return dump(event).encode()
 
 
 def redacted_url(url: str) -> str:
