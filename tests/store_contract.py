@@ -39,6 +39,7 @@ from xieshang import (
     UnknownTrigger,
 )
 from xieshang.adapters.sql import SQLStore, StoreError, open_store
+from xieshang.adapters.sql import readers as sql_readers
 from xieshang.adapters.sql.store import sa_engine
 from xieshang.jsontext import canonical_json
 from xieshang.records import Commit, EventRecord, HistoryEntry, Instance, TimerRecord, iso
@@ -600,6 +601,53 @@ class StoreContract:
         anyone = Query(workflow="proposal", readers=frozenset({"*"}))
         assert [i.id for i in store.query(anyone)] == [draft.id]
         assert store.readers(["nope"]) == {}
+
+    @pytest.mark.parametrize(
+        "few", [True, False], ids=["read-along-readers", "read-along-instances"]
+    )
+    def test_a_scoped_read_lists_what_its_principals_read_at_their_highest_level(
+        self,
+        engine: Engine,
+        store: Store,
+        clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch,
+        few: bool,
+    ) -> None:
+        """``query_read``, for every set of four principals and two page sizes: the instances
+        one of them reads, in page order, each with the highest level they hold on it; the
+        instances none of them reads neither listed nor counted against the limit. A SQL
+        store reads a page along the reader rows of principals that read few instances, else
+        along the instances (``few`` False: every principal counts as reading many)."""
+        if not few:
+            monkeypatch.setattr(sql_readers, "FEW", 0)
+            monkeypatch.setattr(sql_readers, "FEW_FILTERED", 0)
+        made = []
+        for k in range(8):
+            clock.advance(seconds=1)
+            made.append(propose(engine, f"t{k}").id)
+        universe = ("*", "a:m9", "r:clerk", "u:handling_unit:u1")
+        held = {
+            iid: {p: 1 + (k + j) % 3 for j, p in enumerate(universe) if (k * 5 + 3) >> j & 1}
+            for k, iid in enumerate(made)
+        }
+        store.apply(Commit(readers=held))
+        for n in range(1, 1 << len(universe)):
+            mine = frozenset(p for j, p in enumerate(universe) if n >> j & 1)
+            expected = [
+                (iid, max(level for p, level in held[iid].items() if p in mine))
+                for iid in made
+                if mine & held[iid].keys()
+            ]
+            for limit in (3, 50):
+                seen: list[tuple[str, int]] = []
+                after = None
+                while True:
+                    page = store.query_read(Query(limit=limit, after=after, readers=mine))
+                    seen += [(i.id, level) for i, level in page]
+                    if len(page) < limit:
+                        break
+                    after = (iso(page[-1][0].created_at), page[-1][0].id)
+                assert seen == expected, (sorted(mine), limit)
 
     def test_timers_come_due_earliest_first_up_to_the_limit(
         self, engine: Engine, store: Store

@@ -194,6 +194,7 @@ class QueryText:
         )
         columns: list[Any] = [c[name] for name in INSTANCE_COLUMNS]
         limit = sa.bindparam("q_limit", type_=sa.Integer)
+        source: sa.FromClause = INSTANCES
         if query.readers is not None:
             r = READERS.c
             principals = _named("q_r", len(query.readers))
@@ -219,16 +220,28 @@ class QueryText:
                 if levels:
                     rows = rows.add_columns(best.label("level"))
                 return rows.order_by(page.c.created_at, page.c.id)
-            if levels:
+            if levels and self.postgres:
+                # one range of reader rows per instance, for both the test and the level: the
+                # rows that hold none give no level (PostgreSQL keeps the aggregate as the
+                # inner side of the loop and filters on it, half the probes of an EXISTS and a
+                # subquery)
+                held_at = sa.select(sa.func.max(r.level).label("level")).where(*held(principals))
+                lateral = held_at.lateral("held")
+                source = INSTANCES.join(lateral, sa.true())
+                columns.append(lateral.c.level)
+                where.append(lateral.c.level.is_not(None))
+            elif levels:
                 columns.append(best.label("level"))
-            where.append(sa.exists().where(*held(principals)))
+                where.append(sa.exists().where(*held(principals)))
+            else:
+                where.append(sa.exists().where(*held(principals)))
         if after is not None:
             where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
         arms = self.arms(query.acts, definitions) if query.acts is not None else None
         if arms is not None and len(arms) > 1:
             # one select per arm, each read in page order from an index, merged in that order;
             # PostgreSQL's planner takes the index only when each arm is limited to a page too
-            selects = [sa.select(*columns).where(*where, arm) for arm in arms]
+            selects = [sa.select(*columns).select_from(source).where(*where, arm) for arm in arms]
             if self.postgres:
                 selects = [s.order_by(c.created_at, c.id).limit(limit) for s in selects]
             union = sa.union_all(*selects)
@@ -238,7 +251,8 @@ class QueryText:
             where.append(arms[0] if arms else sa.false())
         elif query.acts is not None:
             where.append(sa.or_(sa.false(), *map(self.acts, query.acts)))
-        return sa.select(*columns).where(*where).order_by(c.created_at, c.id).limit(limit)
+        rows = sa.select(*columns).select_from(source).where(*where)
+        return rows.order_by(c.created_at, c.id).limit(limit)
 
     def _walked(
         self,
