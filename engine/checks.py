@@ -388,11 +388,23 @@ def fireable(engine: Engine, instance: Instance, actor: Actor) -> tuple[str, ...
     order, each once: its judgement without the descriptions (what an inbox asks of each row)."""
     if instance.suspended_at is not None:
         return ()
-    wf, now = engine._workflow_of(instance), engine.clock.now()
+    wf, now = engine._workflow_of(instance), None
     out: dict[str, None] = {}
     for t in wf.by_state.get(instance.state, ()):
         if t.trigger in out:
             continue
+        if t.by_role_alone:  # what check() would judge of it, without building a step
+            role = role_for(actor, t.roles)
+            if role is None:
+                continue
+            if role in wf.bound:
+                try:
+                    _check_unit(wf, instance, t, actor, role)
+                except Refusal:
+                    continue
+            out[t.trigger] = None
+            continue
+        now = now or engine.clock.now()  # one moment for every transition judged
         try:
             check(engine, wf, instance, t, Command(t.trigger, actor, {}, now, "-"), probe=True)
         except Refusal as r:

@@ -95,6 +95,17 @@ class CompiledTransition:
     def event(self) -> str:
         return f"t{self.index}"
 
+    @property
+    def by_role_alone(self) -> bool:
+        """Whether, the payload unknown, the actor's role and unit alone decide it: no guard,
+        no effects, no soft rules, no separation of duties."""
+        return (
+            self.guard is None
+            and not self.sets
+            and not self.warnings
+            and not self.spec.not_by_triggers
+        )
+
 
 @dataclass(eq=False)
 class CompiledWorkflow:

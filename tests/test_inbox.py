@@ -5,6 +5,7 @@ creation order, in full pages that neither repeat nor skip; ``states`` filters s
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import uuid
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from xieshang import (
 from xieshang.access import readers
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import open_store
+from xieshang.checks import available, fireable
 from xieshang.inbox import binding
 from xieshang.ports import Store
 from xieshang.workflows import bundled
@@ -308,6 +310,82 @@ def test_the_inbox_is_what_available_allows(
             break
         after = page.next_cursor
     assert got == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances=INSTANCES, actor=ACTORS)
+def test_what_an_inbox_judges_of_a_row_is_what_available_allows(
+    instances: list[tuple[str, int, str | None, bool]], actor: Actor
+) -> None:
+    """The check an inbox makes of each row its store found (``fireable``, which judges a
+    transition only roles and units can refuse without building its step) names exactly the
+    triggers available() allows or allows with a payload, for random instances of every bundled
+    workflow in random states and a random actor, whatever the store filtered first."""
+    engine = Engine(MemoryStore(), REGISTRY, FixedClock(NOW))
+    for n, (workflow, pick, unit, public) in enumerate(instances):
+        states = sorted(REGISTRY.get(workflow).definition.states)
+        own = unit if workflow == "proposal_handling" else None
+        stored = put(engine, workflow, states[pick % len(states)], _data(workflow, unit, public),
+                     iid=f"i{n:02d}", unit=own)  # fmt: skip
+        judged = [a for a in available(engine, stored, actor) if a.allowed or a.needs_payload]
+        assert fireable(engine, stored, actor) == tuple(dict.fromkeys(a.trigger for a in judged))
+
+
+JUDGED = """\
+id: judged
+version: 1
+title: {zh: 判定}
+roles:
+  clerk: {zh: 办事员}
+  chief: {zh: 主任}
+start:
+  roles: [chief]
+bound_roles:
+  clerk: [data.units]
+data:
+  units: {type: list, items: string, default: []}
+  amount: {type: int, default: 0}
+states:
+  open: {initial: true, label: {zh: 待办}}
+  done: {final: true, label: {zh: 办结}}
+transitions:
+  - {trigger: take, from: open, to: open, roles: [clerk]}
+  - {trigger: weigh, from: open, to: open, roles: [chief], guard: data.amount > 2}
+  - {trigger: halve, from: open, to: open, roles: [chief], set: {amount: 12 / data.amount}}
+  - trigger: mark
+    from: open
+    to: open
+    roles: [chief]
+    warn:
+      - {code: big, when: data.amount > 4, mode: refuse, message: {zh: 太大}}
+  - {trigger: note, from: open, to: open, roles: [chief]}
+  - {trigger: close, from: open, to: done, roles: [chief, clerk], not_by: [note]}
+"""
+
+
+def test_each_kind_of_check_an_inbox_makes_of_a_row_agrees_with_available() -> None:
+    """A transition only roles and units decide (``take``, ``note``), and one a guard, an
+    effect, a refusing soft rule or separation of duties also decides: for instances of each
+    amount, with a unit or none, noted by the chief or not, and actors of each role and unit,
+    ``fireable`` names what available() allows or allows with a payload."""
+    engine = Engine(MemoryStore(), Registry.from_texts([("judged.yaml", JUDGED)]), FixedClock(NOW))
+    chief = Actor.of("boss", "chief", org=ORG)
+    actors = [chief, Actor.of("c0", "chief", org=ORG)] + [
+        Actor.of(f"k{unit}", "clerk", org=ORG, unit=unit) for unit in ("u1", "u2", None)
+    ]
+    seen: set[tuple[str, ...]] = set()
+    for amount, units, noted in itertools.product(range(7), ([], ["u1"]), (False, True)):
+        stored = engine.start("judged", {"units": units, "amount": amount}, chief)
+        if noted:
+            stored = engine.fire(stored.id, "note", chief)
+        for actor in actors:
+            judged = [a for a in available(engine, stored, actor) if a.allowed or a.needs_payload]
+            fire = fireable(engine, stored, actor)
+            assert fire == tuple(dict.fromkeys(a.trigger for a in judged)), (amount, units, actor)
+            seen.add(fire)
+    # each check both lets a trigger through and holds it back somewhere
+    for trigger in ("take", "weigh", "halve", "mark", "close"):
+        assert any(trigger in fire for fire in seen) and any(trigger not in f for f in seen)
 
 
 EFFECTS = """\
