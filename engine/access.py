@@ -20,7 +20,7 @@ from .expressions import Compiled, activation, instance_view
 from .records import SYSTEM, Actor, HistoryEntry, Instance, copy_json
 
 if TYPE_CHECKING:
-    from .compiler import CompiledWorkflow
+    from .compiler import CompiledTransition, CompiledWorkflow
 
 __all__ = [
     "ANYONE",
@@ -147,6 +147,21 @@ def readers_key(wf: CompiledWorkflow, instance: Instance) -> tuple[Any, ...]:
         view = instance_view(instance)
         key += tuple(view[m] for m in (members if members is not None else sorted(view)))
     return key
+
+
+_KEEPS: dict[tuple[str, int], bool] = {}
+
+
+def keeps_readers(wf: CompiledWorkflow, t: CompiledTransition) -> bool:
+    """Whether a step of ``t`` that stays in its state leaves the instance's readers as they
+    were, whatever the data: the read rules and bindings read no instance member and none of
+    the fields its effects set (what :func:`readers_key` holds is then unchanged)."""
+    found = _KEEPS.get((wf.hash, t.index))
+    if found is None:
+        reads = _reads(wf)
+        found = reads.members == () and not any(name in reads.data for name, _ in t.sets)
+        _KEEPS[(wf.hash, t.index)] = found
+    return found
 
 
 def _context(wf: CompiledWorkflow, instance: Instance) -> Any:

@@ -122,7 +122,8 @@ def moved(engine: Engine, step: Step) -> tuple[Commit, Instance]:
     if reschedule:
         commit.clear_timers.append(new.id)
         commit.timers.extend(timers_for(engine, wf, new))
-    if access.readers_key(wf, new) != access.readers_key(wf, instance):
+    judged = moving or not access.keeps_readers(wf, t)  # else they cannot have changed
+    if judged and access.readers_key(wf, new) != access.readers_key(wf, instance):
         now_readers = access.readers(wf, new)
         if now_readers != access.readers(wf, instance):
             commit.readers[new.id] = now_readers

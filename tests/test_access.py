@@ -4,6 +4,7 @@ workflow's ``read:`` rules (a reader who may not see an instance gets NotFound, 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xieshang import Actor, Engine, FixedClock, Forbidden, NotFound, Query
+from xieshang import Actor, Engine, FixedClock, Forbidden, NotFound, Query, Registry, access
 from xieshang.access import readers
 from xieshang.adapters.memory import MemoryStore
 from xieshang.adapters.sql import open_store
@@ -374,3 +375,106 @@ def test_query_shows_exactly_what_get_lets_the_actor_read(
     public_fields = {k for k, f in PROPOSAL.definition.data.items() if f.public}
     for data in listed.values():
         assert "body" not in data or set(data) - public_fields
+
+
+# each bundled transition whose steps keep the readers when they stay in their state
+KEEPING = [
+    (wf.id, t.index)
+    for wf in bundled()
+    for t in wf.transitions
+    if access.keeps_readers(wf, t) and t.target in t.sources
+]
+SETS = max(len(t.sets) for wf in bundled() for t in wf.transitions)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pick=st.sampled_from(KEEPING),
+    values=st.lists(JSON_VALUES, min_size=SETS, max_size=SETS),
+    inside=st.booleans(),
+    public=st.booleans(),
+)
+def test_a_step_said_to_keep_the_readers_keeps_them_whatever_it_sets(
+    pick: tuple[str, int], values: list[Any], inside: bool, public: bool
+) -> None:
+    """A step the engine does not re-judge the readers of (a transition from a state to itself
+    whose effects set no field the read rules or bindings read) leaves them as they were,
+    whatever values its effects set and whatever else the instance holds."""
+    wf = bundled().get(pick[0])
+    t = wf.transitions[pick[1]]
+    data = {**required_data(wf), **(NAMES_INSIDE.get(wf.id, {}) if inside else {})}
+    if "is_public" in wf.definition.data:
+        data["is_public"] = public
+    before = Instance(
+        "i1", wf.id, wf.definition.version, wf.hash, ORG, t.target, data, 1, NOW, NOW, NOW,
+        unit=INSIDE if inside else None,
+    )  # fmt: skip
+    set_values = dict(zip([n for n, _ in t.sets], values[: len(t.sets)], strict=True))
+    after = replace(before, data={**data, **set_values})
+    after.version, after.overdue, after.due_at = 2, True, NOW
+    assert readers(wf, after) == readers(wf, before)
+
+
+def test_the_transitions_said_to_keep_the_readers_are_those_that_set_no_field_they_read() -> None:
+    """Some bundled transitions keep the readers, and a transition whose effects set a field a
+    read rule reads (proposal's submit sets is_public) or that moves is judged again."""
+    assert len(KEEPING) >= 10
+    proposal = bundled().get("proposal")
+    submit = proposal.by_trigger["submit"][0]
+    assert not access.keeps_readers(proposal, submit)
+    assert ("proposal", proposal.by_trigger["flag_key"][0].index) in KEEPING
+
+
+VERSIONED = """\
+id: versioned
+version: 1
+title: {zh: 版本}
+roles:
+  clerk: {zh: 办事员}
+  watcher: {zh: 观察员}
+start:
+  roles: [clerk]
+read:
+  data:
+    - roles: [clerk]
+    - roles: [watcher]
+      when: instance.version < 3
+states:
+  open: {initial: true, label: {zh: 待办}}
+  done: {final: true, label: {zh: 办结}}
+transitions:
+  - {trigger: note, from: open, to: open, roles: [clerk]}
+  - {trigger: close, from: open, to: done, roles: [clerk]}
+"""
+
+
+def test_a_step_that_stays_in_its_state_is_judged_again_when_the_rules_read_the_instance() -> None:
+    """A read rule over an instance member (its version) can change with any step, even one
+    that stays in its state and sets nothing: the readers are judged again, and stored."""
+    engine = Engine(MemoryStore(), Registry.from_texts([("v.yaml", VERSIONED)]), FixedClock(NOW))
+    clerk = Actor.of("k1", "clerk", org=ORG)
+    iid = engine.start("versioned", {}, clerk).id
+    seen = []
+    for _ in range(3):
+        seen.append(sorted(engine.store.readers([iid])[iid]))
+        engine.fire(iid, "note", clerk)
+    seen.append(sorted(engine.store.readers([iid])[iid]))
+    assert seen == [["r:clerk", "r:watcher"]] * 2 + [["r:clerk"]] * 2
+
+
+def test_a_step_that_moves_is_judged_again_though_it_sets_nothing() -> None:
+    """A rule that holds in some states only: a step that moves into one of them and sets no
+    field changes the readers, one that stays in its state and sets none does not."""
+    stated = VERSIONED.replace("when: instance.version < 3", "states: [done]")
+    engine = Engine(MemoryStore(), Registry.from_texts([("s.yaml", stated)]), FixedClock(NOW))
+    clerk = Actor.of("k1", "clerk", org=ORG)
+    iid = engine.start("versioned", {}, clerk).id
+    engine.fire(iid, "note", clerk)
+    assert engine.store.readers([iid])[iid] == {"r:clerk": 2}
+    engine.fire(iid, "close", clerk)
+    assert engine.store.readers([iid])[iid] == {"r:clerk": 2, "r:watcher": 2}
