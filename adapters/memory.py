@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from xieshang import (
@@ -64,6 +65,12 @@ class MemoryStore:
         found = self._instances.get(instance_id)
         return found.copy() if found is not None else None
 
+    def load_shared(self, instance_id: str) -> Instance | None:
+        """The stored instance itself, not a copy, for a caller that changes nothing in it (the
+        engine judging a step: what it keeps is the copy a commit stores). Nothing the store
+        holds is changed in place: a commit replaces an instance whole."""
+        return self._instances.get(instance_id)
+
     def apply(self, commit: Commit) -> None:
         with self._lock:
             for new in commit.inserts:
@@ -105,11 +112,14 @@ class MemoryStore:
             for new in commit.inserts:
                 self._instances[new.id] = new.copy()
             for parent_id, _ in commit.touch:
-                self._instances[parent_id].children_version += 1
+                parent = self._instances[parent_id]
+                self._instances[parent_id] = replace(
+                    parent, children_version=parent.children_version + 1
+                )
             for new, _ in commit.updates:
                 kept = self._instances[new.id].children_version
-                self._instances[new.id] = new.copy()
-                self._instances[new.id].children_version = kept
+                stored = self._instances[new.id] = new.copy()
+                stored.children_version = kept  # before anyone can see it
             for entry in commit.history:
                 self._history.setdefault(entry.instance_id, []).append(entry)
                 if entry.command_id is not None:

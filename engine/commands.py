@@ -180,10 +180,12 @@ def fire(
     fresh = False
     seen: int | None = None
     for attempt in range(_RETRIES):
+        # the step changes nothing in the instance it judges (it builds the new one): the
+        # store may lend its own
         if attempt == 0:  # one the actor may not read is answered as missing
-            instance, seen = reads.read_at_level(engine, instance_id, actor)
+            instance, seen = reads.read_at_level(engine, instance_id, actor, shared=True)
         else:
-            instance, seen = engine._load(instance_id, actor, fresh=fresh), None
+            instance, seen = engine._load(instance_id, actor, fresh=fresh, shared=True), None
         if expected_version is not None and instance.version != expected_version:
             if not fresh:
                 fresh = True

@@ -63,10 +63,16 @@ def level(engine: Engine, instance: Instance, actor: Actor | None) -> int:
 
 
 def _read(
-    engine: Engine, instance_id: str, actor: Actor | None, *, fresh: bool = False
+    engine: Engine,
+    instance_id: str,
+    actor: Actor | None,
+    *,
+    fresh: bool = False,
+    shared: bool = False,
 ) -> tuple[Instance, int]:
-    """The instance and the level ``actor`` reads it at; NotFound when that is nothing."""
-    instance = engine._load(instance_id, actor, fresh=fresh)
+    """The instance and the level ``actor`` reads it at; NotFound when that is nothing.
+    ``shared``: as for ``Engine._load``."""
+    instance = engine._load(instance_id, actor, fresh=fresh, shared=shared)
     found = level(engine, instance, actor)
     if found <= 0 and not fresh:  # judged on a cached row: the stored one may be readable
         instance = engine._load(instance_id, actor, fresh=True)
@@ -94,9 +100,12 @@ def readable(engine: Engine, instance_id: str, actor: Actor | None) -> Instance:
     return _read(engine, instance_id, actor)[0]
 
 
-def read_at_level(engine: Engine, instance_id: str, actor: Actor | None) -> tuple[Instance, int]:
-    """:func:`readable`, and the level ``actor`` reads the instance at."""
-    return _read(engine, instance_id, actor)
+def read_at_level(
+    engine: Engine, instance_id: str, actor: Actor | None, *, shared: bool = False
+) -> tuple[Instance, int]:
+    """:func:`readable`, and the level ``actor`` reads the instance at. ``shared``: as for
+    ``Engine._load``."""
+    return _read(engine, instance_id, actor, shared=shared)
 
 
 def get(engine: Engine, instance_id: str, actor: Actor | None, *, fresh: bool) -> Instance:

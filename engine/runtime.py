@@ -434,10 +434,17 @@ class Engine(Administration):
 
     # -- what the engine's modules share -------------------------------------------------------
 
-    def _load(self, instance_id: str, actor: Actor | None, *, fresh: bool = False) -> Instance:
-        """The stored instance; NotFound when there is none or it is another org's."""
+    def _load(
+        self, instance_id: str, actor: Actor | None, *, fresh: bool = False, shared: bool = False
+    ) -> Instance:
+        """The stored instance; NotFound when there is none or it is another org's. With
+        ``shared`` the caller changes nothing in it: a store that holds instances as objects
+        (``load_shared``) may then give its own rather than a copy."""
         refuse_bad_id("instance", instance_id, option="instance_id")
-        instance = self.store.load(instance_id, fresh=fresh)
+        own = getattr(self.store, "load_shared", None) if shared and not fresh else None
+        instance = (
+            own(instance_id) if own is not None else self.store.load(instance_id, fresh=fresh)
+        )
         if instance is None or (
             actor is not None and actor.org is not None and actor.org != instance.org
         ):
