@@ -285,4 +285,7 @@ class Store(InstanceStore, HistoryStore, QueryStore, TimerStore, DefinitionStore
 
     A store may also say ``local = True`` when its work waits for no network (the in-memory
     store, SQLite): the HTTP API then runs a command's step on its event loop rather than on a
-    worker thread (see ``docs/http.md``, "Writes on SQLite")."""
+    worker thread (see ``docs/http.md``, "Writes on SQLite"). A store that holds instances as
+    objects and never changes one in place may offer ``load_shared(instance_id)``, its own
+    object rather than a copy: the engine asks for it only to judge a step, and changes nothing
+    in it (the in-memory store does; without it, ``load``)."""
