@@ -381,12 +381,16 @@ def _bind_variable(name: str) -> Native:
 
 
 def _bind_variable_member(var: str, name: str) -> Native:
-    def member(a: Activation) -> Any:
+    def member(a: Activation) -> Any:  # _member inlined: the commonest node of all
         try:
             value = a.variables[var]
         except KeyError:
             raise Unsure from None
-        return _member(value, name)
+        if isinstance(value, dict):
+            found = value.get(name, _MISSING)
+            if found is not _MISSING:
+                return found
+        raise Unsure
 
     return member
 
