@@ -117,9 +117,9 @@ class MemoryStore:
                     parent, children_version=parent.children_version + 1
                 )
             for new, _ in commit.updates:
-                kept = self._instances[new.id].children_version
-                stored = self._instances[new.id] = new.copy()
-                stored.children_version = kept  # before anyone can see it
+                stored = new.copy()
+                stored.children_version = self._instances[new.id].children_version
+                self._instances[new.id] = stored  # whole: a reader without the lock sees it so
             for entry in commit.history:
                 self._history.setdefault(entry.instance_id, []).append(entry)
                 if entry.command_id is not None:
