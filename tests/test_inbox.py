@@ -331,20 +331,8 @@ def test_what_an_inbox_judges_of_a_row_is_what_available_allows(
         assert fireable(engine, stored, actor) == tuple(dict.fromkeys(a.trigger for a in judged))
 
 
-JUDGED = """\
-id: judged
-version: 1
-title: {zh: 判定}
-roles:
-  clerk: {zh: 办事员}
-  chief: {zh: 主任}
-start:
-  roles: [chief]
-bound_roles:
-  clerk: [data.units]
-data:
-  units: {type: list, items: string, default: []}
-  amount: {type: int, default: 0}
+# the task's roles, binding and data, with a transition of each kind of check
+JUDGED = TASK.split("states:")[0].replace("id: task", "id: judged") + """\
 states:
   open: {initial: true, label: {zh: 待办}}
   done: {final: true, label: {zh: 办结}}
