@@ -230,10 +230,9 @@ class QueryText:
                 source = INSTANCES.join(lateral, sa.true())
                 columns.append(lateral.c.level)
                 where.append(lateral.c.level.is_not(None))
-            elif levels:
-                columns.append(best.label("level"))
-                where.append(sa.exists().where(*held(principals)))
             else:
+                if levels:
+                    columns.append(best.label("level"))
                 where.append(sa.exists().where(*held(principals)))
         if after is not None:
             where.append(sa.tuple_(c.created_at, c.id) > sa.tuple_(*after))
